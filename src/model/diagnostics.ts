@@ -40,7 +40,7 @@ export function sortDiagnostics(diags: Diagnostic[]): Diagnostic[] {
   return diags.sort(
     (a, b) =>
       severityRank[a.severity] - severityRank[b.severity] ||
-      cmp(a.path, b.path) ||
+      naturalCmp(a.path, b.path) ||
       cmp(a.code, b.code) ||
       cmp(a.message, b.message),
   );
@@ -49,6 +49,18 @@ export function sortDiagnostics(diags: Diagnostic[]): Diagnostic[] {
 /** Byte-order string compare; locale-independent so that output is the same everywhere. */
 export function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Like `cmp`, but runs of digits compare as numbers: `pc2` sorts before `pc10`, `links[2]` before `links[10]`. */
+export function naturalCmp(a: string, b: string): number {
+  const ra = a.split(/(\d+)/);
+  const rb = b.split(/(\d+)/);
+  for (let i = 0; i < Math.min(ra.length, rb.length); i++) {
+    const [x, y] = [ra[i]!, rb[i]!];
+    const c = i % 2 === 1 ? Number(x) - Number(y) || cmp(x, y) : cmp(x, y);
+    if (c !== 0) return c;
+  }
+  return ra.length - rb.length;
 }
 
 /** Closest candidate by edit distance, for "did you mean" hints. */
