@@ -191,7 +191,7 @@ export function decidePair(
   if (!ok)
     problems.push({
       severity: "warning", code: "capacity.xfrm-slow",
-      message: `host xfrm is estimated at ${formatSpeed(estimateBps)} per SA, below the ${formatSpeed(nicSpeedBps)} the ${path.speedBps !== null && path.speedBps <= Math.min(a.nicSpeedBps, b.nicSpeedBps) ? "path" : "NICs"} carry: one pair's traffic tops out near ${formatSpeed(estimateBps)}`,
+      message: `host xfrm is estimated at ${formatSpeed(estimateBps)} per SA, below the ${formatSpeed(nicSpeedBps)} ${path.speedBps !== null && path.speedBps <= Math.min(a.nicSpeedBps, b.nicSpeedBps) ? "the path carries" : "the NICs carry"}: one pair's traffic tops out near ${formatSpeed(estimateBps)}`,
     });
   return {
     ...base, method: "esp", cipher: best.cipher.id, sides: best.sides, mtu, reasons, problems,
