@@ -94,7 +94,7 @@ const Endpoint = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*:.+$/, 'an endpoint is "device:port", e.g. "ams1-sw1:et-0/0/48"');
 
-const Link = z.strictObject({
+export const Link = z.strictObject({
   name: Name,
   a: Endpoint,
   b: Endpoint,
@@ -118,7 +118,7 @@ const Link = z.strictObject({
   description: z.string().optional(),
 });
 
-const Mesh = z.strictObject({
+export const Mesh = z.strictObject({
   name: Name,
   /** Hosts that match every given selector are members (lists are alternatives). */
   members: z
@@ -141,7 +141,7 @@ const Mesh = z.strictObject({
   offload: z.enum(["prefer", "require", "off"]).default("prefer"),
 });
 
-const Site = z.strictObject({ name: Name, description: z.string().optional(), location: z.string().optional() });
+export const Site = z.strictObject({ name: Name, description: z.string().optional(), location: z.string().optional() });
 
 export const Inventory = z.strictObject({
   version: z.literal(1),

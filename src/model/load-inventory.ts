@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import type { Diagnostic } from "./diagnostics.js";
-import { Inventory } from "./inventory-schema.js";
+import { Device, Inventory, Link, Mesh, Site } from "./inventory-schema.js";
 import type { ProfileSet } from "./load-profiles.js";
 import type { Model } from "./model.js";
 import { resolveInventory } from "./resolve.js";
@@ -31,9 +31,36 @@ export function parseInventory(file: string, text: string, profiles: ProfileSet)
   const parsed = Inventory.safeParse(source.data);
   if (!parsed.success) {
     knownKeys ??= schemaKeys(z.toJSONSchema(Inventory, { io: "input" }));
-    return { diagnostics: [...diagnostics, ...schemaDiagnostics(parsed.error.issues, source, knownKeys)] };
+    const schemaDiags = schemaDiagnostics(parsed.error.issues, source, knownKeys);
+    return { diagnostics: [...diagnostics, ...schemaDiags, ...lenientResolve(source.data as Record<string, unknown>, profiles, (p) => source.locate(p))] };
   }
   const r = resolveInventory(parsed.data, profiles, (p) => source.locate(p));
   return { ...(r.model ? { model: r.model } : {}), data: parsed.data, diagnostics: [...diagnostics, ...r.diagnostics] };
 }
 
+
+const ELEMENTS = { sites: Site, devices: Device, links: Link, meshes: Mesh } as const;
+
+/**
+ * After schema errors, still check references among the entries that did parse, so that one run reports every
+ * problem. Entries that failed are skipped, and references to their names are not reported as unknown.
+ */
+function lenientResolve(data: Record<string, unknown>, profiles: ProfileSet, locate: (p: readonly (string | number)[]) => string | undefined): Diagnostic[] {
+  if (typeof data.policy !== "string") return [];
+  const skip = new Set<string>();
+  const partial: Record<string, unknown> = { ...data };
+  for (const [key, schema] of Object.entries(ELEMENTS)) {
+    const list = Array.isArray(data[key]) ? (data[key] as unknown[]) : [];
+    partial[key] = list.map((item, i) => {
+      const r = schema.safeParse(item);
+      if (r.success) return r.data;
+      skip.add(`${key}[${i}]`);
+      return item;
+    });
+  }
+  try {
+    return resolveInventory(partial as Inventory, profiles, locate, skip).diagnostics;
+  } catch {
+    return []; // a malformed entry the skip list did not cover; the schema errors already say what is wrong
+  }
+}

@@ -14,6 +14,8 @@ export function resolveInventory(
   inv: Inventory,
   profiles: ProfileSet,
   locate: (path: readonly PathSegment[]) => string | undefined = () => undefined,
+  /** Entries that failed the schema (`devices[2]`): skipped, and references to their names are not reported. */
+  skip: ReadonlySet<string> = new Set(),
 ): { model?: Model; diagnostics: Diagnostic[] } {
   const diags: Diagnostic[] = [];
   const report = (severity: Diagnostic["severity"], code: string, path: PathSegment[], message: string) => {
@@ -25,6 +27,7 @@ export function resolveInventory(
 
   const policy = lookupPolicy(inv.policy, ["policy"]);
   const sites = new Set<string>();
+  const skipped = (list: string, i: number) => skip.has(`${list}[${i}]`);
   checkUnique(inv.sites.map((s) => s.name), "sites", "site");
   inv.sites.forEach((s) => sites.add(s.name));
   checkUnique(inv.devices.map((d) => d.name), "devices", "device");
@@ -34,8 +37,10 @@ export function resolveInventory(
   const switches = new Map<string, ModelSwitch>();
   const l1s = new Map<string, ModelL1>();
   const hosts = new Map<string, ModelHost>();
-  const kindOf = new Map<string, DeviceEntry["kind"]>();
+  const kindOf = new Map<string, DeviceEntry["kind"] | "invalid">();
   inv.devices.forEach((d, i) => {
+    if (kindOf.has(d.name)) return; // reported by checkUnique; the first definition stands
+    if (skipped("devices", i)) return void (typeof d.name === "string" && kindOf.set(d.name, "invalid"));
     kindOf.set(d.name, d.kind);
     resolveDevice(d, i);
   });
@@ -43,6 +48,7 @@ export function resolveInventory(
   const links: ModelLink[] = [];
   const usedPorts = new Map<string, string>();
   inv.links.forEach((l, i) => {
+    if (skipped("links", i)) return;
     const m = resolveLink(l, i);
     if (m) links.push(m);
   });
@@ -50,6 +56,7 @@ export function resolveInventory(
   const meshes: ModelMesh[] = [];
   const meshOf = new Map<string, string>();
   inv.meshes.forEach((m, i) => {
+    if (skipped("meshes", i)) return;
     const r = resolveMesh(m, i);
     if (r) meshes.push(r);
   });
@@ -134,11 +141,15 @@ export function resolveInventory(
     const portName = text.slice(colon + 1);
     const kind = kindOf.get(device);
     if (kind === undefined) return void error("ref.device", path, unknownName("device", device, kindOf.keys(), "devices"));
+    if (kind === "invalid") return undefined;
     if (kind !== "switch") return void error("ref.endpoint-kind", path, `device "${device}" is a ${kind}; link endpoints are switch ports`);
     const sw = switches.get(device);
     if (!sw) return undefined; // its own errors were reported on the device
     const port = sw.ports.get(portName);
-    if (!port) return void error("ref.port", path, unknownName(`port on device "${device}"`, portName, sw.ports.keys()));
+    if (!port) {
+      const hint = suggest(portName, sw.ports.keys());
+      return void error("ref.port", path, `port "${portName}" is not on device "${device}"${hint ? ` (did you mean "${hint}"?)` : ` (ports: ${[...sw.ports.keys()].join(", ")})`}`);
+    }
     const key = `${device}:${portName}`;
     const other = usedPorts.get(key);
     if (other) error("dup.endpoint", path, `port ${key} is already used by link "${other}"`);
@@ -160,6 +171,7 @@ export function resolveInventory(
     (l.encryptors ?? []).forEach((name, j) => {
       const kind = kindOf.get(name);
       if (kind === undefined) return void error("ref.device", [...path, "encryptors", j], unknownName("device", name, kindOf.keys(), "devices"));
+      if (kind === "invalid") return;
       if (kind !== "l1-encryptor") return void error("ref.encryptor-kind", [...path, "encryptors", j], `device "${name}" is a ${kind}, not an l1-encryptor`);
       const e = l1s.get(name);
       if (e) encryptors.push(e);
@@ -192,7 +204,7 @@ export function resolveInventory(
     (sel.hosts ?? []).forEach((h, j) => {
       const k = kindOf.get(h);
       if (k === undefined) error("ref.device", [...path, "members", "hosts", j], unknownName("device", h, kindOf.keys(), "devices"));
-      else if (k !== "host") error("ref.member-kind", [...path, "members", "hosts", j], `device "${h}" is a ${k}; mesh members are hosts`);
+      else if (k !== "host" && k !== "invalid") error("ref.member-kind", [...path, "members", "hosts", j], `device "${h}" is a ${k}; mesh members are hosts`);
     });
     const members = [...hosts.values()]
       .filter((h) =>

@@ -20,7 +20,7 @@ export function schemaDiagnostics(issues: readonly z.core.$ZodIssue[], src: Yaml
       out.push(diag("schema.invalid-kind", path, `${got === undefined ? "missing" : `"${String(got)}" is not a valid`} ${String(path.at(-1))}: use one of ${options.map((o) => `"${String(o)}"`).join(", ")}`, src.locate(path)));
       continue;
     }
-    if (issue.code === "invalid_type" && valueAt(src.data, path) === undefined) {
+    if ((issue.code === "invalid_type" || issue.code === "invalid_union") && valueAt(src.data, path) === undefined) {
       out.push(diag("schema.missing-field", path, `missing required field "${String(path.at(-1))}"`, src.locate(path.slice(0, -1))));
       continue;
     }
@@ -28,6 +28,11 @@ export function schemaDiagnostics(issues: readonly z.core.$ZodIssue[], src: Yaml
       const got = valueAt(src.data, path);
       const allowed = issue.values.map((v) => JSON.stringify(v)).join(", ");
       out.push(diag("schema.invalid-value", path, `${JSON.stringify(got)} is not allowed here: use ${issue.values.length > 1 ? "one of " : ""}${allowed}`, src.locate(path)));
+      continue;
+    }
+    if (issue.code === "invalid_union") {
+      const alternatives = issue.errors.map((e) => e[0]?.message.replace(/^Invalid input: /, "")).filter((m): m is string => !!m);
+      out.push(diag("schema.invalid-union", path, alternatives.length ? alternatives.join(", or ") : issue.message, src.locate(path)));
       continue;
     }
     out.push(diag(`schema.${issue.code.replace(/_/g, "-")}`, path, issue.message.replace(/^Invalid input: /, ""), src.locate(path)));
