@@ -1,0 +1,101 @@
+import { Command, CommanderError, Option } from "commander";
+import { LinkcryptError, UsageError } from "../errors.js";
+import { runExplain } from "./explain.js";
+import { runMtu } from "./mtu.js";
+import { EXIT, type Out } from "./output.js";
+import { runPlan } from "./plan.js";
+import { runSchema } from "./schema.js";
+import { runValidate } from "./validate.js";
+
+/**
+ * The CLI. Each verb lives in its own file and returns an exit code; this is the only place that catches:
+ * usage mistakes exit 64, bad input 1 (with the problems listed), anything unexpected 70 with a one-line message.
+ */
+export async function main(argv: string[], out: Out = process.stdout, err: Out = process.stderr): Promise<number> {
+  let code: number = EXIT.ok;
+  const collect = (v: string, prev: string[]) => [...prev, v];
+  const profilesOpt = () => new Option("--profiles <dir>", "extra profile directory (repeatable); later ones override bundled profiles").argParser(collect).default([]);
+  const program = new Command("linkcrypt")
+    .description("Plan, apply, verify and report link encryption: L1 encryptors, MACsec, NIC offload and a host IPsec mesh")
+    .version("0.1.0")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => err.write(s) })
+    .showHelpAfterError("(run linkcrypt --help for usage)");
+
+  program
+    .command("validate")
+    .description("check an inventory and report every problem at once")
+    .argument("<inventory>", "inventory YAML file")
+    .option("--json", "machine-readable output")
+    .addOption(profilesOpt())
+    .action((file: string, o: { json?: boolean; profiles: string[] }) => {
+      code = runValidate(file, o, out);
+    });
+
+  program
+    .command("plan")
+    .description("decide how every link and host pair is encrypted, with reasons and MTU budgets")
+    .argument("<inventory>", "inventory YAML file")
+    .option("--json", "print the plan as JSON")
+    .option("--out <file>", "save the plan (JSON) for apply")
+    .addOption(profilesOpt())
+    .action((file: string, o: { json?: boolean; out?: string; profiles: string[] }) => {
+      code = runPlan(file, o, out);
+    });
+
+  program
+    .command("explain")
+    .description("the full reasoning for one link, or for one host pair")
+    .argument("<inventory>", "inventory YAML file")
+    .argument("<target...>", "a link name, or two host names")
+    .option("--json", "machine-readable output")
+    .addOption(profilesOpt())
+    .action((file: string, targets: string[], o: { json?: boolean; profiles: string[] }) => {
+      code = runExplain(file, targets, o, out);
+    });
+
+  program
+    .command("mtu")
+    .description("ESP / MACsec / VXLAN overhead and MTU calculator")
+    .option("--path-mtu <bytes>", "MTU of the path (with --macsec: of the MACsec port)")
+    .option("--ip <4|6>", "IP version (default 4)")
+    .option("--mode <transport|tunnel>", "ESP mode (default transport)")
+    .option("--cipher <name>", "ESP cipher, e.g. aes-gcm-128, aes-cbc-256-sha512, or a strongSwan name like aes128gcm16")
+    .option("--nat-t", "UDP-encapsulated ESP (NAT traversal)")
+    .option("--macsec <sci|nosci>", "the path is a MACsec port, with or without the SCI")
+    .option("--vxlan", "VXLAN carried inside the ESP")
+    .option("--inner <bytes>", "also size this inner packet")
+    .option("--json", "print {overheadBytes, maxInnerMtu, outerBytes}")
+    .action((o: Record<string, unknown>) => {
+      code = runMtu(o, out);
+    });
+
+  program
+    .command("schema")
+    .description("print the inventory JSON Schema")
+    .option("--out <file>", "write it to a file")
+    .action((o: { out?: string }) => {
+      code = runSchema(o, out);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return EXIT.ok;
+      return EXIT.usage;
+    }
+    if (e instanceof UsageError) {
+      err.write(`linkcrypt: ${e.message}\n`);
+      return EXIT.usage;
+    }
+    if (e instanceof LinkcryptError) {
+      err.write(`linkcrypt: ${e.message}\n`);
+      return EXIT.problems;
+    }
+    err.write(`linkcrypt: internal error: ${(e as Error).message ?? String(e)}\n(this is a bug; run with LINKCRYPT_DEBUG=1 for the stack trace)\n`);
+    if (process.env.LINKCRYPT_DEBUG) err.write(`${(e as Error).stack}\n`);
+    return EXIT.internal;
+  }
+}
