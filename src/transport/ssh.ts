@@ -1,0 +1,226 @@
+import type { Duplex } from "node:stream";
+import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import { AuthError, CommandError, ConnectError, HostKeyError, TimeoutError } from "../errors.js";
+import { addHostKey, checkHostKey } from "./known-hosts.js";
+
+/**
+ * An SSH connection to one device (ssh2), with OpenSSH known_hosts pinning: an unknown or changed host key is
+ * refused with its fingerprint, unless `acceptNewHostKey` is set, which accepts and records an *unknown* key
+ * (never a changed one). One connection serves every exec, subsystem and forward for the device.
+ */
+export interface SshOptions {
+  device: string;
+  host: string;
+  port?: number;
+  username: string;
+  password?: string;
+  privateKey?: string | Buffer;
+  passphrase?: string;
+  /** Path of an ssh-agent socket (SSH_AUTH_SOCK). */
+  agent?: string;
+  knownHostsFile: string;
+  acceptNewHostKey?: boolean;
+  connectTimeoutMs?: number;
+  commandTimeoutMs?: number;
+}
+
+export interface ExecResult {
+  code: number | null;
+  signal: string | undefined;
+  stdout: string;
+  stderr: string;
+}
+
+export class SshConnection {
+  private client: Client | undefined;
+  private closed = false;
+  readonly device: string;
+
+  private constructor(private readonly opts: SshOptions) {
+    this.device = opts.device;
+  }
+
+  static async connect(opts: SshOptions): Promise<SshConnection> {
+    const c = new SshConnection(opts);
+    await c.open();
+    return c;
+  }
+
+  private open(): Promise<void> {
+    const o = this.opts;
+    const port = o.port ?? 22;
+    const ctx = { device: o.device, operation: "connect" };
+    let hostKeyError: HostKeyError | undefined;
+    return new Promise((resolve, reject) => {
+      const client = new Client();
+      const cfg: ConnectConfig = {
+        host: o.host,
+        port,
+        username: o.username,
+        readyTimeout: o.connectTimeoutMs ?? 10_000,
+        keepaliveInterval: 15_000,
+        keepaliveCountMax: 3,
+        tryKeyboard: false,
+        hostVerifier: (key: Buffer) => {
+          const r = checkHostKey(o.knownHostsFile, o.host, port, key);
+          if (r.status === "match") return true;
+          if (r.status === "unknown" && o.acceptNewHostKey) {
+            addHostKey(o.knownHostsFile, o.host, port, key);
+            return true;
+          }
+          hostKeyError =
+            r.status === "unknown"
+              ? new HostKeyError("E_HOSTKEY_UNKNOWN", `${o.device}: host key for ${o.host}:${port} is not in ${o.knownHostsFile} (${r.keyType} ${r.fingerprint}); check it out of band, then retry with --accept-new-host-key to record it`, r.fingerprint, undefined, ctx)
+              : r.status === "revoked"
+                ? new HostKeyError("E_HOSTKEY_MISMATCH", `${o.device}: host key ${r.fingerprint} for ${o.host}:${port} is marked @revoked in ${o.knownHostsFile}`, r.fingerprint, undefined, ctx)
+                : new HostKeyError("E_HOSTKEY_MISMATCH", `${o.device}: HOST KEY CHANGED for ${o.host}:${port}: presented ${r.keyType} ${r.fingerprint}, pinned ${r.expected.join(", ")} in ${o.knownHostsFile}; refusing to connect (possible man-in-the-middle)`, r.fingerprint, r.expected.join(", "), ctx);
+          return false;
+        },
+        ...(o.password !== undefined ? { password: o.password } : {}),
+        ...(o.privateKey !== undefined ? { privateKey: o.privateKey } : {}),
+        ...(o.passphrase !== undefined ? { passphrase: o.passphrase } : {}),
+        ...(o.agent !== undefined ? { agent: o.agent } : {}),
+      };
+      let settled = false;
+      client.on("ready", () => {
+        settled = true;
+        this.client = client;
+        resolve();
+      });
+      client.on("error", (e: Error & { level?: string }) => {
+        if (settled) return;
+        settled = true;
+        client.end();
+        if (hostKeyError) return reject(hostKeyError);
+        if (e.level === "client-authentication")
+          return reject(new AuthError(`${o.device}: authentication as "${o.username}" failed on ${o.host}:${port} (tried ${[o.privateKey ? "publickey" : "", o.agent ? "agent" : "", o.password !== undefined ? "password" : ""].filter(Boolean).join(", ") || "no method"})`, { ...ctx, cause: e }));
+        if (e.level === "client-timeout" || /Timed out/i.test(e.message))
+          return reject(new TimeoutError(`${o.device}: SSH handshake with ${o.host}:${port} did not finish within ${cfg.readyTimeout} ms`, { ...ctx, cause: e }));
+        reject(new ConnectError(`${o.device}: cannot connect to ${o.host}:${port}: ${e.message}`, { ...ctx, cause: e }));
+      });
+      client.on("close", () => {
+        this.closed = true;
+        if (!settled) {
+          settled = true;
+          reject(hostKeyError ?? new ConnectError(`${o.device}: connection to ${o.host}:${port} closed during the handshake`, ctx));
+        }
+      });
+      client.connect(cfg);
+    });
+  }
+
+  private live(operation: string): Client {
+    if (!this.client || this.closed) throw new ConnectError(`${this.device}: SSH connection is closed`, { device: this.device, operation });
+    return this.client;
+  }
+
+  /** Run a command; resolves with its exit code and output. Times out, and reports a dropped connection. */
+  exec(command: string, timeoutMs = this.opts.commandTimeoutMs ?? 30_000): Promise<ExecResult> {
+    const client = this.live("exec");
+    const ctx = { device: this.device, operation: `exec ${command}` };
+    return new Promise((resolve, reject) => {
+      client.exec(command, (err, ch) => {
+        if (err) return reject(new ConnectError(`${this.device}: cannot start "${command}": ${err.message}`, { ...ctx, cause: err }));
+        let stdout = "";
+        let stderr = "";
+        let code: number | null = null;
+        let signal: string | undefined;
+        let done = false;
+        const timer = setTimeout(() => {
+          done = true;
+          ch.close();
+          reject(new TimeoutError(`${this.device}: "${command}" did not finish within ${timeoutMs} ms`, ctx));
+        }, timeoutMs);
+        const onDrop = () => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          reject(new ConnectError(`${this.device}: connection dropped while running "${command}"`, ctx));
+        };
+        client.once("close", onDrop);
+        ch.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
+        ch.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+        ch.on("exit", (c: number | null, sig?: string) => {
+          code = c;
+          signal = sig;
+        });
+        ch.on("close", () => {
+          client.removeListener("close", onDrop);
+          if (done) return;
+          clearTimeout(timer);
+          done = true;
+          // A channel that closes with neither an exit status nor a signal means the session died under it.
+          if (code === null && signal === undefined) return reject(new ConnectError(`${this.device}: connection dropped while running "${command}"`, ctx));
+          resolve({ code, signal, stdout, stderr });
+        });
+      });
+    });
+  }
+
+  /** Run a command that must succeed; a non-zero exit is a CommandError (exit 127: command not found). */
+  async run(command: string, timeoutMs?: number): Promise<string> {
+    const r = await this.exec(command, timeoutMs);
+    if (r.code !== 0) {
+      const what = r.code === 127 ? "command not found" : `exit ${r.code ?? `signal ${r.signal}`}`;
+      throw new CommandError(`${this.device}: "${command}" failed (${what})${r.stderr.trim() ? `: ${r.stderr.trim().split("\n")[0]}` : ""}`, r.code, r.stderr, { device: this.device, operation: `exec ${command}` });
+    }
+    return r.stdout;
+  }
+
+  /** Open an SSH subsystem channel, e.g. "netconf". */
+  subsystem(name: string): Promise<ClientChannel> {
+    const client = this.live(`subsystem ${name}`);
+    return new Promise((resolve, reject) => {
+      client.subsys(name, (err, ch) => {
+        if (err) reject(new ConnectError(`${this.device}: cannot open the "${name}" subsystem: ${err.message}`, { device: this.device, operation: `subsystem ${name}`, cause: err }));
+        else resolve(ch);
+      });
+    });
+  }
+
+  /** A stream to a UNIX socket on the device (OpenSSH streamlocal forwarding), e.g. strongSwan's VICI socket. */
+  forwardStreamLocal(socketPath: string): Promise<Duplex> {
+    const client = this.live("forward");
+    return new Promise((resolve, reject) => {
+      client.openssh_forwardOutStreamLocal(socketPath, (err, ch) => {
+        if (err) reject(new ConnectError(`${this.device}: cannot forward to ${socketPath}: ${err.message}`, { device: this.device, operation: `forward ${socketPath}`, cause: err }));
+        else resolve(ch);
+      });
+    });
+  }
+
+  get isOpen(): boolean {
+    return this.client !== undefined && !this.closed;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.client?.end();
+  }
+}
+
+/** One live connection per device, reused; a dropped one is reopened on the next `get`. */
+export class SshPool {
+  private readonly conns = new Map<string, Promise<SshConnection>>();
+
+  get(opts: SshOptions): Promise<SshConnection> {
+    const existing = this.conns.get(opts.device);
+    if (existing) {
+      return existing.then((c) => (c.isOpen ? c : this.reopen(opts)), () => this.reopen(opts));
+    }
+    return this.reopen(opts);
+  }
+
+  private reopen(opts: SshOptions): Promise<SshConnection> {
+    const p = SshConnection.connect(opts);
+    this.conns.set(opts.device, p);
+    p.catch(() => this.conns.delete(opts.device));
+    return p;
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.conns.values()];
+    this.conns.clear();
+    for (const p of all) (await p.catch(() => undefined))?.close();
+  }
+}
