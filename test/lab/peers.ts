@@ -7,7 +7,7 @@
  * that test/lab/ensure-peers.sh installs.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -43,6 +43,8 @@ export function freePort(): Promise<number> {
 
 export function labDir(name: string): string {
   const d = mkdtempSync(join(tmpdir(), `linkcrypt-lab-${name}-`));
+  // sshd reads authorized_keys as the logged-in (non-root) user, so the tree must be traversable.
+  chmodSync(d, 0o755);
   return d;
 }
 
@@ -97,7 +99,7 @@ export async function startSshd(o: { netconfSocket?: string; port?: number } = {
   keygen(join(dir, "host_key"), "linkcrypt-lab-host");
   keygen(join(dir, "client_key"), "linkcrypt-lab-client");
   mkdirSync(join(dir, "authorized"), { recursive: true });
-  writeFileSync(join(dir, "authorized", LAB_USER), readFileSync(join(dir, "client_key.pub")));
+  writeFileSync(join(dir, "authorized", LAB_USER), readFileSync(join(dir, "client_key.pub")), { mode: 0o644 });
   const cfg = [
     `Port ${port}`,
     "ListenAddress 127.0.0.1",
