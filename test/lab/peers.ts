@@ -119,12 +119,10 @@ export async function startSshd(o: { netconfSocket?: string; port?: number } = {
     ...(o.netconfSocket ? [`Subsystem netconf /usr/sbin/netconf-subsystem --ncxserver-sockname=${port}@${o.netconfSocket}`] : []),
   ];
   writeFileSync(join(dir, "sshd_config"), `${cfg.join("\n")}\n`);
-  const log = join(dir, "sshd.log");
   const p = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
   p.stderr?.on("data", (d: Buffer) => {
-    err += d.toString();
-    writeFileSync(log, err);
+    err = (err + d.toString()).slice(-20_000); // the tail, for start-up failures
   });
   await waitFor(`sshd on port ${port}`, () => tcpOpen(port), () => err);
   const hostKeyPub = readFileSync(join(dir, "host_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");

@@ -1,0 +1,97 @@
+import type { MacsecSuiteId } from "../src/crypto/macsec-suites.js";
+
+/**
+ * The one contract every device driver implements. A driver is a transport plus a device dialect; the core picks
+ * drivers by profile name through the registry and decides what to do from `flags`, never from vendor names.
+ * A step a driver cannot do still exists as a method, and throws UnsupportedError; `flags` says so up front.
+ *
+ * The config transaction (NAPALM-style):
+ *   await d.loadCandidate(change);            // stage; nothing live changes
+ *   const diff = await d.diff();              // what would change (secrets masked)
+ *   await d.commit({ confirmTimeoutS: 120 }); // live, but rolls back by itself unless confirmed
+ *   await d.confirm();                        // keep it        ...or:  await d.rollback();
+ */
+export interface DriverFlags {
+  /** Can change configuration at all. A read-only driver refuses every write. */
+  writable: boolean;
+  /** Changes are staged and can be diffed before they go live. */
+  candidate: boolean;
+  /** commit({confirmTimeoutS}) rolls back on the device by itself if confirm() does not come in time. */
+  confirmedCommit: boolean;
+  /** rollback() can undo a staged or unconfirmed change. */
+  rollback: boolean;
+  /** Every write is read back and compared before commit() returns. */
+  verifiedWrites: boolean;
+}
+
+/** What a device says about itself. Only observed facts: nothing here is copied from a profile. */
+export interface DeviceFacts {
+  device: string;
+  driver: string;
+  reachable: true;
+  observedAt: string;
+  system?: { description?: string; name?: string; version?: string };
+  /** Switches: NETCONF capabilities and the MACsec interfaces seen. */
+  netconf?: { capabilities: string[]; candidate: boolean; confirmedCommit: boolean };
+  macsecInterfaces?: string[];
+  /** L1 encryptors. */
+  l1?: { status: string; cipher: string; keyAgeSeconds: number; rotationIntervalSeconds: number; keyGeneration: number };
+  /** Linux hosts. */
+  host?: HostFacts;
+}
+
+export interface HostFacts {
+  kernel: string;
+  cpuFlags: string[];
+  /** /proc/crypto: algorithm name -> drivers offering it (e.g. "rfc4106(gcm(aes))" -> ["rfc4106-gcm-aesni"]). */
+  kernelAlgorithms: Record<string, string[]>;
+  nics: { name: string; driver: string | undefined; espHwOffload: OffloadFlag; espTxCsumHwOffload: OffloadFlag }[];
+  strongswanVersion: string | undefined;
+  xfrmStat: Record<string, number> | undefined;
+}
+
+/** ethtool -k value: "on", "off", or "off [fixed]" (= the hardware cannot). */
+export type OffloadFlag = "on" | "off" | "fixed-off" | "absent";
+
+export interface LinkSecurityState {
+  /** Port, interface or line the state is about. */
+  port: string;
+  status: "secured" | "unsecured" | "pending" | "unknown";
+  cipher?: string;
+  keyAgeSeconds?: number;
+  counters?: Record<string, number | string>;
+  detail: string;
+  observedAt: string;
+}
+
+/** MACsec on a set of ports: policy, key chain and bindings. The CAK is a secret and never logged. */
+export interface MacsecChange {
+  kind: "macsec";
+  policy: { name: string; suite: MacsecSuiteId; includeSci: boolean; keyServerPriority: number; sakRekeySeconds: number; mustSecure: boolean };
+  keychain: { name: string; ckn: string; cak: string; cryptoAlgorithm: "AES_128_CMAC" | "AES_256_CMAC" };
+  interfaces: { name: string; replayWindow: number }[];
+}
+
+/** Settings of an L1 encryptor, by the names of its profile's OID map. */
+export interface L1Change {
+  kind: "l1";
+  settings: { cipher?: string; rotationInterval?: number; adminMode?: "secure" | "bypass" };
+  rotateNow?: boolean;
+}
+
+export type ConfigChange = MacsecChange | L1Change;
+
+export interface Driver {
+  readonly name: string;
+  readonly device: string;
+  readonly flags: DriverFlags;
+  connect(): Promise<void>;
+  close(): Promise<void>;
+  facts(): Promise<DeviceFacts>;
+  linkSecurity(): Promise<LinkSecurityState[]>;
+  loadCandidate(change: ConfigChange): Promise<void>;
+  diff(): Promise<string>;
+  commit(o: { confirmTimeoutS: number }): Promise<void>;
+  confirm(): Promise<void>;
+  rollback(): Promise<void>;
+}

@@ -1,0 +1,161 @@
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ConfigChange, Driver } from "../../drivers/contract.js";
+import { driverFactory, type DriverContext } from "../../drivers/registry.js";
+import { UnsupportedError } from "../../src/errors.js";
+import { SnmpSession } from "../../src/transport/snmp.js";
+import { SshConnection } from "../../src/transport/ssh.js";
+import { dataXml } from "../../src/transport/netconf/client.js";
+import { profiles } from "../helpers.js";
+import { LAB_USER, startNetconf, startSnmpd, startSshd } from "../lab/peers.js";
+
+/**
+ * One contract suite, run against every driver with its real peer. Each subject says how to build the driver,
+ * which change to try, and how to observe the live configuration independently of the driver.
+ */
+interface Subject {
+  driver: Driver;
+  change: ConfigChange | undefined;
+  /** The live value the change touches, read without the driver. */
+  observe(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+const CAK = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+const subjects: Record<string, () => Promise<Subject>> = {
+  "linux-host": async () => {
+    const peer = await startSshd();
+    const conn = await SshConnection.connect({ device: "lab-host", host: peer.host, port: peer.port, username: LAB_USER, privateKey: readFileSync(peer.clientKeyPath), knownHostsFile: peer.knownHosts });
+    const driver = driverFactory("linux-host")!(ctx("lab-host", profiles().hosts.get("lab-netns-host")!, { ssh: async () => conn }));
+    return { driver, change: undefined, observe: async () => "", stop: async () => (conn.close(), peer.stop()) };
+  },
+  "openconfig-macsec": async () => {
+    const peer = await startNetconf();
+    const conn = await SshConnection.connect({ device: "lab-sw1", host: peer.host, port: peer.port, username: LAB_USER, privateKey: readFileSync(peer.clientKeyPath), knownHostsFile: peer.knownHosts });
+    const driver = driverFactory("openconfig-macsec")!(ctx("lab-sw1", profiles().switches.get("lab-openconfig-switch")!, { ssh: async () => conn }));
+    const probe = await SshConnection.connect({ device: "probe", host: peer.host, port: peer.port, username: LAB_USER, privateKey: readFileSync(peer.clientKeyPath), knownHostsFile: peer.knownHosts });
+    const { NetconfSession } = await import("../../src/transport/netconf/client.js");
+    const nc = await NetconfSession.open(await probe.subsystem("netconf"), { device: "probe" });
+    return {
+      driver,
+      change: {
+        kind: "macsec",
+        policy: { name: "lc-p1", suite: "GCM-AES-XPN-256", includeSci: true, keyServerPriority: 16, sakRekeySeconds: 3600, mustSecure: true },
+        keychain: { name: "lc-kc1", ckn: "0a0b", cak: CAK, cryptoAlgorithm: "AES_256_CMAC" },
+        interfaces: [{ name: "eth1", replayWindow: 64 }],
+      },
+      observe: async () => {
+        const x = dataXml(await nc.getConfig("running", '<macsec xmlns="http://openconfig.net/yang/macsec"/>'));
+        return /<macsec-cipher-suite>(\w+)</.exec(x)?.[1] ?? "none";
+      },
+      stop: async () => {
+        await nc.close();
+        probe.close();
+        conn.close();
+        await peer.stop();
+      },
+    };
+  },
+  "l1-snmp": async () => {
+    const peer = await startSnmpd();
+    const v3 = { device: "lab-l1", host: peer.host, port: peer.port, version: "3" as const, timeoutMs: 2000, retries: 0, user: { name: peer.v3.user, authProtocol: "sha" as const, authKey: peer.v3.authKey, privProtocol: "aes" as const, privKey: peer.v3.privKey } };
+    const driver = driverFactory("l1-snmp")!(ctx("lab-l1", profiles().l1.get("acme-lx100")!, { snmp: () => SnmpSession.open(v3) }));
+    const probe = SnmpSession.open(v3);
+    return {
+      driver,
+      change: { kind: "l1", settings: { cipher: "AES-256-CTR", rotationInterval: 3600 } },
+      observe: async () => (await probe.get(["1.3.6.1.4.1.8072.9999.9999.1.2.0", "1.3.6.1.4.1.8072.9999.9999.1.4.0"])).map((v) => String(v.value)).join(" "),
+      stop: async () => (probe.close(), peer.stop()),
+    };
+  },
+};
+
+function ctx(device: string, profile: object, o: Partial<DriverContext>): DriverContext {
+  return {
+    device, profile: profile as Record<string, unknown>, commandTimeoutMs: 15_000, now: () => new Date(),
+    ssh: async () => { throw new Error("no ssh for this subject"); },
+    snmp: () => { throw new Error("no snmp for this subject"); },
+    ...o,
+  };
+}
+
+for (const [name, make] of Object.entries(subjects)) {
+  describe(`drivers: contract: ${name}`, () => {
+    let s: Subject;
+    beforeAll(async () => {
+      s = await make();
+      await s.driver.connect();
+    });
+    afterAll(async () => {
+      await s?.driver.close();
+      await s?.stop();
+    });
+
+    it("is registered under its name and reports facts about the real device", async () => {
+      expect(s.driver.name).toBe(name);
+      const f = await s.driver.facts();
+      expect(f).toMatchObject({ driver: name, reachable: true });
+      expect(Date.parse(f.observedAt)).not.toBeNaN();
+    });
+
+    it("reports link-security state with a known status and a timestamp", async () => {
+      const states = await s.driver.linkSecurity();
+      for (const st of states) {
+        expect(["secured", "unsecured", "pending", "unknown"]).toContain(st.status);
+        expect(st.detail.length).toBeGreaterThan(0);
+      }
+    });
+
+    it("a read-only driver refuses every write step", async () => {
+      if (s.driver.flags.writable) return;
+      for (const step of [() => s.driver.loadCandidate({ kind: "l1", settings: {} }), () => s.driver.diff(), () => s.driver.commit({ confirmTimeoutS: 5 }), () => s.driver.confirm(), () => s.driver.rollback()])
+        await expect(step()).rejects.toBeInstanceOf(UnsupportedError);
+    });
+
+    it("a staged change shows in the diff and changes nothing live; rollback drops it", async () => {
+      if (!s.driver.flags.candidate || !s.change) return;
+      const before = await s.observe();
+      await s.driver.loadCandidate(s.change);
+      const diff = await s.driver.diff();
+      expect(diff).not.toBe("");
+      expect(diff).not.toContain(CAK); // secrets never appear in a diff
+      expect(await s.observe()).toBe(before);
+      await s.driver.rollback();
+      expect(await s.observe()).toBe(before);
+    });
+
+    it("a confirmed commit that is not confirmed really rolls back", async () => {
+      if (!s.driver.flags.confirmedCommit || !s.change) return;
+      const before = await s.observe();
+      await s.driver.loadCandidate(s.change);
+      await s.driver.commit({ confirmTimeoutS: 2 });
+      expect(await s.observe()).not.toBe(before);
+      await new Promise((r) => setTimeout(r, 3500));
+      expect(await s.observe()).toBe(before);
+      await s.driver.rollback().catch(() => undefined); // nothing left to cancel: the device already did
+    });
+
+    it("a confirmed commit that is confirmed stays", async () => {
+      if (!s.driver.flags.confirmedCommit || !s.change) return;
+      await s.driver.loadCandidate(s.change);
+      await s.driver.commit({ confirmTimeoutS: 2 });
+      const during = await s.observe();
+      await s.driver.confirm();
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(await s.observe()).toBe(during);
+    });
+
+    it("without confirmed commit, confirm() says so; commit is verified and rollback restores", async () => {
+      if (s.driver.flags.confirmedCommit || !s.driver.flags.writable || !s.change) return;
+      await expect(s.driver.confirm()).rejects.toBeInstanceOf(UnsupportedError);
+      const before = await s.observe();
+      await s.driver.loadCandidate(s.change);
+      await s.driver.commit({ confirmTimeoutS: 2 });
+      const after = await s.observe();
+      expect(after).not.toBe(before);
+      expect(s.driver.flags.rollback).toBe(true);
+      await s.driver.rollback();
+      expect(await s.observe()).toBe(before);
+    });
+  });
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Makes sure the real test peers are installed: OpenSSH server, netconfd (yuma123), net-snmp's snmpd and
+# tools, strongSwan. As root it installs what is missing with apt; otherwise it fails and names the command to run.
+set -euo pipefail
+need=()
+command -v /usr/sbin/sshd >/dev/null 2>&1 || need+=(openssh-server)
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+command -v /usr/sbin/netconfd >/dev/null 2>&1 || need+=(netconfd)
+[ -x /usr/sbin/netconf-subsystem ] || need+=(netconfd)
+command -v /usr/sbin/snmpd >/dev/null 2>&1 || need+=(snmpd)
+command -v snmpget >/dev/null 2>&1 || need+=(snmp)
+command -v useradd >/dev/null 2>&1 || need+=(passwd)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+pkgs=$(printf '%s\n' "${need[@]}" | sort -u | tr '\n' ' ')
+cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "linkcrypt tests need real peers that are not installed: $pkgs" >&2
+  echo "install them as root with:  $cmd" >&2
+  exit 1
+fi
+echo "installing test peers: $pkgs" >&2
+apt-get update -qq >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
