@@ -99,7 +99,7 @@ export function create(ctx: DriverContext): Driver {
       if (change.kind !== "macsec") throw new UnsupportedError(`${ctx.device}: ${name} handles MACsec changes, not ${change.kind}`, { device: ctx.device, driver: name, operation: "loadCandidate" });
       const s = await session();
       need(s, CAP_CANDIDATE, "loadCandidate");
-      await s.lock("candidate");
+      if (!locked) await s.lock("candidate");
       locked = true;
       try {
         await s.discardChanges();
@@ -129,11 +129,17 @@ export function create(ctx: DriverContext): Driver {
     },
     async rollback() {
       const s = await session();
-      if (persistId) {
-        await s.cancelCommit(persistId);
-        persistId = undefined;
-      } else await s.discardChanges();
-      await unlock(s);
+      try {
+        if (persistId) {
+          const id = persistId;
+          persistId = undefined;
+          // Fails if the confirm timeout already rolled the change back; the lock and candidate are cleaned anyway.
+          await s.cancelCommit(id);
+        }
+      } finally {
+        await s.discardChanges().catch(() => undefined);
+        await unlock(s);
+      }
     },
   };
 }
