@@ -1,4 +1,6 @@
+import { readFileSync } from "node:fs";
 import { hasErrors, type Diagnostic } from "../model/diagnostics.js";
+import { applyFacts, parseFactsFile, type FactsFile } from "../model/facts.js";
 import { loadInventory } from "../model/load-inventory.js";
 import { loadProfiles, type ProfileSet } from "../model/load-profiles.js";
 import type { Model } from "../model/model.js";
@@ -9,18 +11,34 @@ export interface Loaded {
   model?: Model;
   profiles?: ProfileSet;
   data?: unknown;
+  facts?: FactsFile;
   diagnostics: Diagnostic[];
 }
 
-/** Profiles then inventory; every problem of both is collected. */
-export function loadAll(file: string, profileDirs: readonly string[]): Loaded {
+/** Profiles, then inventory, then (optionally) discovered facts; every problem of all three is collected. */
+export function loadAll(file: string, profileDirs: readonly string[], factsFile?: string): Loaded {
   const p = loadProfiles(profileDirs);
   if (!p.profiles || hasErrors(p.diagnostics)) return { diagnostics: p.diagnostics };
   const inv = loadInventory(file, p.profiles);
-  return { ...inv, profiles: p.profiles, diagnostics: [...p.diagnostics, ...inv.diagnostics] };
+  const base: Loaded = { ...inv, profiles: p.profiles, diagnostics: [...p.diagnostics, ...inv.diagnostics] };
+  if (factsFile === undefined || !base.model) return base;
+  let text: string;
+  try {
+    text = readFileSync(factsFile, "utf8");
+  } catch (e) {
+    return { diagnostics: [...base.diagnostics, { severity: "error", code: "io.read", path: "(facts)", message: `cannot read facts ${factsFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }] };
+  }
+  const f = parseFactsFile(text, factsFile);
+  if (!f.facts) return { diagnostics: [...base.diagnostics, ...f.diagnostics] };
+  const applied = applyFacts(base.model, f.facts);
+  return { ...base, model: applied.model, facts: f.facts, diagnostics: [...base.diagnostics, ...applied.diagnostics] };
 }
 
 export function planFromLoaded(l: Loaded): Plan | undefined {
   if (!l.model || !l.profiles) return undefined;
-  return buildPlan(l.model, { inventoryDigest: digest(l.data), profilesDigest: digest(l.profiles) }, l.diagnostics);
+  return buildPlan(
+    l.model,
+    { inventoryDigest: digest(l.data), profilesDigest: digest(l.profiles), ...(l.facts ? { factsDigest: digest(l.facts.devices) } : {}) },
+    l.diagnostics,
+  );
 }

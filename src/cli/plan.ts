@@ -5,8 +5,8 @@ import { loadAll, planFromLoaded } from "./load.js";
 import { EXIT, formatDiagnostics, json, type Out } from "./output.js";
 import { planText } from "./plan-text.js";
 
-export function runPlan(file: string, opts: { json?: boolean; out?: string; profiles: string[] }, out: Out): number {
-  const l = loadAll(file, opts.profiles);
+export function runPlan(file: string, opts: { json?: boolean; out?: string; profiles: string[]; facts?: string }, out: Out): number {
+  const l = loadAll(file, opts.profiles, opts.facts);
   const plan = planFromLoaded(l);
   if (!plan) {
     if (opts.json) out.write(json({ file, valid: false, diagnostics: l.diagnostics }));

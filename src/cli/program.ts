@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from "commander";
 import { LinkcryptError, UsageError } from "../errors.js";
+import { runDiscover } from "./discover.js";
 import { runExplain } from "./explain.js";
 import { runMtu } from "./mtu.js";
 import { EXIT, type Out } from "./output.js";
@@ -38,8 +39,9 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .argument("<inventory>", "inventory YAML file")
     .option("--json", "print the plan as JSON")
     .option("--out <file>", "save the plan (JSON) for apply")
+    .option("--facts <file>", "discovered facts (linkcrypt discover --out); they override profile defaults")
     .addOption(profilesOpt())
-    .action((file: string, o: { json?: boolean; out?: string; profiles: string[] }) => {
+    .action((file: string, o: { json?: boolean; out?: string; profiles: string[]; facts?: string }) => {
       code = runPlan(file, o, out);
     });
 
@@ -52,6 +54,23 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .addOption(profilesOpt())
     .action((file: string, targets: string[], o: { json?: boolean; profiles: string[] }) => {
       code = runExplain(file, targets, o, out);
+    });
+
+  program
+    .command("discover")
+    .description("connect to every managed device (rate-limited) and gather the facts the planner uses")
+    .argument("<inventory>", "inventory YAML file")
+    .option("--json", "machine-readable output")
+    .option("--out <file>", "write the facts file for `plan --facts`")
+    .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys (default $LINKCRYPT_KNOWN_HOSTS or ~/.ssh/known_hosts)")
+    .option("--accept-new-host-key", "accept and record host keys not seen before (never a changed one)")
+    .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
+    .option("--concurrency <n>", "devices in flight at once (default 8)")
+    .option("--per-device <n>", "operations in flight per device (default 1)")
+    .option("--timeout <seconds>", "connect timeout; commands get three times as long (default 10)")
+    .addOption(profilesOpt())
+    .action(async (file: string, o: Parameters<typeof runDiscover>[1]) => {
+      code = await runDiscover(file, o, out, err);
     });
 
   program

@@ -37,6 +37,10 @@ const Management = z.strictObject({
   transport: z.enum(["netconf", "ssh", "snmp"]),
   port: z.number().int().min(1).max(65535).optional(),
   snmpVersion: z.enum(["1", "2c", "3"]).optional(),
+  /** SNMPv3 authentication protocol (default sha256). */
+  snmpAuth: z.enum(["sha", "sha256", "sha512"]).optional(),
+  /** SNMPv3 privacy protocol (default aes, i.e. AES-128-CFB). */
+  snmpPriv: z.enum(["aes", "aes256b", "aes256r"]).optional(),
 });
 
 const Port = z.strictObject({

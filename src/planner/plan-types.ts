@@ -131,7 +131,7 @@ export interface Plan {
   generator: string;
   inventory: string;
   policy: string;
-  inputs: { inventoryDigest: string; profilesDigest: string };
+  inputs: { inventoryDigest: string; profilesDigest: string; factsDigest?: string };
   summary: {
     links: Record<LinkMethod, number>;
     meshes: number;
