@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import { DeviceLimiter } from "../../src/transport/limiter.js";
+
+describe("transport: limiter", () => {
+  it("never exceeds the per-device or the global concurrency", async () => {
+    const lim = new DeviceLimiter({ globalConcurrency: 3, perDeviceConcurrency: 2 });
+    let global = 0;
+    let maxGlobal = 0;
+    const per = new Map<string, number>();
+    const maxPer = new Map<string, number>();
+    const task = (dev: string) =>
+      lim.schedule(dev, async () => {
+        global++;
+        per.set(dev, (per.get(dev) ?? 0) + 1);
+        maxGlobal = Math.max(maxGlobal, global);
+        maxPer.set(dev, Math.max(maxPer.get(dev) ?? 0, per.get(dev)!));
+        await new Promise((r) => setTimeout(r, 40));
+        global--;
+        per.set(dev, per.get(dev)! - 1);
+        return dev;
+      });
+    const devs = ["a", "a", "a", "a", "b", "b", "b", "c", "c", "d"];
+    const out = await Promise.all(devs.map(task));
+    expect(out).toEqual(devs);
+    expect(maxGlobal).toBeLessThanOrEqual(3);
+    expect(maxGlobal).toBeGreaterThan(1); // it limits, it does not serialize
+    expect(Math.max(...maxPer.values())).toBeLessThanOrEqual(2);
+    expect(maxPer.get("a")).toBe(2);
+    await lim.stop();
+  });
+
+  it("a failing task fails alone", async () => {
+    const lim = new DeviceLimiter({ globalConcurrency: 2, perDeviceConcurrency: 1 });
+    const r = await Promise.allSettled([lim.schedule("x", async () => { throw new Error("boom"); }), lim.schedule("x", async () => 1)]);
+    expect(r.map((x) => x.status)).toEqual(["rejected", "fulfilled"]);
+    await lim.stop();
+  });
+});
