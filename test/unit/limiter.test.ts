@@ -25,7 +25,23 @@ describe("transport: limiter", () => {
     expect(maxGlobal).toBeLessThanOrEqual(3);
     expect(maxGlobal).toBeGreaterThan(1); // it limits, it does not serialize
     expect(Math.max(...maxPer.values())).toBeLessThanOrEqual(2);
-    expect(maxPer.get("a")).toBe(2);
+    await lim.stop();
+  });
+
+  it("one device gets exactly its own cap when the global cap is larger", async () => {
+    const lim = new DeviceLimiter({ globalConcurrency: 5, perDeviceConcurrency: 2 });
+    let now = 0;
+    let max = 0;
+    await Promise.all(
+      Array.from({ length: 6 }, () =>
+        lim.schedule("only", async () => {
+          max = Math.max(max, ++now);
+          await new Promise((r) => setTimeout(r, 20));
+          now--;
+        }),
+      ),
+    );
+    expect(max).toBe(2);
     await lim.stop();
   });
 
