@@ -1,11 +1,10 @@
-import { randomUUID } from "node:crypto";
 import { UnsupportedError } from "../../src/errors.js";
-import { flattenXml, lineDiff } from "../../src/render/flatten-xml.js";
 import { DEFAULT_OC_NAMESPACES, openconfigMacsecFilter, renderOpenconfigMacsec, type OpenconfigNamespaces } from "../../src/render/openconfig-macsec.js";
-import { dataXml, NetconfSession } from "../../src/transport/netconf/client.js";
+import { dataXml } from "../../src/transport/netconf/client.js";
 import { children, childText, parseXml, type XmlNode } from "../../src/transport/netconf/xml.js";
 import type { ConfigChange, DeviceFacts, Driver, DriverFlags, LinkSecurityState } from "../contract.js";
 import type { DriverContext } from "../registry.js";
+import { netconfFacts, netconfTransaction } from "../shared/netconf-transaction.js";
 
 /**
  * `openconfig-macsec`: MACsec over NETCONF on the openconfig-macsec / openconfig-keychain paths.
@@ -16,8 +15,6 @@ import type { DriverContext } from "../registry.js";
 export const name = "openconfig-macsec";
 export const flags: DriverFlags = { writable: true, candidate: true, confirmedCommit: true, rollback: true, verifiedWrites: false };
 
-const CAP_CANDIDATE = "urn:ietf:params:netconf:capability:candidate:1.0";
-const CAP_CONFIRMED = "urn:ietf:params:netconf:capability:confirmed-commit:1.1";
 const SECRET_LEAVES = new Set(["secret-key", "key-clear-text"]);
 
 /** Pure: MACsec interface status from a <get> reply: the v1.3.0 state/status leaf, else unknown. */
@@ -50,96 +47,37 @@ export function parseInterfaceStatus(data: XmlNode | undefined, now: string): Li
 
 export function create(ctx: DriverContext): Driver {
   const ns: OpenconfigNamespaces = { ...DEFAULT_OC_NAMESPACES, ...((ctx.profile.netconf as { namespaces?: Partial<OpenconfigNamespaces> } | undefined)?.namespaces ?? {}) };
-  let nc: NetconfSession | undefined;
-  let locked = false;
-  let persistId: string | undefined;
-  const session = async () => {
-    if (!nc) nc = await NetconfSession.open(await (await ctx.ssh()).subsystem("netconf"), { device: ctx.device, rpcTimeoutMs: ctx.commandTimeoutMs });
-    return nc;
-  };
-  const need = (s: NetconfSession, cap: string, what: string) => {
-    if (!s.hasCapability(cap)) throw new UnsupportedError(`${ctx.device}: the device does not advertise ${cap}, needed for ${what}`, { device: ctx.device, driver: name, operation: what });
-  };
-  const flat = async (s: NetconfSession, ds: "running" | "candidate") => {
-    const parsed = await parseXml(`<data>${dataXml(await s.getConfig(ds, openconfigMacsecFilter(ns)))}</data>`);
-    return flattenXml(parsed.data, SECRET_LEAVES);
-  };
-  const unlock = async (s: NetconfSession) => {
-    if (locked) await s.unlock("candidate").catch(() => undefined);
-    locked = false;
-  };
+  const tx = netconfTransaction(ctx, {
+    driver: name,
+    filter: openconfigMacsecFilter(ns),
+    secretLeaves: SECRET_LEAVES,
+    render: (change: ConfigChange) => {
+      if (change.kind !== "macsec") throw new UnsupportedError(`${ctx.device}: ${name} handles MACsec changes, not ${change.kind}`, { device: ctx.device, driver: name, operation: "loadCandidate" });
+      return renderOpenconfigMacsec(change, ns);
+    },
+  });
   return {
     name,
     device: ctx.device,
     flags,
+    ...tx,
     async connect() {
-      await session();
-    },
-    async close() {
-      await nc?.close();
-      nc = undefined;
-      locked = false;
+      await tx.session();
     },
     async facts(): Promise<DeviceFacts> {
-      const s = await session();
+      const s = await tx.session();
       const parsed = await parseXml(`<data>${dataXml(await s.getConfig("running", `<macsec xmlns="${ns.macsec}"><interfaces/></macsec>`))}</data>`);
       const ifs = children(children(children(parsed.data, "macsec")[0], "interfaces")[0], "interface").map((i) => childText(i, "name") ?? "?");
       return {
         device: ctx.device, driver: name, reachable: true, observedAt: ctx.now().toISOString(),
-        netconf: { capabilities: s.serverCapabilities, candidate: s.hasCapability(CAP_CANDIDATE), confirmedCommit: s.hasCapability(CAP_CONFIRMED) || s.hasCapability("urn:ietf:params:netconf:capability:confirmed-commit:1.0") },
+        netconf: netconfFacts(s),
         macsecInterfaces: ifs,
       };
     },
     async linkSecurity() {
-      const s = await session();
+      const s = await tx.session();
       const parsed = await parseXml(`<data>${dataXml(await s.get(`<macsec xmlns="${ns.macsec}"/>`))}</data>`);
       return parseInterfaceStatus(parsed.data, ctx.now().toISOString());
-    },
-    async loadCandidate(change: ConfigChange) {
-      if (change.kind !== "macsec") throw new UnsupportedError(`${ctx.device}: ${name} handles MACsec changes, not ${change.kind}`, { device: ctx.device, driver: name, operation: "loadCandidate" });
-      const s = await session();
-      need(s, CAP_CANDIDATE, "loadCandidate");
-      if (!locked) await s.lock("candidate");
-      locked = true;
-      try {
-        await s.discardChanges();
-        await s.editConfig("candidate", renderOpenconfigMacsec(change, ns), { defaultOperation: "merge", errorOption: "rollback-on-error" });
-      } catch (e) {
-        await s.discardChanges().catch(() => undefined);
-        await unlock(s);
-        throw e;
-      }
-    },
-    async diff() {
-      const s = await session();
-      return lineDiff(await flat(s, "running"), await flat(s, "candidate")).join("\n");
-    },
-    async commit({ confirmTimeoutS }) {
-      const s = await session();
-      need(s, CAP_CONFIRMED, "confirmed commit");
-      persistId = `linkcrypt-${randomUUID()}`;
-      await s.commit({ confirmed: true, confirmTimeout: confirmTimeoutS, persist: persistId });
-    },
-    async confirm() {
-      const s = await session();
-      if (!persistId) throw new UnsupportedError(`${ctx.device}: nothing to confirm`, { device: ctx.device, driver: name, operation: "confirm" });
-      await s.commit({ persistId });
-      persistId = undefined;
-      await unlock(s);
-    },
-    async rollback() {
-      const s = await session();
-      try {
-        if (persistId) {
-          const id = persistId;
-          persistId = undefined;
-          // Fails if the confirm timeout already rolled the change back; the lock and candidate are cleaned anyway.
-          await s.cancelCommit(id);
-        }
-      } finally {
-        await s.discardChanges().catch(() => undefined);
-        await unlock(s);
-      }
     },
   };
 }
