@@ -39,6 +39,14 @@ export const SwitchProfile = z.strictObject({
   /** Largest L2 frame (Ethernet header + payload, no FCS) any port accepts. */
   maxFrame: z.number().int().positive(),
   portGroups: z.array(PortGroup).min(1),
+  /** NETCONF dialect details: XML namespaces where a device differs from the defaults. */
+  netconf: z
+    .strictObject({
+      namespaces: z.strictObject({ macsec: z.string().optional(), keychain: z.string().optional() }).optional(),
+      /** Namespace on Junos `<configuration>` in edit-config; "" sends none. */
+      junosNamespace: z.string().optional(),
+    })
+    .optional(),
   notes: z.string().optional(),
   sources: Sources,
 });

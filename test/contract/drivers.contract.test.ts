@@ -56,6 +56,34 @@ const subjects: Record<string, () => Promise<Subject>> = {
       },
     };
   },
+  "junos-macsec": async () => {
+    const peer = await startNetconf();
+    const key = readFileSync(peer.clientKeyPath);
+    const conn = await SshConnection.connect({ device: "lab-jsw1", host: peer.host, port: peer.port, username: LAB_USER, privateKey: key, knownHostsFile: peer.knownHosts });
+    const driver = driverFactory("junos-macsec")!(ctx("lab-jsw1", profiles().switches.get("lab-junos-switch")!, { ssh: async () => conn }));
+    const probe = await SshConnection.connect({ device: "probe", host: peer.host, port: peer.port, username: LAB_USER, privateKey: key, knownHostsFile: peer.knownHosts });
+    const { NetconfSession } = await import("../../src/transport/netconf/client.js");
+    const nc = await NetconfSession.open(await probe.subsystem("netconf"), { device: "probe" });
+    return {
+      driver,
+      change: {
+        kind: "macsec",
+        policy: { name: "lc-ca1", suite: "GCM-AES-XPN-256", includeSci: true, keyServerPriority: 16, sakRekeySeconds: 3600, mustSecure: true },
+        keychain: { name: "unused", ckn: "0a0b", cak: CAK, cryptoAlgorithm: "AES_256_CMAC" },
+        interfaces: [{ name: "xe-0/0/1", replayWindow: 64 }],
+      },
+      observe: async () => {
+        const x = dataXml(await nc.getConfig("running", '<configuration xmlns="http://xml.juniper.net/xnm/1.1/xnm"><security><macsec/></security></configuration>'));
+        return /<cipher-suite>([\w-]+)</.exec(x)?.[1] ?? "none";
+      },
+      stop: async () => {
+        await nc.close();
+        probe.close();
+        conn.close();
+        await peer.stop();
+      },
+    };
+  },
   "l1-snmp": async () => {
     const peer = await startSnmpd();
     const v3 = { device: "lab-l1", host: peer.host, port: peer.port, version: "3" as const, timeoutMs: 2000, retries: 0, user: { name: peer.v3.user, authProtocol: "sha" as const, authKey: peer.v3.authKey, privProtocol: "aes" as const, privKey: peer.v3.privKey } };

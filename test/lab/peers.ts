@@ -154,6 +154,7 @@ export async function startNetconf(o: { extraArgs?: string[] } = {}): Promise<Ne
     `--modpath=${join(HERE, "yang")}:/usr/share/yuma/modules`,
     "--module=openconfig-keychain",
     "--module=openconfig-macsec",
+    "--module=junos-conf-lab",
     `--startup=${join(dir, "startup.xml")}`,
     `--superuser=${LAB_USER}`,
     `--log=${join(dir, "netconfd.log")}`,

@@ -1,0 +1,36 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { parseShowSecurityMkaSessions } from "../../drivers/junos-macsec/parsers/show-security-mka-sessions.js";
+import { renderJunosMacsec } from "../../src/render/junos-macsec.js";
+import { renderOpenconfigMacsec } from "../../src/render/openconfig-macsec.js";
+import type { MacsecChange } from "../../drivers/contract.js";
+
+const change: MacsecChange = {
+  kind: "macsec",
+  policy: { name: "CA-ams-fra", suite: "GCM-AES-XPN-256", includeSci: true, keyServerPriority: 16, sakRekeySeconds: 3600, mustSecure: true },
+  keychain: { name: "kc-ams-fra", ckn: "0a0b", cak: "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", cryptoAlgorithm: "AES_256_CMAC" },
+  interfaces: [{ name: "et-0/0/0", replayWindow: 64 }],
+};
+
+describe("drivers: junos-macsec", () => {
+  it("parses the detailed session form (fixture in the documented field layout; not a device capture)", () => {
+    const s = parseShowSecurityMkaSessions(readFileSync("test/fixtures/junos/show-security-mka-sessions-detail.txt", "utf8"));
+    expect(s).toEqual([
+      { interface: "xe-0/0/1", state: "Secured", keyServer: true, cipher: "GCM-AES-XPN-256" },
+      { interface: "xe-0/0/2", state: "Unsecured", keyServer: false, cipher: undefined },
+    ]);
+  });
+  it("parses a summary table row by interface name and state word", () => {
+    const s = parseShowSecurityMkaSessions("  Interface    Member-ID                 Type     Status\n  et-0/0/0     ABCDEF0123456789ABCDEF01  primary  Secured-Suspended\n");
+    expect(s).toEqual([{ interface: "et-0/0/0", state: "Secured-Suspended", keyServer: undefined, cipher: undefined }]);
+  });
+});
+
+describe("render: golden payloads", () => {
+  it("Junos: connectivity-association with static CAK, XPN suite, SCI and replay window, bound to the interface", () => {
+    expect(renderJunosMacsec(change)).toBe(readFileSync("test/golden/junos-macsec.xml", "utf8").trim());
+  });
+  it("OpenConfig: key chain, MKA policy and interface binding", () => {
+    expect(renderOpenconfigMacsec(change)).toBe(readFileSync("test/golden/openconfig-macsec.xml", "utf8").trim());
+  });
+});
