@@ -1,6 +1,7 @@
 import type { SshConnection } from "../src/transport/ssh.js";
 import type { SnmpSession } from "../src/transport/snmp.js";
 import type { Driver } from "./contract.js";
+import * as eosMacsec from "./eos-macsec/index.js";
 import * as junosMacsec from "./junos-macsec/index.js";
 import * as linuxHost from "./linux-host/index.js";
 import * as l1Snmp from "./l1-snmp/index.js";
@@ -27,6 +28,7 @@ const registry = new Map<string, DriverFactory>([
   [l1Snmp.name, l1Snmp.create],
   [openconfigMacsec.name, openconfigMacsec.create],
   [junosMacsec.name, junosMacsec.create],
+  [eosMacsec.name, eosMacsec.create],
 ]);
 
 export function driverFactory(name: string): DriverFactory | undefined {

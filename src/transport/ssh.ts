@@ -167,6 +167,40 @@ export class SshConnection {
     return r.stdout;
   }
 
+  /**
+   * Feed lines to the device's CLI on a shell channel (no pty), the way network CLIs take configuration scripts,
+   * and collect everything it prints until it closes the channel. Resolves with the exit status if one is sent.
+   */
+  shellScript(lines: readonly string[], timeoutMs = this.opts.commandTimeoutMs ?? 30_000): Promise<ExecResult> {
+    const client = this.live("shell");
+    const what = `CLI script (${lines.length} lines)`;
+    const ctx = { device: this.device, operation: what };
+    return new Promise((resolve, reject) => {
+      client.shell(false, (err, ch) => {
+        if (err) return reject(new ConnectError(`${this.device}: cannot open a shell: ${err.message}`, { ...ctx, cause: err }));
+        let stdout = "";
+        let stderr = "";
+        let code: number | null = null;
+        let done = false;
+        const timer = setTimeout(() => {
+          done = true;
+          ch.close();
+          reject(new TimeoutError(`${this.device}: ${what} did not finish within ${timeoutMs} ms`, ctx));
+        }, timeoutMs);
+        ch.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
+        ch.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+        ch.on("exit", (c: number | null) => (code = c));
+        ch.on("close", () => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          resolve({ code, signal: undefined, stdout, stderr });
+        });
+        ch.end(`${lines.join("\n")}\nexit\n`);
+      });
+    });
+  }
+
   /** Open an SSH subsystem channel, e.g. "netconf". */
   subsystem(name: string): Promise<ClientChannel> {
     const client = this.live(`subsystem ${name}`);

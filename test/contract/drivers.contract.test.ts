@@ -7,7 +7,7 @@ import { SnmpSession } from "../../src/transport/snmp.js";
 import { SshConnection } from "../../src/transport/ssh.js";
 import { dataXml } from "../../src/transport/netconf/client.js";
 import { profiles } from "../helpers.js";
-import { LAB_USER, startNetconf, startSnmpd, startSshd } from "../lab/peers.js";
+import { LAB_USER, startEosStandin, startNetconf, startSnmpd, startSshd } from "../lab/peers.js";
 
 /**
  * One contract suite, run against every driver with its real peer. Each subject says how to build the driver,
@@ -78,6 +78,28 @@ const subjects: Record<string, () => Promise<Subject>> = {
       },
       stop: async () => {
         await nc.close();
+        probe.close();
+        conn.close();
+        await peer.stop();
+      },
+    };
+  },
+  "eos-macsec": async () => {
+    const peer = await startEosStandin();
+    const conn = await SshConnection.connect({ device: "lab-eos1", host: peer.host, port: peer.port, username: LAB_USER, privateKey: readFileSync(peer.clientKeyPath), knownHostsFile: peer.knownHosts });
+    const driver = driverFactory("eos-macsec")!(ctx("lab-eos1", profiles().switches.get("arista-7280cr3mk-32p4")!, { ssh: async () => conn }));
+    const probe = await SshConnection.connect({ device: "probe", host: peer.host, port: peer.port, username: LAB_USER, privateKey: readFileSync(peer.clientKeyPath), knownHostsFile: peer.knownHosts });
+    return {
+      driver,
+      change: {
+        kind: "macsec",
+        policy: { name: "lc-p1", suite: "GCM-AES-XPN-256", includeSci: true, keyServerPriority: 16, sakRekeySeconds: 3600, mustSecure: true },
+        keychain: { name: "unused", ckn: "0a0b", cak: CAK, cryptoAlgorithm: "AES_256_CMAC" },
+        interfaces: [{ name: "Ethernet1/1", replayWindow: 64 }],
+      },
+      // Observed through the device's own CLI, as an operator would.
+      observe: async () => (await probe.shellScript(["show running-config section mac security"])).stdout.split("\n").find((l) => / \/ cipher /.test(l)) ?? "none",
+      stop: async () => {
         probe.close();
         conn.close();
         await peer.stop();

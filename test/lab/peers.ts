@@ -90,8 +90,11 @@ export interface SshdPeer {
   stop(): Promise<void>;
 }
 
-/** A throwaway OpenSSH server on 127.0.0.1. `netconfSocket` wires its `netconf` subsystem to a netconfd. */
-export async function startSshd(o: { netconfSocket?: string; port?: number } = {}): Promise<SshdPeer> {
+/**
+ * A throwaway OpenSSH server on 127.0.0.1. `netconfSocket` wires its `netconf` subsystem to a netconfd;
+ * `forceCommand` makes every session run that command (used for the EOS CLI stand-in).
+ */
+export async function startSshd(o: { netconfSocket?: string; port?: number; forceCommand?: string } = {}): Promise<SshdPeer> {
   ensureLabUser();
   const dir = labDir("sshd");
   const port = o.port ?? (await freePort());
@@ -117,6 +120,7 @@ export async function startSshd(o: { netconfSocket?: string; port?: number } = {
     "MaxStartups 100:30:200",
     "LogLevel VERBOSE",
     ...(o.netconfSocket ? [`Subsystem netconf /usr/sbin/netconf-subsystem --ncxserver-sockname=${port}@${o.netconfSocket}`] : []),
+    ...(o.forceCommand ? [`ForceCommand ${o.forceCommand}`] : []),
   ];
   writeFileSync(join(dir, "sshd_config"), `${cfg.join("\n")}\n`);
   const p = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], { stdio: ["ignore", "ignore", "pipe"] });
@@ -229,6 +233,27 @@ export async function startSnmpd(): Promise<SnmpPeer> {
     host: "127.0.0.1", port, stateFile: state, v3,
     stop: async () => {
       await stopChild(p);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The lab's EOS CLI stand-in (test/lab/eos-cli.mjs) behind a real sshd: it plays the configuration-session
+ * behaviour the eos-macsec driver relies on. It is not EOS.
+ */
+export async function startEosStandin(): Promise<SshdPeer & { stateFile: string }> {
+  ensureLabUser();
+  const dir = labDir("eos");
+  const stateFile = join(dir, "eos-state.json");
+  writeFileSync(stateFile, JSON.stringify({ running: [], sessions: {}, linkUp: true }));
+  execFileSync("chown", ["-R", `${LAB_USER}`, dir]);
+  const sshd = await startSshd({ forceCommand: `env EOS_STATE=${stateFile} ${process.execPath} ${join(HERE, "eos-cli.mjs")}` });
+  return {
+    ...sshd,
+    stateFile,
+    stop: async () => {
+      await sshd.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

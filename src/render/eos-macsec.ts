@@ -1,0 +1,30 @@
+import type { MacsecChange } from "../../drivers/contract.js";
+import { macsecSuite } from "../crypto/macsec-suites.js";
+
+/**
+ * Pure: a MACsec change as Arista EOS configuration lines (3-space indents):
+ *   mac security / profile P / cipher, key <CKN> 0 <CAK>, mka key-server priority, mka session rekey-period, sci,
+ *   traffic unprotected drop|allow, replay protection window; then `interface X / mac security profile P`.
+ * The cleartext key form (`key <CKN> 0 <CAK>`) is unconfirmed (third-party material shows the type-7 form).
+ */
+export function renderEosMacsec(c: MacsecChange): string[] {
+  const p = c.policy;
+  const replay = Math.max(0, ...c.interfaces.map((i) => i.replayWindow));
+  return [
+    "mac security",
+    `   profile ${p.name}`,
+    `      cipher ${macsecSuite(p.suite).names.eos}`,
+    `      key ${c.keychain.ckn} 0 ${c.keychain.cak}`,
+    `      mka key-server priority ${p.keyServerPriority}`,
+    ...(p.sakRekeySeconds > 0 ? [`      mka session rekey-period ${Math.min(100000, Math.max(30, p.sakRekeySeconds))}`] : []),
+    ...(p.includeSci ? ["      sci"] : []),
+    `      traffic unprotected ${p.mustSecure ? "drop" : "allow"}`,
+    ...(replay > 0 ? [`      replay protection window ${replay}`] : []),
+    ...c.interfaces.flatMap((i) => [`interface ${i.name}`, `   mac security profile ${p.name}`]),
+  ];
+}
+
+/** Mask CAKs in EOS configuration text: `key <CKN> <type> <CAK>` -> `key <CKN> <type> <secret>`. */
+export function maskEosKeys(text: string): string {
+  return text.replace(/(\bkey\s+[0-9A-Fa-f]+\s+\d+\s+)\S+/g, "$1<secret>");
+}

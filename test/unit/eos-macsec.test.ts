@@ -1,0 +1,30 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { parseShowMacSecurityInterface } from "../../drivers/eos-macsec/parsers/show-mac-security-interface.js";
+import { maskEosKeys, renderEosMacsec } from "../../src/render/eos-macsec.js";
+import type { MacsecChange } from "../../drivers/contract.js";
+
+describe("drivers: eos-macsec", () => {
+  it("parses `show mac security interface | json` (fixture in the third-party-documented shape; not a capture)", () => {
+    expect(parseShowMacSecurityInterface(readFileSync("test/fixtures/eos/show-mac-security-interface.json", "utf8"))).toEqual([
+      { name: "Ethernet1/1", secured: true, profile: "dci-ams-fra", cipher: "aes256-gcm-xpn" },
+      { name: "Ethernet2/1", secured: false, profile: "dci-ams-fra", cipher: "aes256-gcm-xpn" },
+      { name: "Ethernet3/1", secured: undefined, profile: "legacy", cipher: undefined },
+    ]);
+  });
+  it("says clearly when the reply is not JSON", () => {
+    expect(() => parseShowMacSecurityInterface("% Invalid input")).toThrowError(/did not return JSON/);
+  });
+  it("renders the mac security profile and interface binding (golden), and masks keys", () => {
+    const c: MacsecChange = {
+      kind: "macsec",
+      policy: { name: "dci-ams-fra", suite: "GCM-AES-XPN-256", includeSci: true, keyServerPriority: 10, sakRekeySeconds: 3600, mustSecure: true },
+      keychain: { name: "unused", ckn: "0a0b", cak: "c0ffee00c0ffee00c0ffee00c0ffee00", cryptoAlgorithm: "AES_128_CMAC" },
+      interfaces: [{ name: "Ethernet1/1", replayWindow: 0 }],
+    };
+    const lines = renderEosMacsec(c);
+    expect(`${lines.join("\n")}\n`).toBe(readFileSync("test/golden/eos-macsec.cli", "utf8"));
+    expect(maskEosKeys(lines.join("\n"))).not.toContain("c0ffee00");
+    expect(maskEosKeys("      key 0a0b 7 094F471A1A0A")).toBe("      key 0a0b 7 <secret>");
+  });
+});
