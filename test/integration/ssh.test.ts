@@ -34,6 +34,22 @@ describe("transport: ssh (real sshd)", () => {
     c.close();
   });
 
+  it("authenticates through an ssh-agent", async () => {
+    const { execFileSync, spawn } = await import("node:child_process");
+    const sock = join(tmpdir(), `lc-agent-${process.pid}.sock`);
+    const agent = spawn("ssh-agent", ["-D", "-a", sock], { stdio: "ignore" });
+    try {
+      for (let i = 0; i < 100 && !(await import("node:fs")).existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+      execFileSync("ssh-add", [peer.clientKeyPath], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: "ignore" });
+      const { privateKey: _, ...rest } = opts();
+      const c = await SshConnection.connect({ ...rest, agent: sock });
+      expect(await c.run("echo via-agent")).toBe("via-agent\n");
+      c.close();
+    } finally {
+      agent.kill();
+    }
+  });
+
   it("refuses a wrong password with an auth error naming the device", async () => {
     const { privateKey: _, ...rest } = opts();
     const e = await SshConnection.connect({ ...rest, password: "wrong" }).catch((x: unknown) => x);
