@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { CommitError, UnsupportedError } from "../../src/errors.js";
+import { CommitError, ProtocolError, UnsupportedError } from "../../src/errors.js";
 import { maskEosKeys, renderEosMacsec } from "../../src/render/eos-macsec.js";
 import type { SshConnection } from "../../src/transport/ssh.js";
 import type { ConfigChange, DeviceFacts, Driver, DriverFlags, LinkSecurityState } from "../contract.js";
@@ -31,6 +31,22 @@ export function create(ctx: DriverContext): Driver {
     return r.stdout;
   };
   const show = async (cmd: string) => cli(cmd, [cmd]);
+  const protocol = (cmd: string, e: unknown) =>
+    new ProtocolError(`${ctx.device}: "${cmd}" gave an answer linkcrypt cannot read: ${(e as Error).message}`, { device: ctx.device, driver: name, operation: cmd, cause: e });
+  const parseJson = <T>(text: string, cmd: string): T => {
+    try {
+      return JSON.parse(text) as T;
+    } catch (e) {
+      throw protocol(cmd, e);
+    }
+  };
+  const interfaces = (text: string) => {
+    try {
+      return parseShowMacSecurityInterface(text);
+    } catch (e) {
+      throw protocol("show mac security interface | json", e);
+    }
+  };
   return {
     name,
     device: ctx.device,
@@ -42,8 +58,8 @@ export function create(ctx: DriverContext): Driver {
       conn = undefined; // the pool owns the connection
     },
     async facts(): Promise<DeviceFacts> {
-      const v = JSON.parse(await show("show version | json")) as { modelName?: string; version?: string };
-      const ifs = parseShowMacSecurityInterface(await show("show mac security interface | json"));
+      const v = parseJson<{ modelName?: string; version?: string }>(await show("show version | json"), "show version | json");
+      const ifs = interfaces(await show("show mac security interface | json"));
       return {
         device: ctx.device, driver: name, reachable: true, observedAt: ctx.now().toISOString(),
         system: { ...(v.modelName ? { description: v.modelName } : {}), ...(v.version ? { version: v.version } : {}) },
@@ -52,7 +68,7 @@ export function create(ctx: DriverContext): Driver {
     },
     async linkSecurity(): Promise<LinkSecurityState[]> {
       const now = ctx.now().toISOString();
-      return parseShowMacSecurityInterface(await show("show mac security interface | json")).map((i) => ({
+      return interfaces(await show("show mac security interface | json")).map((i) => ({
         port: i.name,
         status: i.secured === true ? "secured" : i.secured === false ? "unsecured" : "unknown",
         ...(i.cipher ? { cipher: i.cipher } : {}),

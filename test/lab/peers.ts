@@ -7,7 +7,7 @@
  * that test/lab/ensure-peers.sh installs.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -247,8 +247,10 @@ export async function startEosStandin(): Promise<SshdPeer & { stateFile: string 
   const dir = labDir("eos");
   const stateFile = join(dir, "eos-state.json");
   writeFileSync(stateFile, JSON.stringify({ running: [], sessions: {}, linkUp: true }));
+  // The CLI runs as the lab user, who may not be able to reach the checkout (e.g. a 0700 temp clone): copy it.
+  copyFileSync(join(HERE, "eos-cli.mjs"), join(dir, "eos-cli.mjs"));
   execFileSync("chown", ["-R", `${LAB_USER}`, dir]);
-  const sshd = await startSshd({ forceCommand: `env EOS_STATE=${stateFile} ${process.execPath} ${join(HERE, "eos-cli.mjs")}` });
+  const sshd = await startSshd({ forceCommand: `env EOS_STATE=${stateFile} ${process.execPath} ${join(dir, "eos-cli.mjs")}` });
   return {
     ...sshd,
     stateFile,

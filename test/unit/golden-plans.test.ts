@@ -6,7 +6,7 @@ import { cli } from "../cli-run.js";
 const examples = ["two-site-dwdm", "three-site-mixed"];
 
 describe("planner: golden plans", () => {
-  it.each(examples)("examples/%s.yaml plans to test/golden/%s.plan.json", async (name) => {
+  it.each(examples)("examples/%s.yaml plans to its golden plan", async (name) => {
     const r = await cli("plan", `examples/${name}.yaml`, "--json");
     expect(r.code).toBe(0);
     const golden = `test/golden/${name}.plan.json`;
