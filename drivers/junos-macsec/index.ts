@@ -38,9 +38,6 @@ export function create(ctx: DriverContext): Driver {
     device: ctx.device,
     flags,
     ...tx,
-    async connect() {
-      await tx.session();
-    },
     async facts(): Promise<DeviceFacts> {
       const s = await tx.session();
       return { device: ctx.device, driver: name, reachable: true, observedAt: ctx.now().toISOString(), netconf: netconfFacts(s), macsecInterfaces: (await configured()).map((i) => i.name) };

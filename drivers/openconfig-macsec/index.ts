@@ -61,9 +61,6 @@ export function create(ctx: DriverContext): Driver {
     device: ctx.device,
     flags,
     ...tx,
-    async connect() {
-      await tx.session();
-    },
     async facts(): Promise<DeviceFacts> {
       const s = await tx.session();
       const parsed = await parseXml(`<data>${dataXml(await s.getConfig("running", `<macsec xmlns="${ns.macsec}"><interfaces/></macsec>`))}</data>`);

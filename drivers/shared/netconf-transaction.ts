@@ -23,7 +23,7 @@ export interface NetconfDialect {
 const CAP_CANDIDATE = "urn:ietf:params:netconf:capability:candidate:1.0";
 const CAP_CONFIRMED = "urn:ietf:params:netconf:capability:confirmed-commit:1.1";
 
-export type NetconfTransaction = Pick<Driver, "loadCandidate" | "diff" | "commit" | "confirm" | "rollback" | "close"> & {
+export type NetconfTransaction = Pick<Driver, "connect" | "loadCandidate" | "diff" | "commit" | "confirm" | "rollback" | "close"> & {
   session(): Promise<NetconfSession>;
 };
 
@@ -43,6 +43,9 @@ export function netconfTransaction(ctx: DriverContext, d: NetconfDialect): Netco
   };
   return {
     session,
+    async connect() {
+      await session();
+    },
     async close() {
       await nc?.close();
       nc = undefined;

@@ -5,7 +5,7 @@ import { driverFactory, type DriverContext } from "../../drivers/registry.js";
 import { UnsupportedError } from "../../src/errors.js";
 import { SnmpSession } from "../../src/transport/snmp.js";
 import { SshConnection } from "../../src/transport/ssh.js";
-import { dataXml } from "../../src/transport/netconf/client.js";
+import { dataXml, NetconfSession } from "../../src/transport/netconf/client.js";
 import { profiles } from "../helpers.js";
 import { LAB_USER, startEosStandin, startNetconf, startSnmpd, startSshd } from "../lab/peers.js";
 
@@ -29,61 +29,12 @@ const subjects: Record<string, () => Promise<Subject>> = {
     const driver = driverFactory("linux-host")!(ctx("lab-host", profiles().hosts.get("lab-netns-host")!, { ssh: async () => conn }));
     return { driver, change: undefined, observe: async () => "", stop: async () => (conn.close(), peer.stop()) };
   },
-  "openconfig-macsec": async () => {
-    const peer = await startNetconf();
-    const conn = await SshConnection.connect({ device: "lab-sw1", host: peer.host, port: peer.port, username: LAB_USER, privateKey: readFileSync(peer.clientKeyPath), knownHostsFile: peer.knownHosts });
-    const driver = driverFactory("openconfig-macsec")!(ctx("lab-sw1", profiles().switches.get("lab-openconfig-switch")!, { ssh: async () => conn }));
-    const probe = await SshConnection.connect({ device: "probe", host: peer.host, port: peer.port, username: LAB_USER, privateKey: readFileSync(peer.clientKeyPath), knownHostsFile: peer.knownHosts });
-    const { NetconfSession } = await import("../../src/transport/netconf/client.js");
-    const nc = await NetconfSession.open(await probe.subsystem("netconf"), { device: "probe" });
-    return {
-      driver,
-      change: {
-        kind: "macsec",
-        policy: { name: "lc-p1", suite: "GCM-AES-XPN-256", includeSci: true, keyServerPriority: 16, sakRekeySeconds: 3600, mustSecure: true },
-        keychain: { name: "lc-kc1", ckn: "0a0b", cak: CAK, cryptoAlgorithm: "AES_256_CMAC" },
-        interfaces: [{ name: "eth1", replayWindow: 64 }],
-      },
-      observe: async () => {
-        const x = dataXml(await nc.getConfig("running", '<macsec xmlns="http://openconfig.net/yang/macsec"/>'));
-        return /<macsec-cipher-suite>(\w+)</.exec(x)?.[1] ?? "none";
-      },
-      stop: async () => {
-        await nc.close();
-        probe.close();
-        conn.close();
-        await peer.stop();
-      },
-    };
-  },
-  "junos-macsec": async () => {
-    const peer = await startNetconf();
-    const key = readFileSync(peer.clientKeyPath);
-    const conn = await SshConnection.connect({ device: "lab-jsw1", host: peer.host, port: peer.port, username: LAB_USER, privateKey: key, knownHostsFile: peer.knownHosts });
-    const driver = driverFactory("junos-macsec")!(ctx("lab-jsw1", profiles().switches.get("lab-junos-switch")!, { ssh: async () => conn }));
-    const probe = await SshConnection.connect({ device: "probe", host: peer.host, port: peer.port, username: LAB_USER, privateKey: key, knownHostsFile: peer.knownHosts });
-    const { NetconfSession } = await import("../../src/transport/netconf/client.js");
-    const nc = await NetconfSession.open(await probe.subsystem("netconf"), { device: "probe" });
-    return {
-      driver,
-      change: {
-        kind: "macsec",
-        policy: { name: "lc-ca1", suite: "GCM-AES-XPN-256", includeSci: true, keyServerPriority: 16, sakRekeySeconds: 3600, mustSecure: true },
-        keychain: { name: "unused", ckn: "0a0b", cak: CAK, cryptoAlgorithm: "AES_256_CMAC" },
-        interfaces: [{ name: "xe-0/0/1", replayWindow: 64 }],
-      },
-      observe: async () => {
-        const x = dataXml(await nc.getConfig("running", '<configuration xmlns="http://xml.juniper.net/xnm/1.1/xnm"><security><macsec/></security></configuration>'));
-        return /<cipher-suite>([\w-]+)</.exec(x)?.[1] ?? "none";
-      },
-      stop: async () => {
-        await nc.close();
-        probe.close();
-        conn.close();
-        await peer.stop();
-      },
-    };
-  },
+  "openconfig-macsec": () =>
+    netconfSubject("openconfig-macsec", "lab-openconfig-switch", "lc-kc1", "eth1",
+      '<macsec xmlns="http://openconfig.net/yang/macsec"/>', /<macsec-cipher-suite>(\w+)</),
+  "junos-macsec": () =>
+    netconfSubject("junos-macsec", "lab-junos-switch", "unused", "xe-0/0/1",
+      '<configuration xmlns="http://xml.juniper.net/xnm/1.1/xnm"><security><macsec/></security></configuration>', /<cipher-suite>([\w-]+)</),
   "eos-macsec": async () => {
     const peer = await startEosStandin();
     const conn = await SshConnection.connect({ device: "lab-eos1", host: peer.host, port: peer.port, username: LAB_USER, privateKey: readFileSync(peer.clientKeyPath), knownHostsFile: peer.knownHosts });
@@ -119,6 +70,33 @@ const subjects: Record<string, () => Promise<Subject>> = {
     };
   },
 };
+
+/** A NETCONF MACsec driver against netconfd; `observe` reads the cipher suite from running over its own session. */
+async function netconfSubject(driverName: string, profile: string, keychain: string, iface: string, filter: string, suiteRe: RegExp): Promise<Subject> {
+  const peer = await startNetconf();
+  const connect = (device: string) =>
+    SshConnection.connect({ device, host: peer.host, port: peer.port, username: LAB_USER, privateKey: readFileSync(peer.clientKeyPath), knownHostsFile: peer.knownHosts });
+  const conn = await connect("lab-sw1");
+  const driver = driverFactory(driverName)!(ctx("lab-sw1", profiles().switches.get(profile)!, { ssh: async () => conn }));
+  const probe = await connect("probe");
+  const nc = await NetconfSession.open(await probe.subsystem("netconf"), { device: "probe" });
+  return {
+    driver,
+    change: {
+      kind: "macsec",
+      policy: { name: "lc-p1", suite: "GCM-AES-XPN-256", includeSci: true, keyServerPriority: 16, sakRekeySeconds: 3600, mustSecure: true },
+      keychain: { name: keychain, ckn: "0a0b", cak: CAK, cryptoAlgorithm: "AES_256_CMAC" },
+      interfaces: [{ name: iface, replayWindow: 64 }],
+    },
+    observe: async () => suiteRe.exec(dataXml(await nc.getConfig("running", filter)))?.[1] ?? "none",
+    stop: async () => {
+      await nc.close();
+      probe.close();
+      conn.close();
+      await peer.stop();
+    },
+  };
+}
 
 function ctx(device: string, profile: object, o: Partial<DriverContext>): DriverContext {
   return {
