@@ -34,7 +34,8 @@ const Credentials = z.strictObject({
 
 const Management = z.strictObject({
   address: z.string().min(1),
-  transport: z.enum(["netconf", "ssh", "snmp"]),
+  /** `local`: this machine (the lab); VICI is reached through its socket directly. */
+  transport: z.enum(["netconf", "ssh", "snmp", "local"]),
   port: z.number().int().min(1).max(65535).optional(),
   snmpVersion: z.enum(["1", "2c", "3"]).optional(),
   /** SNMPv3 authentication protocol (default sha256). */
@@ -82,6 +83,13 @@ const HostDevice = z.strictObject({
   nics: z.array(Nic).min(1),
   role: z.string().optional(),
   tags: z.array(z.string()).default([]),
+  /** Where charon's VICI socket and linkcrypt's swanctl files live on this host. */
+  vici: z
+    .strictObject({
+      socket: z.string().default("/var/run/charon.vici"),
+      confDir: z.string().default("/etc/swanctl/conf.d"),
+    })
+    .optional(),
 });
 
 export const Device = z.discriminatedUnion("kind", [SwitchDevice, L1Device, HostDevice]);
@@ -139,6 +147,8 @@ export const Mesh = z.strictObject({
   /** VXLAN carried inside the ESP (adds 50 bytes over IPv4, 70 over IPv6). */
   overlay: z.enum(["none", "vxlan"]).default("none"),
   auth: z.enum(["psk", "cert"]).default("psk"),
+  /** The master secret per-pair PSKs are derived from (at least 32 random bytes), by reference. */
+  pskMaster: SecretRef.optional(),
   /** Narrow the policy's ESP ciphers to these (order is preference). */
   ciphers: z.array(z.enum(ESP_CIPHER_IDS as [EspCipherId, ...EspCipherId[]])).min(1).optional(),
   /** NIC offload: prefer it, require it on both sides (refuse otherwise), or never use it. */

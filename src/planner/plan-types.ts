@@ -117,9 +117,11 @@ export interface MeshPlan {
   overlay: "none" | "vxlan";
   /** One initiator per pair: the host whose name sorts first (byte order) initiates; the other only responds. */
   initiator: "lower-name";
-  ike: { proposals: string[]; pfs: boolean; lifetimeSeconds: number; childLifetimeSeconds: number; dpdSeconds: number };
+  ike: { proposals: string[]; pfs: boolean; pfsGroup: string; lifetimeSeconds: number; childLifetimeSeconds: number; dpdSeconds: number };
   hosts: number;
   pairs: number;
+  /** Every member with its addresses and host class, sorted by name: what a renderer needs per peer. */
+  members: { name: string; site: string; ipv4?: string; ipv6?: string; hostClass: string }[];
   hostClasses: HostClassPlan[];
   pathClasses: PathClassPlan[];
   pairClasses: PairClassPlan[];

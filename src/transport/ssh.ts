@@ -115,7 +115,7 @@ export class SshConnection {
   }
 
   /** Run a command; resolves with its exit code and output. Times out, and reports a dropped connection. */
-  exec(command: string, timeoutMs = this.opts.commandTimeoutMs ?? 30_000): Promise<ExecResult> {
+  exec(command: string, timeoutMs = this.opts.commandTimeoutMs ?? 30_000, input?: string): Promise<ExecResult> {
     const client = this.live("exec");
     const ctx = { device: this.device, operation: `exec ${command}` };
     return new Promise((resolve, reject) => {
@@ -138,6 +138,7 @@ export class SshConnection {
           reject(new ConnectError(`${this.device}: connection dropped while running "${command}"`, ctx));
         };
         client.once("close", onDrop);
+        if (input !== undefined) ch.end(input);
         ch.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
         ch.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
         ch.on("exit", (c: number | null, sig?: string) => {
@@ -158,8 +159,8 @@ export class SshConnection {
   }
 
   /** Run a command that must succeed; a non-zero exit is a CommandError (exit 127: command not found). */
-  async run(command: string, timeoutMs?: number): Promise<string> {
-    const r = await this.exec(command, timeoutMs);
+  async run(command: string, timeoutMs?: number, input?: string): Promise<string> {
+    const r = await this.exec(command, timeoutMs, input);
     if (r.code !== 0) {
       const what = r.code === 127 ? "command not found" : `exit ${r.code ?? `signal ${r.signal}`}`;
       throw new CommandError(`${this.device}: "${command}" failed (${what})${r.stderr.trim() ? `: ${r.stderr.trim().split("\n")[0]}` : ""}`, r.code, r.stderr, { device: this.device, operation: `exec ${command}` });

@@ -1,0 +1,114 @@
+import { espCipher, type EspCipherId } from "../crypto/esp-ciphers.js";
+import type { MeshPlan, PairClassPlan } from "../planner/plan-types.js";
+
+/**
+ * What one host needs to talk to one peer, as data: rendered to swanctl.conf text and to a VICI load-conn message
+ * from the same value, so the file on disk and the live configuration cannot drift apart. Pure.
+ */
+export interface ChildSpec {
+  name: string;
+  mode: "transport" | "tunnel";
+  localTs: string;
+  remoteTs: string;
+  espProposal: string;
+  hwOffload: "packet" | "crypto" | "no";
+  startAction: "start" | "none";
+  dpdAction: "restart" | "clear";
+  rekeyTimeS: number;
+  randTimeS: number;
+}
+
+export interface ConnSpec {
+  name: string;
+  peer: string;
+  initiator: boolean;
+  localAddr: string;
+  remoteAddr: string;
+  localId: string;
+  remoteId: string;
+  proposals: string[];
+  encap: boolean;
+  dpdDelayS: number;
+  rekeyTimeS: number;
+  auth: "psk" | "pubkey";
+  children: ChildSpec[];
+}
+
+export interface ConnSpecOptions {
+  /** Force UDP encapsulation of ESP (the libipsec lab always encapsulates). */
+  forceEncap?: boolean;
+}
+
+export function connName(peer: string): string {
+  return `mesh-${peer}`;
+}
+
+/** Looks up the pair class of any two members of a mesh plan. */
+export function pairClassIndex(mesh: MeshPlan): (a: string, b: string) => { pc: PairClassPlan; aIsSideA: boolean } | undefined {
+  const member = new Map(mesh.members.map((m) => [m.name, m]));
+  const order = new Map(mesh.hostClasses.map((c, i) => [c.id, i]));
+  const pathOf = new Map<string, string>();
+  for (const p of mesh.pathClasses) for (const sp of p.sitePairs) pathOf.set(sp, p.id);
+  const byKey = new Map(mesh.pairClasses.map((c) => [`${c.hostClasses[0]}|${c.hostClasses[1]}|${c.pathClass}`, c]));
+  return (a, b) => {
+    const ma = member.get(a);
+    const mb = member.get(b);
+    if (!ma || !mb) return undefined;
+    const sites = [ma.site, mb.site].sort();
+    const path = pathOf.get(`${sites[0]}~${sites[1]}`);
+    const aFirst = order.get(ma.hostClass)! <= order.get(mb.hostClass)!;
+    const [lo, hi] = aFirst ? [ma.hostClass, mb.hostClass] : [mb.hostClass, ma.hostClass];
+    const pc = byKey.get(`${lo}|${hi}|${path}`);
+    // When both hosts share a class, side A is whichever comes first by name: the sides are alike anyway.
+    return pc ? { pc, aIsSideA: ma.hostClass === mb.hostClass ? a < b : aFirst } : undefined;
+  };
+}
+
+/** Every connection `host` needs in `mesh`: one per peer whose pair uses ESP, sorted by peer name. */
+export function meshConnSpecs(mesh: MeshPlan, host: string, o: ConnSpecOptions = {}): ConnSpec[] {
+  const self = mesh.members.find((m) => m.name === host);
+  if (!self) throw new Error(`host ${host} is not in mesh ${mesh.name}`);
+  const lookup = pairClassIndex(mesh);
+  const out: ConnSpec[] = [];
+  for (const peer of mesh.members) {
+    if (peer.name === host) continue;
+    const hit = lookup(host, peer.name);
+    if (!hit || hit.pc.method !== "esp" || !hit.pc.cipher || !hit.pc.sides) continue;
+    const side = hit.aIsSideA ? hit.pc.sides[0] : hit.pc.sides[1];
+    const initiator = host < peer.name;
+    const cipher = espCipher(hit.pc.cipher as EspCipherId);
+    const espProposal = mesh.ike.pfs ? `${cipher.strongswan}-${mesh.ike.pfsGroup}` : cipher.strongswan;
+    const rekey = mesh.ike.childLifetimeSeconds;
+    const child = (fam: "ipv4" | "ipv6", l: string, r: string, suffix: string): ChildSpec => ({
+      name: `${connName(peer.name)}${suffix}`,
+      mode: mesh.mode,
+      localTs: `${l}/${fam === "ipv4" ? 32 : 128}`,
+      remoteTs: `${r}/${fam === "ipv4" ? 32 : 128}`,
+      espProposal,
+      hwOffload: side.hwOffload,
+      startAction: initiator ? "start" : "none",
+      dpdAction: initiator ? "restart" : "clear",
+      rekeyTimeS: rekey,
+      randTimeS: Math.round(rekey / 10),
+    });
+    const children: ChildSpec[] = [];
+    if (hit.pc.families.includes("ipv4") && self.ipv4 && peer.ipv4) children.push(child("ipv4", self.ipv4, peer.ipv4, ""));
+    if (hit.pc.families.includes("ipv6") && self.ipv6 && peer.ipv6) children.push(child("ipv6", self.ipv6, peer.ipv6, "-v6"));
+    out.push({
+      name: connName(peer.name),
+      peer: peer.name,
+      initiator,
+      localAddr: self.ipv4 && peer.ipv4 ? self.ipv4 : self.ipv6!,
+      remoteAddr: self.ipv4 && peer.ipv4 ? peer.ipv4 : peer.ipv6!,
+      localId: host,
+      remoteId: peer.name,
+      proposals: [...mesh.ike.proposals],
+      encap: hit.pc.natT || o.forceEncap === true,
+      dpdDelayS: mesh.ike.dpdSeconds,
+      rekeyTimeS: mesh.ike.lifetimeSeconds,
+      auth: mesh.auth === "psk" ? "psk" : "pubkey",
+      children,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,145 @@
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import type { MeshPlan } from "../planner/plan-types.js";
+import { connToVici, renderSwanctlConf, renderSwanctlSecrets } from "../render/swanctl.js";
+import type { ViciClient } from "../transport/vici.js";
+import { connName, meshConnSpecs, type ConnSpec, type ConnSpecOptions } from "./conn-spec.js";
+import type { HostAccess } from "./host-access.js";
+import { derivePairPsk } from "./psk.js";
+import { readSaTable, type HostSaTable } from "./sa-table.js";
+
+/**
+ * Delivers a mesh plan without disruption: per host, load the pair PSKs, load only connections that are new or
+ * changed, terminate and unload only connections to peers that left, and write the swanctl files atomically.
+ * Never flushes, never restarts charon. Responder connections are loaded everywhere before initiator ones (whose
+ * start_action = start initiates them), so no initiation races a peer that has not loaded its side yet.
+ */
+export const CONF_FILE = "linkcrypt-mesh.conf";
+export const SECRETS_FILE = "linkcrypt-secrets.conf";
+export const STATE_FILE = "linkcrypt-mesh.json";
+
+export interface HostDelivery {
+  host: string;
+  loaded: string[];
+  unloaded: string[];
+  unchanged: string[];
+  error?: string;
+}
+
+function specHash(c: ConnSpec): string {
+  return createHash("sha256").update(JSON.stringify(c)).digest("hex").slice(0, 16);
+}
+
+interface HostPlan {
+  access: HostAccess;
+  specs: ConnSpec[];
+  secrets: { name: string; ids: [string, string]; secret: string }[];
+}
+
+export async function deliverMesh(
+  mesh: MeshPlan,
+  hosts: readonly HostAccess[],
+  masterSecret: Buffer,
+  o: ConnSpecOptions & { waitMs?: number; onProgress?: (line: string) => void } = {},
+): Promise<{ hosts: HostDelivery[]; pairsUp: number; pairsExpected: number; tables: HostSaTable[] }> {
+  const plans: HostPlan[] = hosts.map((access) => {
+    const specs = meshConnSpecs(mesh, access.name, o);
+    const secrets = specs.map((s) => {
+      const ids = [s.localId, s.remoteId].sort() as [string, string];
+      return { name: `${ids[0]}-${ids[1]}`, ids, secret: derivePairPsk(masterSecret, s.localId, s.remoteId) };
+    });
+    return { access, specs, secrets };
+  });
+  const clients = new Map<string, ViciClient>();
+  const reports = new Map<string, HostDelivery>();
+  const state = new Map<string, Record<string, string>>();
+  try {
+    // Phase 0: connect, read what is loaded, load secrets, drop connections to peers that left.
+    await Promise.all(
+      plans.map(async (p) => {
+        const r: HostDelivery = { host: p.access.name, loaded: [], unloaded: [], unchanged: [] };
+        reports.set(p.access.name, r);
+        try {
+          const v = await p.access.vici();
+          clients.set(p.access.name, v);
+          const prev = JSON.parse((await p.access.readFile(join(p.access.confDir, STATE_FILE))) ?? '{"conns":{}}') as { conns: Record<string, string> };
+          state.set(p.access.name, prev.conns);
+          const { events } = await v.stream("list-conns", "list-conn");
+          const loaded = new Set(events.flatMap((e) => Object.keys(e)));
+          const wanted = new Set(p.specs.map((s) => s.name));
+          for (const s of p.secrets) await v.request("load-shared", { id: `ike-${s.name}`, type: "IKE", data: s.secret, owners: [...s.ids] });
+          for (const name of [...loaded].filter((n) => n.startsWith("mesh-") && !wanted.has(n)).sort()) {
+            await v.request("terminate", { ike: name, force: "yes", timeout: "3000" }).catch(() => undefined);
+            await v.request("unload-conn", { name });
+            r.unloaded.push(name);
+          }
+          for (const s of p.specs) if (loaded.has(s.name) && prev.conns[s.name] === specHash(s)) r.unchanged.push(s.name);
+        } catch (e) {
+          r.error = (e as Error).message;
+        }
+      }),
+    );
+    // Phase 1 and 2: responder sides everywhere, then initiator sides (which start themselves).
+    for (const initiators of [false, true]) {
+      await Promise.all(
+        plans.map(async (p) => {
+          const r = reports.get(p.access.name)!;
+          const v = clients.get(p.access.name);
+          if (!v || r.error) return;
+          try {
+            for (const s of p.specs) {
+              if (s.initiator !== initiators || r.unchanged.includes(s.name)) continue;
+              await v.request("load-conn", connToVici(s));
+              r.loaded.push(s.name);
+            }
+          } catch (e) {
+            r.error = (e as Error).message;
+          }
+        }),
+      );
+    }
+    // Files last: what is on disk describes what is loaded.
+    await Promise.all(
+      plans.map(async (p) => {
+        const r = reports.get(p.access.name)!;
+        if (r.error) return;
+        try {
+          await p.access.writeFile(join(p.access.confDir, SECRETS_FILE), renderSwanctlSecrets(p.secrets), 0o600);
+          await p.access.writeFile(join(p.access.confDir, CONF_FILE), renderSwanctlConf(p.access.name, p.specs), 0o644);
+          await p.access.writeFile(join(p.access.confDir, STATE_FILE), `${JSON.stringify({ conns: Object.fromEntries(p.specs.map((s) => [s.name, specHash(s)])) })}\n`, 0o644);
+        } catch (e) {
+          r.error = `writing swanctl files: ${(e as Error).message}`;
+        }
+        o.onProgress?.(`${r.host}: loaded ${r.loaded.length}, unloaded ${r.unloaded.length}, unchanged ${r.unchanged.length}${r.error ? `, ERROR ${r.error}` : ""}`);
+      }),
+    );
+    const expected = plans.reduce((a, p) => a + p.specs.filter((s) => s.initiator).length, 0);
+    const tables = await waitForPairs(plans, clients, o.waitMs ?? 20_000);
+    return { hosts: [...reports.values()], pairsUp: countPairsUp(plans, tables), pairsExpected: expected, tables };
+  } finally {
+    for (const v of clients.values()) v.close();
+  }
+}
+
+function countPairsUp(plans: HostPlan[], tables: HostSaTable[]): number {
+  const byHost = new Map(tables.map((t) => [t.host, t]));
+  let up = 0;
+  for (const p of plans)
+    for (const s of p.specs) {
+      if (!s.initiator) continue;
+      const mine = byHost.get(p.access.name)?.children.filter((c) => c.conn === s.name && c.state === "INSTALLED") ?? [];
+      const theirs = byHost.get(s.peer)?.children.filter((c) => c.conn === connName(p.access.name) && c.state === "INSTALLED") ?? [];
+      if (mine.some((m) => theirs.some((t) => t.spiIn === m.spiOut && t.spiOut === m.spiIn))) up++;
+    }
+  return up;
+}
+
+async function waitForPairs(plans: HostPlan[], clients: Map<string, ViciClient>, waitMs: number): Promise<HostSaTable[]> {
+  const expected = plans.reduce((a, p) => a + p.specs.filter((s) => s.initiator).length, 0);
+  const until = Date.now() + waitMs;
+  for (;;) {
+    const tables = await Promise.all([...clients.entries()].map(([h, v]) => readSaTable(h, v)));
+    if (countPairsUp(plans, tables) >= expected || Date.now() > until) return tables;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -1,0 +1,75 @@
+import type { ConnSpec } from "../mesh/conn-spec.js";
+import type { ViciMessage } from "../transport/vici.js";
+
+/**
+ * Pure renderers of mesh connections: swanctl.conf text (for reboots) and VICI load-conn messages (for live, per-
+ * connection delivery). Secrets go to a separate file (`secrets { }`), written with mode 0600.
+ */
+export function renderSwanctlConf(host: string, conns: readonly ConnSpec[]): string {
+  const lines = [`# linkcrypt host mesh for ${host}; generated, do not edit. Secrets are in linkcrypt-secrets.conf.`, "connections {"];
+  for (const c of conns) {
+    lines.push(
+      `  ${c.name} {`,
+      "    version = 2",
+      `    local_addrs = ${c.localAddr}`,
+      `    remote_addrs = ${c.remoteAddr}`,
+      `    proposals = ${c.proposals.join(",")}`,
+      `    encap = ${c.encap ? "yes" : "no"}`,
+      `    dpd_delay = ${c.dpdDelayS}s`,
+      `    rekey_time = ${c.rekeyTimeS}s`,
+      "    local {",
+      `      auth = ${c.auth}`,
+      `      id = ${c.localId}`,
+      "    }",
+      "    remote {",
+      `      auth = ${c.auth}`,
+      `      id = ${c.remoteId}`,
+      "    }",
+      "    children {",
+    );
+    for (const ch of c.children)
+      lines.push(
+        `      ${ch.name} {`,
+        `        mode = ${ch.mode}`,
+        `        local_ts = ${ch.localTs}`,
+        `        remote_ts = ${ch.remoteTs}`,
+        `        esp_proposals = ${ch.espProposal}`,
+        `        hw_offload = ${ch.hwOffload}`,
+        `        start_action = ${ch.startAction}`,
+        `        dpd_action = ${ch.dpdAction}`,
+        `        rekey_time = ${ch.rekeyTimeS}s`,
+        `        rand_time = ${ch.randTimeS}s`,
+        "      }",
+      );
+    lines.push("    }", "  }");
+  }
+  lines.push("}", "");
+  return lines.join("\n");
+}
+
+export function renderSwanctlSecrets(entries: readonly { name: string; ids: [string, string]; secret: string }[]): string {
+  return [
+    "# linkcrypt mesh pre-shared keys; mode 0600",
+    "secrets {",
+    ...entries.flatMap((e) => [`  ike-${e.name} {`, `    id-1 = ${e.ids[0]}`, `    id-2 = ${e.ids[1]}`, `    secret = "${e.secret}"`, "  }"]),
+    "}",
+    "",
+  ].join("\n");
+}
+
+export function connToVici(c: ConnSpec): ViciMessage {
+  const children: ViciMessage = {};
+  for (const ch of c.children)
+    children[ch.name] = {
+      mode: ch.mode, local_ts: [ch.localTs], remote_ts: [ch.remoteTs], esp_proposals: [ch.espProposal],
+      hw_offload: ch.hwOffload, start_action: ch.startAction, dpd_action: ch.dpdAction,
+      rekey_time: `${ch.rekeyTimeS}s`, rand_time: `${ch.randTimeS}s`,
+    };
+  return {
+    [c.name]: {
+      version: "2", local_addrs: [c.localAddr], remote_addrs: [c.remoteAddr], proposals: [...c.proposals],
+      encap: c.encap ? "yes" : "no", dpd_delay: `${c.dpdDelayS}s`, rekey_time: `${c.rekeyTimeS}s`,
+      local: { auth: c.auth, id: c.localId }, remote: { auth: c.auth, id: c.remoteId }, children,
+    },
+  };
+}
