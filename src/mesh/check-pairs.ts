@@ -1,0 +1,140 @@
+import { connName } from "./conn-spec.js";
+import type { ChildSaRow, HostSaTable } from "./sa-table.js";
+
+/**
+ * The pure pair check behind `mesh verify`. For every expected pair it compares both hosts' CHILD_SAs:
+ * - symmetry: A's outbound SPI is B's inbound SPI and the reverse, both INSTALLED;
+ * - half pair: an SA on one side whose partner is missing on the other (one host lost its inbound SA, the other keeps
+ *   sending into it);
+ * - duplicates: more CHILD_SAs than a rekey overlap explains (2);
+ * - stuck negotiations: IKE_SAs still CONNECTING, CHILD_SAs not INSTALLED;
+ * - liveness: no packets in either direction for longer than `idleAfterS` (DPD only proves IKE is alive);
+ * - daemon against kernel: where kernel SPIs are given, every INSTALLED SPI must be in the kernel.
+ */
+export type PairStatus = "up" | "half" | "down" | "duplicate" | "stuck" | "idle" | "no-kernel-sa" | "unknown";
+export type Severity = "ok" | "info" | "warning" | "critical";
+
+export interface PairFinding {
+  a: string;
+  b: string;
+  status: PairStatus;
+  severity: Severity;
+  detail: string;
+  /** The SPIs of the symmetric CHILD_SA pair, if one exists (A's in/out). */
+  spis?: { aIn: string; aOut: string };
+}
+
+export interface CheckOptions {
+  idleAfterS: number;
+  /** SPIs present in each host's kernel (`ip xfrm state`), when the daemon uses kernel xfrm. */
+  kernelSpis?: ReadonlyMap<string, ReadonlySet<string>>;
+}
+
+const SEVERITY: Record<PairStatus, Severity> = { up: "ok", idle: "info", duplicate: "warning", stuck: "warning", half: "critical", down: "critical", "no-kernel-sa": "critical", unknown: "warning" };
+const REKEY_OVERLAP = 2;
+
+type Index = Map<string, Map<string, ChildSaRow[]>>;
+
+function index(tables: readonly HostSaTable[]): { children: Index; ike: Map<string, Map<string, string[]>> } {
+  const children: Index = new Map();
+  const ike = new Map<string, Map<string, string[]>>();
+  for (const t of tables) {
+    const byConn = new Map<string, ChildSaRow[]>();
+    for (const c of t.children) {
+      const l = byConn.get(c.conn);
+      if (l) l.push(c);
+      else byConn.set(c.conn, [c]);
+    }
+    children.set(t.host, byConn);
+    const ikeBy = new Map<string, string[]>();
+    for (const i of t.ike) {
+      const l = ikeBy.get(i.conn);
+      if (l) l.push(i.state);
+      else ikeBy.set(i.conn, [i.state]);
+    }
+    ike.set(t.host, ikeBy);
+  }
+  return { children, ike };
+}
+
+export function checkPairs(pairs: readonly [string, string][], tables: readonly HostSaTable[], o: CheckOptions): PairFinding[] {
+  const { children, ike } = index(tables);
+  const out: PairFinding[] = [];
+  const finding = (a: string, b: string, status: PairStatus, detail: string, spis?: PairFinding["spis"]): PairFinding => ({
+    a, b, status, severity: SEVERITY[status], detail, ...(spis ? { spis } : {}),
+  });
+  for (const [a, b] of pairs) {
+    const ta = children.get(a);
+    const tb = children.get(b);
+    if (!ta || !tb) {
+      out.push(finding(a, b, "unknown", `no SA table from ${!ta ? a : b} (unreachable?)`));
+      continue;
+    }
+    const sa = ta.get(connName(b)) ?? [];
+    const sb = tb.get(connName(a)) ?? [];
+    const ia = sa.filter((c) => c.state === "INSTALLED");
+    const ib = sb.filter((c) => c.state === "INSTALLED");
+    const sym = ia.find((x) => ib.some((y) => y.spiIn === x.spiOut && y.spiOut === x.spiIn));
+    // A half pair: an INSTALLED SA whose outbound SPI the peer has no inbound SA for.
+    const orphanA = ia.filter((x) => !ib.some((y) => y.spiIn === x.spiOut));
+    const orphanB = ib.filter((y) => !ia.some((x) => x.spiIn === y.spiOut));
+    const stuckIke = [...(ike.get(a)?.get(connName(b)) ?? []), ...(ike.get(b)?.get(connName(a)) ?? [])].filter((s) => s !== "ESTABLISHED");
+    const notInstalled = [...sa, ...sb].filter((c) => c.state !== "INSTALLED" && c.state !== "REKEYED" && c.state !== "DELETING");
+    if (orphanA.length > 0 || orphanB.length > 0) {
+      const parts = [
+        ...orphanA.map((x) => `${a} sends on SPI ${x.spiOut} that ${b} has no inbound SA for`),
+        ...orphanB.map((y) => `${b} sends on SPI ${y.spiOut} that ${a} has no inbound SA for`),
+      ];
+      out.push(finding(a, b, "half", parts.join("; ")));
+      continue;
+    }
+    if (!sym) {
+      out.push(finding(a, b, stuckIke.length || notInstalled.length ? "stuck" : "down",
+        stuckIke.length || notInstalled.length
+          ? `negotiation not finished (IKE ${stuckIke.join(",") || "-"}, CHILD ${notInstalled.map((c) => c.state).join(",") || "-"})`
+          : `no CHILD_SA on either side`));
+      continue;
+    }
+    const spis = { aIn: sym.spiIn, aOut: sym.spiOut };
+    if (ia.length > REKEY_OVERLAP || ib.length > REKEY_OVERLAP) {
+      out.push(finding(a, b, "duplicate", `${ia.length} CHILD_SAs on ${a} and ${ib.length} on ${b}; a rekey overlap explains ${REKEY_OVERLAP} (crossing initiations?)`, spis));
+      continue;
+    }
+    if (o.kernelSpis) {
+      const missing = [[a, sym.spiIn], [a, sym.spiOut], [b, sym.spiOut], [b, sym.spiIn]].filter(([h, spi]) => o.kernelSpis!.get(h!) && !o.kernelSpis!.get(h!)!.has(spi!));
+      if (missing.length) {
+        out.push(finding(a, b, "no-kernel-sa", `charon has SPIs the kernel does not: ${missing.map(([h, s]) => `${s} on ${h}`).join(", ")}`, spis));
+        continue;
+      }
+    }
+    const ages = [sym.useIn, sym.useOut].map((u) => u ?? Infinity);
+    if (ages.every((u) => u > o.idleAfterS)) {
+      out.push(finding(a, b, "idle", `no packets in either direction for ${Number.isFinite(Math.min(...ages)) ? `${Math.min(...ages)} s` : "the SA's lifetime"}: IKE may be alive (DPD) while the CHILD_SA carries nothing`, spis));
+      continue;
+    }
+    out.push(finding(a, b, "up", `SPIs ${sym.spiIn}/${sym.spiOut} symmetric and INSTALLED`, spis));
+  }
+  return out;
+}
+
+/** Likely causes for /proc/net/xfrm_stat counters that grew between two readings. */
+const XFRM_CAUSES: Record<string, string> = {
+  XfrmInNoStates: "a peer is sending on an SA we don't have (half pair, or a stale SA after a restart)",
+  XfrmInStateProtoError: "ESP failed to verify: key or anti-replay mismatch between the peers",
+  XfrmInStateSeqError: "anti-replay: packets outside the replay window (reordering, or a replay)",
+  XfrmInStateExpired: "packets arrived on an SA past its lifetime (rekey not completing)",
+  XfrmInTmplMismatch: "a packet matched a policy but not its SA template (selector or mode mismatch)",
+  XfrmInNoPols: "a packet arrived with no matching inbound policy",
+  XfrmOutNoStates: "a policy matched but no outbound SA exists (negotiation missing or failed)",
+  XfrmOutStateSeqError: "an outbound sequence number was exhausted: the SA must be rekeyed",
+  XfrmOutStateExpired: "outbound SA expired before its rekey finished",
+  XfrmOutPolBlock: "traffic blocked by a policy: a plaintext leak was prevented",
+  XfrmAcquireError: "the kernel could not start a negotiation (acquire failed)",
+};
+
+export function xfrmStatDeltas(before: Record<string, number>, after: Record<string, number>): { counter: string; delta: number; cause: string }[] {
+  return Object.keys(after)
+    .filter((k) => (after[k] ?? 0) > (before[k] ?? 0))
+    .sort()
+    .map((k) => ({ counter: k, delta: after[k]! - (before[k] ?? 0), cause: XFRM_CAUSES[k] ?? "see the kernel's xfrm_proc documentation" }));
+}
