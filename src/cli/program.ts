@@ -2,6 +2,8 @@ import { Command, CommanderError, Option } from "commander";
 import { LinkcryptError, UsageError } from "../errors.js";
 import { runDiscover } from "./discover.js";
 import { runExplain } from "./explain.js";
+import { runLab } from "./lab.js";
+import { runMesh } from "./mesh.js";
 import { runMtu } from "./mtu.js";
 import { EXIT, type Out } from "./output.js";
 import { runPlan } from "./plan.js";
@@ -71,6 +73,37 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .addOption(profilesOpt())
     .action(async (file: string, o: Parameters<typeof runDiscover>[1]) => {
       code = await runDiscover(file, o, out, err);
+    });
+
+  program
+    .command("mesh")
+    .description("the host IPsec mesh: deliver | verify | repair | status | down | up")
+    .argument("<verb>", "deliver, verify, repair, status, down or up")
+    .argument("<inventory>", "inventory YAML file")
+    .option("--mesh <name>", "which mesh, when the inventory has several")
+    .option("--hosts <list>", "comma-separated subset of hosts (down, up, status)")
+    .option("--blocking", "wait and verify (default for down and deliver)")
+    .option("--no-blocking", "return once requests are sent (negotiation can take minutes)")
+    .option("--lab", "the hosts are a linkcrypt lab (libipsec: ESP always UDP-encapsulated)")
+    .option("--json", "machine-readable output")
+    .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys")
+    .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
+    .addOption(profilesOpt())
+    .action(async (verb: string, file: string, o: Parameters<typeof runMesh>[2]) => {
+      code = await runMesh(verb, file, o, out, err);
+    });
+
+  program
+    .command("lab")
+    .description("a real lab: one network namespace and charon per mesh host (up | down | status)")
+    .argument("<verb>", "up, down or status")
+    .argument("[inventory]", "inventory YAML file (for up)")
+    .option("--name <name>", "lab name (default: the inventory's name)")
+    .option("--dir <dir>", "lab directory (default /tmp/linkcrypt-lab-NAME)")
+    .option("--json", "machine-readable output")
+    .addOption(profilesOpt())
+    .action(async (verb: string, file: string | undefined, o: Parameters<typeof runLab>[2]) => {
+      code = await runLab(verb, file, o, out);
     });
 
   program

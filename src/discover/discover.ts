@@ -4,22 +4,18 @@ import { LinkcryptError } from "../errors.js";
 import type { DeviceEntry, Inventory } from "../model/inventory-schema.js";
 import type { ProfileSet } from "../model/load-profiles.js";
 import { FACTS_FORMAT, type FactsFile } from "../model/facts.js";
-import { resolveSecret, type SecretSources } from "../secrets.js";
+import { resolveSecret } from "../secrets.js";
 import { DeviceLimiter, type LimiterOptions } from "../transport/limiter.js";
 import { SnmpSession } from "../transport/snmp.js";
-import { SshPool, type SshOptions } from "../transport/ssh.js";
+import { SshPool } from "../transport/ssh.js";
+import { sshFor, type AccessOptions } from "./device-access.js";
 
 /**
  * Connects to every managed device under the rate limits and asks its driver for facts. A device that can't be
  * reached (or whose driver is missing) is recorded with its error; the rest still complete.
  */
-export interface DiscoverOptions {
-  knownHostsFile: string;
-  acceptNewHostKey: boolean;
-  secrets: SecretSources;
+export interface DiscoverOptions extends AccessOptions {
   limits: LimiterOptions;
-  connectTimeoutMs: number;
-  commandTimeoutMs: number;
   now: () => Date;
   onProgress?: (device: string, ok: boolean, done: number, total: number) => void;
 }
@@ -86,17 +82,7 @@ function contextFor(d: DeviceEntry, profile: Record<string, unknown>, pool: SshP
     profile,
     commandTimeoutMs: o.commandTimeoutMs,
     now: o.now,
-    ssh: () => {
-      const s = secret();
-      const auth: Partial<SshOptions> =
-        s === undefined ? (o.secrets.env.SSH_AUTH_SOCK ? { agent: o.secrets.env.SSH_AUTH_SOCK } : {})
-        : /^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(s) ? { privateKey: s } : { password: s };
-      return pool.get({
-        device: d.name, host: m.address, port: m.port ?? (m.transport === "netconf" ? 830 : 22),
-        username: d.credentials?.username ?? "linkcrypt", knownHostsFile: o.knownHostsFile, acceptNewHostKey: o.acceptNewHostKey,
-        connectTimeoutMs: o.connectTimeoutMs, commandTimeoutMs: o.commandTimeoutMs, ...auth,
-      });
-    },
+    ssh: sshFor(d, pool, o),
     snmp: () => {
       const version = m.snmpVersion ?? "3";
       const s = secret();

@@ -121,24 +121,41 @@ export async function labUp(o: { name: string; dir: string; hostNames: string[];
   ip("-n", state.bridgeNetns, "link", "set", "lo", "up");
   ip("-n", state.bridgeNetns, "link", "add", "br0", "type", "bridge");
   ip("-n", state.bridgeNetns, "link", "set", "br0", "up");
-  for (const [i, name] of o.hostNames.entries()) {
-    const netns = `lc${short}h${i + 1}`;
-    const hdir = join(o.dir, name);
-    mkdirSync(join(hdir, "swanctl"), { recursive: true });
-    for (const sub of ["conf.d", "x509", "x509ca", "private", "ecdsa", "rsa", "pubkey"]) mkdirSync(join(hdir, "swanctl", sub), { recursive: true });
-    const host: Omit<LabHost, "pid"> = { name, netns, address: `10.231.${n}.${i + 1}`, dir: hdir, viciSocket: join(hdir, "charon.vici") };
-    ip("netns", "add", netns);
-    ip("-n", netns, "link", "set", "lo", "up");
-    ip("link", "add", "eth0", "netns", netns, "type", "veth", "peer", "name", `p${i + 1}`, "netns", state.bridgeNetns);
-    ip("-n", state.bridgeNetns, "link", "set", `p${i + 1}`, "master", "br0", "up");
-    ip("-n", netns, "addr", "add", `${host.address}/24`, "dev", "eth0");
-    ip("-n", netns, "link", "set", "eth0", "up");
-    writeFileSync(join(hdir, "strongswan.conf"), strongswanConf(host));
-    state.hosts.push({ ...host, pid: startCharon(host) });
-    writeLab(state);
-  }
+  for (const name of o.hostNames) addHostToState(state, name);
   await Promise.all(state.hosts.map((h) => waitForSocket(h.viciSocket, `charon for ${h.name}`)));
   return state;
+}
+
+function addHostToState(state: LabState, name: string): LabHost {
+  // Numbers are never reused, so a removed host's address stays retired.
+  const k = Math.max(0, ...state.hosts.map((h) => Number(/h(\d+)$/.exec(h.netns)![1]))) + 1;
+  const prefix = state.bridgeNetns.replace(/sw$/, "");
+  const netns = `${prefix}h${k}`;
+  const hdir = join(state.dir, name);
+  for (const sub of ["conf.d", "x509", "x509ca", "private", "ecdsa", "rsa", "pubkey"]) mkdirSync(join(hdir, "swanctl", sub), { recursive: true });
+  const base = state.subnet.replace(/\.0\/24$/, "");
+  const host: Omit<LabHost, "pid"> = { name, netns, address: `${base}.${k}`, dir: hdir, viciSocket: join(hdir, "charon.vici") };
+  ip("netns", "add", netns);
+  ip("-n", netns, "link", "set", "lo", "up");
+  ip("link", "add", "eth0", "netns", netns, "type", "veth", "peer", "name", `p${k}`, "netns", state.bridgeNetns);
+  ip("-n", state.bridgeNetns, "link", "set", `p${k}`, "master", "br0", "up");
+  ip("-n", netns, "addr", "add", `${host.address}/24`, "dev", "eth0");
+  ip("-n", netns, "link", "set", "eth0", "up");
+  writeFileSync(join(hdir, "strongswan.conf"), strongswanConf(host));
+  const added = { ...host, pid: startCharon(host) };
+  state.hosts.push(added);
+  writeLab(state);
+  return added;
+}
+
+/** Add one more host (namespace + charon) to a running lab. */
+export async function labAddHost(dir: string, name: string): Promise<LabHost> {
+  const state = readLab(dir);
+  if (!state) throw new LinkcryptError("E_LAB", `no lab in ${dir}`);
+  if (state.hosts.some((h) => h.name === name)) throw new LinkcryptError("E_LAB", `the lab already has a host "${name}"`);
+  const h = addHostToState(state, name);
+  await waitForSocket(h.viciSocket, `charon for ${name}`);
+  return h;
 }
 
 export async function labDown(dir: string): Promise<string[]> {

@@ -107,7 +107,8 @@ export function checkPairs(pairs: readonly [string, string][], tables: readonly 
         continue;
       }
     }
-    const ages = [sym.useIn, sym.useOut].map((u) => u ?? Infinity);
+    // Seconds since the last packet each way; a fresh SA that has carried nothing yet counts from its install.
+    const ages = [sym.useIn, sym.useOut].map((u) => u ?? sym.installTime ?? Infinity);
     if (ages.every((u) => u > o.idleAfterS)) {
       out.push(finding(a, b, "idle", `no packets in either direction for ${Number.isFinite(Math.min(...ages)) ? `${Math.min(...ages)} s` : "the SA's lifetime"}: IKE may be alive (DPD) while the CHILD_SA carries nothing`, spis));
       continue;

@@ -1,0 +1,144 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { sshFor } from "../discover/device-access.js";
+import { InputError, UsageError } from "../errors.js";
+import { hasErrors } from "../model/diagnostics.js";
+import type { Inventory } from "../model/inventory-schema.js";
+import { deliverMesh } from "../mesh/deliver.js";
+import { localHost, sshHost, type HostAccess } from "../mesh/host-access.js";
+import { meshDown, meshStatus, repairPairs, verifyMesh } from "../mesh/operations.js";
+import type { MeshPlan } from "../planner/plan-types.js";
+import { resolveSecret } from "../secrets.js";
+import { SshPool } from "../transport/ssh.js";
+import { loadAll, planFromLoaded } from "./load.js";
+import { EXIT, formatDiagnostics, formatTable, json, type Out } from "./output.js";
+
+export interface MeshCliOptions {
+  mesh?: string;
+  hosts?: string;
+  json?: boolean;
+  blocking?: boolean;
+  knownHosts?: string;
+  secrets?: string;
+  profiles: string[];
+  lab?: boolean;
+}
+
+interface Ctx {
+  mesh: MeshPlan;
+  hosts: HostAccess[];
+  inv: Inventory;
+  pool: SshPool;
+}
+
+function context(file: string, o: MeshCliOptions, out: Out): Ctx | number {
+  const l = loadAll(file, o.profiles);
+  const plan = planFromLoaded(l);
+  if (!plan || !l.data || hasErrors(plan.diagnostics)) {
+    out.write(`${formatDiagnostics(plan?.diagnostics ?? l.diagnostics)}${file}: the plan has errors; fix them first (linkcrypt plan ${file})\n`);
+    return EXIT.problems;
+  }
+  const inv = l.data as Inventory;
+  const mesh = o.mesh ? plan.meshes.find((m) => m.name === o.mesh) : plan.meshes.length === 1 ? plan.meshes[0] : undefined;
+  if (!mesh) throw new UsageError(o.mesh ? `no mesh "${o.mesh}" in ${file}` : `${file} has ${plan.meshes.length} meshes: choose one with --mesh`);
+  const subset = o.hosts ? new Set(o.hosts.split(",").map((h) => h.trim()).filter(Boolean)) : undefined;
+  for (const h of subset ?? []) if (!mesh.members.some((m) => m.name === h)) throw new UsageError(`host "${h}" is not a member of mesh ${mesh.name}`);
+  const pool = new SshPool();
+  const access = {
+    knownHostsFile: o.knownHosts ?? process.env.LINKCRYPT_KNOWN_HOSTS ?? join(homedir(), ".ssh", "known_hosts"),
+    acceptNewHostKey: false,
+    secrets: { env: process.env, ...(o.secrets ? { secretsFile: o.secrets } : {}) },
+    connectTimeoutMs: 10_000,
+    commandTimeoutMs: 30_000,
+  };
+  const hosts: HostAccess[] = [];
+  for (const m of mesh.members) {
+    if (subset && !subset.has(m.name)) continue;
+    const d = inv.devices.find((x) => x.name === m.name);
+    if (!d || d.kind !== "host") continue;
+    const socket = d.vici?.socket ?? "/var/run/charon.vici";
+    const confDir = d.vici?.confDir ?? "/etc/swanctl/conf.d";
+    if (!d.management || d.management.transport === "local") hosts.push(localHost(d.name, socket, confDir));
+    else hosts.push(sshHost(d.name, sshFor(d, pool, access), socket, confDir));
+  }
+  return { mesh, hosts, inv, pool };
+}
+
+function masterSecret(c: Ctx, o: MeshCliOptions): Buffer {
+  const ref = c.inv.meshes.find((m) => m.name === c.mesh.name)?.pskMaster;
+  if (c.mesh.auth !== "psk") throw new InputError(`mesh ${c.mesh.name} uses certificates; certificate delivery is not implemented yet`);
+  if (!ref) throw new InputError(`mesh ${c.mesh.name} has no pskMaster: set it to a reference to at least 32 random bytes (e.g. "file:/etc/linkcrypt/mesh.key")`);
+  return Buffer.from(resolveSecret(ref, { env: process.env, ...(o.secrets ? { secretsFile: o.secrets } : {}) }, c.mesh.name));
+}
+
+export async function runMesh(verb: string, file: string, o: MeshCliOptions, out: Out, err: Out): Promise<number> {
+  const c = context(file, o, out);
+  if (typeof c === "number") return c;
+  try {
+    switch (verb) {
+      case "deliver":
+      case "up": {
+        const r = await deliverMesh(c.mesh, c.hosts, masterSecret(c, o), {
+          forceEncap: o.lab === true,
+          waitMs: o.blocking === false ? 0 : 30_000,
+          onProgress: (l) => !o.json && err.write(`${l}\n`),
+        });
+        // Pairs that did not come up (e.g. after `mesh down`, where unchanged connections are not reloaded) are
+        // initiated again, and only those.
+        const v = o.blocking === false ? undefined : await verifyMesh(c.mesh, c.hosts);
+        const broken = v?.findings.filter((f) => f.status !== "up" && f.status !== "idle") ?? [];
+        const repaired = broken.length ? await repairPairs(broken, c.hosts) : [];
+        const after = broken.length ? await verifyMesh(c.mesh, c.hosts) : v;
+        const up = after?.findings.filter((f) => f.status === "up" || f.status === "idle").length ?? null;
+        const total = after?.findings.length ?? r.pairsExpected;
+        if (o.json) out.write(json({ mesh: c.mesh.name, hosts: r.hosts, repaired, pairsUp: up, pairs: total }));
+        else {
+          out.write(`${formatTable(["host", "loaded", "unloaded", "unchanged", "error"], r.hosts.map((h) => [h.host, String(h.loaded.length), String(h.unloaded.length), String(h.unchanged.length), h.error ?? ""]))}\n`);
+          out.write(up === null ? `delivered; not waiting for negotiation (--no-blocking)\n` : `${up}/${total} pairs up${repaired.length ? ` (${repaired.length} re-initiated)` : ""}\n`);
+        }
+        return r.hosts.some((h) => h.error) || (up !== null && up < total) ? EXIT.problems : EXIT.ok;
+      }
+      case "verify": {
+        const r = await verifyMesh(c.mesh, c.hosts);
+        const bad = r.findings.filter((f) => f.severity === "warning" || f.severity === "critical");
+        if (o.json) out.write(json({ mesh: c.mesh.name, pairs: r.findings, unreachable: r.errors }));
+        else {
+          const shown = r.findings.filter((f) => f.status !== "up");
+          out.write(shown.length ? `${formatTable(["pair", "status", "severity", "detail"], shown.map((f) => [`${f.a}~${f.b}`, f.status, f.severity, f.detail]))}\n` : "");
+          for (const e of r.errors) out.write(`unreachable ${e.host}: ${e.error}\n`);
+          out.write(`${r.findings.length - bad.length}/${r.findings.length} pairs healthy${bad.length ? `; ${bad.length} need attention (linkcrypt mesh repair ${file})` : ""}\n`);
+        }
+        return bad.length || r.errors.length ? EXIT.problems : EXIT.ok;
+      }
+      case "repair": {
+        const v = await verifyMesh(c.mesh, c.hosts);
+        const broken = v.findings.filter((f) => f.severity === "warning" || f.severity === "critical");
+        const r = await repairPairs(broken, c.hosts);
+        const after = await verifyMesh(c.mesh, c.hosts);
+        const still = after.findings.filter((f) => f.severity === "warning" || f.severity === "critical");
+        if (o.json) out.write(json({ repaired: r, remaining: still }));
+        else {
+          out.write(r.length ? `${formatTable(["pair", "result", "detail"], r.map((x) => [x.pair, x.ok ? "re-initiated" : "FAILED", x.detail]))}\n` : "nothing to repair\n");
+          out.write(`${after.findings.length - still.length}/${after.findings.length} pairs healthy after repair\n`);
+        }
+        return still.length ? EXIT.problems : EXIT.ok;
+      }
+      case "down": {
+        const r = await meshDown(c.hosts, { blocking: o.blocking !== false });
+        if (o.json) out.write(json({ hosts: r }));
+        else out.write(`${formatTable(["host", "unloaded", "mesh SAs left", "error"], r.map((h) => [h.host, String(h.unloaded), h.remainingSas === null ? "(not waited)" : String(h.remainingSas), h.error ?? ""]))}\n`);
+        return r.some((h) => h.error || (h.remainingSas ?? 0) > 0) ? EXIT.problems : EXIT.ok;
+      }
+      case "status": {
+        const r = await meshStatus(c.hosts);
+        if (o.json) out.write(json({ hosts: r }));
+        else out.write(`${formatTable(["host", "reachable", "connections", "IKE up", "CHILD SAs", "half-open", "error"], r.map((h) => [h.host, h.reachable ? "yes" : "NO", String(h.conns), String(h.ikeEstablished), String(h.childrenInstalled), String(h.halfOpen), h.error ?? ""]))}\n`);
+        return r.some((h) => !h.reachable) ? EXIT.problems : EXIT.ok;
+      }
+      default:
+        throw new UsageError(`unknown mesh verb "${verb}": use deliver, verify, repair, status, down or up`);
+    }
+  } finally {
+    await c.pool.closeAll();
+  }
+}
