@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the real test peers are installed: OpenSSH server, netconfd (yuma123), net-snmp's snmpd and
-# tools, strongSwan. As root it installs what is missing with apt; otherwise it fails and names the command to run.
+# tools, strongSwan (charon with kernel-libipsec), iproute2, tcpdump and ping for the mesh lab. As root it installs what is missing with apt; otherwise it fails and names the command to run.
 set -euo pipefail
 need=()
 command -v /usr/sbin/sshd >/dev/null 2>&1 || need+=(openssh-server)
@@ -10,6 +10,15 @@ command -v /usr/sbin/netconfd >/dev/null 2>&1 || need+=(netconfd)
 command -v /usr/sbin/snmpd >/dev/null 2>&1 || need+=(snmpd)
 command -v snmpget >/dev/null 2>&1 || need+=(snmp)
 command -v useradd >/dev/null 2>&1 || need+=(passwd)
+[ -x /usr/lib/ipsec/charon ] || need+=(strongswan-charon)
+command -v swanctl >/dev/null 2>&1 || need+=(strongswan-swanctl)
+[ -f /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so ] || need+=(libcharon-extra-plugins)
+[ -f /usr/lib/ipsec/plugins/libstrongswan-gcm.so ] || need+=(libstrongswan-standard-plugins)
+[ -f /usr/lib/ipsec/plugins/libstrongswan-curve25519.so ] || need+=(libstrongswan-extra-plugins)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
+command -v ssh-agent >/dev/null 2>&1 || need+=(openssh-client)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 pkgs=$(printf '%s\n' "${need[@]}" | sort -u | tr '\n' ' ')
 cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs"
