@@ -1,4 +1,5 @@
 import { espCipher, type EspCipherId } from "../crypto/esp-ciphers.js";
+import { UnsupportedError } from "../errors.js";
 import type { MeshPlan, PairClassPlan } from "../planner/plan-types.js";
 
 /**
@@ -11,7 +12,8 @@ export interface ChildSpec {
   localTs: string;
   remoteTs: string;
   espProposal: string;
-  hwOffload: "packet" | "crypto" | "no";
+  /** The swanctl value for the target charon: `packet`/`crypto`/`no`, or `yes`/`no` on older releases. */
+  hwOffload: "packet" | "crypto" | "yes" | "no";
   startAction: "start" | "none";
   dpdAction: "restart" | "clear";
   rekeyTimeS: number;
@@ -37,6 +39,31 @@ export interface ConnSpec {
 export interface ConnSpecOptions {
   /** Force UDP encapsulation of ESP (the libipsec lab always encapsulates). */
   forceEncap?: boolean;
+  /** The host's strongSwan version; older releases only know hw_offload = yes|no|auto. Default: current syntax. */
+  strongswanVersion?: string;
+}
+
+/**
+ * strongSwan 5.9.8 (tested: Debian bookworm's charon) accepts hw_offload = yes|no|auto and rejects crypto|packet.
+ * The release that added crypto/packet is taken as 5.9.10 (unconfirmed: the packet-offload release notes); on older
+ * releases `yes` is the explicit crypto offload, and packet offload cannot be expressed at all.
+ */
+export const HW_OFFLOAD_MODES_SINCE = "5.9.10";
+
+export function versionAtLeast(version: string, min: string): boolean {
+  const a = version.split(".").map(Number);
+  const b = min.split(".").map(Number);
+  for (let i = 0; i < Math.max(a.length, b.length); i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0);
+  return true;
+}
+
+function hwOffloadValue(decision: "packet" | "crypto" | "no", host: string, peer: string, version: string | undefined): ChildSpec["hwOffload"] {
+  if (version === undefined || versionAtLeast(version, HW_OFFLOAD_MODES_SINCE) || decision === "no") return decision;
+  if (decision === "crypto") return "yes";
+  throw new UnsupportedError(
+    `${host}: the plan wants NIC packet offload toward ${peer}, but strongSwan ${version} on ${host} predates hw_offload = packet (${HW_OFFLOAD_MODES_SINCE}); run discover and plan --facts so the planner knows the version`,
+    { device: host, operation: "render" },
+  );
 }
 
 export function connName(peer: string): string {
@@ -85,7 +112,7 @@ export function meshConnSpecs(mesh: MeshPlan, host: string, o: ConnSpecOptions =
       localTs: `${l}/${fam === "ipv4" ? 32 : 128}`,
       remoteTs: `${r}/${fam === "ipv4" ? 32 : 128}`,
       espProposal,
-      hwOffload: side.hwOffload,
+      hwOffload: hwOffloadValue(side.hwOffload, host, peer.name, o.strongswanVersion),
       startAction: initiator ? "start" : "none",
       dpdAction: initiator ? "restart" : "clear",
       rekeyTimeS: rekey,

@@ -42,15 +42,33 @@ export async function deliverMesh(
   masterSecret: Buffer,
   o: ConnSpecOptions & { waitMs?: number; onProgress?: (line: string) => void } = {},
 ): Promise<{ hosts: HostDelivery[]; pairsUp: number; pairsExpected: number; tables: HostSaTable[] }> {
-  const plans: HostPlan[] = hosts.map((access) => {
-    const specs = meshConnSpecs(mesh, access.name, o);
+  const clients = new Map<string, ViciClient>();
+  const versions = new Map<string, string>();
+  await Promise.all(
+    hosts.map(async (h) => {
+      try {
+        const v = await h.vici();
+        clients.set(h.name, v);
+        versions.set(h.name, String((await v.request("version")).version ?? ""));
+      } catch {
+        /* reported per host below */
+      }
+    }),
+  );
+  let plans: HostPlan[];
+  try {
+    plans = hosts.map((access) => {
+    const specs = meshConnSpecs(mesh, access.name, { ...o, ...(versions.get(access.name) ? { strongswanVersion: versions.get(access.name)! } : {}) });
     const secrets = specs.map((s) => {
       const ids = [s.localId, s.remoteId].sort() as [string, string];
       return { name: `${ids[0]}-${ids[1]}`, ids, secret: derivePairPsk(masterSecret, s.localId, s.remoteId) };
     });
     return { access, specs, secrets };
-  });
-  const clients = new Map<string, ViciClient>();
+    });
+  } catch (e) {
+    for (const v of clients.values()) v.close();
+    throw e; // nothing was changed yet: the plan cannot be rendered for these daemons
+  }
   const reports = new Map<string, HostDelivery>();
   const state = new Map<string, Record<string, string>>();
   try {
@@ -60,7 +78,7 @@ export async function deliverMesh(
         const r: HostDelivery = { host: p.access.name, loaded: [], unloaded: [], unchanged: [] };
         reports.set(p.access.name, r);
         try {
-          const v = await p.access.vici();
+          const v = clients.get(p.access.name) ?? (await p.access.vici());
           clients.set(p.access.name, v);
           const prev = JSON.parse((await p.access.readFile(join(p.access.confDir, STATE_FILE))) ?? '{"conns":{}}') as { conns: Record<string, string> };
           state.set(p.access.name, prev.conns);

@@ -97,7 +97,7 @@ export function applyFacts(model: Model, facts: FactsFile): { model: Model; diag
       }
     }
     const kernelAlgorithms = Object.keys(hf.kernelAlgorithms).filter((a) => !a.startsWith("__"));
-    hosts.set(name, { ...h, cpuFlags, kernelAlgorithms, nic: { ...h.nic, profile: nicProfile } });
+    hosts.set(name, { ...h, cpuFlags, kernelAlgorithms, strongswanVersion: hf.strongswanVersion, nic: { ...h.nic, profile: nicProfile } });
   }
   for (const [name, f] of Object.entries(facts.devices))
     if (!model.hosts.has(name) && !model.switches.has(name) && !model.l1s.has(name))

@@ -59,6 +59,8 @@ export interface ModelHost {
   tags: readonly string[];
   /** Kernel crypto algorithms known to exist (from discovered facts); undefined = not observed, assume present. */
   kernelAlgorithms: readonly string[] | undefined;
+  /** strongSwan version from discovered facts; undefined = not observed, assume current. */
+  strongswanVersion: string | undefined;
 }
 
 export interface ModelEndpoint {

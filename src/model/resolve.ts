@@ -130,7 +130,7 @@ export function resolveInventory(
       if (!profile || !nic) return;
       hosts.set(d.name, {
         name: d.name, site: d.site, profile, cpuFlags: profile.cpu.flags,
-        ipv4: d.addresses.ipv4, ipv6: d.addresses.ipv6, nic, role: d.role, tags: d.tags, kernelAlgorithms: undefined,
+        ipv4: d.addresses.ipv4, ipv6: d.addresses.ipv6, nic, role: d.role, tags: d.tags, kernelAlgorithms: undefined, strongswanVersion: undefined,
       });
     }
   }

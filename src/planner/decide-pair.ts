@@ -2,6 +2,7 @@ import { espCipher, type EspCipher, type EspCipherId } from "../crypto/esp-ciphe
 import type { ModelHost, ModelMesh } from "../model/model.js";
 import type { PolicyProfile, XfrmPerfProfile } from "../model/profile-schema.js";
 import { formatSpeed } from "../model/speed.js";
+import { HW_OFFLOAD_MODES_SINCE, versionAtLeast } from "../mesh/conn-spec.js";
 import { budget, type Family, type Layer } from "./mtu-budget.js";
 import type { MtuPlan, SideDecision } from "./plan-types.js";
 
@@ -14,6 +15,7 @@ export interface HostTraits {
   cpuFlags: readonly string[];
   families: Family[];
   kernelAlgorithms: readonly string[] | undefined;
+  strongswanVersion: string | undefined;
 }
 
 /** The stretch between two hosts: what the links on it carry and whether it needs NAT-T. */
@@ -36,6 +38,7 @@ export function hostTraits(h: ModelHost): HostTraits {
     cpuFlags: h.cpuFlags,
     families: [...(h.ipv4 ? [4 as const] : []), ...(h.ipv6 ? [6 as const] : [])],
     kernelAlgorithms: h.kernelAlgorithms,
+    strongswanVersion: h.strongswanVersion,
   };
 }
 
@@ -90,9 +93,12 @@ export function evaluateSide(
   if (!(eo.directions.includes("in") && eo.directions.includes("out")))
     return xfrm(`${name} offloads ${eo.directions.join("/")}bound only, and strongSwan's hw_offload covers both SAs of a CHILD_SA, so an explicit request would fail the other direction`);
   const line = t.nicSpeedBps;
-  if (eo.modes.includes("packet") && (mesh.mode !== "tunnel" || eo.packetTunnel))
+  const swanPacket = t.strongswanVersion === undefined || versionAtLeast(t.strongswanVersion, HW_OFFLOAD_MODES_SINCE);
+  if (eo.modes.includes("packet") && (mesh.mode !== "tunnel" || eo.packetTunnel) && swanPacket)
     return { decision: "nic-packet-offload", reason: `${name} does ${cipher.id} in packet mode (ESP encapsulation, replay and lifetimes in the NIC), at line rate ${formatSpeed(line)}${eo.packetMinKernel ? `; needs Linux ${eo.packetMinKernel}+` : ""}`, throughputBps: line };
-  const why = eo.modes.includes("packet") ? ` (packet mode not in ${mesh.mode} mode on this NIC)` : "";
+  const why = !eo.modes.includes("packet") ? ""
+    : !swanPacket ? ` (strongSwan ${t.strongswanVersion} predates hw_offload = packet, ${HW_OFFLOAD_MODES_SINCE})`
+    : ` (packet mode not in ${mesh.mode} mode on this NIC)`;
   return { decision: "nic-crypto-offload", reason: `${name} does ${cipher.id} in crypto mode${why}, at line rate ${formatSpeed(line)}`, throughputBps: line };
 }
 

@@ -24,7 +24,7 @@ export function planMesh(
   const classOfHost = new Map<string, string>();
   for (const h of mesh.hosts) {
     const t = hostTraits(h);
-    const key = JSON.stringify([t.nicProfile.name, t.nicSpeedBps, t.nicMtu, t.cpuModel, t.cpuFlags, t.families, t.kernelAlgorithms ?? null]);
+    const key = JSON.stringify([t.nicProfile.name, t.nicSpeedBps, t.nicMtu, t.cpuModel, t.cpuFlags, t.families, t.kernelAlgorithms ?? null, t.strongswanVersion ?? null]);
     let hc = classOfKey.get(key);
     if (!hc) {
       hc = {

@@ -6,7 +6,7 @@ import { profiles } from "../helpers.js";
 const P = profiles();
 const traits = (nic: string, extra: Partial<HostTraits> = {}): HostTraits => ({
   nicProfile: P.nics.get(nic)!, nicSpeedBps: 25e9, nicMtu: 9000, cpuModel: "cpu", cpuFlags: ["aes", "pclmulqdq"],
-  families: [4], kernelAlgorithms: undefined, ...extra,
+  families: [4], kernelAlgorithms: undefined, strongswanVersion: undefined, ...extra,
 });
 const lan: PathTraits = { linksMtu: null, natT: false, hardwareEncrypted: false, speedBps: null };
 const mesh = (o: Partial<{ mode: "transport" | "tunnel"; offload: "prefer" | "require" | "off"; ciphers: string[]; natT: boolean }> = {}) => ({
@@ -41,6 +41,13 @@ describe("planner: decide-pair", () => {
     const s = evaluateSide(traits("ixgbe-82599"), espCipher("aes-gcm-128"), { mode: "tunnel", offload: "prefer" }, false, [4], P.xfrmPerf);
     expect(s.decision).toBe("host-xfrm");
     expect(s.reason).toMatch(/transport mode only/);
+  });
+
+  it("uses crypto rather than packet offload when the host's strongSwan predates hw_offload = packet", () => {
+    const s = evaluateSide(traits("mlx5-connectx-7", { strongswanVersion: "5.9.8" }), espCipher("aes-gcm-128"), { mode: "transport", offload: "prefer" }, false, [4], P.xfrmPerf);
+    expect(s.decision).toBe("nic-crypto-offload");
+    expect(s.reason).toMatch(/strongSwan 5\.9\.8 predates hw_offload = packet/);
+    expect(evaluateSide(traits("mlx5-connectx-7", { strongswanVersion: "5.9.13" }), espCipher("aes-gcm-128"), { mode: "transport", offload: "prefer" }, false, [4], P.xfrmPerf).decision).toBe("nic-packet-offload");
   });
 
   it("uses crypto rather than packet offload where tunnel-mode packet offload is not available", () => {
