@@ -23,3 +23,8 @@ for (let i = 1; i < rows.length; i++) {
   const pairRatio = b.pairs / a.pairs;
   process.stdout.write(`${JSON.stringify({ growth: `${a.hosts}->${b.hosts}`, timeRatio: +timeRatio.toFixed(2), pairRatio: +pairRatio.toFixed(2), timeOverPairs: +(timeRatio / pairRatio).toFixed(3) })}\n`);
 }
+
+// Mesh: rendering one host's configuration, and the pure pair check (issue 4 targets: < 50 ms and < 2 s at 1,000 hosts).
+const meshOne = fileURLToPath(new URL("./mesh-one.ts", import.meta.url));
+for (const hosts of (process.env.BENCH_MESH_SIZES ?? "1000").split(",").map(Number))
+  process.stdout.write(execFileSync(process.execPath, [tsx, meshOne, "--hosts", String(hosts)], { encoding: "utf8" }));
