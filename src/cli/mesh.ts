@@ -4,7 +4,7 @@ import { sshFor } from "../discover/device-access.js";
 import { InputError, UsageError } from "../errors.js";
 import { hasErrors } from "../model/diagnostics.js";
 import type { Inventory } from "../model/inventory-schema.js";
-import { deliverMesh } from "../mesh/deliver.js";
+import { deliverMesh, type MeshAuth } from "../mesh/deliver.js";
 import { localHost, sshHost, type HostAccess } from "../mesh/host-access.js";
 import { meshDown, meshStatus, repairPairs, verifyMesh } from "../mesh/operations.js";
 import type { MeshPlan } from "../planner/plan-types.js";
@@ -64,11 +64,15 @@ function context(file: string, o: MeshCliOptions, out: Out): Ctx | number {
   return { mesh, hosts, inv, pool };
 }
 
-function masterSecret(c: Ctx, o: MeshCliOptions): Buffer {
-  const ref = c.inv.meshes.find((m) => m.name === c.mesh.name)?.pskMaster;
-  if (c.mesh.auth !== "psk") throw new InputError(`mesh ${c.mesh.name} uses certificates; certificate delivery is not implemented yet`);
-  if (!ref) throw new InputError(`mesh ${c.mesh.name} has no pskMaster: set it to a reference to at least 32 random bytes (e.g. "file:/etc/linkcrypt/mesh.key")`);
-  return Buffer.from(resolveSecret(ref, { env: process.env, ...(o.secrets ? { secretsFile: o.secrets } : {}) }, c.mesh.name));
+function meshAuth(c: Ctx, o: MeshCliOptions): MeshAuth {
+  const m = c.inv.meshes.find((x) => x.name === c.mesh.name);
+  const src = { env: process.env, ...(o.secrets ? { secretsFile: o.secrets } : {}) };
+  if (c.mesh.auth === "cert") {
+    if (!m?.ca) throw new InputError(`mesh ${c.mesh.name} uses certificates but names no ca`);
+    return { kind: "cert", ca: { certPem: resolveSecret(m.ca.cert, src, c.mesh.name), keyPem: resolveSecret(m.ca.key, src, c.mesh.name) } };
+  }
+  if (!m?.pskMaster) throw new InputError(`mesh ${c.mesh.name} has no pskMaster: set it to a reference to at least 32 random bytes (e.g. "file:/etc/linkcrypt/mesh.key")`);
+  return { kind: "psk", master: Buffer.from(resolveSecret(m.pskMaster, src, c.mesh.name)) };
 }
 
 export async function runMesh(verb: string, file: string, o: MeshCliOptions, out: Out, err: Out): Promise<number> {
@@ -78,7 +82,7 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
     switch (verb) {
       case "deliver":
       case "up": {
-        const r = await deliverMesh(c.mesh, c.hosts, masterSecret(c, o), {
+        const r = await deliverMesh(c.mesh, c.hosts, meshAuth(c, o), {
           forceEncap: o.lab === true,
           waitMs: o.blocking === false ? 0 : 30_000,
           onProgress: (l) => !o.json && err.write(`${l}\n`),

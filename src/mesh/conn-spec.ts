@@ -33,6 +33,8 @@ export interface ConnSpec {
   dpdDelayS: number;
   rekeyTimeS: number;
   auth: "psk" | "pubkey";
+  /** With certificates: this host's certificate file name under swanctl/x509. */
+  localCert?: string;
   children: ChildSpec[];
 }
 
@@ -134,6 +136,7 @@ export function meshConnSpecs(mesh: MeshPlan, host: string, o: ConnSpecOptions =
       dpdDelayS: mesh.ike.dpdSeconds,
       rekeyTimeS: mesh.ike.lifetimeSeconds,
       auth: mesh.auth === "psk" ? "psk" : "pubkey",
+      ...(mesh.auth === "cert" ? { localCert: `${host}.crt` } : {}),
       children,
     });
   }

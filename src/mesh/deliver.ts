@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { MeshPlan } from "../planner/plan-types.js";
 import { connToVici, renderSwanctlConf, renderSwanctlSecrets } from "../render/swanctl.js";
 import type { ViciClient } from "../transport/vici.js";
 import { connName, meshConnSpecs, type ConnSpec, type ConnSpecOptions } from "./conn-spec.js";
 import type { HostAccess } from "./host-access.js";
+import { issueHostCert } from "./certs.js";
 import { derivePairPsk } from "./psk.js";
 import { readSaTable, type HostSaTable } from "./sa-table.js";
 
@@ -34,12 +35,16 @@ interface HostPlan {
   access: HostAccess;
   specs: ConnSpec[];
   secrets: { name: string; ids: [string, string]; secret: string }[];
+  cert?: { certPem: string; keyPem: string };
 }
+
+/** How the mesh authenticates: per-pair PSKs from a master secret, or certificates from the inventory CA. */
+export type MeshAuth = { kind: "psk"; master: Buffer } | { kind: "cert"; ca: { certPem: string; keyPem: string } };
 
 export async function deliverMesh(
   mesh: MeshPlan,
   hosts: readonly HostAccess[],
-  masterSecret: Buffer,
+  auth: MeshAuth,
   o: ConnSpecOptions & { waitMs?: number; onProgress?: (line: string) => void } = {},
 ): Promise<{ hosts: HostDelivery[]; pairsUp: number; pairsExpected: number; tables: HostSaTable[] }> {
   const clients = new Map<string, ViciClient>();
@@ -59,9 +64,9 @@ export async function deliverMesh(
   try {
     plans = hosts.map((access) => {
     const specs = meshConnSpecs(mesh, access.name, { ...o, ...(versions.get(access.name) ? { strongswanVersion: versions.get(access.name)! } : {}) });
-    const secrets = specs.map((s) => {
+    const secrets = auth.kind !== "psk" ? [] : specs.map((s) => {
       const ids = [s.localId, s.remoteId].sort() as [string, string];
-      return { name: `${ids[0]}-${ids[1]}`, ids, secret: derivePairPsk(masterSecret, s.localId, s.remoteId) };
+      return { name: `${ids[0]}-${ids[1]}`, ids, secret: derivePairPsk(auth.master, s.localId, s.remoteId) };
     });
     return { access, specs, secrets };
     });
@@ -86,6 +91,15 @@ export async function deliverMesh(
           const loaded = new Set(events.flatMap((e) => Object.keys(e)));
           const wanted = new Set(p.specs.map((s) => s.name));
           for (const s of p.secrets) await v.request("load-shared", { id: `ike-${s.name}`, type: "IKE", data: s.secret, owners: [...s.ids] });
+          if (auth.kind === "cert") {
+            // Reuse the host's certificate if it has one, else issue it; then (re)load CA, certificate and key.
+            const dir = dirname(p.access.confDir);
+            const [certPem, keyPem] = await Promise.all([p.access.readFile(join(dir, "x509", `${p.access.name}.crt`)), p.access.readFile(join(dir, "ecdsa", `${p.access.name}.key`))]);
+            p.cert = certPem && keyPem ? { certPem, keyPem } : issueHostCert(auth.ca, p.access.name);
+            await v.request("load-cert", { type: "X509", flag: "CA", data: auth.ca.certPem });
+            await v.request("load-cert", { type: "X509", flag: "NONE", data: p.cert.certPem });
+            await v.request("load-key", { type: "ecdsa", data: p.cert.keyPem });
+          }
           for (const name of [...loaded].filter((n) => n.startsWith("mesh-") && !wanted.has(n)).sort()) {
             await v.request("terminate", { ike: name, force: "yes", timeout: "3000" }).catch(() => undefined);
             await v.request("unload-conn", { name });
@@ -107,7 +121,7 @@ export async function deliverMesh(
           try {
             for (const s of p.specs) {
               if (s.initiator !== initiators || r.unchanged.includes(s.name)) continue;
-              await v.request("load-conn", connToVici(s));
+              await v.request("load-conn", connToVici(s, p.cert?.certPem));
               r.loaded.push(s.name);
             }
           } catch (e) {
@@ -122,6 +136,12 @@ export async function deliverMesh(
         const r = reports.get(p.access.name)!;
         if (r.error) return;
         try {
+          if (p.cert) {
+            const dir = dirname(p.access.confDir);
+            await p.access.writeFile(join(dir, "x509ca", "linkcrypt-ca.crt"), auth.kind === "cert" ? auth.ca.certPem : "", 0o644);
+            await p.access.writeFile(join(dir, "x509", `${p.access.name}.crt`), p.cert.certPem, 0o644);
+            await p.access.writeFile(join(dir, "ecdsa", `${p.access.name}.key`), p.cert.keyPem, 0o600);
+          }
           await p.access.writeFile(join(p.access.confDir, SECRETS_FILE), renderSwanctlSecrets(p.secrets), 0o600);
           await p.access.writeFile(join(p.access.confDir, CONF_FILE), renderSwanctlConf(p.access.name, p.specs), 0o644);
           await p.access.writeFile(join(p.access.confDir, STATE_FILE), `${JSON.stringify({ conns: Object.fromEntries(p.specs.map((s) => [s.name, specHash(s)])) })}\n`, 0o644);

@@ -149,6 +149,8 @@ export const Mesh = z.strictObject({
   auth: z.enum(["psk", "cert"]).default("psk"),
   /** The master secret per-pair PSKs are derived from (at least 32 random bytes), by reference. */
   pskMaster: SecretRef.optional(),
+  /** auth: cert: the inventory CA that issues each member's certificate (PEM files, by reference). */
+  ca: z.strictObject({ cert: SecretRef, key: SecretRef }).optional(),
   /** Narrow the policy's ESP ciphers to these (order is preference). */
   ciphers: z.array(z.enum(ESP_CIPHER_IDS as [EspCipherId, ...EspCipherId[]])).min(1).optional(),
   /** NIC offload: prefer it, require it on both sides (refuse otherwise), or never use it. */

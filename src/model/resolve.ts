@@ -220,6 +220,7 @@ export function resolveInventory(
       if (other) error("mesh.overlap", [...path, "members"], `host "${h.name}" is already in mesh "${other}"; a host belongs to one mesh`);
       meshOf.set(h.name, m.name);
     }
+    if (m.auth === "cert" && !m.ca) error("mesh.ca-missing", [...path, "auth"], `mesh "${m.name}" uses certificates but names no ca (ca: {cert: "file:...", key: "file:..."})`);
     if (!policy) return undefined;
     let ciphers = policy.esp.ciphers;
     if (m.ciphers) {

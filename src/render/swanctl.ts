@@ -20,6 +20,7 @@ export function renderSwanctlConf(host: string, conns: readonly ConnSpec[]): str
       "    local {",
       `      auth = ${c.auth}`,
       `      id = ${c.localId}`,
+      ...(c.localCert ? [`      certs = ${c.localCert}`] : []),
       "    }",
       "    remote {",
       `      auth = ${c.auth}`,
@@ -57,7 +58,8 @@ export function renderSwanctlSecrets(entries: readonly { name: string; ids: [str
   ].join("\n");
 }
 
-export function connToVici(c: ConnSpec): ViciMessage {
+/** `certPem`: the local certificate's PEM, which VICI takes as data where swanctl.conf names a file. */
+export function connToVici(c: ConnSpec, certPem?: string): ViciMessage {
   const children: ViciMessage = {};
   for (const ch of c.children)
     children[ch.name] = {
@@ -69,7 +71,7 @@ export function connToVici(c: ConnSpec): ViciMessage {
     [c.name]: {
       version: "2", local_addrs: [c.localAddr], remote_addrs: [c.remoteAddr], proposals: [...c.proposals],
       encap: c.encap ? "yes" : "no", dpd_delay: `${c.dpdDelayS}s`, rekey_time: `${c.rekeyTimeS}s`,
-      local: { auth: c.auth, id: c.localId }, remote: { auth: c.auth, id: c.remoteId }, children,
+      local: { auth: c.auth, id: c.localId, ...(c.localCert && certPem ? { certs: [certPem] } : {}) }, remote: { auth: c.auth, id: c.remoteId }, children,
     },
   };
 }
