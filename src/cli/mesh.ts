@@ -105,10 +105,11 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
       case "verify": {
         const r = await verifyMesh(c.mesh, c.hosts);
         const bad = r.findings.filter((f) => f.severity === "warning" || f.severity === "critical");
-        if (o.json) out.write(json({ mesh: c.mesh.name, pairs: r.findings, unreachable: r.errors }));
+        if (o.json) out.write(json({ mesh: c.mesh.name, pairs: r.findings, kernel: r.kernel, unreachable: r.errors }));
         else {
           const shown = r.findings.filter((f) => f.status !== "up");
           out.write(shown.length ? `${formatTable(["pair", "status", "severity", "detail"], shown.map((f) => [`${f.a}~${f.b}`, f.status, f.severity, f.detail]))}\n` : "");
+          for (const k of r.kernel) for (const d of k.xfrmDeltas) out.write(`${k.host}: ${d.counter} +${d.delta} since the last verify: ${d.cause}\n`);
           for (const e of r.errors) out.write(`unreachable ${e.host}: ${e.error}\n`);
           out.write(`${r.findings.length - bad.length}/${r.findings.length} pairs healthy${bad.length ? `; ${bad.length} need attention (linkcrypt mesh repair ${file})` : ""}\n`);
         }

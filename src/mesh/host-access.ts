@@ -13,6 +13,8 @@ export interface HostAccess {
   vici(): Promise<ViciClient>;
   readFile(path: string): Promise<string | undefined>;
   writeFile(path: string, content: string, mode: number): Promise<void>;
+  /** Run a command on the host (SSH-managed hosts only): kernel xfrm state and counters for verify. */
+  exec?(command: string): Promise<string>;
 }
 
 export function localHost(name: string, socket: string, confDir: string): HostAccess {
@@ -47,6 +49,7 @@ export function sshHost(name: string, ssh: () => Promise<SshConnection>, socket:
       const r = await (await ssh()).exec(`cat ${q(p)}`);
       return r.code === 0 ? r.stdout : undefined;
     },
+    exec: async (command) => (await ssh()).run(command),
     writeFile: async (p, content, mode) => {
       const tmp = `${p}.linkcrypt-tmp`;
       await (await ssh()).run(`umask 077 && mkdir -p ${q(dirname(p))} && cat > ${q(tmp)} && chmod ${mode.toString(8)} ${q(tmp)} && mv -f ${q(tmp)} ${q(p)}`, undefined, content);

@@ -1,6 +1,9 @@
 import type { MeshPlan } from "../planner/plan-types.js";
 import type { ViciClient } from "../transport/vici.js";
-import { checkPairs, type PairFinding } from "./check-pairs.js";
+import { join } from "node:path";
+import { parseXfrmStat } from "../../drivers/linux-host/parsers/xfrm-stat.js";
+import { checkPairs, xfrmStatDeltas, type PairFinding } from "./check-pairs.js";
+import { parseXfrmStateSpis } from "./xfrm-state.js";
 import { connName, pairClassIndex } from "./conn-spec.js";
 import type { HostAccess } from "./host-access.js";
 import { readSaTable, type HostSaTable } from "./sa-table.js";
@@ -43,10 +46,37 @@ export async function collectTables(hosts: readonly HostAccess[]): Promise<{ tab
   return { tables, errors };
 }
 
-export async function verifyMesh(mesh: MeshPlan, hosts: readonly HostAccess[], o: { idleAfterS?: number } = {}): Promise<{ findings: PairFinding[]; errors: { host: string; error: string }[]; tables: HostSaTable[] }> {
+export interface KernelReport {
+  host: string;
+  /** Whether daemon SPIs were compared with `ip xfrm state` (not for kernel-libipsec daemons). */
+  comparedSpis: boolean;
+  /** xfrm_stat counters that grew since the previous verify, with likely causes. */
+  xfrmDeltas: { counter: string; delta: number; cause: string }[];
+}
+
+export async function verifyMesh(mesh: MeshPlan, hosts: readonly HostAccess[], o: { idleAfterS?: number } = {}): Promise<{ findings: PairFinding[]; errors: { host: string; error: string }[]; tables: HostSaTable[]; kernel: KernelReport[] }> {
   const { tables, errors } = await collectTables(hosts);
-  const findings = checkPairs(espPairs(mesh), tables, { idleAfterS: o.idleAfterS ?? mesh.ike.dpdSeconds * 10 });
-  return { findings, errors, tables };
+  const kernelSpis = new Map<string, Set<string>>();
+  const kernel: KernelReport[] = [];
+  await Promise.all(
+    hosts.map(async (h) => {
+      const t = tables.find((x) => x.host === h.name);
+      if (!h.exec || !t) return;
+      try {
+        const usesKernel = !t.plugins.includes("kernel-libipsec");
+        if (usesKernel) kernelSpis.set(h.name, parseXfrmStateSpis(await h.exec("ip xfrm state")));
+        const now = parseXfrmStat(await h.exec("cat /proc/net/xfrm_stat"));
+        const file = join(h.confDir, "linkcrypt-xfrm-stat.json");
+        const before = JSON.parse((await h.readFile(file)) ?? "{}") as Record<string, number>;
+        await h.writeFile(file, `${JSON.stringify(now)}\n`, 0o644);
+        kernel.push({ host: h.name, comparedSpis: usesKernel, xfrmDeltas: Object.keys(before).length ? xfrmStatDeltas(before, now) : [] });
+      } catch (e) {
+        errors.push({ host: h.name, error: `kernel state: ${(e as Error).message}` });
+      }
+    }),
+  );
+  const findings = checkPairs(espPairs(mesh), tables, { idleAfterS: o.idleAfterS ?? mesh.ike.dpdSeconds * 10, ...(kernelSpis.size ? { kernelSpis } : {}) });
+  return { findings, errors, tables, kernel: kernel.sort((a, b) => (a.host < b.host ? -1 : 1)) };
 }
 
 /** Re-establish only the given pairs: tear down what each side has for the pair, then initiate from the initiator. */

@@ -27,6 +27,8 @@ export interface HostSaTable {
   ike: { conn: string; state: string; children: number }[];
   children: ChildSaRow[];
   halfOpen: number;
+  /** charon's loaded plugins (from stats): kernel-libipsec means no SAs in the kernel by design. */
+  plugins: string[];
 }
 
 const num = (v: unknown) => (typeof v === "string" && v !== "" ? Number(v) : undefined);
@@ -52,7 +54,8 @@ export function saTableFromVici(host: string, events: ViciMessage[], stats?: Vic
     }
   }
   const halfOpen = Number(((stats?.ikesas as ViciMessage | undefined)?.["half-open"] as string | undefined) ?? 0);
-  return { host, ike, children, halfOpen };
+  const plugins = Array.isArray(stats?.plugins) ? (stats.plugins as string[]) : [];
+  return { host, ike, children, halfOpen, plugins };
 }
 
 export async function readSaTable(host: string, v: ViciClient): Promise<HostSaTable> {

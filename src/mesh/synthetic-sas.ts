@@ -31,6 +31,7 @@ export function syntheticMeshTables(n: number): { hosts: string[]; pairs: [strin
     ike: rows[i]!.map((r) => ({ conn: r.conn, state: "ESTABLISHED", children: 1 })),
     children: rows[i]!,
     halfOpen: 0,
+    plugins: [],
   }));
   return { hosts, pairs, tables };
 }
