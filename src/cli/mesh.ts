@@ -1,6 +1,6 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { sshFor } from "../discover/device-access.js";
+import { sshFor, type AccessOptions } from "../discover/device-access.js";
 import { InputError, UsageError } from "../errors.js";
 import { hasErrors } from "../model/diagnostics.js";
 import type { Inventory } from "../model/inventory-schema.js";
@@ -8,7 +8,7 @@ import { deliverMesh, type MeshAuth } from "../mesh/deliver.js";
 import { localHost, sshHost, type HostAccess } from "../mesh/host-access.js";
 import { meshDown, meshStatus, repairPairs, verifyMesh } from "../mesh/operations.js";
 import type { MeshPlan } from "../planner/plan-types.js";
-import { resolveSecret } from "../secrets.js";
+import { resolveSecret, type SecretSources } from "../secrets.js";
 import { SshPool } from "../transport/ssh.js";
 import { loadAll, planFromLoaded } from "./load.js";
 import { EXIT, formatDiagnostics, formatTable, json, type Out } from "./output.js";
@@ -51,6 +51,27 @@ function context(file: string, o: MeshCliOptions, out: Out): Ctx | number {
     connectTimeoutMs: 10_000,
     commandTimeoutMs: 30_000,
   };
+  const hosts = meshHostsFor(inv, mesh, pool, access, subset);
+  return { mesh, hosts, inv, pool };
+}
+
+function meshAuth(c: Ctx, o: MeshCliOptions): MeshAuth {
+  return meshAuthFor(c.inv, c.mesh, { env: process.env, ...(o.secrets ? { secretsFile: o.secrets } : {}) });
+}
+
+/** PSK master or CA for a mesh, from the inventory's references. */
+export function meshAuthFor(inv: Inventory, mesh: MeshPlan, src: SecretSources): MeshAuth {
+  const m = inv.meshes.find((x) => x.name === mesh.name);
+  if (mesh.auth === "cert") {
+    if (!m?.ca) throw new InputError(`mesh ${mesh.name} uses certificates but names no ca`);
+    return { kind: "cert", ca: { certPem: resolveSecret(m.ca.cert, src, mesh.name), keyPem: resolveSecret(m.ca.key, src, mesh.name) } };
+  }
+  if (!m?.pskMaster) throw new InputError(`mesh ${mesh.name} has no pskMaster: set it to a reference to at least 32 random bytes (e.g. "file:/etc/linkcrypt/mesh.key")`);
+  return { kind: "psk", master: Buffer.from(resolveSecret(m.pskMaster, src, mesh.name)) };
+}
+
+/** How to reach each member of a mesh: its VICI socket locally (lab) or over SSH. */
+export function meshHostsFor(inv: Inventory, mesh: MeshPlan, pool: SshPool, access: AccessOptions, subset?: ReadonlySet<string>): HostAccess[] {
   const hosts: HostAccess[] = [];
   for (const m of mesh.members) {
     if (subset && !subset.has(m.name)) continue;
@@ -61,18 +82,7 @@ function context(file: string, o: MeshCliOptions, out: Out): Ctx | number {
     if (!d.management || d.management.transport === "local") hosts.push(localHost(d.name, socket, confDir));
     else hosts.push(sshHost(d.name, sshFor(d, pool, access), socket, confDir));
   }
-  return { mesh, hosts, inv, pool };
-}
-
-function meshAuth(c: Ctx, o: MeshCliOptions): MeshAuth {
-  const m = c.inv.meshes.find((x) => x.name === c.mesh.name);
-  const src = { env: process.env, ...(o.secrets ? { secretsFile: o.secrets } : {}) };
-  if (c.mesh.auth === "cert") {
-    if (!m?.ca) throw new InputError(`mesh ${c.mesh.name} uses certificates but names no ca`);
-    return { kind: "cert", ca: { certPem: resolveSecret(m.ca.cert, src, c.mesh.name), keyPem: resolveSecret(m.ca.key, src, c.mesh.name) } };
-  }
-  if (!m?.pskMaster) throw new InputError(`mesh ${c.mesh.name} has no pskMaster: set it to a reference to at least 32 random bytes (e.g. "file:/etc/linkcrypt/mesh.key")`);
-  return { kind: "psk", master: Buffer.from(resolveSecret(m.pskMaster, src, c.mesh.name)) };
+  return hosts;
 }
 
 export async function runMesh(verb: string, file: string, o: MeshCliOptions, out: Out, err: Out): Promise<number> {

@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from "commander";
 import { LinkcryptError, UsageError } from "../errors.js";
+import { runApply } from "./apply.js";
 import { runDiscover } from "./discover.js";
 import { runExplain } from "./explain.js";
 import { runLab } from "./lab.js";
@@ -73,6 +74,28 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .addOption(profilesOpt())
     .action(async (file: string, o: Parameters<typeof runDiscover>[1]) => {
       code = await runDiscover(file, o, out, err);
+    });
+
+  program
+    .command("apply")
+    .description("execute a saved plan: both ends of a link or neither, confirmed commits, a journal (exit 0 none, 2 changed, 1 failed)")
+    .argument("<plan>", "plan file from linkcrypt plan --out")
+    .option("--inventory <file>", "the inventory the plan was made from (addresses, credential references)")
+    .option("--facts <file>", "the facts file the plan was made with, if any")
+    .option("--state-dir <dir>", "journal, lock and generated keys (default .linkcrypt)")
+    .option("--dry-run", "stage and diff every change, commit nothing (exit 2 if anything would change)")
+    .option("--confirm-timeout <seconds>", "devices roll back by themselves unless confirmed within this (default 120)")
+    .option("--secured-timeout <seconds>", "how long to wait for MACsec to report secured on both ends (default 60)")
+    .option("--max-fail-percent <n>", "stop starting new work once this share of targets failed (default 0)")
+    .option("--concurrency <n>", "operations in flight (default 8)")
+    .option("--per-device <n>", "operations in flight per device (default 1)")
+    .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
+    .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys")
+    .option("--lab", "mesh hosts are a linkcrypt lab")
+    .option("--json", "machine-readable output")
+    .addOption(profilesOpt())
+    .action(async (file: string, o: Parameters<typeof runApply>[1]) => {
+      code = await runApply(file, o, out, err);
     });
 
   program

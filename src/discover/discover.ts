@@ -1,14 +1,10 @@
-import type { DriverContext } from "../../drivers/registry.js";
-import { driverFactory } from "../../drivers/registry.js";
 import { LinkcryptError } from "../errors.js";
-import type { DeviceEntry, Inventory } from "../model/inventory-schema.js";
+import type { Inventory } from "../model/inventory-schema.js";
 import type { ProfileSet } from "../model/load-profiles.js";
 import { FACTS_FORMAT, type FactsFile } from "../model/facts.js";
-import { resolveSecret } from "../secrets.js";
 import { DeviceLimiter, type LimiterOptions } from "../transport/limiter.js";
-import { SnmpSession } from "../transport/snmp.js";
 import { SshPool } from "../transport/ssh.js";
-import { sshFor, type AccessOptions } from "./device-access.js";
+import { driverFor, type AccessOptions } from "./device-access.js";
 
 /**
  * Connects to every managed device under the rate limits and asks its driver for facts. A device that can't be
@@ -39,11 +35,7 @@ export async function discover(inv: Inventory, profiles: ProfileSet, o: Discover
     managed.map((d) =>
       limiter
         .schedule(d.name, async () => {
-          const profile = profileOf(d, profiles);
-          const driverName = (profile as { driver?: string } | undefined)?.driver;
-          const factory = driverName ? driverFactory(driverName) : undefined;
-          if (!factory) throw new LinkcryptError("E_UNSUPPORTED", `${d.name}: driver "${driverName ?? "?"}" (profile ${d.profile}) is not available in this version`, { device: d.name });
-          const driver = factory(contextFor(d, profile as Record<string, unknown>, pool, o));
+          const driver = driverFor(d, profiles, pool, o);
           await driver.connect();
           try {
             return await driver.facts();
@@ -70,28 +62,3 @@ export async function discover(inv: Inventory, profiles: ProfileSet, o: Discover
   return { facts: { format: FACTS_FORMAT, version: 1, inventory: inv.name ?? "inventory", devices: sorted }, skipped };
 }
 
-function profileOf(d: DeviceEntry, p: ProfileSet): object | undefined {
-  return d.kind === "switch" ? p.switches.get(d.profile) : d.kind === "l1-encryptor" ? p.l1.get(d.profile) : p.hosts.get(d.profile);
-}
-
-function contextFor(d: DeviceEntry, profile: Record<string, unknown>, pool: SshPool, o: DiscoverOptions): DriverContext {
-  const m = d.management!;
-  const secret = () => (d.credentials ? resolveSecret(d.credentials.secret, o.secrets, d.name) : undefined);
-  return {
-    device: d.name,
-    profile,
-    commandTimeoutMs: o.commandTimeoutMs,
-    now: o.now,
-    ssh: sshFor(d, pool, o),
-    snmp: () => {
-      const version = m.snmpVersion ?? "3";
-      const s = secret();
-      if (version !== "3") return SnmpSession.open({ device: d.name, host: m.address, port: m.port ?? 161, version, community: s ?? "public", timeoutMs: o.connectTimeoutMs });
-      const priv = d.credentials?.privSecret ? resolveSecret(d.credentials.privSecret, o.secrets, d.name) : s;
-      return SnmpSession.open({
-        device: d.name, host: m.address, port: m.port ?? 161, version, timeoutMs: o.connectTimeoutMs, retries: 1,
-        user: { name: d.credentials?.username ?? "linkcrypt", authProtocol: m.snmpAuth ?? "sha256", authKey: s ?? "", privProtocol: m.snmpPriv ?? "aes", privKey: priv ?? "" },
-      });
-    },
-  };
-}

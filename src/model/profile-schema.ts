@@ -39,6 +39,8 @@ export const SwitchProfile = z.strictObject({
   /** Largest L2 frame (Ethernet header + payload, no FCS) any port accepts. */
   maxFrame: z.number().int().positive(),
   portGroups: z.array(PortGroup).min(1),
+  /** false for lab switches that store configuration but run no MKA: apply cannot wait for "secured" on them. */
+  mkaObservable: z.boolean().default(true),
   /** NETCONF dialect details: XML namespaces where a device differs from the defaults. */
   netconf: z
     .strictObject({

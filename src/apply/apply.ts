@@ -1,0 +1,240 @@
+import type { ConfigChange, Driver, MacsecChange } from "../../drivers/contract.js";
+import { driverFor, type AccessOptions } from "../discover/device-access.js";
+import { LinkcryptError } from "../errors.js";
+import type { MacsecSuiteId } from "../crypto/macsec-suites.js";
+import type { Inventory } from "../model/inventory-schema.js";
+import type { ProfileSet } from "../model/load-profiles.js";
+import { generateMacsecKey, type MacsecKey } from "../keys/keys.js";
+import { deliverMesh, type MeshAuth } from "../mesh/deliver.js";
+import type { HostAccess } from "../mesh/host-access.js";
+import type { LinkPlan, Plan } from "../planner/plan-types.js";
+import { DeviceLimiter, type LimiterOptions } from "../transport/limiter.js";
+import { SshPool } from "../transport/ssh.js";
+import type { StateStore } from "./state-store.js";
+
+/**
+ * Apply executes a saved plan. A link is encrypted at both ends or at neither:
+ *   stage both candidates -> commit both with a confirm timeout -> check both ends -> confirm both;
+ * any failure rolls both ends back (cancel-commit, or simply letting the confirm timeout run out) and says so.
+ * Every step is journaled; an unchanged link (empty candidate diff on both ends) is left alone, so a second run, or a
+ * run after a crash, converges.
+ */
+export interface ApplyOptions {
+  access: AccessOptions;
+  store: StateStore;
+  run: string;
+  confirmTimeoutS: number;
+  /** How long to wait for MKA to report the port secured on both ends before rolling back. */
+  securedTimeoutMs: number;
+  dryRun: boolean;
+  /** Stop starting new work once this share of targets failed (0-100). */
+  maxFailPercent: number;
+  limits: LimiterOptions;
+  meshAccess?: (meshName: string) => { hosts: HostAccess[]; auth: MeshAuth; lab: boolean } | undefined;
+  onProgress?: (line: string) => void;
+  now?: () => Date;
+}
+
+export interface TargetResult {
+  target: string;
+  kind: "macsec" | "l1" | "mesh";
+  outcome: "unchanged" | "changed" | "failed" | "planned";
+  detail: string;
+  diff?: string;
+}
+
+const safeName = (s: string) => `lc-${s.replace(/[^A-Za-z0-9_-]/g, "-")}`.slice(0, 60);
+
+/** The MKA key of a link: generated once (CSPRNG), kept in the state store, never printed. */
+export function linkKey(store: StateStore, link: string, suite: MacsecSuiteId): MacsecKey {
+  const k = `macsec/${link}`;
+  const have = store.getSecret(k);
+  if (have) return JSON.parse(have) as MacsecKey;
+  const key = generateMacsecKey(suite);
+  store.putSecret(k, JSON.stringify(key));
+  return key;
+}
+
+export function macsecChanges(link: LinkPlan, key: MacsecKey, sakRekeySeconds: number): [MacsecChange, MacsecChange] {
+  const mk = (port: string, priority: number): MacsecChange => ({
+    kind: "macsec",
+    policy: { name: safeName(link.name), suite: link.cipher as MacsecSuiteId, includeSci: link.macsec?.includeSci ?? true, keyServerPriority: priority, sakRekeySeconds, mustSecure: true },
+    keychain: { name: safeName(link.name), ckn: key.ckn, cak: key.cak, cryptoAlgorithm: key.cryptoAlgorithm },
+    interfaces: [{ name: port, replayWindow: 64 }],
+  });
+  return [mk(link.a.slice(link.a.indexOf(":") + 1), 16), mk(link.b.slice(link.b.indexOf(":") + 1), 32)];
+}
+
+export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet, o: ApplyOptions): Promise<TargetResult[]> {
+  const pool = new SshPool();
+  const limiter = new DeviceLimiter(o.limits);
+  const device = (name: string) => {
+    const d = inv.devices.find((x) => x.name === name);
+    if (!d) throw new LinkcryptError("E_INPUT", `device ${name} from the plan is not in the inventory`);
+    return d;
+  };
+  const say = (l: string) => o.onProgress?.(l);
+  const journal = (step: string, target: string, state: "started" | "done" | "failed" | "rolled-back", detail?: string) =>
+    o.store.append({ at: (o.now ?? (() => new Date()))().toISOString(), run: o.run, step, target, state, ...(detail ? { detail } : {}) });
+  const results: TargetResult[] = [];
+  const targets = plan.links.filter((l) => l.method === "macsec" || l.method === "l1");
+  const total = targets.length + plan.meshes.length;
+  let failed = 0;
+  const tooMany = () => total > 0 && (failed / total) * 100 > o.maxFailPercent;
+
+  // Both ends of a link, under the per-device limits, locked in a fixed (sorted) order so links cannot deadlock.
+  const both = <T>(a: string, b: string, fn: () => Promise<T>) => {
+    const [x, y] = [a, b].sort() as [string, string];
+    return limiter.schedule(x, () => (x === y ? fn() : limiter.schedule(y, fn)));
+  };
+
+  async function securedEvidence(d: Driver, port: string, observable: boolean): Promise<string> {
+    const until = Date.now() + o.securedTimeoutMs;
+    for (;;) {
+      const st = (await d.linkSecurity()).find((s) => s.port === port);
+      if (st?.status === "secured") return `${d.device} ${port}: secured (${st.detail})`;
+      if (!observable) return `${d.device} ${port}: configuration committed; this lab device runs no MKA, so "secured" cannot be observed`;
+      if (Date.now() > until) throw new LinkcryptError("E_NOT_SECURED", `${d.device} ${port} did not report secured within ${o.securedTimeoutMs} ms (last: ${st?.status ?? "no state"}${st ? `, ${st.detail}` : ""})`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  async function transaction(link: LinkPlan, ends: [Driver, Driver], changes: [ConfigChange, ConfigChange], kind: "macsec" | "l1", mkaObservable: [boolean, boolean] = [true, true]): Promise<TargetResult> {
+    const [da, db] = ends;
+    const t = link.name;
+    journal("stage", t, "started");
+    try {
+      await da.loadCandidate(changes[0]);
+      try {
+        await db.loadCandidate(changes[1]);
+      } catch (e) {
+        await da.rollback().catch(() => undefined);
+        throw e;
+      }
+      const diffs = [await da.diff(), await db.diff()];
+      const diff = diffs.map((d, i) => (d ? `${ends[i]!.device}:\n${d}` : "")).filter(Boolean).join("\n");
+      if (!diffs[0] && !diffs[1]) {
+        await Promise.all([da.rollback(), db.rollback()]);
+        journal("stage", t, "done", "no change");
+        return { target: t, kind, outcome: "unchanged", detail: "already as planned on both ends" };
+      }
+      if (o.dryRun) {
+        await Promise.all([da.rollback(), db.rollback()]);
+        journal("stage", t, "rolled-back", "dry run");
+        return { target: t, kind, outcome: "planned", detail: "would change both ends", diff };
+      }
+      journal("stage", t, "done");
+      const deadline = new Date(Date.now() + o.confirmTimeoutS * 1000).toISOString();
+      journal("commit", t, "started", `confirm deadline ${deadline}`);
+      await da.commit({ confirmTimeoutS: o.confirmTimeoutS });
+      try {
+        await db.commit({ confirmTimeoutS: o.confirmTimeoutS });
+      } catch (e) {
+        await da.rollback().catch(() => undefined);
+        await db.rollback().catch(() => undefined);
+        journal("commit", t, "rolled-back", `${db.device} refused the commit; ${da.device} rolled back: ${(e as Error).message}`);
+        throw new LinkcryptError("E_COMMIT", `${db.device} refused the commit, so ${da.device} was rolled back too (both ends unchanged): ${(e as Error).message}`, { cause: e });
+      }
+      journal("commit", t, "done");
+      // Only confirm once both ends show the link secured (MACsec: MKA status of the port; L1: encryptor status).
+      journal("verify", t, "started");
+      let check: string[];
+      try {
+        check = await Promise.all(ends.map((d, i) => securedEvidence(d, kind === "macsec" ? (i === 0 ? link.a : link.b).split(":").slice(1).join(":") : "line", mkaObservable[i]!)));
+      } catch (e) {
+        await Promise.all(ends.map((d) => d.rollback().catch(() => undefined)));
+        journal("verify", t, "rolled-back", (e as Error).message);
+        throw new LinkcryptError("E_NOT_SECURED", `${(e as Error).message}; both ends rolled back`, { cause: e });
+      }
+      journal("verify", t, "done", check.join(" | "));
+      if (da.flags.confirmedCommit) await da.confirm();
+      if (db.flags.confirmedCommit) await db.confirm();
+      journal("confirm", t, "done");
+      return { target: t, kind, outcome: "changed", detail: `both ends changed and confirmed (${check.join(" | ")})`, diff };
+    } catch (e) {
+      journal("transaction", t, "failed", (e as Error).message);
+      return { target: t, kind, outcome: "failed", detail: (e as Error).message };
+    }
+  }
+
+  try {
+    await Promise.all(
+      targets.map(async (link) => {
+        if (tooMany()) {
+          results.push({ target: link.name, kind: link.method as "macsec" | "l1", outcome: "failed", detail: `not attempted: more than ${o.maxFailPercent}% of targets failed` });
+          return;
+        }
+        let r: TargetResult;
+        try {
+          if (link.method === "macsec") {
+            const [a, b] = [link.a.split(":")[0]!, link.b.split(":")[0]!];
+            const policy = profiles.policies.get(link.policy)!;
+            const key = linkKey(o.store, link.name, link.cipher as MacsecSuiteId);
+            const ends: [Driver, Driver] = [driverFor(device(a), profiles, pool, o.access), driverFor(device(b), profiles, pool, o.access)];
+            r = await both(a, b, async () => {
+              try {
+                const observable = [a, b].map((n) => (profiles.switches.get(device(n).profile)?.mkaObservable ?? true)) as [boolean, boolean];
+                return await transaction(link, ends, macsecChanges(link, key, policy.lifetimes.macsecSakRekeySeconds), "macsec", observable);
+              } finally {
+                await Promise.all(ends.map((d) => d.close().catch(() => undefined)));
+              }
+            });
+          } else {
+            const [a, b] = link.l1!.encryptors;
+            const policy = profiles.policies.get(link.policy)!;
+            const ends: [Driver, Driver] = [driverFor(device(a), profiles, pool, o.access), driverFor(device(b), profiles, pool, o.access)];
+            const change: ConfigChange = { kind: "l1", settings: { cipher: link.cipher!, rotationInterval: policy.lifetimes.childSeconds, adminMode: "secure" } };
+            r = await both(a, b, async () => {
+              try {
+                return await transaction(link, ends, [change, change], "l1");
+              } finally {
+                await Promise.all(ends.map((d) => d.close().catch(() => undefined)));
+              }
+            });
+          }
+        } catch (e) {
+          r = { target: link.name, kind: link.method as "macsec" | "l1", outcome: "failed", detail: (e as Error).message };
+        }
+        if (r.outcome === "failed") failed++;
+        say(`${r.target}: ${r.outcome}${r.outcome === "failed" ? `: ${r.detail}` : ""}`);
+        results.push(r);
+      }),
+    );
+    for (const m of plan.meshes) {
+      const acc = o.meshAccess?.(m.name);
+      if (!acc) {
+        results.push({ target: `mesh ${m.name}`, kind: "mesh", outcome: "failed", detail: "no access to the mesh hosts" });
+        continue;
+      }
+      if (o.dryRun) {
+        results.push({ target: `mesh ${m.name}`, kind: "mesh", outcome: "planned", detail: `${m.hosts} hosts, ${m.pairs} pairs would be delivered (no flush)` });
+        continue;
+      }
+      journal("mesh", m.name, "started");
+      try {
+        const r = await deliverMesh(m, acc.hosts, acc.auth, { forceEncap: acc.lab });
+        const changedHosts = r.hosts.filter((h) => h.loaded.length || h.unloaded.length).length;
+        const err = r.hosts.find((h) => h.error);
+        journal("mesh", m.name, err ? "failed" : "done", `${r.pairsUp}/${r.pairsExpected} pairs up`);
+        results.push({ target: `mesh ${m.name}`, kind: "mesh", outcome: err ? "failed" : changedHosts ? "changed" : "unchanged", detail: err ? `${err.host}: ${err.error}` : `${r.pairsUp}/${r.pairsExpected} pairs up; ${changedHosts} host(s) changed` });
+      } catch (e) {
+        journal("mesh", m.name, "failed", (e as Error).message);
+        results.push({ target: `mesh ${m.name}`, kind: "mesh", outcome: "failed", detail: (e as Error).message });
+      }
+    }
+  } finally {
+    await pool.closeAll();
+    await limiter.stop();
+  }
+  return results.sort((a, b) => (a.target < b.target ? -1 : 1));
+}
+
+/** Unconfirmed commits a killed run may have left: the device rolls them back at their deadline. */
+export function pendingDeadlines(store: StateStore, now: Date): { target: string; deadline: Date }[] {
+  const out = new Map<string, Date>();
+  for (const e of store.journal()) {
+    if (e.step === "commit" && e.state === "started" && e.detail?.startsWith("confirm deadline ")) out.set(`${e.run}/${e.target}`, new Date(e.detail.slice(17)));
+    if ((e.step === "confirm" && e.state === "done") || e.state === "failed" || e.state === "rolled-back") out.delete(`${e.run}/${e.target}`);
+  }
+  return [...out.entries()].map(([k, deadline]) => ({ target: k.split("/").slice(1).join("/"), deadline })).filter((x) => x.deadline > now);
+}

@@ -1,0 +1,103 @@
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { applyPlan, pendingDeadlines } from "../apply/apply.js";
+import { DirStateStore } from "../apply/state-store.js";
+import { InputError, UsageError } from "../errors.js";
+import type { Inventory } from "../model/inventory-schema.js";
+import { PLAN_FORMAT, PLAN_VERSION, type Plan } from "../planner/plan-types.js";
+import { SshPool } from "../transport/ssh.js";
+import { loadAll, planFromLoaded } from "./load.js";
+import { meshAuthFor, meshHostsFor } from "./mesh.js";
+import { EXIT, formatTable, json, type Out } from "./output.js";
+
+export interface ApplyCliOptions {
+  inventory?: string;
+  stateDir?: string;
+  dryRun?: boolean;
+  confirmTimeout?: string;
+  securedTimeout?: string;
+  maxFailPercent?: string;
+  concurrency?: string;
+  perDevice?: string;
+  secrets?: string;
+  knownHosts?: string;
+  facts?: string;
+  lab?: boolean;
+  json?: boolean;
+  profiles: string[];
+}
+
+const num = (name: string, v: string | undefined, d: number, min = 0) => {
+  if (v === undefined) return d;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw new UsageError(`${name} must be a number >= ${min}, got "${v}"`);
+  return n;
+};
+
+/**
+ * `linkcrypt apply PLAN --inventory INV`: executes exactly the saved plan. Exit 0: nothing to change; 2: changes
+ * applied (or, with --dry-run, pending); 1: a failure, or a plan that is errored, of another version, or stale.
+ */
+export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, err: Out): Promise<number> {
+  if (!o.inventory) throw new UsageError("apply needs --inventory FILE (device addresses and credential references)");
+  let plan: Plan;
+  try {
+    plan = JSON.parse(readFileSync(planFile, "utf8")) as Plan;
+  } catch (e) {
+    throw new InputError(`cannot read plan ${planFile}: ${(e as Error).message}`, { cause: e });
+  }
+  if (plan.format !== PLAN_FORMAT || plan.version !== PLAN_VERSION)
+    throw new InputError(`${planFile} is not a linkcrypt plan of version ${PLAN_VERSION} (format ${String(plan.format)}, version ${String(plan.version)}); make a new one with linkcrypt plan --out`);
+  if (plan.summary.errors > 0) throw new InputError(`${planFile} has ${plan.summary.errors} error(s); fix them and plan again (apply refuses an errored plan)`);
+  const l = loadAll(o.inventory, o.profiles, o.facts);
+  const now = planFromLoaded(l);
+  if (!now || !l.profiles) throw new InputError(`${o.inventory} is not valid: run linkcrypt validate ${o.inventory}`);
+  const stale = (["inventoryDigest", "profilesDigest", "factsDigest"] as const).filter((k) => plan.inputs[k] !== now.inputs[k]);
+  if (stale.length)
+    throw new InputError(`${planFile} is stale: the ${stale.map((k) => k.replace("Digest", "")).join(" and ")} changed since it was made; run linkcrypt plan again`);
+
+  const store = new DirStateStore(o.stateDir ?? ".linkcrypt");
+  const run = randomUUID();
+  store.lock(`apply ${planFile}`);
+  try {
+    for (const p of pendingDeadlines(store, new Date())) {
+      const ms = p.deadline.getTime() - Date.now() + 2000;
+      err.write(`waiting ${Math.ceil(ms / 1000)} s: a previous run left ${p.target} committed but unconfirmed; the device rolls it back at ${p.deadline.toISOString()}\n`);
+      await new Promise((r) => setTimeout(r, ms));
+    }
+    const inv = l.data as Inventory;
+    const access = {
+      knownHostsFile: o.knownHosts ?? process.env.LINKCRYPT_KNOWN_HOSTS ?? join(homedir(), ".ssh", "known_hosts"),
+      acceptNewHostKey: false,
+      secrets: { env: process.env, ...(o.secrets ? { secretsFile: o.secrets } : {}) },
+      connectTimeoutMs: 10_000,
+      commandTimeoutMs: 30_000,
+    };
+    const pool = new SshPool();
+    const results = await applyPlan(plan, inv, l.profiles, {
+      access, store, run,
+      confirmTimeoutS: num("--confirm-timeout", o.confirmTimeout, 120, 1),
+      securedTimeoutMs: num("--secured-timeout", o.securedTimeout, 60, 0) * 1000,
+      dryRun: o.dryRun === true,
+      maxFailPercent: num("--max-fail-percent", o.maxFailPercent, 0),
+      limits: { globalConcurrency: num("--concurrency", o.concurrency, 8, 1), perDeviceConcurrency: num("--per-device", o.perDevice, 1, 1) },
+      meshAccess: (name) => {
+        const m = plan.meshes.find((x) => x.name === name);
+        return m ? { hosts: meshHostsFor(inv, m, pool, access), auth: meshAuthFor(inv, m, access.secrets), lab: o.lab === true } : undefined;
+      },
+      onProgress: (line) => !o.json && err.write(`${line}\n`),
+    });
+    await pool.closeAll();
+    if (o.json) out.write(json({ run, dryRun: o.dryRun === true, results }));
+    else {
+      out.write(`${formatTable(["target", "kind", "outcome", "detail"], results.map((r) => [r.target, r.kind, r.outcome, r.detail]))}\n`);
+      for (const r of results) if (r.diff) out.write(`\n${r.target}:\n${r.diff}\n`);
+    }
+    if (results.some((r) => r.outcome === "failed")) return EXIT.problems;
+    return results.some((r) => r.outcome === "changed" || r.outcome === "planned") ? EXIT.changes : EXIT.ok;
+  } finally {
+    store.unlock();
+  }
+}
