@@ -1,0 +1,138 @@
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { dataXml, NetconfSession } from "../../src/transport/netconf/client.js";
+import { SnmpSession } from "../../src/transport/snmp.js";
+import { SshConnection } from "../../src/transport/ssh.js";
+import { cli } from "../cli-run.js";
+import { LAB_USER, startNetconf, startSnmpd, type NetconfPeer, type SnmpPeer } from "../lab/peers.js";
+
+/** apply against real peers: two netconfd switches (MACsec link) and two snmpd encryptors (L1 link). */
+const dir = mkdtempSync(join(tmpdir(), "lc-apply-"));
+let swA: NetconfPeer, swB: NetconfPeer, encA: SnmpPeer, encB: SnmpPeer;
+const OC = "http://openconfig.net/yang/macsec";
+
+function inventory(o: { suite?: string } = {}) {
+  const sw = (name: string, site: string, p: NetconfPeer) => ({
+    name, kind: "switch", site, profile: "lab-openconfig-switch", management: { address: p.host, port: p.port, transport: "netconf" },
+    credentials: { username: LAB_USER, secret: `file:${p.clientKeyPath}` },
+    ports: [{ name: "eth1", speed: "100G", mtu: 9000 }, { name: "eth2", speed: "100G", mtu: 9000 }],
+  });
+  const enc = (name: string, site: string, p: SnmpPeer) => ({
+    name, kind: "l1-encryptor", site, profile: "acme-lx100",
+    management: { address: p.host, port: p.port, transport: "snmp", snmpVersion: "3", snmpAuth: "sha", snmpPriv: "aes" },
+    credentials: { username: p.v3.user, secret: `secrets:${name}-auth`, privSecret: `secrets:${name}-priv` },
+  });
+  return {
+    version: 1, name: "apply-lab", policy: "default", sites: [{ name: "a" }, { name: "b" }],
+    devices: [sw("sw-a", "a", swA), sw("sw-b", "b", swB), enc("enc-a", "a", encA), enc("enc-b", "b", encB)],
+    links: [
+      { name: "ab-macsec", a: "sw-a:eth1", b: "sw-b:eth1", medium: "dwdm", speed: "100G", pathMtu: 9216, ...(o.suite ? { macsecSuite: o.suite } : {}) },
+      { name: "ab-l1", a: "sw-a:eth2", b: "sw-b:eth2", medium: "dwdm", speed: "100G", pathMtu: 9216, encryptors: ["enc-a", "enc-b"] },
+    ],
+  };
+}
+const inv = join(dir, "inv.yaml");
+const common = () => ["--inventory", inv, "--state-dir", join(dir, "state"), "--known-hosts", join(dir, "known_hosts"), "--secrets", join(dir, "secrets.yaml"), "--confirm-timeout", "20", "--secured-timeout", "5"];
+
+async function probe(p: NetconfPeer) {
+  const c = await SshConnection.connect({ device: "probe", host: p.host, port: p.port, username: LAB_USER, privateKey: readFileSync(p.clientKeyPath), knownHostsFile: p.knownHosts });
+  const nc = await NetconfSession.open(await c.subsystem("netconf"), { device: "probe" });
+  return { nc, close: async () => (await nc.close(), c.close()) };
+}
+async function suiteOn(p: NetconfPeer): Promise<string> {
+  const { nc, close } = await probe(p);
+  const x = dataXml(await nc.getConfig("running", `<macsec xmlns="${OC}"/>`));
+  await close();
+  return /<macsec-cipher-suite>(\w+)</.exec(x)?.[1] ?? "none";
+}
+async function rotationOn(p: SnmpPeer): Promise<number> {
+  const s = SnmpSession.open({ device: "probe", host: p.host, port: p.port, version: "2c", community: "public" });
+  const [v] = await s.get(["1.3.6.1.4.1.8072.9999.9999.1.4.0"]);
+  s.close();
+  return Number(v!.value);
+}
+
+beforeAll(async () => {
+  [swA, swB, encA, encB] = await Promise.all([startNetconf(), startNetconf(), startSnmpd(), startSnmpd()]);
+  writeFileSync(join(dir, "known_hosts"), readFileSync(swA.knownHosts, "utf8") + readFileSync(swB.knownHosts, "utf8"));
+  writeFileSync(join(dir, "secrets.yaml"), stringify({ "enc-a-auth": encA.v3.authKey, "enc-a-priv": encA.v3.privKey, "enc-b-auth": encB.v3.authKey, "enc-b-priv": encB.v3.privKey }), { mode: 0o600 });
+  chmodSync(join(dir, "secrets.yaml"), 0o600);
+  writeFileSync(inv, stringify(inventory()));
+}, 60_000);
+afterAll(async () => {
+  await Promise.all([swA, swB, encA, encB].map((p) => p?.stop()));
+});
+
+describe("apply (real switches and encryptors)", () => {
+  const outputs: string[] = [];
+  it("dry run: shows both ends' diffs with the key masked, changes nothing, exits 2", async () => {
+    expect((await cli("plan", inv, "--out", join(dir, "plan.json"))).code).toBe(0);
+    const r = await cli("apply", join(dir, "plan.json"), ...common(), "--dry-run");
+    outputs.push(r.out, r.err);
+    expect(r.code, r.out + r.err).toBe(2);
+    expect(r.out).toMatch(/ab-macsec\s+macsec\s+planned/);
+    expect(r.out).toMatch(/secret-key = <secret>/);
+    expect(r.out).toMatch(/rotationInterval: 86400 -> 3600/);
+    expect(await suiteOn(swA)).toBe("none");
+    expect(await rotationOn(encA)).toBe(86400);
+  });
+
+  it("apply: both switches and both encryptors change, with confirmed commits, exit 2", async () => {
+    const r = await cli("apply", join(dir, "plan.json"), ...common());
+    outputs.push(r.out, r.err);
+    expect(r.code, r.out + r.err).toBe(2);
+    expect(await suiteOn(swA)).toBe("GCM_AES_XPN_256");
+    expect(await suiteOn(swB)).toBe("GCM_AES_XPN_256");
+    expect(await rotationOn(encA)).toBe(3600);
+    expect(await rotationOn(encB)).toBe(3600);
+    const steps = readFileSync(join(dir, "state", "journal.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    expect(steps.filter((s) => s.target === "ab-macsec").map((s) => `${s.step}:${s.state}`)).toEqual(expect.arrayContaining(["commit:done", "verify:done", "confirm:done"]));
+  });
+
+  it("a second apply changes nothing and exits 0", async () => {
+    const r = await cli("apply", join(dir, "plan.json"), ...common());
+    outputs.push(r.out, r.err);
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.out).toMatch(/ab-macsec\s+macsec\s+unchanged/);
+  });
+
+  it("when one switch refuses the commit, both ends roll back and the failure says so", async () => {
+    writeFileSync(inv, stringify(inventory({ suite: "GCM-AES-XPN-128" })));
+    expect((await cli("plan", inv, "--out", join(dir, "plan2.json"))).code).toBe(0);
+    const blocker = await probe(swB);
+    await blocker.nc.lock("running"); // another session holds sw-b's running datastore: its commit will fail
+    try {
+      const r = await cli("apply", join(dir, "plan2.json"), ...common());
+      outputs.push(r.out, r.err);
+      expect(r.code).toBe(1);
+      expect(r.out).toMatch(/ab-macsec\s+macsec\s+failed\s+sw-b refused the commit, so sw-a was rolled back too/);
+    } finally {
+      await blocker.nc.unlock("running");
+      await blocker.close();
+    }
+    expect(await suiteOn(swA)).toBe("GCM_AES_XPN_256");
+    expect(await suiteOn(swB)).toBe("GCM_AES_XPN_256");
+  });
+
+  it("refuses a stale plan", async () => {
+    writeFileSync(inv, stringify(inventory()));
+    const r = await cli("apply", join(dir, "plan2.json"), ...common());
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/plan2\.json is stale: the inventory changed since it was made/);
+  });
+
+  it("no secret appears in any output, plan or journal", async () => {
+    const secrets = JSON.parse(readFileSync(join(dir, "state", "secrets.json"), "utf8")) as Record<string, string>;
+    const cak = JSON.parse(secrets["macsec/ab-macsec"]!).cak as string;
+    expect(cak).toMatch(/^[0-9a-f]{64}$/);
+    const files = [join(dir, "plan.json"), join(dir, "plan2.json"), join(dir, "state", "journal.jsonl")];
+    for (const text of [...outputs, ...files.map((f) => readFileSync(f, "utf8"))]) {
+      expect(text).not.toContain(cak);
+      for (const s of [encA.v3.authKey, encA.v3.privKey]) expect(text).not.toContain(s);
+    }
+    expect(readdirSync(join(dir, "state")).sort()).toEqual(["journal.jsonl", "secrets.json"]);
+  });
+});
