@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { LinkcryptError, UsageError } from "../errors.js";
 import { runApply } from "./apply.js";
+import { runReport, runVerify } from "./report.js";
 import { runDiscover } from "./discover.js";
 import { runExplain } from "./explain.js";
 import { runLab } from "./lab.js";
@@ -96,6 +97,33 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .addOption(profilesOpt())
     .action(async (file: string, o: Parameters<typeof runApply>[1]) => {
       code = await runApply(file, o, out, err);
+    });
+
+  program
+    .command("verify")
+    .description("live state of every link and mesh pair: secured, degraded, unsecured or unknown, with evidence")
+    .argument("<inventory>", "inventory YAML file")
+    .option("--json", "machine-readable output")
+    .option("--out <file>", "save the results for linkcrypt report --verify")
+    .option("--facts <file>", "discovered facts the plan should use")
+    .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
+    .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys")
+    .addOption(profilesOpt())
+    .action(async (file: string, o: Parameters<typeof runVerify>[1]) => {
+      code = await runVerify(file, o, out);
+    });
+
+  program
+    .command("report")
+    .description("compliance report (PCI DSS 4.0 4.2.1, CNSA, RFC 8221/8247, BSI TR-02102-3) as JSON, Markdown or HTML")
+    .argument("<inventory>", "inventory YAML file")
+    .option("--format <fmt>", "json, md or html (default md)")
+    .option("--out <file>", "write the report to a file")
+    .option("--verify <file>", "results of linkcrypt verify --out, for status, key ages and pair health")
+    .option("--facts <file>", "discovered facts the plan should use")
+    .addOption(profilesOpt())
+    .action((file: string, o: Parameters<typeof runReport>[1]) => {
+      code = runReport(file, o, out);
     });
 
   program

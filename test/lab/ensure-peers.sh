@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the real test peers are installed: OpenSSH server, netconfd (yuma123), net-snmp's snmpd and
-# tools, strongSwan (charon with kernel-libipsec), iproute2, tcpdump and ping for the mesh lab. As root it installs what is missing with apt; otherwise it fails and names the command to run.
+# tools, strongSwan (charon with kernel-libipsec), iproute2, tcpdump and ping for the mesh lab, and Chromium
+# (headless) to check the HTML report. As root it installs what is missing with apt; otherwise it fails and names the command to run.
 set -euo pipefail
 need=()
 command -v /usr/sbin/sshd >/dev/null 2>&1 || need+=(openssh-server)
@@ -21,6 +22,7 @@ command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v ssh-agent >/dev/null 2>&1 || need+=(openssh-client)
 command -v pki >/dev/null 2>&1 || need+=(strongswan-pki)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 pkgs=$(printf '%s\n' "${need[@]}" | sort -u | tr '\n' ' ')
 cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs"

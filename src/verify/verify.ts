@@ -1,0 +1,96 @@
+import type { LinkSecurityState } from "../../drivers/contract.js";
+import { driverFor, type AccessOptions } from "../discover/device-access.js";
+import type { Inventory } from "../model/inventory-schema.js";
+import type { ProfileSet } from "../model/load-profiles.js";
+import type { HostAccess } from "../mesh/host-access.js";
+import { verifyMesh } from "../mesh/operations.js";
+import type { LinkPlan, Plan } from "../planner/plan-types.js";
+import { SshPool } from "../transport/ssh.js";
+
+/**
+ * `linkcrypt verify`: the operational state behind the plan, read through the drivers. Every link and mesh pair is
+ * marked secured, degraded, unsecured or unknown, with the evidence and when it was observed.
+ */
+export type VerifyStatus = "secured" | "degraded" | "unsecured" | "unknown";
+
+export interface VerifyEntry {
+  kind: "link" | "pair";
+  name: string;
+  method: string;
+  status: VerifyStatus;
+  evidence: string[];
+  /** L1 key age where observed, seconds. */
+  keyAgeSeconds?: number;
+  observedAt: string;
+}
+
+export interface VerifyReport {
+  format: "linkcrypt-verify";
+  version: 1;
+  plan: Plan["inputs"];
+  observedAt: string;
+  entries: VerifyEntry[];
+}
+
+function combine(states: (LinkSecurityState | undefined)[]): VerifyStatus {
+  const s = states.map((x) => x?.status ?? "unknown");
+  if (s.every((x) => x === "secured")) return "secured";
+  if (s.some((x) => x === "secured")) return "degraded";
+  if (s.some((x) => x === "unknown" || x === "pending")) return s.some((x) => x === "unsecured") ? "unsecured" : "unknown";
+  return "unsecured";
+}
+
+export async function verifyInventory(
+  plan: Plan,
+  inv: Inventory,
+  profiles: ProfileSet,
+  o: { access: AccessOptions; meshHosts: (mesh: string) => HostAccess[]; now: () => Date },
+): Promise<VerifyReport> {
+  const pool = new SshPool();
+  const at = () => o.now().toISOString();
+  const entries: VerifyEntry[] = [];
+  const device = (n: string) => inv.devices.find((d) => d.name === n)!;
+  const read = async (dev: string, port: string): Promise<LinkSecurityState | { error: string }> => {
+    try {
+      const d = driverFor(device(dev), profiles, pool, o.access);
+      try {
+        return (await d.linkSecurity()).find((s) => s.port === port) ?? { error: `${dev}: no state for ${port}` };
+      } finally {
+        await d.close().catch(() => undefined);
+      }
+    } catch (e) {
+      return { error: (e as Error).message };
+    }
+  };
+  const linkEntry = async (l: LinkPlan): Promise<VerifyEntry> => {
+    const base = { kind: "link" as const, name: l.name, method: l.method };
+    if (l.method === "none" || l.method === "refused")
+      return { ...base, status: "unsecured", evidence: [l.method === "none" ? "the plan leaves this link unencrypted (the policy allows it)" : "the plan could not encrypt this link"], observedAt: at() };
+    if (l.method === "host-mesh") return { ...base, status: "unknown", evidence: [`protected only for mesh ${l.mesh} members: see that mesh's pairs`], observedAt: at() };
+    const ends: [string, string][] = l.method === "macsec"
+      ? [[l.a.split(":")[0]!, l.a.slice(l.a.indexOf(":") + 1)], [l.b.split(":")[0]!, l.b.slice(l.b.indexOf(":") + 1)]]
+      : l.l1!.encryptors.map((e) => [e, "line"] as [string, string]);
+    const got = await Promise.all(ends.map(([d, p]) => read(d, p)));
+    const evidence = got.map((g, i) => ("error" in g ? `${ends[i]![0]}: ${g.error}` : `${ends[i]![0]} ${g.port}: ${g.status}${g.cipher ? ` ${g.cipher}` : ""}${g.keyAgeSeconds !== undefined ? `, key age ${g.keyAgeSeconds} s` : ""} (${g.detail})`));
+    const states = got.map((g) => ("error" in g ? undefined : g));
+    const ages = states.map((s) => s?.keyAgeSeconds).filter((x): x is number => x !== undefined);
+    return { ...base, status: combine(states), evidence, ...(ages.length ? { keyAgeSeconds: Math.max(...ages) } : {}), observedAt: at() };
+  };
+  try {
+    entries.push(...(await Promise.all(plan.links.map(linkEntry))));
+    for (const m of plan.meshes) {
+      const hosts = o.meshHosts(m.name);
+      const r = await verifyMesh(m, hosts).catch((e: Error) => ({ findings: [], errors: [{ host: "*", error: e.message }], tables: [], kernel: [] }));
+      for (const f of r.findings)
+        entries.push({
+          kind: "pair", name: `${m.name}:${f.a}~${f.b}`, method: "host-mesh",
+          status: f.status === "up" || f.status === "idle" ? "secured" : f.status === "down" ? "unsecured" : f.status === "unknown" ? "unknown" : "degraded",
+          evidence: [`${f.status}: ${f.detail}`], observedAt: at(),
+        });
+      for (const e of r.errors) entries.push({ kind: "pair", name: `${m.name}:${e.host}`, method: "host-mesh", status: "unknown", evidence: [e.error], observedAt: at() });
+    }
+  } finally {
+    await pool.closeAll();
+  }
+  return { format: "linkcrypt-verify", version: 1, plan: plan.inputs, observedAt: at(), entries };
+}
