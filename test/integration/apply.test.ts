@@ -124,6 +124,22 @@ describe("apply (real switches and encryptors)", () => {
     expect(r.err).toMatch(/plan2\.json is stale: the inventory changed since it was made/);
   });
 
+  it("verify marks each link with evidence, and the report shows it", async () => {
+    const v = await cli("verify", inv, "--known-hosts", join(dir, "known_hosts"), "--secrets", join(dir, "secrets.yaml"), "--out", join(dir, "verify.json"), "--json");
+    outputs.push(v.out, v.err);
+    const entries = JSON.parse(v.out).entries as { name: string; status: string; evidence: string[] }[];
+    const l1 = entries.find((e) => e.name === "ab-l1")!;
+    expect(l1.status).toBe("secured");
+    expect(l1.evidence.join(" ")).toMatch(/enc-a line: secured AES-256-GCM, key age \d+ s/);
+    // the lab switches run no MKA: verify says it does not know, rather than claiming "secured"
+    const mac = entries.find((e) => e.name === "ab-macsec")!;
+    expect(mac.status).toBe("unknown");
+    expect(mac.evidence.join(" ")).toMatch(/sw-a eth1: unknown GCM_AES_XPN_256/);
+    const r = await cli("report", inv, "--verify", join(dir, "verify.json"), "--format", "html", "--out", join(dir, "report.html"));
+    outputs.push(r.out, readFileSync(join(dir, "report.html"), "utf8"), readFileSync(join(dir, "verify.json"), "utf8"));
+    expect(readFileSync(join(dir, "report.html"), "utf8")).toMatch(/ab-l1<\/td>.*secured/s);
+  });
+
   it("no secret appears in any output, plan or journal", async () => {
     const secrets = JSON.parse(readFileSync(join(dir, "state", "secrets.json"), "utf8")) as Record<string, string>;
     const cak = JSON.parse(secrets["macsec/ab-macsec"]!).cak as string;
