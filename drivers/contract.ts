@@ -68,7 +68,15 @@ export interface LinkSecurityState {
 export interface MacsecChange {
   kind: "macsec";
   policy: { name: string; suite: MacsecSuiteId; includeSci: boolean; keyServerPriority: number; sakRekeySeconds: number; mustSecure: boolean };
-  keychain: { name: string; ckn: string; cak: string; cryptoAlgorithm: "AES_128_CMAC" | "AES_256_CMAC" };
+  keychain: {
+    name: string;
+    ckn: string;
+    cak: string;
+    cryptoAlgorithm: "AES_128_CMAC" | "AES_256_CMAC";
+    /** Make-before-break rotation: a second key installed alongside (the next one), and keys to remove (by CKN). */
+    nextKey?: { ckn: string; cak: string };
+    retireCkns?: string[];
+  };
   interfaces: { name: string; replayWindow: number }[];
 }
 

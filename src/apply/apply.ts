@@ -49,9 +49,12 @@ const safeName = (s: string) => `lc-${s.replace(/[^A-Za-z0-9_-]/g, "-")}`.slice(
 export function linkKey(store: StateStore, link: string, suite: MacsecSuiteId): MacsecKey {
   const k = `macsec/${link}`;
   const have = store.getSecret(k);
-  if (have) return JSON.parse(have) as MacsecKey;
+  if (have) {
+    const { ckn, cak, cryptoAlgorithm } = JSON.parse(have) as MacsecKey;
+    return { ckn, cak, cryptoAlgorithm };
+  }
   const key = generateMacsecKey(suite);
-  store.putSecret(k, JSON.stringify(key));
+  store.putSecret(k, JSON.stringify({ ...key, createdAt: new Date().toISOString() }));
   return key;
 }
 

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { LinkcryptError, UsageError } from "../errors.js";
 import { runApply } from "./apply.js";
+import { runKeysStatus, runRotate } from "./keys.js";
 import { runReport, runVerify } from "./report.js";
 import { runDiscover } from "./discover.js";
 import { runExplain } from "./explain.js";
@@ -98,6 +99,29 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .action(async (file: string, o: Parameters<typeof runApply>[1]) => {
       code = await runApply(file, o, out, err);
     });
+
+  const keyOpts = (c: Command) =>
+    c.option("--inventory <file>", "inventory YAML file")
+      .option("--state-dir <dir>", "journal, lock and generated keys (default .linkcrypt)")
+      .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
+      .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys")
+      .option("--json", "machine-readable output")
+      .addOption(profilesOpt());
+  keyOpts(
+    program
+      .command("rotate")
+      .description("rotate keys without dropping traffic: `rotate link NAME` (MACsec, make-before-break) or `rotate mesh NAME` (PSK roll)")
+      .argument("<what>", "link or mesh")
+      .argument("<name>", "the link or mesh name")
+      .option("--confirm-timeout <seconds>", "confirmed-commit timeout per step (default 120)")
+      .option("--lab", "mesh hosts are a linkcrypt lab"),
+  ).action(async (what: string, name: string, o: Parameters<typeof runRotate>[2]) => {
+    code = await runRotate(what, name, o, out, err);
+  });
+  const keys = program.command("keys").description("key lifecycle");
+  keyOpts(keys.command("status").description("every managed key's age against the policy's maximum lifetime")).action((o: Parameters<typeof runKeysStatus>[0]) => {
+    code = runKeysStatus(o, out);
+  });
 
   program
     .command("verify")

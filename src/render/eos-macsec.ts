@@ -1,5 +1,6 @@
 import type { MacsecChange } from "../../drivers/contract.js";
 import { macsecSuite } from "../crypto/macsec-suites.js";
+import { UnsupportedError } from "../errors.js";
 
 /**
  * Pure: a MACsec change as Arista EOS configuration lines (3-space indents):
@@ -8,6 +9,7 @@ import { macsecSuite } from "../crypto/macsec-suites.js";
  * The cleartext key form (`key <CKN> 0 <CAK>`) is unconfirmed (third-party material shows the type-7 form).
  */
 export function renderEosMacsec(c: MacsecChange): string[] {
+  if (c.keychain.nextKey || c.keychain.retireCkns?.length) throw new UnsupportedError("key rotation with two keys is not implemented for EOS yet");
   const p = c.policy;
   const replay = Math.max(0, ...c.interfaces.map((i) => i.replayWindow));
   return [

@@ -1,5 +1,6 @@
 import type { MacsecChange } from "../../drivers/contract.js";
 import { macsecSuite } from "../crypto/macsec-suites.js";
+import { UnsupportedError } from "../errors.js";
 import { escapeXml } from "../transport/netconf/xml.js";
 
 /**
@@ -14,6 +15,8 @@ export const JUNOS_NAMESPACE = "http://xml.juniper.net/xnm/1.1/xnm";
 const NC = "urn:ietf:params:xml:ns:netconf:base:1.0";
 
 export function renderJunosMacsec(c: MacsecChange, namespace = JUNOS_NAMESPACE): string {
+  if (c.keychain.nextKey || c.keychain.retireCkns?.length)
+    throw new UnsupportedError("key rotation with two keys is not implemented for Junos yet (fallback-key element names are unconfirmed)");
   const x = escapeXml;
   const p = c.policy;
   const replay = Math.max(0, ...c.interfaces.map((i) => i.replayWindow));

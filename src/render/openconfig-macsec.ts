@@ -29,8 +29,12 @@ export function renderOpenconfigMacsec(c: MacsecChange, ns: OpenconfigNamespaces
   return [
     `<config xmlns="${NC}" xmlns:nc="${NC}">`,
     `<keychains xmlns="${ns.keychain}"><keychain><name>${x(k.name)}</name><config><name>${x(k.name)}</name></config>`,
-    `<keys><key nc:operation="replace"><key-id>${x(k.ckn)}</key-id><config><key-id>${x(k.ckn)}</key-id>`,
-    `<secret-key>${x(k.cak)}</secret-key><crypto-algorithm>${k.cryptoAlgorithm}</crypto-algorithm></config></key></keys></keychain></keychains>`,
+    `<keys>`,
+    ...[{ ckn: k.ckn, cak: k.cak }, ...(k.nextKey ? [k.nextKey] : [])].map(
+      (key) => `<key nc:operation="replace"><key-id>${x(key.ckn)}</key-id><config><key-id>${x(key.ckn)}</key-id><secret-key>${x(key.cak)}</secret-key><crypto-algorithm>${k.cryptoAlgorithm}</crypto-algorithm></config></key>`,
+    ),
+    ...(k.retireCkns ?? []).map((ckn) => `<key nc:operation="remove"><key-id>${x(ckn)}</key-id></key>`),
+    `</keys></keychain></keychains>`,
     `<macsec xmlns="${ns.macsec}"><mka><policies><policy nc:operation="replace"><name>${x(p.name)}</name><config>`,
     `<name>${x(p.name)}</name><key-server-priority>${p.keyServerPriority}</key-server-priority>`,
     `<macsec-cipher-suite>${macsecSuite(p.suite).names.openconfig}</macsec-cipher-suite>`,

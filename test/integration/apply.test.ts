@@ -140,6 +140,28 @@ describe("apply (real switches and encryptors)", () => {
     expect(readFileSync(join(dir, "report.html"), "utf8")).toMatch(/ab-l1<\/td>.*secured/s);
   });
 
+  it("rotates the MACsec key make-before-break: both keys on both ends, then only the new one", async () => {
+    const before = JSON.parse(JSON.parse(readFileSync(join(dir, "state", "secrets.json"), "utf8"))["macsec/ab-macsec"]).ckn as string;
+    const r = await cli("rotate", "link", "ab-macsec", "--inventory", inv, "--state-dir", join(dir, "state"), "--known-hosts", join(dir, "known_hosts"), "--secrets", join(dir, "secrets.yaml"), "--confirm-timeout", "20");
+    outputs.push(r.out, r.err);
+    expect(r.code, r.out + r.err).toBe(2);
+    expect(r.err).toMatch(/install-next-key done[\s\S]*retire-old-key done/);
+    const after = JSON.parse(JSON.parse(readFileSync(join(dir, "state", "secrets.json"), "utf8"))["macsec/ab-macsec"]).ckn as string;
+    expect(after).not.toBe(before);
+    for (const p of [swA, swB]) {
+      const { nc, close } = await probe(p);
+      const x = dataXml(await nc.getConfig("running", '<keychains xmlns="http://openconfig.net/yang/oc-keychain"/>'));
+      await close();
+      const ckns = [...x.matchAll(/<key-id>([0-9a-f]+)<\/key-id>/g)].map((m) => m[1]);
+      expect(new Set(ckns)).toEqual(new Set([after]));
+    }
+    const k = await cli("keys", "status", "--inventory", inv, "--state-dir", join(dir, "state"), "--json");
+    outputs.push(k.out);
+    expect(JSON.parse(k.out).keys[0]).toMatchObject({ key: "MKA CAK ab-macsec", stale: false });
+    // a later apply sees the rotated key as the plan's state: nothing to do
+    expect((await cli("apply", join(dir, "plan.json"), ...common())).code).toBe(0);
+  });
+
   it("no secret appears in any output, plan or journal", async () => {
     const secrets = JSON.parse(readFileSync(join(dir, "state", "secrets.json"), "utf8")) as Record<string, string>;
     const cak = JSON.parse(secrets["macsec/ab-macsec"]!).cak as string;

@@ -24,7 +24,7 @@ describe("report: compliance", () => {
     // ab: MACsec with a pinned non-XPN suite at 100G (the test policy allows it up to 400G; real standards do not).
     // ab2: a DWDM link on ports without MACsec, left in clear (the test policy trusts DWDM; CNSA does not).
     const inv = { ...twoSite({ speed: "100G", macsecSuite: "GCM-AES-128" }), policy: "lax-xpn" };
-    (inv.links as object[]).push({ name: "ab2", a: "a-sw:Ethernet1", b: "b-sw:Ethernet1", medium: "dwdm", speed: "100G", pathMtu: 9216 });
+    ((inv as Record<string, unknown>).links as object[]).push({ name: "ab2", a: "a-sw:Ethernet1", b: "b-sw:Ethernet1", medium: "dwdm", speed: "100G", pathMtu: 9216 });
     const r = parseInventory("t.yaml", JSON.stringify(inv), p);
     const pl = buildPlan(r.model!, { inventoryDigest: "t", profilesDigest: "t" });
     expect(pl.links.map((l) => [l.name, l.method, l.cipher])).toEqual([["ab", "macsec", "GCM-AES-128"], ["ab2", "none", null]]);

@@ -1,0 +1,116 @@
+import { randomUUID } from "node:crypto";
+import { renameSync, statSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { rotateMacsecLink } from "../apply/rotate.js";
+import { DirStateStore } from "../apply/state-store.js";
+import { InputError, UsageError } from "../errors.js";
+import type { Inventory } from "../model/inventory-schema.js";
+import { generateMasterSecret } from "../keys/keys.js";
+import { deliverMesh } from "../mesh/deliver.js";
+import { verifyMesh } from "../mesh/operations.js";
+import { SshPool } from "../transport/ssh.js";
+import { loadAll, planFromLoaded } from "./load.js";
+import { meshAuthFor, meshHostsFor } from "./mesh.js";
+import { EXIT, formatTable, json, type Out } from "./output.js";
+
+export interface KeysCliOptions {
+  inventory?: string;
+  stateDir?: string;
+  secrets?: string;
+  knownHosts?: string;
+  confirmTimeout?: string;
+  lab?: boolean;
+  json?: boolean;
+  profiles: string[];
+}
+
+function setup(o: KeysCliOptions) {
+  if (!o.inventory) throw new UsageError("needs --inventory FILE");
+  const l = loadAll(o.inventory, o.profiles);
+  const plan = planFromLoaded(l);
+  if (!plan || !l.profiles || plan.summary.errors > 0) throw new InputError(`${o.inventory} does not plan cleanly: run linkcrypt plan ${o.inventory}`);
+  const access = {
+    knownHostsFile: o.knownHosts ?? process.env.LINKCRYPT_KNOWN_HOSTS ?? join(homedir(), ".ssh", "known_hosts"),
+    acceptNewHostKey: false,
+    secrets: { env: process.env, ...(o.secrets ? { secretsFile: o.secrets } : {}) },
+    connectTimeoutMs: 10_000,
+    commandTimeoutMs: 30_000,
+  };
+  return { plan, profiles: l.profiles, inv: l.data as Inventory, access, store: new DirStateStore(o.stateDir ?? ".linkcrypt") };
+}
+
+/** `linkcrypt rotate link NAME` (MACsec, make-before-break) or `rotate mesh NAME` (new PSK master; SAs stay up). */
+export async function runRotate(what: string, name: string, o: KeysCliOptions, out: Out, err: Out): Promise<number> {
+  const s = setup(o);
+  const run = randomUUID();
+  s.store.lock(`rotate ${what} ${name}`);
+  try {
+    if (what === "link") {
+      const r = await rotateMacsecLink(s.plan, name, s.inv, s.profiles, {
+        access: s.access, store: s.store, confirmTimeoutS: Number(o.confirmTimeout ?? 120),
+        journal: (step, state, detail) => {
+          s.store.append({ at: new Date().toISOString(), run, step: `rotate ${step}`, target: name, state, ...(detail ? { detail } : {}) });
+          if (!o.json) err.write(`${name}: ${step} ${state}\n`);
+        },
+      });
+      // CKNs are key names, not secrets: show only a prefix so operators can match them on the devices.
+      const shown = { oldCkn: `${r.oldCkn.slice(0, 8)}...`, newCkn: `${r.newCkn.slice(0, 8)}...` };
+      out.write(o.json ? json({ link: name, ...shown }) : `${name}: rotated from CKN ${shown.oldCkn} to ${shown.newCkn}, make-before-break on both ends\n`);
+      return EXIT.changes;
+    }
+    if (what === "mesh") {
+      const mesh = s.plan.meshes.find((m) => m.name === name);
+      if (!mesh) throw new UsageError(`no mesh "${name}"`);
+      const ref = s.inv.meshes.find((m) => m.name === name)?.pskMaster;
+      if (mesh.auth !== "psk" || !ref?.startsWith("file:")) throw new InputError(`rotate mesh needs a PSK mesh whose pskMaster is a file: reference (linkcrypt writes the new master there, mode 0600)`);
+      const file = ref.slice(5);
+      const tmp = `${file}.tmp-${process.pid}`;
+      writeFileSync(tmp, `${generateMasterSecret()}\n`, { mode: 0o600 });
+      renameSync(tmp, file);
+      s.store.append({ at: new Date().toISOString(), run, step: "rotate psk-master", target: name, state: "done" });
+      const pool = new SshPool();
+      const hosts = meshHostsFor(s.inv, mesh, pool, s.access);
+      // New PSKs replace the old ones (load-shared); connections are unchanged, so no SA is touched. The next IKE
+      // authentication of each pair uses the new key.
+      const r = await deliverMesh(mesh, hosts, meshAuthFor(s.inv, mesh, s.access.secrets), { forceEncap: o.lab === true, waitMs: 5000 });
+      const v = await verifyMesh(mesh, hosts);
+      await pool.closeAll();
+      const up = v.findings.filter((f) => f.status === "up" || f.status === "idle").length;
+      out.write(o.json ? json({ mesh: name, pairs: v.findings.length, up, reloadedConnections: r.hosts.reduce((a, h) => a + h.loaded.length, 0) }) : `${name}: new PSKs loaded on ${r.hosts.length} hosts; ${up}/${v.findings.length} pairs up, connections reloaded: ${r.hosts.reduce((a, h) => a + h.loaded.length, 0)}\n`);
+      return up === v.findings.length ? EXIT.changes : EXIT.problems;
+    }
+    throw new UsageError(`rotate takes "link NAME" or "mesh NAME"`);
+  } finally {
+    s.store.unlock();
+  }
+}
+
+/** `linkcrypt keys status`: every key linkcrypt manages, its age against the policy's maximum. */
+export function runKeysStatus(o: KeysCliOptions, out: Out): number {
+  const s = setup(o);
+  const now = Date.now();
+  const rows: { key: string; kind: string; ageDays: number | null; maxDays: number; stale: boolean }[] = [];
+  for (const l of s.plan.links.filter((x) => x.method === "macsec")) {
+    const max = s.profiles.policies.get(l.policy)!.lifetimes.maxKeyAgeDays;
+    const stored = s.store.getSecret(`macsec/${l.name}`);
+    const created = stored ? (JSON.parse(stored) as { createdAt?: string }).createdAt : undefined;
+    const age = created ? (now - Date.parse(created)) / 86_400_000 : null;
+    rows.push({ key: `MKA CAK ${l.name}`, kind: "macsec", ageDays: age, maxDays: max, stale: age !== null && age > max });
+  }
+  for (const m of s.inv.meshes) {
+    const max = s.profiles.policies.get(s.plan.policy)!.lifetimes.maxKeyAgeDays;
+    let age: number | null = null;
+    if (m.pskMaster?.startsWith("file:")) {
+      try {
+        age = (now - statSync(m.pskMaster.slice(5)).mtimeMs) / 86_400_000;
+      } catch {
+        age = null;
+      }
+    }
+    if (m.auth === "psk") rows.push({ key: `PSK master ${m.name}`, kind: "mesh", ageDays: age, maxDays: max, stale: age !== null && age > max });
+  }
+  if (o.json) out.write(json({ keys: rows }));
+  else out.write(`${formatTable(["key", "kind", "age (days)", "policy max", "state"], rows.map((r) => [r.key, r.kind, r.ageDays === null ? "never set" : r.ageDays.toFixed(1), String(r.maxDays), r.ageDays === null ? "not yet generated" : r.stale ? "STALE: rotate it" : "ok"]))}\n`);
+  return rows.some((r) => r.stale) ? EXIT.problems : EXIT.ok;
+}
