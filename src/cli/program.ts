@@ -2,7 +2,7 @@ import { Command, CommanderError, Option } from "commander";
 import { LinkcryptError, UsageError } from "../errors.js";
 import { runApply } from "./apply.js";
 import { runKeysStatus, runRotate } from "./keys.js";
-import { runReport, runVerify } from "./report.js";
+import { runMetrics, runReport, runVerify } from "./report.js";
 import { runDiscover } from "./discover.js";
 import { runExplain } from "./explain.js";
 import { runLab } from "./lab.js";
@@ -148,6 +148,18 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .addOption(profilesOpt())
     .action((file: string, o: Parameters<typeof runReport>[1]) => {
       code = runReport(file, o, out);
+    });
+
+  program
+    .command("metrics")
+    .description("Prometheus text exposition (or Graphite plaintext): link status, mesh pairs, key ages")
+    .argument("<inventory>", "inventory YAML file")
+    .option("--verify <file>", "results of linkcrypt verify --out")
+    .option("--format <fmt>", "prometheus (default) or graphite")
+    .option("--prefix <p>", "Graphite metric prefix (default linkcrypt.INVENTORY)")
+    .addOption(profilesOpt())
+    .action((file: string, o: Parameters<typeof runMetrics>[1]) => {
+      code = runMetrics(file, o, out);
     });
 
   program

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { InputError, UsageError } from "../errors.js";
 import { hasErrors } from "../model/diagnostics.js";
 import type { Inventory } from "../model/inventory-schema.js";
+import { collectSamples, graphiteText, prometheusText } from "../metrics/metrics.js";
 import { buildReport, reportHtml, reportMarkdown } from "../report/report.js";
 import { SshPool } from "../transport/ssh.js";
 import { verifyInventory, type VerifyReport } from "../verify/verify.js";
@@ -73,4 +74,27 @@ export function runReport(file: string, o: { format?: string; out?: string; veri
   if (o.out) writeAtomically(o.out, text);
   else out.write(text);
   return r.findings.some((f) => f.severity === "critical" || f.severity === "high") ? EXIT.problems : EXIT.ok;
+}
+
+/** `linkcrypt metrics INVENTORY [--verify verify.json] [--format prometheus|graphite]`. */
+export function runMetrics(file: string, o: { format?: string; verify?: string; prefix?: string; profiles: string[] }, out: Out): number {
+  const format = o.format ?? "prometheus";
+  if (format !== "prometheus" && format !== "graphite") throw new UsageError(`--format must be prometheus or graphite, got "${format}"`);
+  const l = loadAll(file, o.profiles);
+  const plan = planFromLoaded(l);
+  if (!plan) {
+    out.write(`${formatDiagnostics(l.diagnostics)}${file}: not valid\n`);
+    return EXIT.problems;
+  }
+  let verify: VerifyReport | undefined;
+  if (o.verify) {
+    try {
+      verify = JSON.parse(readFileSync(o.verify, "utf8")) as VerifyReport;
+    } catch (e) {
+      throw new InputError(`cannot read verify results ${o.verify}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  const samples = collectSamples(plan, verify);
+  out.write(format === "prometheus" ? prometheusText(samples) : graphiteText(samples, o.prefix ?? `linkcrypt.${plan.inventory}`, Math.floor(Date.now() / 1000)));
+  return EXIT.ok;
 }

@@ -1,0 +1,54 @@
+import type { Plan } from "../planner/plan-types.js";
+import type { VerifyReport } from "../verify/verify.js";
+
+/**
+ * Metrics from a plan and (optionally) verify results: per-link status, mesh pairs by status, key ages and xfrm
+ * error counters. Pure; Prometheus text exposition format (0.0.4) or Graphite plaintext.
+ */
+export interface Sample {
+  name: string;
+  help: string;
+  type: "gauge" | "counter";
+  labels: Record<string, string>;
+  value: number;
+}
+
+export function collectSamples(plan: Plan, verify?: VerifyReport, keyAges: { key: string; kind: string; seconds: number }[] = []): Sample[] {
+  const out: Sample[] = [];
+  const v = new Map((verify?.entries ?? []).map((e) => [e.name, e]));
+  for (const l of plan.links) {
+    const st = v.get(l.name)?.status ?? "not-verified";
+    for (const s of ["secured", "degraded", "unsecured", "unknown", "not-verified"])
+      out.push({ name: "linkcrypt_link_status", help: "1 for the link's current status (from verify), 0 otherwise", type: "gauge", labels: { link: l.name, method: l.method, status: s }, value: st === s ? 1 : 0 });
+    out.push({ name: "linkcrypt_link_overhead_bytes", help: "encryption overhead per packet at the largest inner MTU", type: "gauge", labels: { link: l.name, method: l.method }, value: l.mtu.overheadBytes });
+    const age = v.get(l.name)?.keyAgeSeconds;
+    if (age !== undefined) out.push({ name: "linkcrypt_key_age_seconds", help: "age of the key in use", type: "gauge", labels: { key: l.name, kind: l.method }, value: age });
+  }
+  for (const m of plan.meshes) {
+    out.push({ name: "linkcrypt_mesh_pairs", help: "pairs the plan protects with ESP or exempts", type: "gauge", labels: { mesh: m.name, status: "planned" }, value: m.pairs });
+    const pairs = (verify?.entries ?? []).filter((e) => e.kind === "pair" && e.name.startsWith(`${m.name}:`));
+    for (const s of ["secured", "degraded", "unsecured", "unknown"])
+      if (pairs.length) out.push({ name: "linkcrypt_mesh_pairs", help: "pairs the plan protects with ESP or exempts", type: "gauge", labels: { mesh: m.name, status: s }, value: pairs.filter((p) => p.status === s).length });
+  }
+  for (const k of keyAges) out.push({ name: "linkcrypt_key_age_seconds", help: "age of the key in use", type: "gauge", labels: { key: k.key, kind: k.kind }, value: k.seconds });
+  return out;
+}
+
+const escLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+
+export function prometheusText(samples: readonly Sample[]): string {
+  const byName = new Map<string, Sample[]>();
+  for (const s of samples) byName.set(s.name, [...(byName.get(s.name) ?? []), s]);
+  const lines: string[] = [];
+  for (const [name, list] of [...byName.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    lines.push(`# HELP ${name} ${list[0]!.help}`, `# TYPE ${name} ${list[0]!.type}`);
+    for (const s of list) lines.push(`${name}{${Object.entries(s.labels).map(([k, v]) => `${k}="${escLabel(v)}"`).join(",")}} ${s.value}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** Graphite plaintext: `prefix.metric.label1.label2 value timestamp`, with dots and spaces in labels made safe. */
+export function graphiteText(samples: readonly Sample[], prefix: string, unixSeconds: number): string {
+  const safe = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, "_");
+  return `${samples.map((s) => `${prefix.split(".").map(safe).join(".")}.${s.name.replace(/^linkcrypt_/, "")}.${Object.values(s.labels).map(safe).join(".")} ${s.value} ${unixSeconds}`).join("\n")}\n`;
+}
