@@ -28,3 +28,7 @@ for (let i = 1; i < rows.length; i++) {
 const meshOne = fileURLToPath(new URL("./mesh-one.ts", import.meta.url));
 for (const hosts of (process.env.BENCH_MESH_SIZES ?? "1000").split(",").map(Number))
   process.stdout.write(execFileSync(process.execPath, [tsx, meshOne, "--hosts", String(hosts)], { encoding: "utf8" }));
+
+// Apply against 500 in-process simulated devices at 20 ms RTT (issue 5 target: within 1.3x of the ideal).
+const applyOne = fileURLToPath(new URL("./apply-one.ts", import.meta.url));
+process.stdout.write(execFileSync(process.execPath, [tsx, applyOne], { encoding: "utf8" }));

@@ -38,3 +38,8 @@ export function driverFactory(name: string): DriverFactory | undefined {
 export function driverNames(): string[] {
   return [...registry.keys()].sort();
 }
+
+/** For simulators in benchmarks and tests: add a driver under a name a profile can refer to. */
+export function registerDriver(name: string, factory: DriverFactory): void {
+  registry.set(name, factory);
+}

@@ -85,11 +85,8 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
   let failed = 0;
   const tooMany = () => total > 0 && (failed / total) * 100 > o.maxFailPercent;
 
-  // Both ends of a link, under the per-device limits, locked in a fixed (sorted) order so links cannot deadlock.
-  const both = <T>(a: string, b: string, fn: () => Promise<T>) => {
-    const [x, y] = [a, b].sort() as [string, string];
-    return limiter.schedule(x, () => (x === y ? fn() : limiter.schedule(y, fn)));
-  };
+  // Both ends of a link under the per-device limits (taken in sorted order) and one global slot.
+  const both = <T>(a: string, b: string, fn: () => Promise<T>) => limiter.scheduleDevices([a, b], fn);
 
   async function securedEvidence(d: Driver, port: string, observable: boolean): Promise<string> {
     const until = Date.now() + o.securedTimeoutMs;
@@ -103,40 +100,40 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
   }
 
   async function transaction(link: LinkPlan, ends: [Driver, Driver], changes: [ConfigChange, ConfigChange], kind: "macsec" | "l1", mkaObservable: [boolean, boolean] = [true, true]): Promise<TargetResult> {
-    const [da, db] = ends;
     const t = link.name;
     journal("stage", t, "started");
+    // Each step runs on both ends at once; any failure rolls both back, so both-or-neither still holds.
+    const rollbackBoth = () => Promise.all(ends.map((d) => d.rollback().catch(() => undefined)));
     try {
-      await da.loadCandidate(changes[0]);
-      try {
-        await db.loadCandidate(changes[1]);
-      } catch (e) {
-        await da.rollback().catch(() => undefined);
-        throw e;
+      const staged = await Promise.allSettled(ends.map((d, i) => d.loadCandidate(changes[i]!)));
+      const stageFail = staged.findIndex((r) => r.status === "rejected");
+      if (stageFail >= 0) {
+        await rollbackBoth();
+        throw (staged[stageFail] as PromiseRejectedResult).reason;
       }
-      const diffs = [await da.diff(), await db.diff()];
+      const diffs = await Promise.all(ends.map((d) => d.diff()));
       const diff = diffs.map((d, i) => (d ? `${ends[i]!.device}:\n${d}` : "")).filter(Boolean).join("\n");
       if (!diffs[0] && !diffs[1]) {
-        await Promise.all([da.rollback(), db.rollback()]);
+        await Promise.all(ends.map((d) => d.rollback()));
         journal("stage", t, "done", "no change");
         return { target: t, kind, outcome: "unchanged", detail: "already as planned on both ends" };
       }
       if (o.dryRun) {
-        await Promise.all([da.rollback(), db.rollback()]);
+        await Promise.all(ends.map((d) => d.rollback()));
         journal("stage", t, "rolled-back", "dry run");
         return { target: t, kind, outcome: "planned", detail: "would change both ends", diff };
       }
       journal("stage", t, "done");
       const deadline = new Date(Date.now() + o.confirmTimeoutS * 1000).toISOString();
       journal("commit", t, "started", `confirm deadline ${deadline}`);
-      await da.commit({ confirmTimeoutS: o.confirmTimeoutS });
-      try {
-        await db.commit({ confirmTimeoutS: o.confirmTimeoutS });
-      } catch (e) {
-        await da.rollback().catch(() => undefined);
-        await db.rollback().catch(() => undefined);
-        journal("commit", t, "rolled-back", `${db.device} refused the commit; ${da.device} rolled back: ${(e as Error).message}`);
-        throw new LinkcryptError("E_COMMIT", `${db.device} refused the commit, so ${da.device} was rolled back too (both ends unchanged): ${(e as Error).message}`, { cause: e });
+      const committed = await Promise.allSettled(ends.map((d) => d.commit({ confirmTimeoutS: o.confirmTimeoutS })));
+      const refused = committed.flatMap((r, i) => (r.status === "rejected" ? [{ device: ends[i]!.device, why: (r.reason as Error).message }] : []));
+      if (refused.length) {
+        await rollbackBoth();
+        const others = ends.map((d) => d.device).filter((d) => !refused.some((r) => r.device === d));
+        const what = `${refused.map((r) => r.device).join(" and ")} refused the commit${others.length ? `, so ${others.join(" and ")} was rolled back too` : ""} (both ends unchanged): ${refused.map((r) => r.why).join("; ")}`;
+        journal("commit", t, "rolled-back", what);
+        throw new LinkcryptError("E_COMMIT", what);
       }
       journal("commit", t, "done");
       // Only confirm once both ends show the link secured (MACsec: MKA status of the port; L1: encryptor status).
@@ -145,13 +142,12 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
       try {
         check = await Promise.all(ends.map((d, i) => securedEvidence(d, kind === "macsec" ? (i === 0 ? link.a : link.b).split(":").slice(1).join(":") : "line", mkaObservable[i]!)));
       } catch (e) {
-        await Promise.all(ends.map((d) => d.rollback().catch(() => undefined)));
+        await rollbackBoth();
         journal("verify", t, "rolled-back", (e as Error).message);
         throw new LinkcryptError("E_NOT_SECURED", `${(e as Error).message}; both ends rolled back`, { cause: e });
       }
       journal("verify", t, "done", check.join(" | "));
-      if (da.flags.confirmedCommit) await da.confirm();
-      if (db.flags.confirmedCommit) await db.confirm();
+      await Promise.all(ends.filter((d) => d.flags.confirmedCommit).map((d) => d.confirm()));
       journal("confirm", t, "done");
       return { target: t, kind, outcome: "changed", detail: `both ends changed and confirmed (${check.join(" | ")})`, diff };
     } catch (e) {

@@ -34,6 +34,7 @@ export class DirStateStore implements StateStore {
   private readonly journalFile: string;
   private readonly secretsFile: string;
   private locked = false;
+  private cache: Record<string, string> | undefined;
 
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -80,9 +81,10 @@ export class DirStateStore implements StateStore {
   }
 
   private secrets(): Record<string, string> {
-    if (!existsSync(this.secretsFile)) return {};
+    if (this.cache) return this.cache;
+    if (!existsSync(this.secretsFile)) return (this.cache = {});
     if ((statSync(this.secretsFile).mode & 0o077) !== 0) throw new LinkcryptError("E_INPUT", `${this.secretsFile} is readable by group or others; chmod 600 it`);
-    return JSON.parse(readFileSync(this.secretsFile, "utf8")) as Record<string, string>;
+    return (this.cache = JSON.parse(readFileSync(this.secretsFile, "utf8")) as Record<string, string>);
   }
 
   getSecret(key: string): string | undefined {
@@ -94,6 +96,7 @@ export class DirStateStore implements StateStore {
     const tmp = `${this.secretsFile}.tmp-${process.pid}`;
     writeFileSync(tmp, JSON.stringify(all, null, 2), { mode: 0o600 });
     renameSync(tmp, this.secretsFile);
+    this.cache = all;
   }
 }
 

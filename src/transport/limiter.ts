@@ -27,6 +27,18 @@ export class DeviceLimiter {
     return this.perDevice.key(device).schedule(() => this.global.schedule(fn));
   }
 
+  /**
+   * Run `fn` while holding every listed device's limit and one global slot. Devices are taken in sorted order, so two
+   * operations over overlapping device sets cannot deadlock; the global slot is taken last and only once (holding
+   * global slots while waiting for a device would let waiting jobs starve the running ones).
+   */
+  scheduleDevices<T>(devices: readonly string[], fn: () => Promise<T>): Promise<T> {
+    const sorted = [...new Set(devices)].sort();
+    const run = (i: number): Promise<T> =>
+      i === sorted.length ? this.global.schedule(fn) : this.perDevice.key(sorted[i]!).schedule(() => run(i + 1));
+    return run(0);
+  }
+
   async stop(): Promise<void> {
     await this.global.stop({ dropWaitingJobs: false });
   }

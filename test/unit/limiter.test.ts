@@ -52,3 +52,25 @@ describe("transport: limiter", () => {
     await lim.stop();
   });
 });
+
+describe("transport: limiter (multi-device)", () => {
+  it("many operations over overlapping device pairs finish: no deadlock, global cap respected", async () => {
+    const lim = new DeviceLimiter({ globalConcurrency: 4, perDeviceConcurrency: 1 });
+    let now = 0;
+    let max = 0;
+    const pairs = Array.from({ length: 60 }, (_, i) => [`d${i % 7}`, `d${(i * 3 + 1) % 7}`]);
+    const done = await Promise.all(
+      pairs.map((p, i) =>
+        lim.scheduleDevices(p, async () => {
+          max = Math.max(max, ++now);
+          await new Promise((r) => setTimeout(r, 2));
+          now--;
+          return i;
+        }),
+      ),
+    );
+    expect(done).toHaveLength(60);
+    expect(max).toBeLessThanOrEqual(4);
+    await lim.stop();
+  });
+});
