@@ -31,6 +31,8 @@ export interface ApplyOptions {
   maxFailPercent: number;
   limits: LimiterOptions;
   meshAccess?: (meshName: string) => { hosts: HostAccess[]; auth: MeshAuth; lab: boolean } | undefined;
+  /** Fault injection for tests only: sleep this long between commit and confirm (a crash window). */
+  pauseAfterCommitMs?: number;
   onProgress?: (line: string) => void;
   now?: () => Date;
 }
@@ -136,6 +138,7 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
         throw new LinkcryptError("E_COMMIT", what);
       }
       journal("commit", t, "done");
+      if (o.pauseAfterCommitMs) await new Promise((r) => setTimeout(r, o.pauseAfterCommitMs));
       // Only confirm once both ends show the link secured (MACsec: MKA status of the port; L1: encryptor status).
       journal("verify", t, "started");
       let check: string[];

@@ -88,6 +88,8 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
         return m ? { hosts: meshHostsFor(inv, m, pool, access), auth: meshAuthFor(inv, m, access.secrets), lab: o.lab === true } : undefined;
       },
       onProgress: (line) => !o.json && err.write(`${line}\n`),
+      // Test-only fault injection (documented in docs/apply.md): a window in which to kill the process.
+      ...(process.env.LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS ? { pauseAfterCommitMs: Number(process.env.LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS) } : {}),
     });
     await pool.closeAll();
     if (o.json) out.write(json({ run, dryRun: o.dryRun === true, results }));

@@ -162,6 +162,34 @@ describe("apply (real switches and encryptors)", () => {
     expect((await cli("apply", join(dir, "plan.json"), ...common())).code).toBe(0);
   });
 
+  it("a controller killed between commit and confirm: the rerun waits for the devices' own rollback, then converges", async () => {
+    // a fresh change to apply: pin the other XPN suite
+    writeFileSync(inv, stringify(inventory({ suite: "GCM-AES-XPN-128" })));
+    expect((await cli("plan", inv, "--out", join(dir, "plan3.json"))).code).toBe(0);
+    const { spawn } = await import("node:child_process");
+    const args = ["bin/linkcrypt.js", "apply", join(dir, "plan3.json"), ...common().map((a) => (a === "20" ? "6" : a))];
+    const journalFile = join(dir, "state", "journal.jsonl");
+    const seen = readFileSync(journalFile, "utf8").split("\n").length - 1; // only lines this child writes count
+    const child = spawn(process.execPath, args, { env: { ...process.env, LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS: "30000" }, stdio: "ignore" });
+    const until = Date.now() + 20_000;
+    while (!readFileSync(journalFile, "utf8").split("\n").slice(seen).some((l) => l.includes('"step":"commit"') && l.includes('"state":"done"') && l.includes("ab-macsec")))
+      if (Date.now() > until) throw new Error("the apply never reached its commit"); else await new Promise((r) => setTimeout(r, 20));
+    expect(await suiteOn(swA)).toBe("GCM_AES_XPN_128"); // committed, not confirmed
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("exit", r));
+    outputs.push(readFileSync(journalFile, "utf8"));
+    // the rerun sees the unconfirmed commit in the journal, waits out its deadline (the switches roll back), then applies
+    const t0 = Date.now();
+    const r = await cli("apply", join(dir, "plan3.json"), ...common());
+    outputs.push(r.out, r.err);
+    expect(r.err).toMatch(/waiting \d+ s: a previous run left ab-macsec committed but unconfirmed/);
+    expect(r.code, r.out + r.err).toBe(2);
+    expect(Date.now() - t0).toBeGreaterThan(3000);
+    expect(await suiteOn(swA)).toBe("GCM_AES_XPN_128");
+    expect(await suiteOn(swB)).toBe("GCM_AES_XPN_128");
+    expect((await cli("apply", join(dir, "plan3.json"), ...common())).code).toBe(0); // converged
+  }, 60_000);
+
   it("no secret appears in any output, plan or journal", async () => {
     const secrets = JSON.parse(readFileSync(join(dir, "state", "secrets.json"), "utf8")) as Record<string, string>;
     const cak = JSON.parse(secrets["macsec/ab-macsec"]!).cak as string;
