@@ -1,0 +1,285 @@
+/**
+ * Real peers for the lab and the integration tests: OpenSSH sshd (hosts), netconfd behind a private sshd
+ * (switches), and snmpd with a pass_persist agent (L1 encryptors). Each instance gets its own directory, port and
+ * pids; `stop()` kills exactly what it started and waits until it is gone. The processes are detached, so a lab
+ * started by `linkcrypt lab up` outlives the command; `pids` lets `lab down` stop them later.
+ *
+ * Needs root (sshd checks passwords against /etc/shadow; a lab account is created) and the Debian packages that
+ * test/lab/ensure-peers.sh installs.
+ */
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, closeSync, copyFileSync, existsSync, openSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const LAB_USER = "lctest";
+export const LAB_PASSWORD = "lctest-pw-7f3a";
+const HERE = fileURLToPath(new URL(".", import.meta.url));
+
+export function requireRoot(): void {
+  if (process.getuid?.() !== 0) throw new Error("the real-peer lab needs root (sshd, useradd): run the tests as root, e.g. sudo npm test");
+}
+
+export function ensureLabUser(): void {
+  requireRoot();
+  try {
+    execFileSync("id", [LAB_USER], { stdio: "ignore" });
+  } catch {
+    execFileSync("useradd", ["-m", "-s", "/bin/bash", LAB_USER]);
+  }
+  execFileSync("chpasswd", { input: `${LAB_USER}:${LAB_PASSWORD}\n` });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => (typeof a === "object" && a ? resolve(a.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+export function labDir(name: string, under?: string): string {
+  const d = under ? mkdtempSync(join(under, `${name}-`)) : mkdtempSync(join(tmpdir(), `linkcrypt-lab-${name}-`));
+  // sshd reads authorized_keys as the logged-in (non-root) user, so the tree must be traversable.
+  chmodSync(d, 0o755);
+  return d;
+}
+
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, log: () => string, timeoutMs = 8000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what} did not come up within ${timeoutMs} ms:\n${log()}`);
+}
+
+function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, "127.0.0.1");
+    s.once("connect", () => (s.destroy(), resolve(true)));
+    s.once("error", () => resolve(false));
+  });
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    return !/^\d+ \([^)]*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** Stop a process by pid (ours or a previous command's) and wait until it is really gone. */
+export async function killPid(pid: number): Promise<void> {
+  if (!pidAlive(pid)) return;
+  try {
+    process.kill(pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 60 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  if (pidAlive(pid)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      /* gone */
+    }
+    for (let i = 0; i < 40 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A daemon that keeps running after this process exits; output goes to `log`. */
+function daemon(cmd: string, args: string[], log: string, env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const fd = openSync(log, "a");
+  const p = spawn(cmd, args, { env, stdio: ["ignore", fd, fd], detached: true });
+  closeSync(fd);
+  p.unref();
+  return p;
+}
+
+function keygen(path: string, comment: string): void {
+  if (!existsSync(path)) execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path]);
+}
+
+export interface SshdPeer {
+  host: string;
+  port: number;
+  dir: string;
+  /** The server's public host key line ("ssh-ed25519 AAAA..."). */
+  hostKeyPub: string;
+  clientKeyPath: string;
+  /** A known_hosts file that pins this server. */
+  knownHosts: string;
+  /** Every process this peer runs, for stopping it from another command. */
+  pids: number[];
+  stop(): Promise<void>;
+}
+
+/**
+ * A throwaway OpenSSH server on 127.0.0.1. `netconfSocket` wires its `netconf` subsystem to a netconfd;
+ * `forceCommand` makes every session run that command (used for the EOS CLI stand-in).
+ */
+export async function startSshd(o: { netconfSocket?: string; port?: number; forceCommand?: string; under?: string } = {}): Promise<SshdPeer> {
+  ensureLabUser();
+  const dir = labDir("sshd", o.under);
+  const port = o.port ?? (await freePort());
+  mkdirSync("/run/sshd", { recursive: true });
+  keygen(join(dir, "host_key"), "linkcrypt-lab-host");
+  keygen(join(dir, "client_key"), "linkcrypt-lab-client");
+  mkdirSync(join(dir, "authorized"), { recursive: true });
+  writeFileSync(join(dir, "authorized", LAB_USER), readFileSync(join(dir, "client_key.pub")), { mode: 0o644 });
+  const cfg = [
+    `Port ${port}`,
+    "ListenAddress 127.0.0.1",
+    `HostKey ${join(dir, "host_key")}`,
+    `PidFile ${join(dir, "sshd.pid")}`,
+    "UsePAM no",
+    "PasswordAuthentication yes",
+    "KbdInteractiveAuthentication no",
+    "PubkeyAuthentication yes",
+    `AuthorizedKeysFile ${join(dir, "authorized")}/%u`,
+    "StrictModes no",
+    "PermitRootLogin no",
+    `AllowUsers ${LAB_USER}`,
+    "AllowStreamLocalForwarding yes",
+    "MaxStartups 100:30:200",
+    "LogLevel VERBOSE",
+    ...(o.netconfSocket ? [`Subsystem netconf /usr/sbin/netconf-subsystem --ncxserver-sockname=${port}@${o.netconfSocket}`] : []),
+    ...(o.forceCommand ? [`ForceCommand ${o.forceCommand}`] : []),
+  ];
+  writeFileSync(join(dir, "sshd_config"), `${cfg.join("\n")}\n`);
+  const log = join(dir, "sshd.log");
+  const p = daemon("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], log);
+  await waitFor(`sshd on port ${port}`, () => tcpOpen(port), () => (existsSync(log) ? readFileSync(log, "utf8").slice(-4000) : ""));
+  const hostKeyPub = readFileSync(join(dir, "host_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
+  const knownHosts = join(dir, "known_hosts");
+  writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostKeyPub}\n`);
+  return {
+    host: "127.0.0.1", port, dir, hostKeyPub, clientKeyPath: join(dir, "client_key"), knownHosts, pids: [p.pid!],
+    stop: async () => {
+      await killPid(p.pid!);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface NetconfPeer extends SshdPeer {
+  netconfdLog: string;
+}
+
+/** netconfd (yuma123) with the lab's OpenConfig-style MACsec modules, behind its own sshd. */
+export async function startNetconf(o: { extraArgs?: string[]; under?: string } = {}): Promise<NetconfPeer> {
+  ensureLabUser();
+  const dir = labDir("netconfd", o.under);
+  const port = await freePort();
+  const sock = join(dir, "ncxserver.sock");
+  writeFileSync(join(dir, "startup.xml"), '<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"/>\n');
+  const args = [
+    `--port=${port}`,
+    `--ncxserver-sockname=${sock}`,
+    `--modpath=${join(HERE, "yang")}:/usr/share/yuma/modules`,
+    "--module=openconfig-keychain",
+    "--module=openconfig-macsec",
+    "--module=junos-conf-lab",
+    `--startup=${join(dir, "startup.xml")}`,
+    `--superuser=${LAB_USER}`,
+    `--log=${join(dir, "netconfd.log")}`,
+    "--log-level=info",
+    ...(o.extraArgs ?? []),
+  ];
+  const nc = daemon("/usr/sbin/netconfd", args, join(dir, "netconfd.out"), { ...process.env, HOME: dir });
+  await waitFor("netconfd", () => existsSync(sock), () => `${existsSync(join(dir, "netconfd.out")) ? readFileSync(join(dir, "netconfd.out"), "utf8") : ""}\n${existsSync(join(dir, "netconfd.log")) ? readFileSync(join(dir, "netconfd.log"), "utf8") : ""}`);
+  const sshd = await startSshd({ netconfSocket: sock, port, ...(o.under ? { under: o.under } : {}) });
+  return {
+    ...sshd,
+    pids: [...sshd.pids, nc.pid!],
+    netconfdLog: join(dir, "netconfd.log"),
+    stop: async () => {
+      await sshd.stop();
+      await killPid(nc.pid!);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface SnmpPeer {
+  host: string;
+  port: number;
+  stateFile: string;
+  v3: { user: string; authKey: string; privKey: string; roUser: string; roAuthKey: string; roPrivKey: string };
+  pids: number[];
+  stop(): Promise<void>;
+}
+
+/** net-snmp's snmpd with the lab's pass_persist L1-encryptor agent: v2c (public/private) and v3 authPriv. */
+export async function startSnmpd(o: { under?: string } = {}): Promise<SnmpPeer> {
+  const dir = labDir("snmpd", o.under);
+  const port = await freePort();
+  const state = join(dir, "state.json");
+  const v3 = { user: "l1admin", authKey: "lab-auth-7c1e2", privKey: "lab-priv-9d4f0", roUser: "l1ro", roAuthKey: "lab-ro-auth-55", roPrivKey: "lab-ro-priv-66" };
+  mkdirSync(join(dir, "persist"), { recursive: true });
+  writeFileSync(
+    join(dir, "snmpd.conf"),
+    [
+      `agentAddress udp:127.0.0.1:${port}`,
+      "rocommunity public 127.0.0.1",
+      "rwcommunity private 127.0.0.1",
+      `createUser ${v3.user} SHA "${v3.authKey}" AES "${v3.privKey}"`,
+      `rwuser ${v3.user} priv`,
+      `createUser ${v3.roUser} SHA-256 "${v3.roAuthKey}" AES "${v3.roPrivKey}"`,
+      `rouser ${v3.roUser} priv`,
+      "sysName lab-l1enc",
+      "sysDescr linkcrypt lab L1 encryptor (snmpd pass_persist)",
+      `pass_persist .1.3.6.1.4.1.8072.9999.9999.1 /usr/bin/env L1_STATE=${state} ${process.execPath} ${join(HERE, "l1-agent.mjs")}`,
+      "",
+    ].join("\n"),
+  );
+  const p = daemon("/usr/sbin/snmpd", ["-f", "-C", "-c", join(dir, "snmpd.conf"), "-Lf", join(dir, "snmpd.log"), "-p", join(dir, "snmpd.pid"), "-I", "-smux,mteTrigger,mteTriggerConf"], join(dir, "snmpd.out"), { ...process.env, SNMP_PERSISTENT_DIR: join(dir, "persist"), MIBS: "" });
+  await waitFor(
+    `snmpd on udp ${port}`,
+    () => {
+      try {
+        execFileSync("snmpget", ["-v2c", "-c", "public", "-t", "0.2", "-r", "0", `127.0.0.1:${port}`, ".1.3.6.1.2.1.1.5.0"], { stdio: "ignore", env: { ...process.env, MIBS: "" } });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    () => (existsSync(join(dir, "snmpd.log")) ? readFileSync(join(dir, "snmpd.log"), "utf8") : ""),
+  );
+  return {
+    host: "127.0.0.1", port, stateFile: state, v3, pids: [p.pid!],
+    stop: async () => {
+      await killPid(p.pid!);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The lab's EOS CLI stand-in (test/lab/eos-cli.mjs) behind a real sshd: it plays the configuration-session
+ * behaviour the eos-macsec driver relies on. It is not EOS.
+ */
+export async function startEosStandin(): Promise<SshdPeer & { stateFile: string }> {
+  ensureLabUser();
+  const dir = labDir("eos");
+  const stateFile = join(dir, "eos-state.json");
+  writeFileSync(stateFile, JSON.stringify({ running: [], sessions: {}, linkUp: true }));
+  // The CLI runs as the lab user, who may not be able to reach the checkout (e.g. a 0700 temp clone): copy it.
+  copyFileSync(join(HERE, "eos-cli.mjs"), join(dir, "eos-cli.mjs"));
+  execFileSync("chown", ["-R", `${LAB_USER}`, dir]);
+  const sshd = await startSshd({ forceCommand: `env EOS_STATE=${stateFile} ${process.execPath} ${join(dir, "eos-cli.mjs")}` });
+  return {
+    ...sshd,
+    stateFile,
+    stop: async () => {
+      await sshd.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
