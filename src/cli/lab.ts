@@ -7,6 +7,7 @@ import { hasErrors } from "../model/diagnostics.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import { labDown, labStatus, labUp } from "../lab/lab.js";
 import { createCa } from "../mesh/certs.js";
+import { LAB_USER } from "../lab/peers.js";
 import { loadAll } from "./load.js";
 import { EXIT, formatDiagnostics, formatTable, json, type Out } from "./output.js";
 
@@ -29,8 +30,13 @@ export async function runLab(verb: string, file: string | undefined, o: { name?:
     const dir = o.dir ?? defaultDir(name);
     const members = new Set(l.model!.meshes.flatMap((m) => m.hosts.map((h) => h.name)));
     const hosts = inv.devices.filter((d) => d.kind === "host" && members.has(d.name)).map((d) => d.name);
-    if (hosts.length < 2) throw new UsageError(`${file} has fewer than two mesh hosts; nothing to build a lab from`);
-    const state = await labUp({ name, dir, hostNames: hosts });
+    const switches = inv.devices.filter((d) => d.kind === "switch").map((d) => d.name);
+    const encryptors = inv.devices.filter((d) => d.kind === "l1-encryptor").map((d) => d.name);
+    if (hosts.length < 2 && switches.length === 0) throw new UsageError(`${file} has no switches and fewer than two mesh hosts; nothing to build a lab from`);
+    const state = await labUp({ name, dir, hostNames: hosts, switchNames: switches, encryptorNames: encryptors });
+    // Switch and encryptor access for plan/apply/verify against the lab.
+    writeFileSync(join(dir, "known_hosts"), `${(state.switches ?? []).map((s) => s.knownHostsLine).join("\n")}\n`);
+    writeFileSync(join(dir, "secrets.yaml"), stringify(Object.fromEntries((state.encryptors ?? []).flatMap((e) => [[`${e.name}-auth`, e.v3.authKey], [`${e.name}-priv`, e.v3.privKey]]))), { mode: 0o600 });
     const keyFile = join(dir, "mesh-master.key");
     writeFileSync(keyFile, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
     // Certificate meshes get a lab CA (never a real one).
@@ -46,7 +52,20 @@ export async function runLab(verb: string, file: string | undefined, o: { name?:
       name: `${inv.name ?? name} (lab)`,
       policy: inv.policy,
       sites: inv.sites,
-      devices: inv.devices
+      devices: [
+        // Switches become lab switches (netconfd, OpenConfig MACsec model), keeping their ports.
+        ...inv.devices.flatMap((d) => {
+          const s = state.switches?.find((x) => x.name === d.name);
+          if (d.kind !== "switch" || !s) return [];
+          return [{ name: d.name, kind: "switch", site: d.site, profile: "lab-openconfig-switch", management: { address: "127.0.0.1", port: s.port, transport: "netconf" }, credentials: { username: LAB_USER, secret: `file:${s.clientKeyPath}` }, ports: d.ports }];
+        }),
+        // Encryptors become the lab encryptor (snmpd + agent), reached over SNMPv3 authPriv.
+        ...inv.devices.flatMap((d) => {
+          const e = state.encryptors?.find((x) => x.name === d.name);
+          if (d.kind !== "l1-encryptor" || !e) return [];
+          return [{ name: d.name, kind: "l1-encryptor", site: d.site, profile: "acme-lx100", management: { address: "127.0.0.1", port: e.port, transport: "snmp", snmpVersion: "3", snmpAuth: "sha", snmpPriv: "aes" }, credentials: { username: e.v3.user, secret: `secrets:${d.name}-auth`, privSecret: `secrets:${d.name}-priv` } }];
+        }),
+        ...inv.devices
         .filter((d) => d.kind === "host" && byName.has(d.name))
         .map((d) => {
           const h = byName.get(d.name)!;
@@ -59,6 +78,8 @@ export async function runLab(verb: string, file: string | undefined, o: { name?:
             vici: { socket: h.viciSocket, confDir: join(h.dir, "swanctl", "conf.d") },
           };
         }),
+      ],
+      links: inv.links,
       // libipsec does tunnel mode only; transport-mode configurations are checked by loading them, not by traffic.
       meshes: inv.meshes.map((m) => ({
         ...m, mode: "tunnel", natT: false, pskMaster: `file:${keyFile}`,
@@ -71,6 +92,8 @@ export async function runLab(verb: string, file: string | undefined, o: { name?:
       out.write(`${formatTable(["host", "address", "netns", "vici"], state.hosts.map((h) => [h.name, h.address, h.netns, h.viciSocket]))}\n`);
       out.write(`lab up in ${dir}; its inventory is ${join(dir, "inventory.yaml")}\n`);
       out.write(`next: linkcrypt mesh deliver ${join(dir, "inventory.yaml")} --lab && linkcrypt mesh verify ${join(dir, "inventory.yaml")}\n`);
+      if (state.switches?.length || state.encryptors?.length)
+        out.write(`switches and encryptors: add --known-hosts ${join(dir, "known_hosts")} --secrets ${join(dir, "secrets.yaml")} to apply and verify\n`);
       if (inv.meshes.some((m) => m.mode === "transport")) out.write("note: the lab runs the mesh in tunnel mode (kernel-libipsec has no transport mode)\n");
     }
     return EXIT.ok;

@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { LinkcryptError } from "../errors.js";
 
 /**
@@ -20,12 +20,30 @@ export interface LabHost {
   pid: number;
 }
 
+export interface LabSwitch {
+  name: string;
+  port: number;
+  clientKeyPath: string;
+  knownHostsLine: string;
+  pids: number[];
+}
+
+export interface LabEncryptor {
+  name: string;
+  port: number;
+  v3: { user: string; authKey: string; privKey: string };
+  pids: number[];
+}
+
 export interface LabState {
   name: string;
   dir: string;
   bridgeNetns: string;
   subnet: string;
   hosts: LabHost[];
+  /** netconfd "switches" (OpenConfig MACsec model) and snmpd "L1 encryptors" on loopback. */
+  switches?: LabSwitch[];
+  encryptors?: LabEncryptor[];
 }
 
 const CHARON = "/usr/lib/ipsec/charon";
@@ -108,7 +126,7 @@ export async function waitForSocket(path: string, what: string, timeoutMs = 10_0
 }
 
 /** Bring up a lab of `hostNames` on 10.231.<n>.0/24 (n from the lab's index). Idempotent for a stopped lab. */
-export async function labUp(o: { name: string; dir: string; hostNames: string[]; index?: number }): Promise<LabState> {
+export async function labUp(o: { name: string; dir: string; hostNames: string[]; switchNames?: string[]; encryptorNames?: string[]; index?: number }): Promise<LabState> {
   if (process.getuid?.() !== 0) throw new LinkcryptError("E_LAB", "the lab needs root (network namespaces, charon): run it with sudo");
   if (!existsSync(CHARON)) throw new LinkcryptError("E_LAB", `strongSwan's charon is missing (${CHARON}): apt-get install strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins libstrongswan-extra-plugins`);
   if (readLab(o.dir)) await labDown(o.dir);
@@ -123,6 +141,25 @@ export async function labUp(o: { name: string; dir: string; hostNames: string[];
   ip("-n", state.bridgeNetns, "link", "set", "br0", "up");
   for (const name of o.hostNames) addHostToState(state, name);
   await Promise.all(state.hosts.map((h) => waitForSocket(h.viciSocket, `charon for ${h.name}`)));
+  const { startNetconf, startSnmpd } = await import("./peers.js");
+  if (o.switchNames?.length) {
+    // The switches' sshd reads authorized_keys as the unprivileged lab user, who must be able to reach the lab dir.
+    for (let d = dirname(o.dir); d !== dirname(d); d = dirname(d))
+      if ((statSync(d).mode & 0o001) === 0)
+        throw new LinkcryptError("E_LAB", `${d} is not traversable by other users (mode ${(statSync(d).mode & 0o777).toString(8)}); the lab's switches cannot read their keys under it: use a --dir elsewhere (the default is under /tmp) or chmod o+x ${d}`);
+  }
+  state.switches = [];
+  state.encryptors = [];
+  for (const name of o.switchNames ?? []) {
+    const p = await startNetconf({ under: o.dir });
+    state.switches.push({ name, port: p.port, clientKeyPath: p.clientKeyPath, knownHostsLine: readFileSync(p.knownHosts, "utf8").trim(), pids: p.pids });
+    writeLab(state);
+  }
+  for (const name of o.encryptorNames ?? []) {
+    const p = await startSnmpd({ under: o.dir });
+    state.encryptors.push({ name, port: p.port, v3: { user: p.v3.user, authKey: p.v3.authKey, privKey: p.v3.privKey }, pids: p.pids });
+    writeLab(state);
+  }
   return state;
 }
 
@@ -162,6 +199,11 @@ export async function labDown(dir: string): Promise<string[]> {
   const s = readLab(dir);
   if (!s) return [];
   const done: string[] = [];
+  const { killPid } = await import("./peers.js");
+  for (const d of [...(s.switches ?? []), ...(s.encryptors ?? [])]) {
+    for (const pid of d.pids) await killPid(pid);
+    done.push(d.name);
+  }
   for (const h of s.hosts) {
     if (alive(h.pid)) {
       try {
