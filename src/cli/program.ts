@@ -144,6 +144,7 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .option("--format <fmt>", "json, md or html (default md)")
     .option("--out <file>", "write the report to a file")
     .option("--verify <file>", "results of linkcrypt verify --out, for status, key ages and pair health")
+    .option("--state-dir <dir>", "apply's state directory: show each link's last apply failure")
     .option("--facts <file>", "discovered facts the plan should use")
     .addOption(profilesOpt())
     .action((file: string, o: Parameters<typeof runReport>[1]) => {

@@ -5,7 +5,8 @@ import { InputError, UsageError } from "../errors.js";
 import { hasErrors } from "../model/diagnostics.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import { collectSamples, graphiteText, prometheusText } from "../metrics/metrics.js";
-import { buildReport, reportHtml, reportMarkdown } from "../report/report.js";
+import { DirStateStore } from "../apply/state-store.js";
+import { buildReport, reportHtml, reportMarkdown, type LastApply } from "../report/report.js";
 import { SshPool } from "../transport/ssh.js";
 import { verifyInventory, type VerifyReport } from "../verify/verify.js";
 import { loadAll, planFromLoaded } from "./load.js";
@@ -51,7 +52,7 @@ export async function runVerify(file: string, o: VerifyCliOptions, out: Out): Pr
 }
 
 /** `linkcrypt report INVENTORY [--verify verify.json] --format json|md|html`: what is encrypted, how, and findings. */
-export function runReport(file: string, o: { format?: string; out?: string; verify?: string; facts?: string; profiles: string[] }, out: Out): number {
+export function runReport(file: string, o: { format?: string; out?: string; verify?: string; facts?: string; stateDir?: string; profiles: string[] }, out: Out): number {
   const format = o.format ?? "md";
   if (!["json", "md", "markdown", "html"].includes(format)) throw new UsageError(`--format must be json, md or html, got "${format}"`);
   const l = loadAll(file, o.profiles, o.facts);
@@ -69,7 +70,12 @@ export function runReport(file: string, o: { format?: string; out?: string; veri
     }
     if (verify.format !== "linkcrypt-verify") throw new InputError(`${o.verify} is not the output of linkcrypt verify --out`);
   }
-  const r = buildReport(plan, l.profiles, new Date().toISOString(), verify);
+  let last: LastApply | undefined;
+  if (o.stateDir) {
+    last = new Map();
+    for (const e of new DirStateStore(o.stateDir).journal()) if (e.step === "transaction" || e.step === "confirm" || e.step === "stage") last.set(e.target, { state: e.state, detail: e.detail ?? "", at: e.at });
+  }
+  const r = buildReport(plan, l.profiles, new Date().toISOString(), verify, last);
   const text = format === "json" ? json(r) : format === "html" ? reportHtml(r) : reportMarkdown(r);
   if (o.out) writeAtomically(o.out, text);
   else out.write(text);

@@ -32,17 +32,22 @@ export interface Report {
   findings: Finding[];
 }
 
-export function buildReport(plan: Plan, profiles: ProfileSet, generatedAt: string, verify?: VerifyReport): Report {
+/** The last apply outcome per target, from the journal: failures become part of the link's evidence. */
+export type LastApply = Map<string, { state: string; detail: string; at: string }>;
+
+export function buildReport(plan: Plan, profiles: ProfileSet, generatedAt: string, verify?: VerifyReport, lastApply?: LastApply): Report {
   const v = new Map((verify?.entries ?? []).filter((e) => e.kind === "link").map((e) => [e.name, e]));
   const links: ReportLink[] = plan.links.map((l) => {
     const e = v.get(l.name);
+    const last = lastApply?.get(l.name);
+    const applyNote = last?.state === "failed" ? [`last apply failed (${last.at}): ${last.detail}`] : [];
     return {
       name: l.name, sites: l.sites, medium: l.medium, speed: l.speed, method: l.method, cipher: l.cipher, keyManagement: l.keyManagement,
       keyAge: e?.keyAgeSeconds !== undefined ? `${Math.floor(e.keyAgeSeconds / 3600)} h` : "-",
       certifiedHardware: l.l1?.certifications.join(", ") || "-",
       mtu: { overheadBytes: l.mtu.overheadBytes, maxInnerMtu: l.mtu.maxInnerMtu },
       status: e?.status ?? "not verified",
-      evidence: e?.evidence ?? [],
+      evidence: [...applyNote, ...(e?.evidence ?? [])],
     };
   });
   const findings = evaluateCompliance(plan, profiles, verify);
@@ -76,6 +81,8 @@ export function reportMarkdown(r: Report): string {
     "| link | sites | medium | method | cipher | key management | key age | certified hardware | overhead | max inner MTU | status |",
     "|---|---|---|---|---|---|---|---|---|---|---|",
     ...r.links.map((l) => `| ${cell(l.name)} | ${l.sites.join(" - ")} | ${l.medium} | ${l.method} | ${l.cipher ?? "-"} | ${cell(l.keyManagement ?? "-")} | ${l.keyAge} | ${cell(l.certifiedHardware)} | ${l.mtu.overheadBytes} | ${l.mtu.maxInnerMtu} | ${l.status} |`),
+    "",
+    ...r.links.filter((l) => l.status !== "secured" && l.evidence.length).map((l) => `- **${cell(l.name)}** (${l.status}): ${cell(l.evidence.join("; "))}`),
     "",
     "## Host meshes",
     "",
@@ -137,7 +144,7 @@ table{border-collapse:collapse;font-size:12px;margin-top:8px}th,td{border:1px so
 Findings: ${Object.entries(r.summary.findings).map(([k, v]) => `<span class="badge" style="background:${sev[k]}">${v} ${k}</span>`).join(" ")}</p>
 <h2>Topology</h2>${topologySvg(r)}
 <h2>Links</h2><table><tr><th>link</th><th>sites</th><th>medium</th><th>method</th><th>cipher</th><th>key management</th><th>key age</th><th>certified hardware</th><th>overhead</th><th>max inner MTU</th><th>status</th></tr>
-${r.links.map((l) => `<tr><td>${esc(l.name)}</td><td>${esc(l.sites.join(" - "))}</td><td>${esc(l.medium)}</td><td>${esc(l.method)}</td><td>${esc(l.cipher ?? "-")}</td><td>${esc(l.keyManagement ?? "-")}</td><td>${esc(l.keyAge)}</td><td>${esc(l.certifiedHardware)}</td><td>${l.mtu.overheadBytes}</td><td>${l.mtu.maxInnerMtu}</td><td><span class="badge" style="background:${status[l.status]}" title="${esc(l.evidence.join("; "))}">${l.status}</span></td></tr>`).join("\n")}</table>
+${r.links.map((l) => `<tr><td>${esc(l.name)}</td><td>${esc(l.sites.join(" - "))}</td><td>${esc(l.medium)}</td><td>${esc(l.method)}</td><td>${esc(l.cipher ?? "-")}</td><td>${esc(l.keyManagement ?? "-")}</td><td>${esc(l.keyAge)}</td><td>${esc(l.certifiedHardware)}</td><td>${l.mtu.overheadBytes}</td><td>${l.mtu.maxInnerMtu}</td><td><span class="badge" style="background:${status[l.status]}" title="${esc(l.evidence.join("; "))}">${l.status}</span>${l.status !== "secured" && l.evidence.length ? `<div style="font-size:11px;color:#555">${esc(l.evidence.join("; "))}</div>` : ""}</td></tr>`).join("\n")}</table>
 <h2>Host meshes</h2><ul>${r.summary.meshes.map((m) => `<li>${esc(m.name)}: ${m.hosts} hosts, ${m.pairs} pairs${m.pairsSecured === null ? "" : `, ${m.pairsSecured} verified secured`}</li>`).join("")}</ul>
 <h2>Findings</h2>${r.findings.length ? `<table><tr><th>severity</th><th>standard</th><th>subject</th><th>finding</th></tr>${r.findings.map((f) => `<tr><td><span class="badge" style="background:${sev[f.severity]}">${f.severity}</span></td><td>${esc(f.standard)}</td><td>${esc(f.subject)}</td><td>${esc(f.message)}</td></tr>`).join("\n")}</table>` : "<p>No findings.</p>"}
 <h2>Standards</h2><ul>${r.standards.map((s) => `<li><b>${esc(s.standard)}</b>: ${esc(s.requirement)}</li>`).join("")}</ul>

@@ -54,7 +54,8 @@ export async function verifyInventory(
     try {
       const d = driverFor(device(dev), profiles, pool, o.access);
       try {
-        return (await d.linkSecurity()).find((s) => s.port === port) ?? { error: `${dev}: no state for ${port}` };
+        // A device that answers but has nothing configured for the port: the link is not encrypted there.
+        return (await d.linkSecurity()).find((s) => s.port === port) ?? { port, status: "unsecured", detail: "no encryption configured on this port", observedAt: at() };
       } finally {
         await d.close().catch(() => undefined);
       }
