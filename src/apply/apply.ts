@@ -83,6 +83,13 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
     o.store.append({ at: (o.now ?? (() => new Date()))().toISOString(), run: o.run, step, target, state, ...(detail ? { detail } : {}) });
   const results: TargetResult[] = [];
   const targets = plan.links.filter((l) => l.method === "macsec" || l.method === "l1");
+  // Generate every missing MKA key up front, in one durable write.
+  const missing = Object.fromEntries(
+    targets
+      .filter((l) => l.method === "macsec" && !o.store.getSecret(`macsec/${l.name}`))
+      .map((l) => [`macsec/${l.name}`, JSON.stringify({ ...generateMacsecKey(l.cipher as MacsecSuiteId), createdAt: new Date().toISOString() })]),
+  );
+  if (Object.keys(missing).length) o.store.putSecrets(missing);
   const total = targets.length + plan.meshes.length;
   let failed = 0;
   const tooMany = () => total > 0 && (failed / total) * 100 > o.maxFailPercent;

@@ -27,6 +27,8 @@ export interface StateStore {
   /** Secrets by key, never logged; persisted with mode 0600. */
   getSecret(key: string): string | undefined;
   putSecret(key: string, value: string): void;
+  /** Several secrets in one durable write. */
+  putSecrets(entries: Record<string, string>): void;
 }
 
 export class DirStateStore implements StateStore {
@@ -35,6 +37,7 @@ export class DirStateStore implements StateStore {
   private readonly secretsFile: string;
   private locked = false;
   private cache: Record<string, string> | undefined;
+  private journalFd: number | undefined;
 
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -64,15 +67,14 @@ export class DirStateStore implements StateStore {
   unlock(): void {
     if (this.locked) rmSync(this.lockFile, { force: true });
     this.locked = false;
+    if (this.journalFd !== undefined) closeSync(this.journalFd);
+    this.journalFd = undefined;
   }
 
+  /** One write(2) per entry on a descriptor kept open in append mode: a crash loses at most the entry being written. */
   append(e: JournalEntry): void {
-    const fd = openSync(this.journalFile, "a", 0o600);
-    try {
-      appendFileSync(fd, `${JSON.stringify(e)}\n`);
-    } finally {
-      closeSync(fd);
-    }
+    this.journalFd ??= openSync(this.journalFile, "a", 0o600);
+    appendFileSync(this.journalFd, `${JSON.stringify(e)}\n`);
   }
 
   journal(): JournalEntry[] {
@@ -92,7 +94,11 @@ export class DirStateStore implements StateStore {
   }
 
   putSecret(key: string, value: string): void {
-    const all = { ...this.secrets(), [key]: value };
+    this.putSecrets({ [key]: value });
+  }
+
+  putSecrets(entries: Record<string, string>): void {
+    const all = { ...this.secrets(), ...entries };
     const tmp = `${this.secretsFile}.tmp-${process.pid}`;
     writeFileSync(tmp, JSON.stringify(all, null, 2), { mode: 0o600 });
     renameSync(tmp, this.secretsFile);

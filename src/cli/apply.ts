@@ -21,6 +21,7 @@ export interface ApplyCliOptions {
   maxFailPercent?: string;
   concurrency?: string;
   perDevice?: string;
+  perDeviceInterval?: string;
   secrets?: string;
   knownHosts?: string;
   facts?: string;
@@ -82,7 +83,7 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
       securedTimeoutMs: num("--secured-timeout", o.securedTimeout, 60, 0) * 1000,
       dryRun: o.dryRun === true,
       maxFailPercent: num("--max-fail-percent", o.maxFailPercent, 0),
-      limits: { globalConcurrency: num("--concurrency", o.concurrency, 8, 1), perDeviceConcurrency: num("--per-device", o.perDevice, 1, 1) },
+      limits: { globalConcurrency: num("--concurrency", o.concurrency, 8, 1), perDeviceConcurrency: num("--per-device", o.perDevice, 1, 1), perDeviceMinTimeMs: num("--per-device-interval", o.perDeviceInterval, 0) },
       meshAccess: (name) => {
         const m = plan.meshes.find((x) => x.name === name);
         return m ? { hosts: meshHostsFor(inv, m, pool, access), auth: meshAuthFor(inv, m, access.secrets), lab: o.lab === true } : undefined;

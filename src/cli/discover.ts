@@ -19,6 +19,7 @@ export interface DiscoverCliOptions {
   secrets?: string;
   concurrency?: string;
   perDevice?: string;
+  perDeviceInterval?: string;
   timeout?: string;
 }
 
@@ -42,7 +43,7 @@ export async function runDiscover(file: string, o: DiscoverCliOptions, out: Out,
     knownHostsFile: o.knownHosts ?? process.env.LINKCRYPT_KNOWN_HOSTS ?? join(homedir(), ".ssh", "known_hosts"),
     acceptNewHostKey: o.acceptNewHostKey === true,
     secrets: { env: process.env, ...(o.secrets ? { secretsFile: o.secrets } : {}) },
-    limits: { globalConcurrency: positive("--concurrency", o.concurrency, 8), perDeviceConcurrency: positive("--per-device", o.perDevice, 1) },
+    limits: { globalConcurrency: positive("--concurrency", o.concurrency, 8), perDeviceConcurrency: positive("--per-device", o.perDevice, 1), perDeviceMinTimeMs: o.perDeviceInterval === undefined ? 0 : positive("--per-device-interval", o.perDeviceInterval, 0) },
     connectTimeoutMs: timeoutS * 1000,
     commandTimeoutMs: timeoutS * 3000,
     now: () => new Date(),

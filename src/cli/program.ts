@@ -72,6 +72,7 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
     .option("--concurrency <n>", "devices in flight at once (default 8)")
     .option("--per-device <n>", "operations in flight per device (default 1)")
+    .option("--per-device-interval <ms>", "minimum time between operations on one device (a rate limit; default none)")
     .option("--timeout <seconds>", "connect timeout; commands get three times as long (default 10)")
     .addOption(profilesOpt())
     .action(async (file: string, o: Parameters<typeof runDiscover>[1]) => {
@@ -91,6 +92,7 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .option("--max-fail-percent <n>", "stop starting new work once this share of targets failed (default 0)")
     .option("--concurrency <n>", "operations in flight (default 8)")
     .option("--per-device <n>", "operations in flight per device (default 1)")
+    .option("--per-device-interval <ms>", "minimum time between operations on one device (a rate limit; default none)")
     .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
     .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys")
     .option("--lab", "mesh hosts are a linkcrypt lab")

@@ -1,8 +1,17 @@
 import Bottleneck from "bottleneck";
 
 /**
- * Rate limits for every transport: a global cap on concurrent operations and a per-device cap (a switch's
- * management plane is easily overwhelmed). Bottleneck can later share these limits across processes via Redis.
+ * Limits for every transport: a per-device cap (a switch's management plane is easily overwhelmed), an optional
+ * per-device minimum interval between operations (a rate limit), and a global cap on operations in flight.
+ *
+ * - Concurrency caps are in-process semaphores.
+ * - A per-device rate limit (`perDeviceMinTimeMs` > 0) uses Bottleneck groups, which can also share limits across
+ *   processes through Redis later.
+ *
+ * Why not Bottleneck for the plain caps: its local datastore yields a timer tick on every internal step, about
+ * 2.5 ms per job. Behind one global limiter those ticks serialize: 250 link transactions took ~0.6 s of pure
+ * scheduling. Across 500 per-device limiters they cost another ~0.2 s of CPU. Measured with bench/apply-one.ts:
+ * 2.2x the ideal with Bottleneck throughout, against the 1.3x target.
  */
 export interface LimiterOptions {
   /** Operations in flight across all devices. */
@@ -13,18 +22,46 @@ export interface LimiterOptions {
   perDeviceMinTimeMs?: number;
 }
 
-export class DeviceLimiter {
-  private readonly global: Bottleneck;
-  private readonly perDevice: Bottleneck.Group;
+/** A counting semaphore; a released slot passes straight to the next waiter, so the cap is never exceeded. */
+export class Semaphore {
+  private active = 0;
+  private readonly waiters: (() => void)[] = [];
 
-  constructor(o: LimiterOptions) {
-    this.global = new Bottleneck({ maxConcurrent: o.globalConcurrency });
-    this.perDevice = new Bottleneck.Group({ maxConcurrent: o.perDeviceConcurrency, minTime: o.perDeviceMinTimeMs ?? 0 });
+  constructor(private readonly max: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active < this.max) this.active++;
+    else await new Promise<void>((resolve) => this.waiters.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+}
+
+export class DeviceLimiter {
+  private readonly global: Semaphore;
+  private readonly rated: Bottleneck.Group | undefined;
+  private readonly caps = new Map<string, Semaphore>();
+
+  constructor(private readonly o: LimiterOptions) {
+    this.global = new Semaphore(o.globalConcurrency);
+    this.rated = (o.perDeviceMinTimeMs ?? 0) > 0 ? new Bottleneck.Group({ maxConcurrent: o.perDeviceConcurrency, minTime: o.perDeviceMinTimeMs! }) : undefined;
+  }
+
+  private device<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    if (this.rated) return this.rated.key(name).schedule(fn);
+    let s = this.caps.get(name);
+    if (!s) this.caps.set(name, (s = new Semaphore(this.o.perDeviceConcurrency)));
+    return s.run(fn);
   }
 
   /** Run `fn` once both the device's and the global limit allow it. */
   schedule<T>(device: string, fn: () => Promise<T>): Promise<T> {
-    return this.perDevice.key(device).schedule(() => this.global.schedule(fn));
+    return this.scheduleDevices([device], fn);
   }
 
   /**
@@ -35,11 +72,11 @@ export class DeviceLimiter {
   scheduleDevices<T>(devices: readonly string[], fn: () => Promise<T>): Promise<T> {
     const sorted = [...new Set(devices)].sort();
     const run = (i: number): Promise<T> =>
-      i === sorted.length ? this.global.schedule(fn) : this.perDevice.key(sorted[i]!).schedule(() => run(i + 1));
+      i === sorted.length ? this.global.run(fn) : this.device(sorted[i]!, () => run(i + 1));
     return run(0);
   }
 
   async stop(): Promise<void> {
-    await this.global.stop({ dropWaitingJobs: false });
+    if (this.rated) await Promise.all(this.rated.limiters().map((l) => l.limiter.stop({ dropWaitingJobs: false })));
   }
 }

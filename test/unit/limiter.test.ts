@@ -74,3 +74,15 @@ describe("transport: limiter (multi-device)", () => {
     await lim.stop();
   });
 });
+
+describe("transport: limiter (rate limit)", () => {
+  it("a per-device minimum interval spaces operations on a device (Bottleneck)", async () => {
+    const lim = new DeviceLimiter({ globalConcurrency: 10, perDeviceConcurrency: 5, perDeviceMinTimeMs: 50 });
+    const starts: number[] = [];
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: 4 }, () => lim.schedule("sw1", async () => void starts.push(performance.now() - t0))));
+    starts.sort((a, b) => a - b);
+    for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(45);
+    await lim.stop();
+  });
+});
