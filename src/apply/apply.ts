@@ -5,7 +5,11 @@ import type { MacsecSuiteId } from "../crypto/macsec-suites.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import type { ProfileSet } from "../model/load-profiles.js";
 import { generateMacsecKey, type MacsecKey } from "../keys/keys.js";
-import { deliverMesh, type MeshAuth } from "../mesh/deliver.js";
+import { join } from "node:path";
+import { lineDiff } from "../render/flatten-xml.js";
+import { renderSwanctlConf } from "../render/swanctl.js";
+import { meshConnSpecs } from "../mesh/conn-spec.js";
+import { CONF_FILE, deliverMesh, type MeshAuth } from "../mesh/deliver.js";
 import type { HostAccess } from "../mesh/host-access.js";
 import type { LinkPlan, Plan } from "../planner/plan-types.js";
 import { DeviceLimiter, type LimiterOptions } from "../transport/limiter.js";
@@ -92,10 +96,11 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
   if (Object.keys(missing).length) o.store.putSecrets(missing);
   const total = targets.length + plan.meshes.length;
   let failed = 0;
+  let done = 0;
   const tooMany = () => total > 0 && (failed / total) * 100 > o.maxFailPercent;
 
   // Both ends of a link under the per-device limits (taken in sorted order) and one global slot.
-  const both = <T>(a: string, b: string, fn: () => Promise<T>) => limiter.scheduleDevices([a, b], fn);
+  const both = <T>(a: string, b: string, fn: () => Promise<T>) => limiter.scheduleDevices([a, b], fn, [device(a).site, device(b).site]);
 
   async function securedEvidence(d: Driver, port: string, observable: boolean): Promise<string> {
     const until = Date.now() + o.securedTimeoutMs;
@@ -205,7 +210,8 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
           r = { target: link.name, kind: link.method as "macsec" | "l1", outcome: "failed", detail: (e as Error).message };
         }
         if (r.outcome === "failed") failed++;
-        say(`${r.target}: ${r.outcome}${r.outcome === "failed" ? `: ${r.detail}` : ""}`);
+        done++;
+        say(`[${done}/${total}] ${r.target}: ${r.outcome}${r.outcome === "failed" ? `: ${r.detail}` : ""}`);
         results.push(r);
       }),
     );
@@ -216,7 +222,19 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
         continue;
       }
       if (o.dryRun) {
-        results.push({ target: `mesh ${m.name}`, kind: "mesh", outcome: "planned", detail: `${m.hosts} hosts, ${m.pairs} pairs would be delivered (no flush)` });
+        // Each host's swanctl diff: the rendered file against what is on the host (secrets live in another file).
+        const diffs: string[] = [];
+        for (const h of acc.hosts) {
+          const rendered = renderSwanctlConf(h.name, meshConnSpecs(m, h.name, { forceEncap: acc.lab })).split("\n");
+          const current = ((await h.readFile(join(h.confDir, CONF_FILE)).catch(() => undefined)) ?? "").split("\n");
+          const d = lineDiff(current.filter(Boolean), rendered.filter(Boolean));
+          if (d.length) diffs.push(`${h.name}:\n${d.join("\n")}`);
+        }
+        results.push({
+          target: `mesh ${m.name}`, kind: "mesh", outcome: diffs.length ? "planned" : "unchanged",
+          detail: diffs.length ? `${diffs.length} of ${acc.hosts.length} hosts would change (connections loaded one by one, no flush)` : "every host already has this configuration",
+          ...(diffs.length ? { diff: diffs.join("\n") } : {}),
+        });
         continue;
       }
       journal("mesh", m.name, "started");

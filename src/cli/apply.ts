@@ -22,6 +22,7 @@ export interface ApplyCliOptions {
   concurrency?: string;
   perDevice?: string;
   perDeviceInterval?: string;
+  perSite?: string;
   secrets?: string;
   knownHosts?: string;
   facts?: string;
@@ -83,12 +84,17 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
       securedTimeoutMs: num("--secured-timeout", o.securedTimeout, 60, 0) * 1000,
       dryRun: o.dryRun === true,
       maxFailPercent: num("--max-fail-percent", o.maxFailPercent, 0),
-      limits: { globalConcurrency: num("--concurrency", o.concurrency, 8, 1), perDeviceConcurrency: num("--per-device", o.perDevice, 1, 1), perDeviceMinTimeMs: num("--per-device-interval", o.perDeviceInterval, 0) },
+      limits: { globalConcurrency: num("--concurrency", o.concurrency, 8, 1), perDeviceConcurrency: num("--per-device", o.perDevice, 1, 1), perDeviceMinTimeMs: num("--per-device-interval", o.perDeviceInterval, 0), ...(o.perSite ? { perSiteConcurrency: num("--per-site", o.perSite, 1, 1) } : {}) },
       meshAccess: (name) => {
         const m = plan.meshes.find((x) => x.name === name);
         return m ? { hosts: meshHostsFor(inv, m, pool, access), auth: meshAuthFor(inv, m, access.secrets), lab: o.lab === true } : undefined;
       },
-      onProgress: (line) => !o.json && err.write(`${line}\n`),
+      // A live line on a terminal, plain lines otherwise (CI, pipes).
+      onProgress: (line) => {
+        if (o.json) return;
+        if (process.stderr.isTTY && /^\[\d+\/\d+\] [^:]+: (changed|unchanged|planned)$/.test(line)) err.write(`\r${line}\x1b[K`);
+        else err.write(`${process.stderr.isTTY ? "\r\x1b[K" : ""}${line}\n`);
+      },
       // Test-only fault injection (documented in docs/apply.md): a window in which to kill the process.
       ...(process.env.LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS ? { pauseAfterCommitMs: Number(process.env.LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS) } : {}),
     });

@@ -93,6 +93,7 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .option("--concurrency <n>", "operations in flight (default 8)")
     .option("--per-device <n>", "operations in flight per device (default 1)")
     .option("--per-device-interval <ms>", "minimum time between operations on one device (a rate limit; default none)")
+    .option("--per-site <n>", "operations in flight touching one site (default no limit)")
     .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
     .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys")
     .option("--lab", "mesh hosts are a linkcrypt lab")

@@ -20,6 +20,8 @@ export interface LimiterOptions {
   perDeviceConcurrency: number;
   /** Minimum ms between operation starts against one device (0 = none). */
   perDeviceMinTimeMs?: number;
+  /** Operations in flight touching one site (no limit when unset). */
+  perSiteConcurrency?: number;
 }
 
 /** A counting semaphore; a released slot passes straight to the next waiter, so the cap is never exceeded. */
@@ -69,11 +71,21 @@ export class DeviceLimiter {
    * operations over overlapping device sets cannot deadlock; the global slot is taken last and only once (holding
    * global slots while waiting for a device would let waiting jobs starve the running ones).
    */
-  scheduleDevices<T>(devices: readonly string[], fn: () => Promise<T>): Promise<T> {
+  scheduleDevices<T>(devices: readonly string[], fn: () => Promise<T>, sites: readonly string[] = []): Promise<T> {
     const sorted = [...new Set(devices)].sort();
+    // Sites first (sorted), then devices (sorted), then the global slot: one fixed order, so no deadlock.
+    const siteKeys = this.o.perSiteConcurrency ? [...new Set(sites)].sort() : [];
     const run = (i: number): Promise<T> =>
       i === sorted.length ? this.global.run(fn) : this.device(sorted[i]!, () => run(i + 1));
-    return run(0);
+    const runSites = (j: number): Promise<T> => (j === siteKeys.length ? run(0) : this.site(siteKeys[j]!).run(() => runSites(j + 1)));
+    return runSites(0);
+  }
+
+  private readonly sites = new Map<string, Semaphore>();
+  private site(name: string): Semaphore {
+    let s = this.sites.get(name);
+    if (!s) this.sites.set(name, (s = new Semaphore(this.o.perSiteConcurrency!)));
+    return s;
   }
 
   async stop(): Promise<void> {

@@ -47,6 +47,17 @@ describe("end to end through linkcrypt lab up", () => {
     expect((await cli("plan", inv, "--out", join(root, "plan.json"))).code).toBe(0);
   }, 60_000);
 
+  it("2a. a dry run shows every device's diff: switch config (key masked), encryptor values, swanctl files", async () => {
+    const d = await cli("apply", ...applyArgs(), "--dry-run");
+    outputs.push(d.out, d.err);
+    expect(d.code, d.out + d.err).toBe(2);
+    const results = JSON.parse(d.out).results as { target: string; outcome: string; diff?: string }[];
+    expect(results.map((r) => `${r.target}:${r.outcome}`)).toEqual(["a1-b1-l1:planned", "a1-b1-macsec:planned", "mesh app:planned"]);
+    expect(results.find((r) => r.target === "a1-b1-macsec")!.diff).toMatch(/secret-key = <secret>/);
+    expect(results.find((r) => r.target === "a1-b1-l1")!.diff).toMatch(/rotationInterval: 86400 -> 3600/);
+    expect(results.find((r) => r.target === "mesh app")!.diff).toMatch(/a1-h1:\n[\s\S]*\+ connections \{[\s\S]*\+ +remote_addrs = 10\.231\./);
+  }, 60_000);
+
   it("2. one switch rejects the commit: both ends roll back, and the report shows the link unsecured with the reason", async () => {
     const release = await lockRunning("b1-sw");
     try {

@@ -86,3 +86,22 @@ describe("transport: limiter (rate limit)", () => {
     await lim.stop();
   });
 });
+
+describe("transport: limiter (per site)", () => {
+  it("caps operations touching one site", async () => {
+    const lim = new DeviceLimiter({ globalConcurrency: 20, perDeviceConcurrency: 1, perSiteConcurrency: 2 });
+    let now = 0;
+    let max = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        lim.scheduleDevices([`a${i}`, `b${i}`], async () => {
+          max = Math.max(max, ++now);
+          await new Promise((r) => setTimeout(r, 10));
+          now--;
+        }, ["site-a", "site-b"]),
+      ),
+    );
+    expect(max).toBe(2);
+    await lim.stop();
+  });
+});
