@@ -30,6 +30,14 @@ export function collectSamples(plan: Plan, verify?: VerifyReport, keyAges: { key
     for (const s of ["secured", "degraded", "unsecured", "unknown"])
       if (pairs.length) out.push({ name: "linkcrypt_mesh_pairs", help: "pairs the plan protects with ESP or exempts", type: "gauge", labels: { mesh: m.name, status: s }, value: pairs.filter((p) => p.status === s).length });
   }
+  for (const h of verify?.hosts ?? []) {
+    const labels = { mesh: h.mesh, host: h.host };
+    out.push({ name: "linkcrypt_mesh_child_sas", help: "INSTALLED mesh CHILD_SAs on the host", type: "gauge", labels, value: h.childSas });
+    out.push({ name: "linkcrypt_mesh_ike_sas", help: "ESTABLISHED mesh IKE_SAs on the host", type: "gauge", labels, value: h.ikeSas });
+    out.push({ name: "linkcrypt_mesh_half_open_ike_sas", help: "half-open IKE_SAs on the host", type: "gauge", labels, value: h.halfOpen });
+    for (const d of h.xfrmDeltas)
+      out.push({ name: "linkcrypt_xfrm_errors", help: "growth of a /proc/net/xfrm_stat error counter since the previous verify", type: "gauge", labels: { ...labels, counter: d.counter }, value: d.delta });
+  }
   for (const k of keyAges) out.push({ name: "linkcrypt_key_age_seconds", help: "age of the key in use", type: "gauge", labels: { key: k.key, kind: k.kind }, value: k.seconds });
   return out;
 }

@@ -30,6 +30,8 @@ export interface VerifyReport {
   plan: Plan["inputs"];
   observedAt: string;
   entries: VerifyEntry[];
+  /** Per mesh host: SA counts, and xfrm_stat counters that grew since the previous verify. */
+  hosts?: { mesh: string; host: string; ikeSas: number; childSas: number; halfOpen: number; xfrmDeltas: { counter: string; delta: number }[] }[];
 }
 
 function combine(states: (LinkSecurityState | undefined)[]): VerifyStatus {
@@ -49,6 +51,7 @@ export async function verifyInventory(
   const pool = new SshPool();
   const at = () => o.now().toISOString();
   const entries: VerifyEntry[] = [];
+  const hostStats: NonNullable<VerifyReport["hosts"]> = [];
   const device = (n: string) => inv.devices.find((d) => d.name === n)!;
   const read = async (dev: string, port: string): Promise<LinkSecurityState | { error: string }> => {
     try {
@@ -89,9 +92,17 @@ export async function verifyInventory(
           evidence: [`${f.status}: ${f.detail}`], observedAt: at(),
         });
       for (const e of r.errors) entries.push({ kind: "pair", name: `${m.name}:${e.host}`, method: "host-mesh", status: "unknown", evidence: [e.error], observedAt: at() });
+      for (const t of r.tables)
+        hostStats.push({
+          mesh: m.name, host: t.host,
+          ikeSas: t.ike.filter((i) => i.conn.startsWith("mesh-") && i.state === "ESTABLISHED").length,
+          childSas: t.children.filter((c) => c.conn.startsWith("mesh-") && c.state === "INSTALLED").length,
+          halfOpen: t.halfOpen,
+          xfrmDeltas: (r.kernel.find((k) => k.host === t.host)?.xfrmDeltas ?? []).map((d) => ({ counter: d.counter, delta: d.delta })),
+        });
     }
   } finally {
     await pool.closeAll();
   }
-  return { format: "linkcrypt-verify", version: 1, plan: plan.inputs, observedAt: at(), entries };
+  return { format: "linkcrypt-verify", version: 1, plan: plan.inputs, observedAt: at(), entries, hosts: hostStats };
 }

@@ -95,6 +95,10 @@ describe("end to end through linkcrypt lab up", () => {
     const r = await cli("report", inv, "--verify", join(root, "verify.json"), "--format", "md");
     outputs.push(r.out);
     expect(r.out).toMatch(/\| a1-b1-l1 \|.*\| secured \|/);
+    const m = await cli("metrics", inv, "--verify", join(root, "verify.json"));
+    outputs.push(m.out);
+    expect(m.out).toMatch(/^linkcrypt_mesh_child_sas\{mesh="app",host="a1-h1"\} 3$/m);
+    expect(m.out).toMatch(/^linkcrypt_link_status\{link="a1-b1-l1",method="l1",status="secured"\} 1$/m);
     expect(r.out).toMatch(/app: 4 hosts, 6 pairs, 6 verified secured/);
   }, 60_000);
 
