@@ -57,8 +57,14 @@ for (const raw of input) {
     ctx = ctx.slice(0, depth);
     if (depth === 0 && !/^(mac security|interface \S+)$/.test(cmd)) { say(`% Invalid input at '${cmd}'`); continue; }
     if (/^cipher /.test(cmd) && !/^cipher (aes128-gcm|aes256-gcm|aes128-gcm-xpn|aes256-gcm-xpn)$/.test(cmd)) { say(`% Invalid input at '${cmd}'`); continue; }
-    const path = [...ctx, cmd].join(" / ");
     const sess = state.sessions[session];
+    if (cmd.startsWith("no ")) {
+      // `no <statement>` removes the statement (matched like a leaf) at this level; it opens no context.
+      const gone = leafKey([...ctx, cmd.slice(3)].join(" / "));
+      sess.candidate = sess.candidate.filter((l) => leafKey(l) !== gone && !l.startsWith(gone + " / "));
+      continue;
+    }
+    const path = [...ctx, cmd].join(" / ");
     sess.candidate = apply(sess.candidate, [path]);
     ctx.push(cmd);
     continue;

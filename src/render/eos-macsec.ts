@@ -1,22 +1,25 @@
 import type { MacsecChange } from "../../drivers/contract.js";
 import { macsecSuite } from "../crypto/macsec-suites.js";
-import { UnsupportedError } from "../errors.js";
 
 /**
  * Pure: a MACsec change as Arista EOS configuration lines (3-space indents):
- *   mac security / profile P / cipher, key <CKN> 0 <CAK>, mka key-server priority, mka session rekey-period, sci,
+ *   mac security / profile P / cipher, key <CKN> 0 <CAK> (plus `key <OLD> 0 <CAK> fallback` while rotating, and
+ *   `no key <OLD>` to retire it), mka key-server priority, mka session rekey-period, sci,
  *   traffic unprotected drop|allow, replay protection window; then `interface X / mac security profile P`.
  * The cleartext key form (`key <CKN> 0 <CAK>`) is unconfirmed (third-party material shows the type-7 form).
  */
 export function renderEosMacsec(c: MacsecChange): string[] {
-  if (c.keychain.nextKey || c.keychain.retireCkns?.length) throw new UnsupportedError("key rotation with two keys is not implemented for EOS yet");
   const p = c.policy;
+  // Rotation: the new key is the primary and the old one stays as the fallback; retiring removes the old key.
+  const k = c.keychain;
+  const keys = k.nextKey ? [`      key ${k.nextKey.ckn} 0 ${k.nextKey.cak}`, `      key ${k.ckn} 0 ${k.cak} fallback`] : [`      key ${k.ckn} 0 ${k.cak}`];
   const replay = Math.max(0, ...c.interfaces.map((i) => i.replayWindow));
   return [
     "mac security",
     `   profile ${p.name}`,
     `      cipher ${macsecSuite(p.suite).names.eos}`,
-    `      key ${c.keychain.ckn} 0 ${c.keychain.cak}`,
+    ...keys,
+    ...(k.retireCkns ?? []).map((ckn) => `      no key ${ckn}`),
     `      mka key-server priority ${p.keyServerPriority}`,
     ...(p.sakRekeySeconds > 0 ? [`      mka session rekey-period ${Math.min(100000, Math.max(30, p.sakRekeySeconds))}`] : []),
     ...(p.includeSci ? ["      sci"] : []),

@@ -1,6 +1,5 @@
 import type { MacsecChange } from "../../drivers/contract.js";
 import { macsecSuite } from "../crypto/macsec-suites.js";
-import { UnsupportedError } from "../errors.js";
 import { escapeXml } from "../transport/netconf/xml.js";
 
 /**
@@ -15,16 +14,20 @@ export const JUNOS_NAMESPACE = "http://xml.juniper.net/xnm/1.1/xnm";
 const NC = "urn:ietf:params:xml:ns:netconf:base:1.0";
 
 export function renderJunosMacsec(c: MacsecChange, namespace = JUNOS_NAMESPACE): string {
-  if (c.keychain.nextKey || c.keychain.retireCkns?.length)
-    throw new UnsupportedError("key rotation with two keys is not implemented for Junos yet (fallback-key element names are unconfirmed)");
   const x = escapeXml;
+  // Rotation: the new key becomes the pre-shared key and the old one stays as `fallback-key` (Junos 19.2R1+; XML
+  // names follow the CLI hierarchy, unconfirmed). The association is replaced whole, so retiring is simply rendering
+  // without the fallback.
+  const primary = c.keychain.nextKey ?? { ckn: c.keychain.ckn, cak: c.keychain.cak };
+  const fallback = c.keychain.nextKey ? { ckn: c.keychain.ckn, cak: c.keychain.cak } : undefined;
   const p = c.policy;
   const replay = Math.max(0, ...c.interfaces.map((i) => i.replayWindow));
   return [
     `<config xmlns="${NC}" xmlns:nc="${NC}"><configuration${namespace ? ` xmlns="${namespace}"` : ""}><security><macsec>`,
     `<connectivity-association nc:operation="replace"><name>${x(p.name)}</name>`,
     `<cipher-suite>${macsecSuite(p.suite).names.junos}</cipher-suite><security-mode>static-cak</security-mode>`,
-    `<pre-shared-key><ckn>${x(c.keychain.ckn)}</ckn><cak>${x(c.keychain.cak)}</cak></pre-shared-key>`,
+    `<pre-shared-key><ckn>${x(primary.ckn)}</ckn><cak>${x(primary.cak)}</cak></pre-shared-key>`,
+    fallback ? `<fallback-key><ckn>${x(fallback.ckn)}</ckn><cak>${x(fallback.cak)}</cak></fallback-key>` : "",
     `<mka><key-server-priority>${p.keyServerPriority}</key-server-priority>`,
     p.sakRekeySeconds > 0 ? `<sak-rekey-interval>${Math.min(86400, Math.max(60, p.sakRekeySeconds))}</sak-rekey-interval>` : "",
     `</mka>`,

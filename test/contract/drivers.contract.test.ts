@@ -18,6 +18,8 @@ interface Subject {
   change: ConfigChange | undefined;
   /** The live value the change touches, read without the driver. */
   observe(): Promise<string>;
+  /** MACsec subjects: the CKNs in the live configuration, read without the driver. */
+  keys?(): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -31,10 +33,11 @@ const subjects: Record<string, () => Promise<Subject>> = {
   },
   "openconfig-macsec": () =>
     netconfSubject("openconfig-macsec", "lab-openconfig-switch", "lc-kc1", "eth1",
-      '<macsec xmlns="http://openconfig.net/yang/macsec"/>', /<macsec-cipher-suite>(\w+)</),
+      '<macsec xmlns="http://openconfig.net/yang/macsec"/>', /<macsec-cipher-suite>(\w+)</, /<key-id>(\w+)<\/key-id>/g,
+      '<keychains xmlns="http://openconfig.net/yang/oc-keychain"/>'),
   "junos-macsec": () =>
     netconfSubject("junos-macsec", "lab-junos-switch", "unused", "xe-0/0/1",
-      '<configuration xmlns="http://xml.juniper.net/xnm/1.1/xnm"><security><macsec/></security></configuration>', /<cipher-suite>([\w-]+)</),
+      '<configuration xmlns="http://xml.juniper.net/xnm/1.1/xnm"><security><macsec/></security></configuration>', /<cipher-suite>([\w-]+)</, /<ckn>(\w+)<\/ckn>/g),
   "eos-macsec": async () => {
     const peer = await startEosStandin();
     const conn = await SshConnection.connect({ device: "lab-eos1", host: peer.host, port: peer.port, username: LAB_USER, privateKey: readFileSync(peer.clientKeyPath), knownHostsFile: peer.knownHosts });
@@ -50,6 +53,7 @@ const subjects: Record<string, () => Promise<Subject>> = {
       },
       // Observed through the device's own CLI, as an operator would.
       observe: async () => (await probe.shellScript(["show running-config section mac security"])).stdout.split("\n").find((l) => / \/ cipher /.test(l)) ?? "none",
+      keys: async () => [...(await probe.shellScript(["show running-config section mac security"])).stdout.matchAll(/ \/ key (\S+) \d /g)].map((m) => m[1]!).sort(),
       stop: async () => {
         probe.close();
         conn.close();
@@ -72,7 +76,7 @@ const subjects: Record<string, () => Promise<Subject>> = {
 };
 
 /** A NETCONF MACsec driver against netconfd; `observe` reads the cipher suite from running over its own session. */
-async function netconfSubject(driverName: string, profile: string, keychain: string, iface: string, filter: string, suiteRe: RegExp): Promise<Subject> {
+async function netconfSubject(driverName: string, profile: string, keychain: string, iface: string, filter: string, suiteRe: RegExp, keyRe: RegExp, keysFilter = filter): Promise<Subject> {
   const peer = await startNetconf();
   const connect = (device: string) =>
     SshConnection.connect({ device, host: peer.host, port: peer.port, username: LAB_USER, privateKey: readFileSync(peer.clientKeyPath), knownHostsFile: peer.knownHosts });
@@ -89,6 +93,7 @@ async function netconfSubject(driverName: string, profile: string, keychain: str
       interfaces: [{ name: iface, replayWindow: 64 }],
     },
     observe: async () => suiteRe.exec(dataXml(await nc.getConfig("running", filter)))?.[1] ?? "none",
+    keys: async () => [...new Set([...dataXml(await nc.getConfig("running", keysFilter)).matchAll(keyRe)].map((m) => m[1]!))].sort(),
     stop: async () => {
       await nc.close();
       probe.close();
@@ -171,6 +176,23 @@ for (const [name, make] of Object.entries(subjects)) {
       await s.driver.confirm();
       await new Promise((r) => setTimeout(r, 2500));
       expect(await s.observe()).toBe(during);
+    });
+
+    it("a MACsec key rotation installs both keys, then retiring leaves only the new one", async () => {
+      if (!s.keys || s.change?.kind !== "macsec") return;
+      const base = s.change;
+      const step = async (c: ConfigChange) => {
+        await s.driver.loadCandidate(c);
+        await s.driver.commit({ confirmTimeoutS: 30 });
+        if (s.driver.flags.confirmedCommit) await s.driver.confirm();
+      };
+      await step(base);
+      expect(await s.keys()).toEqual(["0a0b"]);
+      const next = { ckn: "0c0d", cak: "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100" };
+      await step({ ...base, keychain: { ...base.keychain, nextKey: next } });
+      expect(await s.keys()).toEqual(["0a0b", "0c0d"]);
+      await step({ ...base, keychain: { name: base.keychain.name, cryptoAlgorithm: base.keychain.cryptoAlgorithm, ...next, retireCkns: ["0a0b"] } });
+      expect(await s.keys()).toEqual(["0c0d"]);
     });
 
     it("without confirmed commit, confirm() says so; commit is verified and rollback restores", async () => {

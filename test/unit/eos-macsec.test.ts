@@ -27,4 +27,15 @@ describe("drivers: eos-macsec", () => {
     expect(maskEosKeys(lines.join("\n"))).not.toContain("c0ffee00");
     expect(maskEosKeys("      key 0a0b 7 094F471A1A0A")).toBe("      key 0a0b 7 <secret>");
   });
+  it("rotation: the next key is primary and the current one the fallback; retiring removes it with `no key`", () => {
+    const c: MacsecChange = {
+      kind: "macsec",
+      policy: { name: "p", suite: "GCM-AES-XPN-256", includeSci: false, keyServerPriority: 10, sakRekeySeconds: 0, mustSecure: true },
+      keychain: { name: "unused", ckn: "0a0b", cak: "aa", cryptoAlgorithm: "AES_256_CMAC", nextKey: { ckn: "0c0d", cak: "bb" } },
+      interfaces: [{ name: "Ethernet1/1", replayWindow: 0 }],
+    };
+    expect(renderEosMacsec(c).filter((l) => /key /.test(l) && !/server/.test(l))).toEqual(["      key 0c0d 0 bb", "      key 0a0b 0 aa fallback"]);
+    const retired = renderEosMacsec({ ...c, keychain: { name: "unused", ckn: "0c0d", cak: "bb", cryptoAlgorithm: "AES_256_CMAC", retireCkns: ["0a0b"] } });
+    expect(retired.filter((l) => /key /.test(l) && !/server/.test(l))).toEqual(["      key 0c0d 0 bb", "      no key 0a0b"]);
+  });
 });

@@ -33,4 +33,14 @@ describe("render: golden payloads", () => {
   it("OpenConfig: key chain, MKA policy and interface binding", () => {
     expect(renderOpenconfigMacsec(change)).toBe(readFileSync("test/golden/openconfig-macsec.xml", "utf8").trim());
   });
+  it("Junos rotation: the next key becomes the pre-shared key and the current one the fallback-key; retiring drops it", () => {
+    const next = { ckn: "0c0d", cak: "ff".repeat(32) };
+    const during = renderJunosMacsec({ ...change, keychain: { ...change.keychain, nextKey: next } });
+    expect(during).toContain("<pre-shared-key><ckn>0c0d</ckn>");
+    expect(during).toContain("<fallback-key><ckn>0a0b</ckn>");
+    const after = renderJunosMacsec({ ...change, keychain: { ...change.keychain, ...next, retireCkns: ["0a0b"] } });
+    expect(after).toContain("<pre-shared-key><ckn>0c0d</ckn>");
+    expect(after).not.toContain("0a0b");
+    expect(after).toContain('<connectivity-association nc:operation="replace">');
+  });
 });
