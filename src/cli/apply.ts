@@ -3,7 +3,10 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { applyPlan, pendingDeadlines } from "../apply/apply.js";
+import { factsDrift, planDrift } from "../apply/drift.js";
 import { DirStateStore } from "../apply/state-store.js";
+import { discover } from "../discover/discover.js";
+import { applyFacts } from "../model/facts.js";
 import { InputError, UsageError } from "../errors.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import { PLAN_FORMAT, PLAN_VERSION, type Plan } from "../planner/plan-types.js";
@@ -26,6 +29,8 @@ export interface ApplyCliOptions {
   secrets?: string;
   knownHosts?: string;
   facts?: string;
+  /** false with --no-refresh. */
+  refresh?: boolean;
   lab?: boolean;
   json?: boolean;
   profiles: string[];
@@ -60,6 +65,33 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
   if (stale.length)
     throw new InputError(`${planFile} is stale: the ${stale.map((k) => k.replace("Digest", "")).join(" and ")} changed since it was made; run linkcrypt plan again`);
 
+  const inv = l.data as Inventory;
+  const access = {
+    knownHostsFile: o.knownHosts ?? process.env.LINKCRYPT_KNOWN_HOSTS ?? join(homedir(), ".ssh", "known_hosts"),
+    acceptNewHostKey: false,
+    secrets: { env: process.env, ...(o.secrets ? { secretsFile: o.secrets } : {}) },
+    connectTimeoutMs: 10_000,
+    commandTimeoutMs: 30_000,
+  };
+  const limits = { globalConcurrency: num("--concurrency", o.concurrency, 8, 1), perDeviceConcurrency: num("--per-device", o.perDevice, 1, 1), perDeviceMinTimeMs: num("--per-device-interval", o.perDeviceInterval, 0), ...(o.perSite ? { perSiteConcurrency: num("--per-site", o.perSite, 1, 1) } : {}) };
+
+  // The plan was made from observed facts: read the devices again and refuse the plan if it would now come out different.
+  if (l.facts && o.refresh !== false) {
+    if (!o.json) err.write(`re-reading the devices' state to check ${planFile} against ${o.facts} (--no-refresh skips this)\n`);
+    const fresh = await discover(inv, l.profiles, { ...access, limits, now: () => new Date() });
+    const base = loadAll(o.inventory, o.profiles);
+    const applied = applyFacts(base.model!, fresh.facts);
+    const freshPlan = planFromLoaded({ ...base, model: applied.model, facts: fresh.facts, diagnostics: [...base.diagnostics, ...applied.diagnostics] })!;
+    const changed = planDrift(plan, freshPlan);
+    const seen = factsDrift(l.facts, fresh.facts);
+    if (changed.length)
+      throw new InputError(
+        `${planFile} is stale: the devices no longer match ${o.facts}, and the plan would now differ for ${changed.join(", ")}. ` +
+          `What changed: ${seen.join("; ") || "nothing in the compared fields"}. Run linkcrypt discover --out ${o.facts} and linkcrypt plan again`,
+      );
+    if (seen.length && !o.json) err.write(`note: observed state changed, but the plan comes out the same: ${seen.join("; ")}\n`);
+  }
+
   const store = new DirStateStore(o.stateDir ?? ".linkcrypt");
   const run = randomUUID();
   store.lock(`apply ${planFile}`);
@@ -69,14 +101,6 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
       err.write(`waiting ${Math.ceil(ms / 1000)} s: a previous run left ${p.target} committed but unconfirmed; the device rolls it back at ${p.deadline.toISOString()}\n`);
       await new Promise((r) => setTimeout(r, ms));
     }
-    const inv = l.data as Inventory;
-    const access = {
-      knownHostsFile: o.knownHosts ?? process.env.LINKCRYPT_KNOWN_HOSTS ?? join(homedir(), ".ssh", "known_hosts"),
-      acceptNewHostKey: false,
-      secrets: { env: process.env, ...(o.secrets ? { secretsFile: o.secrets } : {}) },
-      connectTimeoutMs: 10_000,
-      commandTimeoutMs: 30_000,
-    };
     const pool = new SshPool();
     const results = await applyPlan(plan, inv, l.profiles, {
       access, store, run,
@@ -84,7 +108,7 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
       securedTimeoutMs: num("--secured-timeout", o.securedTimeout, 60, 0) * 1000,
       dryRun: o.dryRun === true,
       maxFailPercent: num("--max-fail-percent", o.maxFailPercent, 0),
-      limits: { globalConcurrency: num("--concurrency", o.concurrency, 8, 1), perDeviceConcurrency: num("--per-device", o.perDevice, 1, 1), perDeviceMinTimeMs: num("--per-device-interval", o.perDeviceInterval, 0), ...(o.perSite ? { perSiteConcurrency: num("--per-site", o.perSite, 1, 1) } : {}) },
+      limits,
       meshAccess: (name) => {
         const m = plan.meshes.find((x) => x.name === name);
         return m ? { hosts: meshHostsFor(inv, m, pool, access), auth: meshAuthFor(inv, m, access.secrets), lab: o.lab === true } : undefined;

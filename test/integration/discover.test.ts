@@ -102,4 +102,34 @@ describe("cli: discover (real peers)", () => {
     expect(d.h1.error.message).toMatch(/SHA256:/);
     expect(d.enc1.reachable).toBe(true); // SNMP does not need the host key
   });
+
+  it("apply re-reads the devices: a plan made from facts the hosts no longer match is refused as stale, naming device and field", async () => {
+    const inv = await inventory("default");
+    const kh = ["--known-hosts", join(dir, "known_hosts"), "--secrets", join(dir, "secrets.yaml")];
+    const facts = join(dir, "facts-now.json");
+    await cli("discover", inv, ...kh, "--out", facts, "--timeout", "3", "--json");
+    // The facts as they were "yesterday": h2's CPU had the opposite AES-NI answer.
+    const old = JSON.parse(readFileSync(facts, "utf8"));
+    const flags: string[] = old.devices.h2.host.cpuFlags;
+    const had = flags.includes("aes");
+    old.devices.h2.host.cpuFlags = had ? flags.filter((f) => f !== "aes") : [...flags, "aes"];
+    const oldFacts = join(dir, "facts-old.json");
+    writeFileSync(oldFacts, JSON.stringify(old));
+    expect((await cli("plan", inv, "--facts", oldFacts, "--out", join(dir, "plan-old.json"))).code).toBe(0);
+    expect((await cli("plan", inv, "--facts", facts, "--out", join(dir, "plan-now.json"))).code).toBe(0);
+
+    const stale = await cli("apply", join(dir, "plan-old.json"), "--inventory", inv, "--facts", oldFacts, ...kh, "--state-dir", join(dir, "st1"), "--dry-run");
+    expect(stale.code).toBe(1);
+    expect(stale.err).toMatch(/plan-old\.json is stale: the devices no longer match .*facts-old\.json, and the plan would now differ for mesh lab-mesh \(hostClasses/);
+    expect(stale.err).toContain(`h2: cpu flag aes: ${had ? "absent -> present" : "present -> absent"}`);
+    expect(stale.err).toMatch(/Run linkcrypt discover --out .*facts-old\.json and linkcrypt plan again/);
+
+    // The current facts pass the check (the mesh step itself then fails: these hosts run no charon).
+    const fine = await cli("apply", join(dir, "plan-now.json"), "--inventory", inv, "--facts", facts, ...kh, "--state-dir", join(dir, "st2"), "--dry-run");
+    expect(fine.err).toContain("re-reading the devices' state");
+    expect(fine.err).not.toMatch(/is stale/);
+    // --no-refresh trusts the file: no re-read, no refusal.
+    const trusted = await cli("apply", join(dir, "plan-old.json"), "--inventory", inv, "--facts", oldFacts, ...kh, "--state-dir", join(dir, "st3"), "--dry-run", "--no-refresh");
+    expect(trusted.err).not.toMatch(/re-reading|is stale/);
+  });
 });
