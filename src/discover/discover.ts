@@ -28,7 +28,9 @@ export async function discover(inv: Inventory, profiles: ProfileSet, o: Discover
   const skipped: DiscoverResult["skipped"] = [];
   const managed = inv.devices.filter((d) => {
     if (!d.management) skipped.push({ device: d.name, why: "no management address" });
-    return d.management !== undefined;
+    // `local` hosts are reached only through their VICI socket (the lab's namespaces): there is no shell to ask.
+    else if (d.management.transport === "local") skipped.push({ device: d.name, why: "management transport local: reached through its VICI socket only, no shell to gather facts from; planned with profile defaults" });
+    return d.management !== undefined && d.management.transport !== "local";
   });
   let done = 0;
   await Promise.all(

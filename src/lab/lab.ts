@@ -230,7 +230,18 @@ export async function labDown(dir: string): Promise<string[]> {
   return done;
 }
 
-export function labStatus(dir: string): { state: LabState | undefined; hosts: { name: string; running: boolean; vici: boolean }[] } {
+export function labStatus(dir: string): {
+  state: LabState | undefined;
+  hosts: { name: string; running: boolean; vici: boolean }[];
+  devices: { name: string; kind: "switch" | "l1-encryptor"; running: boolean }[];
+} {
   const s = readLab(dir);
-  return { state: s, hosts: (s?.hosts ?? []).map((h) => ({ name: h.name, running: alive(h.pid), vici: existsSync(h.viciSocket) })) };
+  return {
+    state: s,
+    hosts: (s?.hosts ?? []).map((h) => ({ name: h.name, running: alive(h.pid), vici: existsSync(h.viciSocket) })),
+    devices: [
+      ...(s?.switches ?? []).map((x) => ({ name: x.name, kind: "switch" as const, running: x.pids.every(alive) })),
+      ...(s?.encryptors ?? []).map((x) => ({ name: x.name, kind: "l1-encryptor" as const, running: x.pids.every(alive) })),
+    ],
+  };
 }

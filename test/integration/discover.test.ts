@@ -35,6 +35,7 @@ async function inventory(policy: string): Promise<string> {
       host("h1", h1, "mlx5-connectx-6dx", "10.99.0.1"),
       host("h2", h2, "virtio-net", "10.99.0.2"),
       { ...host("h-gone", h1, "virtio-net", "10.99.0.3"), management: { address: "127.0.0.1", port: await freePort(), transport: "ssh" } },
+      { ...host("h-local", h1, "virtio-net", "10.99.0.4"), management: { address: "10.99.0.4", transport: "local" } },
       { name: "sw1", kind: "switch", site: "lab", profile: "lab-openconfig-switch", management: { address: sw.host, port: sw.port, transport: "netconf" },
         credentials: { username: LAB_USER, secret: `file:${sw.clientKeyPath}` }, ports: [{ name: "eth1", speed: "100G", mtu: 1500 }] },
       { name: "enc1", kind: "l1-encryptor", site: "lab", profile: "acme-lx100",
@@ -57,6 +58,8 @@ describe("cli: discover (real peers)", () => {
     const j = JSON.parse(r.out);
     const d = j.facts.devices;
     expect(d["h-gone"]).toMatchObject({ reachable: false, error: { code: "E_CONNECT" } });
+    expect(d["h-local"]).toBeUndefined(); // reached through VICI only: skipped, and said so
+    expect(j.skipped).toContainEqual({ device: "h-local", why: expect.stringMatching(/^management transport local: .*profile defaults$/) });
     expect(d.h1.reachable).toBe(true);
     expect(d.h1.host.kernel).toBe(readFileSync("/proc/sys/kernel/osrelease", "utf8").trim());
     expect(d.sw1.netconf).toMatchObject({ candidate: true, confirmedCommit: true });

@@ -44,6 +44,11 @@ describe("end to end through linkcrypt lab up", () => {
   it("1. lab up and plan", async () => {
     const up = await cli("lab", "up", "examples/lab-2site.yaml", "--dir", dir);
     expect(up.code, up.out + up.err).toBe(0);
+    expect(up.out).toMatch(/a1-sw\s+switch\s+netconfd behind sshd, 127\.0\.0\.1:\d+/);
+    expect(up.out).toMatch(/b1-enc\s+l1-encryptor\s+snmpd, udp 127\.0\.0\.1:\d+/);
+    const st = await cli("lab", "status", "--dir", dir, "--json");
+    expect(st.code).toBe(0);
+    expect(JSON.parse(st.out).devices.map((d: { name: string; running: boolean }) => `${d.name}:${d.running}`)).toEqual(["a1-sw:true", "b1-sw:true", "a1-enc:true", "b1-enc:true"]);
     expect((await cli("plan", inv, "--out", join(root, "plan.json"))).code).toBe(0);
   }, 60_000);
 
