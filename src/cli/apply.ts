@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { applyPlan, pendingDeadlines } from "../apply/apply.js";
 import { factsDrift, planDrift } from "../apply/drift.js";
@@ -11,7 +10,7 @@ import { InputError, UsageError } from "../errors.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import { PLAN_FORMAT, PLAN_VERSION, type Plan } from "../planner/plan-types.js";
 import { SshPool } from "../transport/ssh.js";
-import { loadAll, planFromLoaded } from "./load.js";
+import { cliAccess, loadAll, planFromLoaded } from "./load.js";
 import { meshAuthFor, meshHostsFor } from "./mesh.js";
 import { EXIT, formatTable, json, type Out } from "./output.js";
 
@@ -66,13 +65,7 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
     throw new InputError(`${planFile} is stale: the ${stale.map((k) => k.replace("Digest", "")).join(" and ")} changed since it was made; run linkcrypt plan again`);
 
   const inv = l.data as Inventory;
-  const access = {
-    knownHostsFile: o.knownHosts ?? process.env.LINKCRYPT_KNOWN_HOSTS ?? join(homedir(), ".ssh", "known_hosts"),
-    acceptNewHostKey: false,
-    secrets: { env: process.env, ...(o.secrets ? { secretsFile: o.secrets } : {}) },
-    connectTimeoutMs: 10_000,
-    commandTimeoutMs: 30_000,
-  };
+  const access = cliAccess(o);
   const limits = { globalConcurrency: num("--concurrency", o.concurrency, 8, 1), perDeviceConcurrency: num("--per-device", o.perDevice, 1, 1), perDeviceMinTimeMs: num("--per-device-interval", o.perDeviceInterval, 0), ...(o.perSite ? { perSiteConcurrency: num("--per-site", o.perSite, 1, 1) } : {}) };
 
   // The plan was made from observed facts: read the devices again and refuse the plan if it would now come out different.

@@ -1,7 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { renameSync, statSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
 import { rotateMacsecLink } from "../apply/rotate.js";
 import { DirStateStore } from "../apply/state-store.js";
 import { InputError, UsageError } from "../errors.js";
@@ -10,7 +8,7 @@ import { generateMasterSecret } from "../keys/keys.js";
 import { deliverMesh } from "../mesh/deliver.js";
 import { verifyMesh } from "../mesh/operations.js";
 import { SshPool } from "../transport/ssh.js";
-import { loadAll, planFromLoaded } from "./load.js";
+import { cliAccess, loadAll, planFromLoaded } from "./load.js";
 import { meshAuthFor, meshHostsFor } from "./mesh.js";
 import { EXIT, formatTable, json, type Out } from "./output.js";
 
@@ -30,13 +28,7 @@ function setup(o: KeysCliOptions) {
   const l = loadAll(o.inventory, o.profiles);
   const plan = planFromLoaded(l);
   if (!plan || !l.profiles || plan.summary.errors > 0) throw new InputError(`${o.inventory} does not plan cleanly: run linkcrypt plan ${o.inventory}`);
-  const access = {
-    knownHostsFile: o.knownHosts ?? process.env.LINKCRYPT_KNOWN_HOSTS ?? join(homedir(), ".ssh", "known_hosts"),
-    acceptNewHostKey: false,
-    secrets: { env: process.env, ...(o.secrets ? { secretsFile: o.secrets } : {}) },
-    connectTimeoutMs: 10_000,
-    commandTimeoutMs: 30_000,
-  };
+  const access = cliAccess(o);
   return { plan, profiles: l.profiles, inv: l.data as Inventory, access, store: new DirStateStore(o.stateDir ?? ".linkcrypt") };
 }
 

@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { hasErrors, type Diagnostic } from "../model/diagnostics.js";
 import { applyFacts, parseFactsFile, type FactsFile } from "../model/facts.js";
 import { loadInventory } from "../model/load-inventory.js";
@@ -41,4 +43,15 @@ export function planFromLoaded(l: Loaded): Plan | undefined {
     { inventoryDigest: digest(l.data), profilesDigest: digest(l.profiles), ...(l.facts ? { factsDigest: digest(l.facts.devices) } : {}) },
     l.diagnostics,
   );
+}
+
+/** How the read/write verbs reach devices: pinned host keys (never accepting new ones), secrets by reference. */
+export function cliAccess(o: { knownHosts?: string | undefined; secrets?: string | undefined }) {
+  return {
+    knownHostsFile: o.knownHosts ?? process.env.LINKCRYPT_KNOWN_HOSTS ?? join(homedir(), ".ssh", "known_hosts"),
+    acceptNewHostKey: false,
+    secrets: { env: process.env, ...(o.secrets ? { secretsFile: o.secrets } : {}) },
+    connectTimeoutMs: 10_000,
+    commandTimeoutMs: 30_000,
+  };
 }

@@ -1,5 +1,3 @@
-import { homedir } from "node:os";
-import { join } from "node:path";
 import { sshFor, type AccessOptions } from "../discover/device-access.js";
 import { InputError, UsageError } from "../errors.js";
 import { hasErrors } from "../model/diagnostics.js";
@@ -10,7 +8,7 @@ import { meshDown, meshStatus, repairPairs, verifyMesh } from "../mesh/operation
 import type { MeshPlan } from "../planner/plan-types.js";
 import { resolveSecret, type SecretSources } from "../secrets.js";
 import { SshPool } from "../transport/ssh.js";
-import { loadAll, planFromLoaded } from "./load.js";
+import { cliAccess, loadAll, planFromLoaded } from "./load.js";
 import { EXIT, formatDiagnostics, formatTable, json, type Out } from "./output.js";
 
 export interface MeshCliOptions {
@@ -44,13 +42,7 @@ function context(file: string, o: MeshCliOptions, out: Out): Ctx | number {
   const subset = o.hosts ? new Set(o.hosts.split(",").map((h) => h.trim()).filter(Boolean)) : undefined;
   for (const h of subset ?? []) if (!mesh.members.some((m) => m.name === h)) throw new UsageError(`host "${h}" is not a member of mesh ${mesh.name}`);
   const pool = new SshPool();
-  const access = {
-    knownHostsFile: o.knownHosts ?? process.env.LINKCRYPT_KNOWN_HOSTS ?? join(homedir(), ".ssh", "known_hosts"),
-    acceptNewHostKey: false,
-    secrets: { env: process.env, ...(o.secrets ? { secretsFile: o.secrets } : {}) },
-    connectTimeoutMs: 10_000,
-    commandTimeoutMs: 30_000,
-  };
+  const access = cliAccess(o);
   const hosts = meshHostsFor(inv, mesh, pool, access, subset);
   return { mesh, hosts, inv, pool };
 }

@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { InputError, UsageError } from "../errors.js";
 import { hasErrors } from "../model/diagnostics.js";
@@ -9,7 +8,7 @@ import { DirStateStore } from "../apply/state-store.js";
 import { buildReport, reportHtml, reportMarkdown, type LastApply } from "../report/report.js";
 import { SshPool } from "../transport/ssh.js";
 import { verifyInventory, type VerifyReport } from "../verify/verify.js";
-import { loadAll, planFromLoaded } from "./load.js";
+import { cliAccess, loadAll, planFromLoaded } from "./load.js";
 import { meshHostsFor } from "./mesh.js";
 import { EXIT, formatDiagnostics, formatTable, json, type Out } from "./output.js";
 import { writeAtomically } from "./plan.js";
@@ -32,13 +31,7 @@ export async function runVerify(file: string, o: VerifyCliOptions, out: Out): Pr
     return EXIT.problems;
   }
   const inv = l.data as Inventory;
-  const access = {
-    knownHostsFile: o.knownHosts ?? process.env.LINKCRYPT_KNOWN_HOSTS ?? join(homedir(), ".ssh", "known_hosts"),
-    acceptNewHostKey: false,
-    secrets: { env: process.env, ...(o.secrets ? { secretsFile: o.secrets } : {}) },
-    connectTimeoutMs: 10_000,
-    commandTimeoutMs: 30_000,
-  };
+  const access = cliAccess(o);
   const pool = new SshPool();
   const r = await verifyInventory(plan, inv, l.profiles, {
     access, now: () => new Date(),
