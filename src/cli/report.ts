@@ -54,15 +54,7 @@ export function runReport(file: string, o: { format?: string; out?: string; veri
     out.write(`${formatDiagnostics(l.diagnostics)}${file}: not valid\n`);
     return EXIT.problems;
   }
-  let verify: VerifyReport | undefined;
-  if (o.verify) {
-    try {
-      verify = JSON.parse(readFileSync(o.verify, "utf8")) as VerifyReport;
-    } catch (e) {
-      throw new InputError(`cannot read verify results ${o.verify}: ${(e as Error).message}`, { cause: e });
-    }
-    if (verify.format !== "linkcrypt-verify") throw new InputError(`${o.verify} is not the output of linkcrypt verify --out`);
-  }
+  const verify = o.verify ? readVerify(o.verify) : undefined;
   let last: LastApply | undefined;
   if (o.stateDir) {
     last = new Map();
@@ -85,15 +77,20 @@ export function runMetrics(file: string, o: { format?: string; verify?: string; 
     out.write(`${formatDiagnostics(l.diagnostics)}${file}: not valid\n`);
     return EXIT.problems;
   }
-  let verify: VerifyReport | undefined;
-  if (o.verify) {
-    try {
-      verify = JSON.parse(readFileSync(o.verify, "utf8")) as VerifyReport;
-    } catch (e) {
-      throw new InputError(`cannot read verify results ${o.verify}: ${(e as Error).message}`, { cause: e });
-    }
-  }
+  const verify = o.verify ? readVerify(o.verify) : undefined;
   const samples = collectSamples(plan, verify);
   out.write(format === "prometheus" ? prometheusText(samples) : graphiteText(samples, o.prefix ?? `linkcrypt.${plan.inventory}`, Math.floor(Date.now() / 1000)));
   return EXIT.ok;
+}
+
+/** A `linkcrypt verify --out` file, or an InputError naming the file. */
+function readVerify(file: string): VerifyReport {
+  let verify: VerifyReport;
+  try {
+    verify = JSON.parse(readFileSync(file, "utf8")) as VerifyReport;
+  } catch (e) {
+    throw new InputError(`cannot read verify results ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  if (verify?.format !== "linkcrypt-verify") throw new InputError(`${file} is not the output of linkcrypt verify --out`);
+  return verify;
 }

@@ -128,3 +128,21 @@ describe("cli: schema", () => {
     expect(readFileSync("docs/inventory.schema.json", "utf8")).toBe(r.out);
   });
 });
+
+describe("cli: report and metrics with a bad --verify file", () => {
+  it("names the file when it is not JSON, or not verify output, and writes nothing", async () => {
+    const garbled = join(tmp, "garbled.json");
+    writeFileSync(garbled, "{ not json");
+    const other = join(tmp, "other.json");
+    writeFileSync(other, JSON.stringify({ format: "linkcrypt-plan" }));
+    const out = join(tmp, "r.html");
+    const r1 = await cli("report", "examples/two-site-dwdm.yaml", "--verify", garbled, "--format", "html", "--out", out);
+    expect(r1.code).toBe(1);
+    expect(r1.err).toContain(`cannot read verify results ${garbled}`);
+    expect(existsSync(out)).toBe(false);
+    const r2 = await cli("metrics", "examples/two-site-dwdm.yaml", "--verify", other);
+    expect(r2.code).toBe(1);
+    expect(r2.err).toContain(`${other} is not the output of linkcrypt verify --out`);
+    expect(r2.out).toBe("");
+  });
+});
