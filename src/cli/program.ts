@@ -230,13 +230,12 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return EXIT.ok;
       return EXIT.usage;
     }
-    if (e instanceof UsageError) {
-      err.write(`linkcrypt: ${e.message}\n`);
-      return EXIT.usage;
-    }
     if (e instanceof LinkcryptError) {
       err.write(`linkcrypt: ${e.message}\n`);
-      return EXIT.problems;
+      // Scripts that asked for --json get the error as JSON on stdout too, with the same exit code.
+      if (argv.includes("--json"))
+        out.write(`${JSON.stringify({ error: { code: e.code, message: e.message, ...(e.device ? { device: e.device } : {}), ...(e.operation ? { operation: e.operation } : {}) } })}\n`);
+      return e instanceof UsageError ? EXIT.usage : EXIT.problems;
     }
     err.write(`linkcrypt: internal error: ${(e as Error).message ?? String(e)}\n(this is a bug; run with LINKCRYPT_DEBUG=1 for the stack trace)\n`);
     if (process.env.LINKCRYPT_DEBUG) err.write(`${(e as Error).stack}\n`);

@@ -146,3 +146,17 @@ describe("cli: report and metrics with a bad --verify file", () => {
     expect(r2.out).toBe("");
   });
 });
+
+describe("cli: errors under --json", () => {
+  it("a refused input is JSON on stdout too (exit 1); a usage error is E_USAGE (exit 64)", async () => {
+    const bad = join(tmp, "not-a-plan.json");
+    writeFileSync(bad, JSON.stringify({ format: "something-else" }));
+    const r = await cli("apply", bad, "--inventory", "examples/two-site-dwdm.yaml", "--json");
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out)).toEqual({ error: { code: "E_INPUT", message: expect.stringContaining(`${bad} is not a linkcrypt plan`) } });
+    expect(r.err).toContain("is not a linkcrypt plan");
+    const u = await cli("mtu", "--path-mtu", "abc", "--json");
+    expect(u.code).toBe(64);
+    expect(JSON.parse(u.out).error.code).toBe("E_USAGE");
+  });
+});
