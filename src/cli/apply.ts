@@ -90,7 +90,9 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
   store.lock(`apply ${planFile}`);
   try {
     for (const p of pendingDeadlines(store, new Date())) {
-      const ms = p.deadline.getTime() - Date.now() + 2000;
+      // A margin past the deadline: netconfd's rollback timer has been seen firing late on a loaded machine.
+      // (Better, and not done yet: journal the persist token and cancel-commit by persist-id instead of waiting.)
+      const ms = p.deadline.getTime() - Date.now() + 5000;
       err.write(`waiting ${Math.ceil(ms / 1000)} s: a previous run left ${p.target} committed but unconfirmed; the device rolls it back at ${p.deadline.toISOString()}\n`);
       await new Promise((r) => setTimeout(r, ms));
     }

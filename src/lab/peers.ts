@@ -202,7 +202,7 @@ export async function startNetconf(o: { extraArgs?: string[]; under?: string } =
     stop: async () => {
       await sshd.stop();
       await killPid(nc.pid!);
-      rmSync(dir, { recursive: true, force: true });
+      if (!process.env.LINKCRYPT_KEEP_LAB_LOGS) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
