@@ -99,7 +99,14 @@ export interface Driver {
   linkSecurity(): Promise<LinkSecurityState[]>;
   loadCandidate(change: ConfigChange): Promise<void>;
   diff(): Promise<string>;
-  commit(o: { confirmTimeoutS: number }): Promise<void>;
+  /** `token`: the name this commit can be confirmed or cancelled by from another session (NETCONF persist-id). */
+  commit(o: { confirmTimeoutS: number; token?: string }): Promise<void>;
+  /**
+   * Cancels a confirmed commit that an earlier, dead process left pending, by the token it committed with.
+   * True if one was cancelled, false if nothing was pending (it was confirmed or already rolled back).
+   * Absent where the device has no such handle; apply then waits for the device's own timer.
+   */
+  cancelPending?(token: string): Promise<boolean>;
   confirm(): Promise<void>;
   rollback(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { UnsupportedError } from "../../src/errors.js";
 import { flattenXml, lineDiff } from "../../src/render/flatten-xml.js";
-import { dataXml, NetconfSession } from "../../src/transport/netconf/client.js";
+import { dataXml, NetconfRpcError, NetconfSession } from "../../src/transport/netconf/client.js";
 import { parseXml } from "../../src/transport/netconf/xml.js";
 import type { ConfigChange, Driver } from "../contract.js";
 import type { DriverContext } from "../registry.js";
@@ -24,6 +24,7 @@ const CAP_CANDIDATE = "urn:ietf:params:netconf:capability:candidate:1.0";
 const CAP_CONFIRMED = "urn:ietf:params:netconf:capability:confirmed-commit:1.1";
 
 export type NetconfTransaction = Pick<Driver, "connect" | "loadCandidate" | "diff" | "commit" | "confirm" | "rollback" | "close"> & {
+  cancelPending(token: string): Promise<boolean>;
   session(): Promise<NetconfSession>;
 };
 
@@ -70,10 +71,10 @@ export function netconfTransaction(ctx: DriverContext, d: NetconfDialect): Netco
       const s = await session();
       return lineDiff(await flat(s, "running"), await flat(s, "candidate")).join("\n");
     },
-    async commit({ confirmTimeoutS }) {
+    async commit({ confirmTimeoutS, token }) {
       const s = await session();
       need(s, CAP_CONFIRMED, "confirmed commit");
-      persistId = `linkcrypt-${randomUUID()}`;
+      persistId = token ?? `linkcrypt-${randomUUID()}`;
       await s.commit({ confirmed: true, confirmTimeout: confirmTimeoutS, persist: persistId });
     },
     async confirm() {
@@ -82,6 +83,17 @@ export function netconfTransaction(ctx: DriverContext, d: NetconfDialect): Netco
       await s.commit({ persistId });
       persistId = undefined;
       await unlock(s);
+    },
+    async cancelPending(token) {
+      const s = await session();
+      try {
+        await s.cancelCommit(token);
+        return true;
+      } catch (e) {
+        // rpc-error: no confirmed commit with that persist-id is pending any more.
+        if (e instanceof NetconfRpcError) return false;
+        throw e;
+      }
     },
     async rollback() {
       const s = await session();

@@ -140,7 +140,7 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
       journal("stage", t, "done");
       const deadline = new Date(Date.now() + o.confirmTimeoutS * 1000).toISOString();
       journal("commit", t, "started", `confirm deadline ${deadline}`);
-      const committed = await Promise.allSettled(ends.map((d) => d.commit({ confirmTimeoutS: o.confirmTimeoutS })));
+      const committed = await Promise.allSettled(ends.map((d) => d.commit({ confirmTimeoutS: o.confirmTimeoutS, token: commitToken(o.run, t) })));
       const refused = committed.flatMap((r, i) => (r.status === "rejected" ? [{ device: ends[i]!.device, why: (r.reason as Error).message }] : []));
       if (refused.length) {
         await rollbackBoth();
@@ -257,11 +257,16 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
 }
 
 /** Unconfirmed commits a killed run may have left: the device rolls them back at their deadline. */
-export function pendingDeadlines(store: StateStore, now: Date): { target: string; deadline: Date }[] {
+/** The handle a link's confirmed commit can be confirmed or cancelled by from a later process (NETCONF persist-id). */
+export function commitToken(run: string, target: string): string {
+  return `linkcrypt-${run}-${target}`;
+}
+
+export function pendingDeadlines(store: StateStore, now: Date): { run: string; target: string; deadline: Date }[] {
   const out = new Map<string, Date>();
   for (const e of store.journal()) {
     if (e.step === "commit" && e.state === "started" && e.detail?.startsWith("confirm deadline ")) out.set(`${e.run}/${e.target}`, new Date(e.detail.slice(17)));
     if ((e.step === "confirm" && e.state === "done") || e.state === "failed" || e.state === "rolled-back") out.delete(`${e.run}/${e.target}`);
   }
-  return [...out.entries()].map(([k, deadline]) => ({ target: k.split("/").slice(1).join("/"), deadline })).filter((x) => x.deadline > now);
+  return [...out.entries()].map(([k, deadline]) => ({ run: k.split("/")[0]!, target: k.split("/").slice(1).join("/"), deadline })).filter((x) => x.deadline > now);
 }

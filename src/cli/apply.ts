@@ -1,10 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { applyPlan, pendingDeadlines } from "../apply/apply.js";
+import { applyPlan, commitToken, pendingDeadlines } from "../apply/apply.js";
 import { factsDrift, planDrift } from "../apply/drift.js";
 import { DirStateStore } from "../apply/state-store.js";
+import type { Driver } from "../../drivers/contract.js";
+import { driverFor, type AccessOptions } from "../discover/device-access.js";
 import { discover } from "../discover/discover.js";
+import type { ProfileSet } from "../model/load-profiles.js";
 import { applyFacts } from "../model/facts.js";
 import { InputError, UsageError } from "../errors.js";
 import type { Inventory } from "../model/inventory-schema.js";
@@ -88,15 +91,24 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
   const store = new DirStateStore(o.stateDir ?? ".linkcrypt");
   const run = randomUUID();
   store.lock(`apply ${planFile}`);
+  const pool = new SshPool();
   try {
     for (const p of pendingDeadlines(store, new Date())) {
-      // A margin past the deadline: netconfd's rollback timer has been seen firing late on a loaded machine.
-      // (Better, and not done yet: journal the persist token and cancel-commit by persist-id instead of waiting.)
+      // First choice: cancel the orphaned confirmed commit on both ends by its token, at once and deterministically.
+      const cancelled = await cancelOrphan(p, plan, inv, l.profiles, access, pool).catch((e: Error) => {
+        err.write(`could not cancel ${p.target}'s unconfirmed commit (${e.message}); waiting for the devices' own rollback instead\n`);
+        return undefined;
+      });
+      if (cancelled) {
+        store.append({ at: new Date().toISOString(), run: p.run, step: "commit", target: p.target, state: "rolled-back", detail: `cancelled by run ${run}: ${cancelled}` });
+        err.write(`a previous run left ${p.target} committed but unconfirmed: ${cancelled}\n`);
+        continue;
+      }
+      // Otherwise (a device with no such handle) wait it out, with a margin: netconfd's timer has been seen firing late.
       const ms = p.deadline.getTime() - Date.now() + 5000;
       err.write(`waiting ${Math.ceil(ms / 1000)} s: a previous run left ${p.target} committed but unconfirmed; the device rolls it back at ${p.deadline.toISOString()}\n`);
       await new Promise((r) => setTimeout(r, ms));
     }
-    const pool = new SshPool();
     const results = await applyPlan(plan, inv, l.profiles, {
       access, store, run,
       confirmTimeoutS: num("--confirm-timeout", o.confirmTimeout, 120, 1),
@@ -117,7 +129,6 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
       // Test-only fault injection (documented in docs/apply.md): a window in which to kill the process.
       ...(process.env.LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS ? { pauseAfterCommitMs: Number(process.env.LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS) } : {}),
     });
-    await pool.closeAll();
     if (o.json) out.write(json({ run, dryRun: o.dryRun === true, results }));
     else {
       out.write(`${formatTable(["target", "kind", "outcome", "detail"], results.map((r) => [r.target, r.kind, r.outcome, r.detail]))}\n`);
@@ -126,6 +137,34 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
     if (results.some((r) => r.outcome === "failed")) return EXIT.problems;
     return results.some((r) => r.outcome === "changed" || r.outcome === "planned") ? EXIT.changes : EXIT.ok;
   } finally {
+    await pool.closeAll().catch(() => undefined);
     store.unlock();
   }
+}
+
+/**
+ * Cancels a link's orphaned confirmed commit on both ends by the token the dead run committed with. Returns what was
+ * done, or undefined when an end's driver has no way to (then the caller waits for the device's own timer).
+ */
+async function cancelOrphan(p: { run: string; target: string }, plan: Plan, inv: Inventory, profiles: ProfileSet, access: AccessOptions, pool: SshPool): Promise<string | undefined> {
+  const link = plan.links.find((x) => x.name === p.target);
+  if (!link) return undefined;
+  // The transaction's ends: the encryptors for an L1 link, the switches for MACsec.
+  const names = link.method === "l1" ? (link.l1?.encryptors ?? []) : [link.a, link.b].map((end) => end.split(":")[0]!);
+  if (names.length !== 2) return undefined;
+  const drivers = names.map((n) => {
+    const d = inv.devices.find((x) => x.name === n);
+    return d ? driverFor(d, profiles, pool, access) : undefined;
+  });
+  if (drivers.some((d) => !d?.cancelPending)) return undefined;
+  const said: string[] = [];
+  for (const d of drivers as Driver[]) {
+    await d.connect();
+    try {
+      said.push(`${d.device} ${(await d.cancelPending!(commitToken(p.run, p.target))) ? "cancelled (cancel-commit by persist-id)" : "had nothing pending"}`);
+    } finally {
+      await d.close().catch(() => undefined);
+    }
+  }
+  return said.join(", ");
 }

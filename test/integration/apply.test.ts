@@ -162,7 +162,7 @@ describe("apply (real switches and encryptors)", () => {
     expect((await cli("apply", join(dir, "plan.json"), ...common())).code).toBe(0);
   });
 
-  it("a controller killed between commit and confirm: the rerun waits for the devices' own rollback, then converges", async () => {
+  it("a controller killed between commit and confirm: the rerun cancels the orphaned commit on both switches by its token, then converges", async () => {
     // a fresh change to apply: pin the other XPN suite
     writeFileSync(inv, stringify(inventory({ suite: "GCM-AES-XPN-128" })));
     expect((await cli("plan", inv, "--out", join(dir, "plan3.json"))).code).toBe(0);
@@ -178,13 +178,20 @@ describe("apply (real switches and encryptors)", () => {
     child.kill("SIGKILL");
     await new Promise((r) => child.once("exit", r));
     outputs.push(readFileSync(journalFile, "utf8"));
-    // the rerun sees the unconfirmed commit in the journal, waits out its deadline (the switches roll back), then applies
-    const t0 = Date.now();
+    // The rerun finds the unconfirmed commit in the journal and cancels it on both switches (cancel-commit by
+    // persist-id, from a new session) well before the 6 s deadline, then applies again from the old state.
+    const before = readFileSync(journalFile, "utf8").split("\n").length - 1;
     const r = await cli("apply", join(dir, "plan3.json"), ...common());
     outputs.push(r.out, r.err);
-    expect(r.err).toMatch(/waiting \d+ s: a previous run left ab-macsec committed but unconfirmed/);
+    expect(r.err).toMatch(/a previous run left ab-macsec committed but unconfirmed: sw-a cancelled \(cancel-commit by persist-id\), sw-b cancelled/);
+    expect(r.err).not.toMatch(/waiting \d+ s/);
     expect(r.code, r.out + r.err).toBe(2);
-    expect(Date.now() - t0).toBeGreaterThan(3000);
+    const rerun = readFileSync(journalFile, "utf8").split("\n").slice(before).filter(Boolean).map((l) => JSON.parse(l) as { step: string; target: string; state: string; detail?: string });
+    expect(rerun.some((e) => e.step === "commit" && e.state === "rolled-back" && /^cancelled by run /.test(e.detail ?? ""))).toBe(true);
+    // the switches really were back on the old suite: the rerun had a change to stage
+    const staged = rerun.find((e) => e.step === "stage" && e.target === "ab-macsec" && e.state === "done");
+    expect(staged).toBeDefined();
+    expect(staged!.detail).toBeUndefined(); // not "no change"
     expect(await suiteOn(swA)).toBe("GCM_AES_XPN_128");
     expect(await suiteOn(swB)).toBe("GCM_AES_XPN_128");
     const again = await cli("apply", join(dir, "plan3.json"), ...common());
