@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { UnsupportedError } from "../../src/errors.js";
+import { TimeoutError, UnsupportedError } from "../../src/errors.js";
 import { flattenXml, lineDiff } from "../../src/render/flatten-xml.js";
 import { dataXml, NetconfRpcError, NetconfSession } from "../../src/transport/netconf/client.js";
 import { parseXml } from "../../src/transport/netconf/xml.js";
@@ -28,6 +28,9 @@ export type NetconfTransaction = Pick<Driver, "connect" | "loadCandidate" | "dif
   session(): Promise<NetconfSession>;
 };
 
+/** A lock is answered at once (granted or lock-denied); longer means the session is stuck. */
+const LOCK_TIMEOUT_MS = 10_000;
+
 export function netconfTransaction(ctx: DriverContext, d: NetconfDialect): NetconfTransaction {
   let nc: NetconfSession | undefined;
   let locked = false;
@@ -54,9 +57,20 @@ export function netconfTransaction(ctx: DriverContext, d: NetconfDialect): Netco
     },
     async loadCandidate(change) {
       const payload = d.render(change);
-      const s = await session();
+      let s = await session();
       need(s, CAP_CANDIDATE, "loadCandidate");
-      if (!locked) await s.lock("candidate");
+      if (!locked) {
+        try {
+          await s.lock("candidate", Math.min(ctx.commandTimeoutMs, LOCK_TIMEOUT_MS));
+        } catch (e) {
+          if (!(e instanceof TimeoutError)) throw e;
+          // netconfd has, rarely, never answered the first RPC of a fresh session (cause not found). The timeout
+          // already dropped that session, and with it anything it held; lock once more on a new session.
+          nc = undefined;
+          s = await session();
+          await s.lock("candidate");
+        }
+      }
       locked = true;
       try {
         await s.discardChanges();

@@ -178,6 +178,22 @@ for (const [name, make] of Object.entries(subjects)) {
       expect(await s.observe()).toBe(during);
     });
 
+    it("a confirmed commit left by a closed session is cancelled by its token from a new one (cancelPending)", async () => {
+      if (!s.driver.cancelPending || s.change?.kind !== "macsec") return;
+      const before = await s.observe();
+      // a change from whatever earlier steps left: the other XPN suite
+      const suite = /128/.test(before) ? "GCM-AES-XPN-256" : "GCM-AES-XPN-128";
+      await s.driver.loadCandidate({ ...s.change, policy: { ...s.change.policy, suite } });
+      await s.driver.commit({ confirmTimeoutS: 60, token: "linkcrypt-contract-orphan" });
+      expect(await s.observe()).not.toBe(before);
+      await s.driver.close(); // the "dead" controller's session goes away; the persist token keeps the commit pending
+      await s.driver.connect();
+      expect(await s.observe()).not.toBe(before);
+      expect(await s.driver.cancelPending("linkcrypt-contract-orphan")).toBe(true);
+      expect(await s.observe()).toBe(before);
+      expect(await s.driver.cancelPending("linkcrypt-contract-orphan")).toBe(false); // nothing pending any more
+    });
+
     it("a MACsec key rotation installs both keys, then retiring leaves only the new one", async () => {
       if (!s.keys || s.change?.kind !== "macsec") return;
       const base = s.change;

@@ -225,8 +225,8 @@ export class NetconfSession {
     );
   }
 
-  lock(target: "running" | "candidate"): Promise<RpcReply> {
-    return this.rpc("lock", `<lock><target><${target}/></target></lock>`);
+  lock(target: "running" | "candidate", timeoutMs?: number): Promise<RpcReply> {
+    return this.rpc("lock", `<lock><target><${target}/></target></lock>`, timeoutMs);
   }
 
   unlock(target: "running" | "candidate"): Promise<RpcReply> {

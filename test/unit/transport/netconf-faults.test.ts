@@ -94,3 +94,41 @@ describe("transport: netconf-client faults (in-process fake peer)", () => {
     void ok;
   });
 });
+
+describe("drivers: NETCONF transaction against a session that never answers (in-process fake peer)", () => {
+  it("a lock with no reply drops that session and locks once more on a new one; a second silence fails", async () => {
+    const { netconfTransaction } = await import("../../../drivers/shared/netconf-transaction.js");
+    const hello = encodeMessage(
+      '<hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities><capability>urn:ietf:params:netconf:base:1.1</capability>' +
+        "<capability>urn:ietf:params:netconf:capability:candidate:1.0</capability></capabilities><session-id>8</session-id></hello>",
+      "eom",
+    );
+    const run = async (silentSessions: number) => {
+      const seen: string[][] = [];
+      const ssh = async () => ({
+        subsystem: async () => {
+          const mine: string[] = [];
+          seen.push(mine);
+          const silent = seen.length <= silentSessions;
+          return fakePeer((m, i) => {
+            if (i > 0) mine.push(/<rpc [^>]*>(<[\w-]+)/.exec(m)?.[1] ?? "?");
+            return i === 0 || silent ? undefined : ok(m);
+          }, hello);
+        },
+      });
+      const tx = netconfTransaction(
+        { device: "sw9", profile: {}, commandTimeoutMs: 200, now: () => new Date(), ssh: ssh as never, snmp: () => { throw new Error("no snmp"); } },
+        { driver: "fake", render: () => "<config/>", filter: "<x/>", secretLeaves: new Set() },
+      );
+      const r = await tx.loadCandidate({ kind: "l1", settings: {} }).then(() => "staged", (e: Error) => e);
+      return { r, seen };
+    };
+    const once = await run(1);
+    expect(once.r).toBe("staged");
+    expect(once.seen).toEqual([["<lock"], ["<lock", "<discard-changes", "<edit-config"]]);
+    const twice = await run(2);
+    expect(twice.r).toBeInstanceOf(TimeoutError);
+    expect((twice.r as Error).message).toBe("sw9: lock got no reply within 200 ms");
+    expect(twice.seen.length).toBe(2);
+  });
+});
