@@ -104,7 +104,7 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
         err.write(`a previous run left ${p.target} committed but unconfirmed: ${cancelled}\n`);
         continue;
       }
-      // Otherwise (a device with no such handle) wait it out, with a margin: netconfd's timer has been seen firing late.
+      // Otherwise (a device with no such handle) wait it out, with a 5 s margin for the device's own rollback timer.
       const ms = p.deadline.getTime() - Date.now() + 5000;
       err.write(`waiting ${Math.ceil(ms / 1000)} s: a previous run left ${p.target} committed but unconfirmed; the device rolls it back at ${p.deadline.toISOString()}\n`);
       await new Promise((r) => setTimeout(r, ms));
