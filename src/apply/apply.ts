@@ -181,7 +181,7 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
         let r: TargetResult;
         try {
           if (link.method === "macsec") {
-            const [a, b] = [link.a.split(":")[0]!, link.b.split(":")[0]!];
+            const [a, b] = transactionEnds(link);
             const policy = profiles.policies.get(link.policy)!;
             const key = linkKey(o.store, link.name, link.cipher as MacsecSuiteId);
             const ends: [Driver, Driver] = [driverFor(device(a), profiles, pool, o.access), driverFor(device(b), profiles, pool, o.access)];
@@ -194,7 +194,7 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
               }
             });
           } else {
-            const [a, b] = link.l1!.encryptors;
+            const [a, b] = transactionEnds(link);
             const policy = profiles.policies.get(link.policy)!;
             const ends: [Driver, Driver] = [driverFor(device(a), profiles, pool, o.access), driverFor(device(b), profiles, pool, o.access)];
             const change: ConfigChange = { kind: "l1", settings: { cipher: link.cipher!, rotationInterval: policy.lifetimes.childSeconds, adminMode: "secure" } };
@@ -257,6 +257,11 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
 }
 
 /** Unconfirmed commits a killed run may have left: the device rolls them back at their deadline. */
+/** The two devices a link's transaction runs on: the switches for MACsec, the inline encryptors for L1. */
+export function transactionEnds(link: LinkPlan): [string, string] {
+  return link.method === "l1" ? link.l1!.encryptors : [link.a.split(":")[0]!, link.b.split(":")[0]!];
+}
+
 /** The handle a link's confirmed commit can be confirmed or cancelled by from a later process (NETCONF persist-id). */
 export function commitToken(run: string, target: string): string {
   return `linkcrypt-${run}-${target}`;

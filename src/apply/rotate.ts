@@ -7,7 +7,7 @@ import type { ProfileSet } from "../model/load-profiles.js";
 import { generateMacsecKey, type MacsecKey } from "../keys/keys.js";
 import type { Plan } from "../planner/plan-types.js";
 import { SshPool } from "../transport/ssh.js";
-import { linkKey, macsecChanges } from "./apply.js";
+import { linkKey, macsecChanges, transactionEnds } from "./apply.js";
 import type { StateStore } from "./state-store.js";
 
 /**
@@ -29,7 +29,7 @@ export async function rotateMacsecLink(plan: Plan, linkName: string, inv: Invent
   if (!stored) o.store.putSecret(nextKeyName, JSON.stringify(next));
   const pool = new SshPool();
   const dev = (n: string) => inv.devices.find((d) => d.name === n)!;
-  const ends: [Driver, Driver] = [driverFor(dev(link.a.split(":")[0]!), profiles, pool, o.access), driverFor(dev(link.b.split(":")[0]!), profiles, pool, o.access)];
+  const ends = transactionEnds(link).map((n) => driverFor(dev(n), profiles, pool, o.access)) as [Driver, Driver];
   const step = async (name: string, changes: [MacsecChange, MacsecChange]) => {
     o.journal(name, "started");
     await ends[0].loadCandidate(changes[0]);

@@ -1,19 +1,18 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { applyPlan, commitToken, pendingDeadlines } from "../apply/apply.js";
+import { applyPlan, commitToken, pendingDeadlines, transactionEnds } from "../apply/apply.js";
 import { factsDrift, planDrift } from "../apply/drift.js";
 import { DirStateStore } from "../apply/state-store.js";
 import type { Driver } from "../../drivers/contract.js";
 import { driverFor, type AccessOptions } from "../discover/device-access.js";
 import { discover } from "../discover/discover.js";
 import type { ProfileSet } from "../model/load-profiles.js";
-import { applyFacts } from "../model/facts.js";
 import { InputError, UsageError } from "../errors.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import { PLAN_FORMAT, PLAN_VERSION, type Plan } from "../planner/plan-types.js";
 import { SshPool } from "../transport/ssh.js";
-import { cliAccess, loadAll, planFromLoaded } from "./load.js";
+import { cliAccess, loadAll, planFromLoaded, withFacts, withFactsFile } from "./load.js";
 import { meshAuthFor, meshHostsFor } from "./mesh.js";
 import { EXIT, formatTable, json, type Out } from "./output.js";
 
@@ -60,7 +59,8 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
   if (plan.format !== PLAN_FORMAT || plan.version !== PLAN_VERSION)
     throw new InputError(`${planFile} is not a linkcrypt plan of version ${PLAN_VERSION} (format ${String(plan.format)}, version ${String(plan.version)}); make a new one with linkcrypt plan --out`);
   if (plan.summary.errors > 0) throw new InputError(`${planFile} has ${plan.summary.errors} error(s); fix them and plan again (apply refuses an errored plan)`);
-  const l = loadAll(o.inventory, o.profiles, o.facts);
+  const base = loadAll(o.inventory, o.profiles);
+  const l = o.facts === undefined ? base : withFactsFile(base, o.facts);
   const now = planFromLoaded(l);
   if (!now || !l.profiles) throw new InputError(`${o.inventory} is not valid: run linkcrypt validate ${o.inventory}`);
   const stale = (["inventoryDigest", "profilesDigest", "factsDigest"] as const).filter((k) => plan.inputs[k] !== now.inputs[k]);
@@ -75,9 +75,7 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
   if (l.facts && o.refresh !== false) {
     if (!o.json) err.write(`re-reading the devices' state to check ${planFile} against ${o.facts} (--no-refresh skips this)\n`);
     const fresh = await discover(inv, l.profiles, { ...access, limits, now: () => new Date() });
-    const base = loadAll(o.inventory, o.profiles);
-    const applied = applyFacts(base.model!, fresh.facts);
-    const freshPlan = planFromLoaded({ ...base, model: applied.model, facts: fresh.facts, diagnostics: [...base.diagnostics, ...applied.diagnostics] })!;
+    const freshPlan = planFromLoaded(withFacts(base, fresh.facts))!;
     const changed = planDrift(plan, freshPlan);
     const seen = factsDrift(l.facts, fresh.facts);
     if (changed.length)
@@ -148,11 +146,8 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
  */
 async function cancelOrphan(p: { run: string; target: string }, plan: Plan, inv: Inventory, profiles: ProfileSet, access: AccessOptions, pool: SshPool): Promise<string | undefined> {
   const link = plan.links.find((x) => x.name === p.target);
-  if (!link) return undefined;
-  // The transaction's ends: the encryptors for an L1 link, the switches for MACsec.
-  const names = link.method === "l1" ? (link.l1?.encryptors ?? []) : [link.a, link.b].map((end) => end.split(":")[0]!);
-  if (names.length !== 2) return undefined;
-  const drivers = names.map((n) => {
+  if (!link || (link.method !== "macsec" && link.method !== "l1")) return undefined;
+  const drivers = transactionEnds(link).map((n) => {
     const d = inv.devices.find((x) => x.name === n);
     return d ? driverFor(d, profiles, pool, access) : undefined;
   });

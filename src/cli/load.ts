@@ -23,7 +23,12 @@ export function loadAll(file: string, profileDirs: readonly string[], factsFile?
   if (!p.profiles || hasErrors(p.diagnostics)) return { diagnostics: p.diagnostics };
   const inv = loadInventory(file, p.profiles);
   const base: Loaded = { ...inv, profiles: p.profiles, diagnostics: [...p.diagnostics, ...inv.diagnostics] };
-  if (factsFile === undefined || !base.model) return base;
+  return factsFile === undefined ? base : withFactsFile(base, factsFile);
+}
+
+/** `base` (loaded without facts) with a facts file read and applied; its problems join the diagnostics. */
+export function withFactsFile(base: Loaded, factsFile: string): Loaded {
+  if (!base.model) return base;
   let text: string;
   try {
     text = readFileSync(factsFile, "utf8");
@@ -32,8 +37,14 @@ export function loadAll(file: string, profileDirs: readonly string[], factsFile?
   }
   const f = parseFactsFile(text, factsFile);
   if (!f.facts) return { diagnostics: [...base.diagnostics, ...f.diagnostics] };
-  const applied = applyFacts(base.model, f.facts);
-  return { ...base, model: applied.model, facts: f.facts, diagnostics: [...base.diagnostics, ...applied.diagnostics] };
+  return withFacts(base, f.facts);
+}
+
+/** Pure: `base` (loaded without facts) with these facts applied, and every conflict they raise. */
+export function withFacts(base: Loaded, facts: FactsFile): Loaded {
+  if (!base.model) return base;
+  const applied = applyFacts(base.model, facts);
+  return { ...base, model: applied.model, facts, diagnostics: [...base.diagnostics, ...applied.diagnostics] };
 }
 
 export function planFromLoaded(l: Loaded): Plan | undefined {
