@@ -1,6 +1,6 @@
 import type { DeviceFacts } from "../../drivers/contract.js";
 import type { FactsFile } from "../model/facts.js";
-import type { Plan } from "../planner/plan-types.js";
+import type { MeshPlan, Plan } from "../planner/plan-types.js";
 
 /**
  * Pure: what changed between the facts a plan was made from and the facts observed now, limited to what the planner
@@ -55,6 +55,9 @@ export function factsDrift(then: FactsFile, now: FactsFile): string[] {
   return out;
 }
 
+/** The parts of a mesh plan named on their own when they differ; everything else is "settings". */
+const MESH_PARTS = ["hostClasses", "pathClasses", "pairClasses", "members", "ike"] as const;
+
 /** Pure: the links and mesh parts whose planned decisions differ (inputs, digests and diagnostics aside). */
 export function planDrift(saved: Plan, fresh: Plan): string[] {
   const out: string[] = [];
@@ -70,8 +73,9 @@ export function planDrift(saved: Plan, fresh: Plan): string[] {
       out.push(`mesh ${name}`);
       continue;
     }
-    const parts = (["hostClasses", "pathClasses", "pairClasses", "members", "ike"] as const).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
-    const rest = JSON.stringify({ ...a, hostClasses: 0, pathClasses: 0, pairClasses: 0, members: 0, ike: 0 }) !== JSON.stringify({ ...b, hostClasses: 0, pathClasses: 0, pairClasses: 0, members: 0, ike: 0 });
+    const parts = MESH_PARTS.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+    const settings = (m: MeshPlan) => JSON.stringify({ ...m, ...Object.fromEntries(MESH_PARTS.map((k) => [k, null])) });
+    const rest = settings(a) !== settings(b);
     if (parts.length || rest) out.push(`mesh ${name} (${[...parts, ...(rest ? ["settings"] : [])].join(", ")})`);
   }
   return out;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { DeviceFacts } from "../../drivers/contract.js";
-import { factsDrift } from "../../src/apply/drift.js";
+import { factsDrift, planDrift } from "../../src/apply/drift.js";
+import type { Plan } from "../../src/planner/plan-types.js";
 import type { FactsFile } from "../../src/model/facts.js";
 
 const host = (o: Partial<NonNullable<DeviceFacts["host"]>> = {}): DeviceFacts => ({
@@ -24,5 +25,13 @@ describe("apply: facts drift", () => {
       "h2: reachable: true -> false",
       "sw1: NETCONF :confirmed-commit: true -> false",
     ]);
+  });
+  it("plan drift names changed links, mesh parts, and other mesh settings", () => {
+    const mesh = { name: "m", mode: "tunnel", hostClasses: [1], pathClasses: [], pairClasses: [], members: [], ike: {} };
+    const plan = (links: object[], meshes: object[]) => ({ links, meshes }) as unknown as Plan;
+    const saved = plan([{ name: "l1", method: "macsec" }], [mesh]);
+    expect(planDrift(saved, saved)).toEqual([]);
+    expect(planDrift(saved, plan([{ name: "l1", method: "l1" }], [{ ...mesh, hostClasses: [2], mode: "transport" }]))).toEqual(["link l1", "mesh m (hostClasses, settings)"]);
+    expect(planDrift(saved, plan([], []))).toEqual(["link l1", "mesh m"]);
   });
 });
