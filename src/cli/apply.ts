@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { applyPlan, commitToken, pendingDeadlines, transactionEnds } from "../apply/apply.js";
 import { factsDrift, planDrift } from "../apply/drift.js";
+import { gatePlan } from "../apply/plan-gate.js";
 import { DirStateStore } from "../apply/state-store.js";
 import type { Driver } from "../../drivers/contract.js";
 import { driverFor, type AccessOptions } from "../discover/device-access.js";
@@ -10,7 +11,7 @@ import { discover } from "../discover/discover.js";
 import type { ProfileSet } from "../model/load-profiles.js";
 import { InputError, UsageError } from "../errors.js";
 import type { Inventory } from "../model/inventory-schema.js";
-import { PLAN_FORMAT, PLAN_VERSION, type Plan } from "../planner/plan-types.js";
+import type { Plan } from "../planner/plan-types.js";
 import { SshPool } from "../transport/ssh.js";
 import { cliAccess, loadAll, planFromLoaded, withFacts, withFactsFile } from "./load.js";
 import { meshAuthFor, meshHostsFor } from "./mesh.js";
@@ -50,22 +51,18 @@ const num = (name: string, v: string | undefined, d: number, min = 0) => {
  */
 export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, err: Out): Promise<number> {
   if (!o.inventory) throw new UsageError("apply needs --inventory FILE (device addresses and credential references)");
-  let plan: Plan;
+  let saved: unknown;
   try {
-    plan = JSON.parse(readFileSync(planFile, "utf8")) as Plan;
+    saved = JSON.parse(readFileSync(planFile, "utf8"));
   } catch (e) {
     throw new InputError(`cannot read plan ${planFile}: ${(e as Error).message}`, { cause: e });
   }
-  if (plan.format !== PLAN_FORMAT || plan.version !== PLAN_VERSION)
-    throw new InputError(`${planFile} is not a linkcrypt plan of version ${PLAN_VERSION} (format ${String(plan.format)}, version ${String(plan.version)}); make a new one with linkcrypt plan --out`);
-  if (plan.summary.errors > 0) throw new InputError(`${planFile} has ${plan.summary.errors} error(s); fix them and plan again (apply refuses an errored plan)`);
   const base = loadAll(o.inventory, o.profiles);
   const l = o.facts === undefined ? base : withFactsFile(base, o.facts);
   const now = planFromLoaded(l);
   if (!now || !l.profiles) throw new InputError(`${o.inventory} is not valid: run linkcrypt validate ${o.inventory}`);
-  const stale = (["inventoryDigest", "profilesDigest", "factsDigest"] as const).filter((k) => plan.inputs[k] !== now.inputs[k]);
-  if (stale.length)
-    throw new InputError(`${planFile} is stale: the ${stale.map((k) => k.replace("Digest", "")).join(" and ")} changed since it was made; run linkcrypt plan again`);
+  // From here on apply acts only on the plan it re-derived itself; the file must agree with it (src/apply/plan-gate.ts).
+  const plan = gatePlan({ saved, fresh: now, planFile, inventoryFile: o.inventory, factsFile: o.facts });
 
   const inv = l.data as Inventory;
   const access = cliAccess(o);
