@@ -19,6 +19,9 @@ export interface ChildSaRow {
   useIn: number | undefined;
   useOut: number | undefined;
   installTime: number | undefined;
+  /** Negotiated ESP encryption algorithm and key size, as charon reports them (evidence for reports). */
+  encrAlg?: string;
+  encrKeysize?: number;
 }
 
 export interface HostSaTable {
@@ -50,6 +53,7 @@ export function saTableFromVici(host: string, events: ViciMessage[], stats?: Vic
           bytesIn: num(c["bytes-in"]) ?? 0, bytesOut: num(c["bytes-out"]) ?? 0,
           packetsIn: num(c["packets-in"]) ?? 0, packetsOut: num(c["packets-out"]) ?? 0,
           useIn: num(c["use-in"]), useOut: num(c["use-out"]), installTime: num(c["install-time"]),
+          ...(typeof c["encr-alg"] === "string" ? { encrAlg: c["encr-alg"] } : {}), ...(num(c["encr-keysize"]) ? { encrKeysize: num(c["encr-keysize"])! } : {}),
         });
     }
   }

@@ -1,4 +1,6 @@
 import type { LinkSecurityState } from "../../drivers/contract.js";
+import { endEvidence, pairEvidence, type EndEvidence, type PairSaEvidence } from "../report/evidence.js";
+import { connName } from "../mesh/conn-spec.js";
 import { driverFor, type AccessOptions } from "../discover/device-access.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import type { ProfileSet } from "../model/load-profiles.js";
@@ -22,11 +24,18 @@ export interface VerifyEntry {
   /** L1 key age where observed, seconds. */
   keyAgeSeconds?: number;
   observedAt: string;
+  /** Structured positive evidence per link end (MKA peer, key number, key age) or for the pair's SAs. */
+  ends?: EndEvidence[];
+  sa?: PairSaEvidence;
 }
 
 export interface VerifyReport {
   format: "linkcrypt-verify";
   version: 1;
+  /** Provenance: which inventory (name; digest in `plan`), which tool, and when collection started. */
+  inventory?: string;
+  generator?: string;
+  startedAt?: string;
   plan: Plan["inputs"];
   observedAt: string;
   entries: VerifyEntry[];
@@ -50,6 +59,7 @@ export async function verifyInventory(
 ): Promise<VerifyReport> {
   const pool = new SshPool();
   const at = () => o.now().toISOString();
+  const startedAt = at();
   const entries: VerifyEntry[] = [];
   const hostStats: NonNullable<VerifyReport["hosts"]> = [];
   const device = (n: string) => inv.devices.find((d) => d.name === n)!;
@@ -78,7 +88,7 @@ export async function verifyInventory(
     const evidence = got.map((g, i) => ("error" in g ? `${ends[i]![0]}: ${g.error}` : `${ends[i]![0]} ${g.port}: ${g.status}${g.cipher ? ` ${g.cipher}` : ""}${g.keyAgeSeconds !== undefined ? `, key age ${g.keyAgeSeconds} s` : ""} (${g.detail})`));
     const states = got.map((g) => ("error" in g ? undefined : g));
     const ages = states.map((s) => s?.keyAgeSeconds).filter((x): x is number => x !== undefined);
-    return { ...base, status: combine(states), evidence, ...(ages.length ? { keyAgeSeconds: Math.max(...ages) } : {}), observedAt: at() };
+    return { ...base, status: combine(states), evidence, ends: got.map((g, i) => endEvidence(ends[i]![0], ends[i]![1], g)), ...(ages.length ? { keyAgeSeconds: Math.max(...ages) } : {}), observedAt: at() };
   };
   try {
     entries.push(...(await Promise.all(plan.links.map(linkEntry))));
@@ -89,7 +99,7 @@ export async function verifyInventory(
         entries.push({
           kind: "pair", name: `${m.name}:${f.a}~${f.b}`, method: "host-mesh",
           status: f.status === "up" || f.status === "idle" ? "secured" : f.status === "down" ? "unsecured" : f.status === "unknown" ? "unknown" : "degraded",
-          evidence: [`${f.status}: ${f.detail}`], observedAt: at(),
+          evidence: [`${f.status}: ${f.detail}`], sa: pairEvidence(f, r.tables, connName(f.b)), observedAt: at(),
         });
       for (const e of r.errors) entries.push({ kind: "pair", name: `${m.name}:${e.host}`, method: "host-mesh", status: "unknown", evidence: [e.error], observedAt: at() });
       for (const t of r.tables)
@@ -104,5 +114,5 @@ export async function verifyInventory(
   } finally {
     await pool.closeAll();
   }
-  return { format: "linkcrypt-verify", version: 1, plan: plan.inputs, observedAt: at(), entries, hosts: hostStats };
+  return { format: "linkcrypt-verify", version: 1, inventory: plan.inventory, generator: plan.generator, startedAt, plan: plan.inputs, observedAt: at(), entries, hosts: hostStats };
 }
