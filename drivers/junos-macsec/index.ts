@@ -1,7 +1,7 @@
 import { UnsupportedError } from "../../src/errors.js";
 import { JUNOS_NAMESPACE, junosMacsecFilter, renderJunosMacsec } from "../../src/render/junos-macsec.js";
 import { dataXml, NetconfRpcError } from "../../src/transport/netconf/client.js";
-import { children, childText, parseXml } from "../../src/transport/netconf/xml.js";
+import { children, childText, innerXml, parseXml } from "../../src/transport/netconf/xml.js";
 import type { ConfigChange, DeviceFacts, Driver, DriverFlags, LinkSecurityState } from "../contract.js";
 import type { DriverContext } from "../registry.js";
 import { netconfFacts, netconfTransaction } from "../shared/netconf-transaction.js";
@@ -49,7 +49,7 @@ export function create(ctx: DriverContext): Driver {
       let text: string;
       try {
         const r = await s.rpc("show security mka sessions", '<command format="text">show security mka sessions</command>');
-        text = /<output[^>]*>([\s\S]*?)<\/output>/.exec(r.xml)?.[1] ?? "";
+        text = innerXml(r.xml, "output", "first") ?? "";
       } catch (e) {
         if (!(e instanceof NetconfRpcError)) throw e;
         return ifs.map((i) => ({ port: i.name, status: "unknown", ...(i.cipher ? { cipher: i.cipher } : {}), detail: `the device did not answer "show security mka sessions" (${e.tag})`, observedAt: now }));

@@ -1,7 +1,7 @@
 import type { Duplex } from "node:stream";
 import { ConnectError, DeviceError, ProtocolError, TimeoutError } from "../../errors.js";
 import { encodeMessage, FrameDecoder, type Framing } from "./framing.js";
-import { childText, children, escapeXml, parseXml, type XmlNode } from "./xml.js";
+import { childText, children, escapeXml, innerXml, parseXml, type XmlNode } from "./xml.js";
 
 /**
  * A small NETCONF client (RFC 6241 operations, RFC 6242 framing) over any duplex byte stream, normally an ssh2
@@ -105,7 +105,7 @@ export class NetconfSession {
     } catch (e) {
       throw s.fail(new ProtocolError(`${opts.device}: the server hello is not well-formed XML: ${(e as Error).message}`, { device: opts.device, operation: "hello", cause: e }));
     }
-    const hello = parsed.hello;
+    const hello = Object.hasOwn(parsed, "hello") ? parsed.hello : undefined;
     if (!hello) throw s.fail(new ProtocolError(`${opts.device}: expected <hello>, got <${Object.keys(parsed)[0]}>`, { device: opts.device, operation: "hello" }));
     s.serverCapabilities = children(children(hello, "capabilities")[0], "capability").map((c) => (c._ ?? "").trim());
     s.sessionId = childText(hello, "session-id");
@@ -138,7 +138,10 @@ export class NetconfSession {
           w.resolve(msg);
           return; // open() switches framing, then drains the rest
         }
-        void this.onMessage(msg);
+        // onMessage must never reject unhandled: whatever it throws breaks this session, not the process.
+        this.onMessage(msg).catch((e: unknown) =>
+          this.fail(e instanceof ProtocolError ? e : new ProtocolError(`${this.device}: unreadable reply: ${(e as Error)?.message ?? String(e)}`, { device: this.device, cause: e })),
+        );
       }
     } catch (e) {
       this.fail(e as Error);
@@ -154,9 +157,10 @@ export class NetconfSession {
     } catch (e) {
       return void this.fail(new ProtocolError(`${this.device}: ${p.operation} reply is not well-formed XML: ${(e as Error).message}`, { device: this.device, operation: p.operation, cause: e }));
     }
-    const reply = parsed["rpc-reply"];
+    const reply = Object.hasOwn(parsed, "rpc-reply") ? parsed["rpc-reply"] : undefined;
     if (!reply) return void this.fail(new ProtocolError(`${this.device}: ${p.operation}: expected <rpc-reply>, got <${Object.keys(parsed)[0]}>`, { device: this.device, operation: p.operation }));
-    const id = reply.$?.["message-id"];
+    const attrs = reply.$;
+    const id = attrs !== null && typeof attrs === "object" && typeof attrs["message-id"] === "string" ? attrs["message-id"] : undefined;
     if (id !== p.id)
       return void this.fail(new ProtocolError(`${this.device}: ${p.operation}: reply carries message-id ${id === undefined ? "(none)" : `"${id}"`}, expected "${p.id}"`, { device: this.device, operation: p.operation }));
     this.pending = undefined;
@@ -276,6 +280,5 @@ function filter(subtree: string | undefined): string {
 
 /** The raw XML inside the reply's `<data>` element (for get/get-config), or "" when empty. */
 export function dataXml(r: RpcReply): string {
-  const m = /<(?:[A-Za-z_][\w.-]*:)?data(?:\s[^>]*)?>([\s\S]*)<\/(?:[A-Za-z_][\w.-]*:)?data>/.exec(r.xml);
-  return m ? m[1]!.trim() : "";
+  return (innerXml(r.xml, "data", "last") ?? "").trim();
 }

@@ -24,9 +24,51 @@ export function encodeMessage(xml: string, framing: Framing): Buffer {
 
 type State = "lf" | "hash" | "size-or-end" | "size" | "data" | "end-lf";
 
+/**
+ * Bytes received and not yet framed, in one growable buffer (capacity doubles), so that a peer sending a byte at a
+ * time costs linear time, not a `Buffer.concat` of everything so far on every data event.
+ */
+class ByteQueue {
+  private store: Buffer = Buffer.alloc(0);
+  private start = 0;
+  private end = 0;
+
+  get length(): number {
+    return this.end - this.start;
+  }
+
+  push(d: Buffer): void {
+    if (this.end + d.length > this.store.length) {
+      const live = this.length;
+      const next = Buffer.allocUnsafe(Math.max(4096, 2 * (live + d.length)));
+      this.store.copy(next, 0, this.start, this.end);
+      this.store = next;
+      this.start = 0;
+      this.end = live;
+    }
+    d.copy(this.store, this.end);
+    this.end += d.length;
+  }
+
+  /** The unread bytes; valid until the next push. */
+  view(): Buffer {
+    return this.store.subarray(this.start, this.end);
+  }
+
+  consume(n: number): void {
+    this.start += n;
+    if (this.start >= this.end) this.clear();
+  }
+
+  clear(): void {
+    this.start = this.end = 0;
+    if (this.store.length > 1 << 20) this.store = Buffer.alloc(0);
+  }
+}
+
 export class FrameDecoder {
   framing: Framing = "eom";
-  private buf: Buffer = Buffer.alloc(0);
+  private readonly buf = new ByteQueue();
   private scanFrom = 0;
   // chunked state
   private state: State = "lf";
@@ -38,7 +80,7 @@ export class FrameDecoder {
   constructor(private readonly maxMessageBytes: number, private readonly context: { device?: string } = {}) {}
 
   push(data: Buffer): void {
-    this.buf = this.buf.length === 0 ? data : Buffer.concat([this.buf, data]);
+    this.buf.push(data);
   }
 
   /** Switch framing between messages (after the hello exchange). */
@@ -57,22 +99,29 @@ export class FrameDecoder {
   }
 
   private nextEom(): string | undefined {
-    const at = this.buf.indexOf(EOM, Math.max(0, this.scanFrom - (EOM.length - 1)));
+    const b = this.buf.view();
+    const at = b.indexOf(EOM, Math.max(0, this.scanFrom - (EOM.length - 1)));
     if (at < 0) {
-      if (this.buf.length > this.maxMessageBytes) this.fail(`message exceeds the ${this.maxMessageBytes}-byte limit without an end-of-message marker`);
-      this.scanFrom = this.buf.length;
+      if (b.length > this.maxMessageBytes) {
+        this.buf.clear();
+        this.fail(`message exceeds the ${this.maxMessageBytes}-byte limit without an end-of-message marker`);
+      }
+      this.scanFrom = b.length;
       return undefined;
     }
-    if (at > this.maxMessageBytes) this.fail(`message of ${at} bytes exceeds the ${this.maxMessageBytes}-byte limit`);
-    const msg = this.buf.subarray(0, at).toString("utf8");
-    this.buf = this.buf.subarray(at + EOM.length);
+    if (at > this.maxMessageBytes) {
+      this.buf.clear();
+      this.fail(`message of ${at} bytes exceeds the ${this.maxMessageBytes}-byte limit`);
+    }
+    const msg = b.subarray(0, at).toString("utf8");
+    this.buf.consume(at + EOM.length);
     this.scanFrom = 0;
     return msg;
   }
 
   private nextChunked(): string | undefined {
     let i = 0;
-    const b = this.buf;
+    const b = this.buf.view();
     const byte = (c: number) => (c >= 0x20 && c < 0x7f ? `'${String.fromCharCode(c)}'` : `0x${c.toString(16).padStart(2, "0")}`);
     try {
       while (i < b.length) {
@@ -112,7 +161,7 @@ export class FrameDecoder {
             break;
           case "data": {
             const take = Math.min(this.size, b.length - i);
-            this.parts.push(b.subarray(i, i + take));
+            this.parts.push(Buffer.from(b.subarray(i, i + take))); // a copy: the queue reuses its storage
             this.total += take;
             this.size -= take;
             i += take;
@@ -127,15 +176,15 @@ export class FrameDecoder {
             this.parts = [];
             this.total = 0;
             this.state = "lf";
-            this.buf = b.subarray(i);
+            this.buf.consume(i);
             return msg;
           }
         }
       }
-      this.buf = Buffer.alloc(0);
+      this.buf.clear();
       return undefined;
     } catch (e) {
-      this.buf = Buffer.alloc(0);
+      this.buf.clear();
       throw e;
     }
   }
