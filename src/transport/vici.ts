@@ -72,6 +72,11 @@ export function encodeMessage(msg: ViciMessage): Buffer {
   return Buffer.concat(parts);
 }
 
+/** An own, enumerable property even for a key like `__proto__`: a peer's section name never replaces a prototype. */
+function put(obj: ViciMessage, key: string, value: ViciValue): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 export function decodeMessage(b: Buffer): ViciMessage {
   const root: ViciMessage = {};
   const stack: ViciMessage[] = [root];
@@ -103,7 +108,7 @@ export function decodeMessage(b: Buffer): ViciMessage {
     switch (t) {
       case El.SECTION_START: {
         const s: ViciMessage = {};
-        top[readName()] = s;
+        put(top, readName(), s);
         stack.push(s);
         break;
       }
@@ -113,12 +118,12 @@ export function decodeMessage(b: Buffer): ViciMessage {
         break;
       case El.KEY_VALUE: {
         const k = readName();
-        top[k] = readValue();
+        put(top, k, readValue());
         break;
       }
       case El.LIST_START:
         list = [];
-        top[readName()] = list;
+        put(top, readName(), list);
         break;
       case El.LIST_ITEM:
         if (!list) throw new ProtocolError("VICI list item outside a list");
@@ -136,7 +141,10 @@ export function decodeMessage(b: Buffer): ViciMessage {
 
 function packet(type: Pkt, name: string | undefined, msg?: ViciMessage): Buffer {
   const body: Buffer[] = [Buffer.from([type])];
-  if (name !== undefined) body.push(Buffer.from([Buffer.byteLength(name)]), Buffer.from(name));
+  if (name !== undefined) {
+    if (Buffer.byteLength(name) > 255) throw new ProtocolError(`VICI command or event name longer than 255 bytes: ${name.slice(0, 40)}…`);
+    body.push(Buffer.from([Buffer.byteLength(name)]), Buffer.from(name));
+  }
   if (msg) body.push(encodeMessage(msg));
   const b = Buffer.concat(body);
   const len = Buffer.alloc(4);
@@ -179,20 +187,31 @@ export class ViciClient {
         if (this.buf.length < 4 + n) return;
         const p = this.buf.subarray(4, 4 + n);
         this.buf = this.buf.subarray(4 + n);
+        if (p.length === 0) throw new ProtocolError(`${this.device}: empty VICI packet`, { device: this.device });
         const type = p[0]!;
         if (type === Pkt.EVENT) {
+          if (p.length < 2 || p.length < 2 + p[1]!) throw new ProtocolError(`${this.device}: truncated VICI event name`, { device: this.device });
           const nl = p[1]!;
           const name = p.subarray(2, 2 + nl).toString();
-          const msg = decodeMessage(p.subarray(2 + nl));
+          const msg = this.decode(p.subarray(2 + nl));
           for (const h of this.events.get(name) ?? []) h(msg);
           continue;
         }
-        const w = this.waiters.shift();
-        if (!w) throw new ProtocolError(`${this.device}: unsolicited VICI packet type ${type}`, { device: this.device });
-        w.resolve({ type, msg: type === Pkt.CMD_RESPONSE ? decodeMessage(p.subarray(1)) : {} });
+        // Decode before taking the waiter: if the packet is malformed, fail() must still find and reject it.
+        if (this.waiters.length === 0) throw new ProtocolError(`${this.device}: unsolicited VICI packet type ${type}`, { device: this.device });
+        const msg = type === Pkt.CMD_RESPONSE ? this.decode(p.subarray(1)) : {};
+        this.waiters.shift()!.resolve({ type, msg });
       }
     } catch (e) {
       this.fail(e as Error);
+    }
+  }
+
+  private decode(b: Buffer): ViciMessage {
+    try {
+      return decodeMessage(b);
+    } catch (e) {
+      throw new ProtocolError(`${this.device}: malformed VICI message: ${(e as Error).message}`, { device: this.device, cause: e });
     }
   }
 
