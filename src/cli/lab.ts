@@ -1,13 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { UsageError } from "../errors.js";
 import { hasErrors } from "../model/diagnostics.js";
 import type { Inventory } from "../model/inventory-schema.js";
-import { labDown, labStatus, labUp } from "../lab/lab.js";
+import { labDown, labStatus, labUp, writeLabFile } from "../lab/lab.js";
 import { createCa } from "../mesh/certs.js";
-import { LAB_USER } from "../lab/peers.js";
 import { loadAll } from "./load.js";
 import { EXIT, formatDiagnostics, formatTable, json, type Out } from "./output.js";
 
@@ -17,7 +15,7 @@ const defaultDir = (name: string) => `/tmp/linkcrypt-lab-${name}`;
  * `linkcrypt lab up INVENTORY`: a namespace and a charon per mesh host, and `<dir>/inventory.yaml`, the same
  * inventory pointed at the lab, so plan, mesh deliver and verify run unchanged against it.
  */
-export async function runLab(verb: string, file: string | undefined, o: { name?: string; dir?: string; json?: boolean; profiles: string[] }, out: Out): Promise<number> {
+export async function runLab(verb: string, file: string | undefined, o: { name?: string; dir?: string; json?: boolean; recreate?: boolean; snmpV2c?: boolean; profiles: string[] }, out: Out): Promise<number> {
   if (verb === "up") {
     if (!file) throw new UsageError("lab up needs an inventory: linkcrypt lab up INVENTORY");
     const l = loadAll(file, o.profiles);
@@ -33,18 +31,17 @@ export async function runLab(verb: string, file: string | undefined, o: { name?:
     const switches = inv.devices.filter((d) => d.kind === "switch").map((d) => d.name);
     const encryptors = inv.devices.filter((d) => d.kind === "l1-encryptor").map((d) => d.name);
     if (hosts.length < 2 && switches.length === 0) throw new UsageError(`${file} has no switches and fewer than two mesh hosts; nothing to build a lab from`);
-    const state = await labUp({ name, dir, hostNames: hosts, switchNames: switches, encryptorNames: encryptors });
-    // Switch and encryptor access for plan/apply/verify against the lab.
-    writeFileSync(join(dir, "known_hosts"), `${(state.switches ?? []).map((s) => s.knownHostsLine).join("\n")}\n`);
-    writeFileSync(join(dir, "secrets.yaml"), stringify(Object.fromEntries((state.encryptors ?? []).flatMap((e) => [[`${e.name}-auth`, e.v3.authKey], [`${e.name}-priv`, e.v3.privKey]]))), { mode: 0o600 });
-    const keyFile = join(dir, "mesh-master.key");
-    writeFileSync(keyFile, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
+    const state = await labUp({ name, dir, hostNames: hosts, switchNames: switches, encryptorNames: encryptors, recreate: o.recreate === true, snmpV2c: o.snmpV2c === true });
+    // Switch and encryptor access for plan/apply/verify against the lab. Files holding a key are 0600.
+    writeLabFile(dir, "known_hosts", `${(state.switches ?? []).map((s) => s.knownHostsLine).join("\n")}\n`, 0o644);
+    writeLabFile(dir, "secrets.yaml", stringify(Object.fromEntries((state.encryptors ?? []).flatMap((e) => [[`${e.name}-auth`, e.v3.authKey], [`${e.name}-priv`, e.v3.privKey]]))), 0o600);
+    const keyFile = writeLabFile(dir, "mesh-master.key", `${randomBytes(32).toString("hex")}\n`, 0o600);
     // Certificate meshes get a lab CA (never a real one).
     const needsCa = inv.meshes.some((m) => m.auth === "cert");
     if (needsCa) {
       const ca = createCa(`linkcrypt lab CA ${name}`);
-      writeFileSync(join(dir, "lab-ca.crt"), ca.certPem);
-      writeFileSync(join(dir, "lab-ca.key"), ca.keyPem, { mode: 0o600 });
+      writeLabFile(dir, "lab-ca.crt", ca.certPem, 0o644);
+      writeLabFile(dir, "lab-ca.key", ca.keyPem, 0o600);
     }
     const byName = new Map(state.hosts.map((h) => [h.name, h]));
     const labInv = {
@@ -57,7 +54,7 @@ export async function runLab(verb: string, file: string | undefined, o: { name?:
         ...inv.devices.flatMap((d) => {
           const s = state.switches?.find((x) => x.name === d.name);
           if (d.kind !== "switch" || !s) return [];
-          return [{ name: d.name, kind: "switch", site: d.site, profile: "lab-openconfig-switch", management: { address: "127.0.0.1", port: s.port, transport: "netconf" }, credentials: { username: LAB_USER, secret: `file:${s.clientKeyPath}` }, ports: d.ports }];
+          return [{ name: d.name, kind: "switch", site: d.site, profile: "lab-openconfig-switch", management: { address: "127.0.0.1", port: s.port, transport: "netconf" }, credentials: { username: state.user!, secret: `file:${s.clientKeyPath}` }, ports: d.ports }];
         }),
         // Encryptors become the lab encryptor (snmpd + agent), reached over SNMPv3 authPriv.
         ...inv.devices.flatMap((d) => {
@@ -86,7 +83,7 @@ export async function runLab(verb: string, file: string | undefined, o: { name?:
         ...(m.auth === "cert" ? { ca: { cert: `file:${join(dir, "lab-ca.crt")}`, key: `file:${join(dir, "lab-ca.key")}` } } : {}),
       })),
     };
-    writeFileSync(join(dir, "inventory.yaml"), `# generated by linkcrypt lab up from ${file}\n${stringify(labInv)}`);
+    writeLabFile(dir, "inventory.yaml", `# generated by linkcrypt lab up from ${file}\n${stringify(labInv)}`, 0o644);
     if (o.json)
       out.write(json({
         dir, inventory: join(dir, "inventory.yaml"),
@@ -98,7 +95,7 @@ export async function runLab(verb: string, file: string | undefined, o: { name?:
       out.write(`${formatTable(["host", "address", "netns", "vici"], state.hosts.map((h) => [h.name, h.address, h.netns, h.viciSocket]))}\n`);
       const devices = [
         ...(state.switches ?? []).map((x) => [x.name, "switch", `netconfd behind sshd, 127.0.0.1:${x.port} (NETCONF over SSH)`]),
-        ...(state.encryptors ?? []).map((x) => [x.name, "l1-encryptor", `snmpd, udp 127.0.0.1:${x.port} (SNMPv3 authPriv user ${x.v3.user})`]),
+        ...(state.encryptors ?? []).map((x) => [x.name, "l1-encryptor", `snmpd, udp 127.0.0.1:${x.port} (SNMPv3 authPriv user ${x.v3.user}${state.snmpV2c ? "; v2c public/private too" : " only"})`]),
       ];
       if (devices.length) out.write(`\n${formatTable(["device", "kind", "peer"], devices)}\n`);
       out.write(`lab up in ${dir}; its inventory is ${join(dir, "inventory.yaml")}\n`);

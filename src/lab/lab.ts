@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { createHash, randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { LinkcryptError } from "../errors.js";
 
 /**
@@ -10,6 +11,11 @@ import { LinkcryptError } from "../errors.js";
  *
  * What this lab cannot show: libipsec does tunnel mode only (transport-mode configs are checked by loading them,
  * not by traffic), ESP is always UDP-encapsulated (port 4500), and there is no kernel xfrm, so no NIC offload.
+ *
+ * The lab cleans up only after itself: `lab.json` lists every file and directory `lab up` made in the lab directory
+ * (`made`), and `lab down` removes exactly those, the namespaces, the processes and the lab's own SSH account; a
+ * file of the user's in the directory survives, and so does the directory unless `lab up` created it. Namespace and
+ * account names come from a hash of the lab directory, so labs in different directories never collide.
  */
 export interface LabHost {
   name: string;
@@ -38,6 +44,15 @@ export interface LabEncryptor {
 export interface LabState {
   name: string;
   dir: string;
+  /** Paths relative to `dir` that lab up made (files and directories), in the order made; lab down removes them. */
+  made?: string[];
+  /** lab up created `dir` itself (lab down then removes it, if nothing else is left in it). */
+  createdDir?: boolean;
+  /** The lab's own SSH account for its switches (random password), created by lab up and removed by lab down. */
+  user?: string;
+  password?: string;
+  /** The encryptors also answer SNMP v2c (public/private); otherwise v3 authPriv only. */
+  snmpV2c?: boolean;
   bridgeNetns: string;
   subnet: string;
   hosts: LabHost[];
@@ -51,8 +66,25 @@ const PLUGINS =
   "random nonce openssl pem pkcs1 pkcs8 x509 pubkey revocation constraints kdf gcm aes sha1 sha2 hmac curve25519 kernel-libipsec kernel-netlink socket-default vici updown";
 
 function ip(...args: string[]): void {
-  execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
+  try {
+    execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
+  } catch (e) {
+    const why = String((e as { stderr?: Buffer }).stderr ?? "").trim() || (e as Error).message;
+    throw new LinkcryptError("E_LAB", `ip ${args.join(" ")} failed: ${why}`, { cause: e });
+  }
 }
+
+function netnsExists(name: string): boolean {
+  return existsSync(join("/run/netns", name)) || existsSync(join("/var/run/netns", name));
+}
+
+/** The names a lab in `dir` gives its namespaces and account: `lc` and 8 hex digits of the directory's hash. */
+export function labId(dir: string): string {
+  return `lc${createHash("sha256").update(resolve(dir)).digest("hex").slice(0, 8)}`;
+}
+
+/** The fixed top-level files a lab writes in its directory (besides host and peer directories). */
+export const LAB_FILES = ["lab.json", "inventory.yaml", "known_hosts", "secrets.yaml", "mesh-master.key", "lab-ca.crt", "lab-ca.key"] as const;
 
 function alive(pid: number): boolean {
   try {
@@ -74,8 +106,32 @@ export function readLab(dir: string): LabState | undefined {
   }
 }
 
+/** lab.json holds the lab's SNMPv3 keys and SSH password: mode 0600. */
 function writeLab(s: LabState): void {
-  writeFileSync(labStatePath(s.dir), `${JSON.stringify(s, null, 2)}\n`);
+  const p = labStatePath(s.dir);
+  writeFileSync(p, `${JSON.stringify(s, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(p, 0o600);
+}
+
+/** Records `rel` (relative to the lab directory) as made by lab up. */
+function recordMade(s: LabState, rel: string): void {
+  s.made ??= [];
+  if (!s.made.includes(rel)) s.made.push(rel);
+  writeLab(s);
+}
+
+/**
+ * Writes one of the lab's files into its directory and records it for lab down. Files that hold a key or password
+ * must be given mode 0o600.
+ */
+export function writeLabFile(dir: string, name: (typeof LAB_FILES)[number], content: string, mode: 0o600 | 0o644): string {
+  const s = readLab(dir);
+  if (!s) throw new LinkcryptError("E_LAB", `no lab in ${dir}`);
+  const p = join(s.dir, name);
+  recordMade(s, name);
+  writeFileSync(p, content, { mode });
+  chmodSync(p, mode);
+  return p;
 }
 
 export function strongswanConf(h: { dir: string; viciSocket: string }): string {
@@ -125,42 +181,92 @@ export async function waitForSocket(path: string, what: string, timeoutMs = 10_0
   }
 }
 
-/** Bring up a lab of `hostNames` on 10.231.<n>.0/24 (n from the lab's index). Idempotent for a stopped lab. */
-export async function labUp(o: { name: string; dir: string; hostNames: string[]; switchNames?: string[]; encryptorNames?: string[]; index?: number }): Promise<LabState> {
+/**
+ * Bring up a lab of `hostNames` on 10.231.<n>.0/24 (n from the lab's index). A lab that is running is refused unless
+ * `recreate` is given (then it is torn down first: new ports and keys, and everything applied to it is lost); a
+ * stopped one is rebuilt. Files in the directory that are not the lab's are never overwritten.
+ */
+export async function labUp(o: { name: string; dir: string; hostNames: string[]; switchNames?: string[]; encryptorNames?: string[]; index?: number; recreate?: boolean; snmpV2c?: boolean }): Promise<LabState> {
   if (process.getuid?.() !== 0) throw new LinkcryptError("E_LAB", "the lab needs root (network namespaces, charon): run it with sudo");
   if (!existsSync(CHARON)) throw new LinkcryptError("E_LAB", `strongSwan's charon is missing (${CHARON}): apt-get install strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins libstrongswan-extra-plugins`);
-  if (readLab(o.dir)) await labDown(o.dir);
-  mkdirSync(o.dir, { recursive: true });
+  const dir = resolve(o.dir);
+  const prev = readLab(dir);
+  if (prev) {
+    const st = labStatus(dir);
+    const running = [...st.hosts.filter((h) => h.running), ...st.devices.filter((d) => d.running)].map((x) => x.name);
+    if (running.length && !o.recreate)
+      throw new LinkcryptError(
+        "E_LAB",
+        `a lab is already running in ${dir} (${running.join(", ")}); linkcrypt lab down --dir ${dir} first, or lab up --recreate to rebuild it (new ports and keys: everything applied to it is lost)`,
+      );
+    await labDown(dir);
+  }
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new LinkcryptError("E_LAB", `${dir} exists and is not a directory`);
+  // Never overwrite what is not the lab's: its fixed files, and a directory per host.
+  const clash = [...LAB_FILES, ...o.hostNames].filter((f) => existsSync(join(dir, f)));
+  if (clash.length)
+    throw new LinkcryptError("E_LAB", `${dir} already holds ${clash.map((f) => join(dir, f)).join(", ")}, which lab up would overwrite; use another --dir`);
+  const id = labId(dir);
+  const user = o.switchNames?.length ? id : undefined;
+  for (const ns of [`${id}sw`, ...o.hostNames.map((_, i) => `${id}h${i + 1}`)])
+    if (netnsExists(ns)) throw new LinkcryptError("E_LAB", `network namespace ${ns} already exists (left by a lab in ${dir} that was not taken down?); remove it with: ip netns del ${ns}`);
+  if (user) {
+    const { userExists } = await import("./peers.js");
+    if (userExists(user)) throw new LinkcryptError("E_LAB", `an account named ${user} already exists; lab up makes its own and will not reuse one (left by a lab in ${dir}? remove it with: userdel -r ${user})`);
+  }
+  const createdDir = !existsSync(dir);
+  mkdirSync(dir, { recursive: true });
   const n = o.index ?? 1;
-  const short = o.name.replace(/[^a-z0-9]/gi, "").slice(0, 6) || "lab";
-  const state: LabState = { name: o.name, dir: o.dir, bridgeNetns: `lc${short}sw`, subnet: `10.231.${n}.0/24`, hosts: [] };
-  ip("netns", "add", state.bridgeNetns);
+  const state: LabState = {
+    name: o.name, dir, made: [], createdDir, bridgeNetns: `${id}sw`, subnet: `10.231.${n}.0/24`, hosts: [],
+    ...(user ? { user, password: randomBytes(18).toString("base64url") } : {}), ...(o.snmpV2c ? { snmpV2c: true } : {}),
+  };
   writeLab(state);
-  ip("-n", state.bridgeNetns, "link", "set", "lo", "up");
-  ip("-n", state.bridgeNetns, "link", "add", "br0", "type", "bridge");
-  ip("-n", state.bridgeNetns, "link", "set", "br0", "up");
-  for (const name of o.hostNames) addHostToState(state, name);
-  await Promise.all(state.hosts.map((h) => waitForSocket(h.viciSocket, `charon for ${h.name}`)));
-  const { startNetconf, startSnmpd } = await import("./peers.js");
-  if (o.switchNames?.length) {
-    // The switches' sshd reads authorized_keys as the unprivileged lab user, who must be able to reach the lab dir.
-    for (let d = dirname(o.dir); d !== dirname(d); d = dirname(d))
-      if ((statSync(d).mode & 0o001) === 0)
-        throw new LinkcryptError("E_LAB", `${d} is not traversable by other users (mode ${(statSync(d).mode & 0o777).toString(8)}); the lab's switches cannot read their keys under it: use a --dir elsewhere (the default is under /tmp) or chmod o+x ${d}`);
-  }
-  state.switches = [];
-  state.encryptors = [];
-  for (const name of o.switchNames ?? []) {
-    const p = await startNetconf({ under: o.dir });
-    state.switches.push({ name, port: p.port, clientKeyPath: p.clientKeyPath, knownHostsLine: readFileSync(p.knownHosts, "utf8").trim(), pids: p.pids });
-    writeLab(state);
-  }
-  for (const name of o.encryptorNames ?? []) {
-    const p = await startSnmpd({ under: o.dir });
-    state.encryptors.push({ name, port: p.port, v3: { user: p.v3.user, authKey: p.v3.authKey, privKey: p.v3.privKey }, pids: p.pids });
-    writeLab(state);
+  try {
+    ip("netns", "add", state.bridgeNetns);
+    ip("-n", state.bridgeNetns, "link", "set", "lo", "up");
+    ip("-n", state.bridgeNetns, "link", "add", "br0", "type", "bridge");
+    ip("-n", state.bridgeNetns, "link", "set", "br0", "up");
+    for (const name of o.hostNames) addHostToState(state, name);
+    await Promise.all(state.hosts.map((h) => waitForSocket(h.viciSocket, `charon for ${h.name}`)));
+    const { startNetconf, startSnmpd } = await import("./peers.js");
+    if (o.switchNames?.length) {
+      // The switches' sshd reads authorized_keys as the unprivileged lab user, who must be able to reach the lab dir.
+      for (let d = dirname(dir); d !== dirname(d); d = dirname(d))
+        if ((statSync(d).mode & 0o001) === 0)
+          throw new LinkcryptError("E_LAB", `${d} is not traversable by other users (mode ${(statSync(d).mode & 0o777).toString(8)}); the lab's switches cannot read their keys under it: use a --dir elsewhere (the default is under /tmp) or chmod o+x ${d}`);
+    }
+    state.switches = [];
+    state.encryptors = [];
+    for (const name of o.switchNames ?? []) {
+      const p = await madeBy(state, () => startNetconf({ under: dir, user: state.user!, password: state.password! }));
+      state.switches.push({ name, port: p.port, clientKeyPath: p.clientKeyPath, knownHostsLine: readFileSync(p.knownHosts, "utf8").trim(), pids: p.pids });
+      writeLab(state);
+    }
+    for (const name of o.encryptorNames ?? []) {
+      const p = await madeBy(state, () => startSnmpd({ under: dir, v2c: o.snmpV2c === true }));
+      state.encryptors.push({ name, port: p.port, v3: { user: p.v3.user, authKey: p.v3.authKey, privKey: p.v3.privKey }, pids: p.pids });
+      writeLab(state);
+    }
+  } catch (e) {
+    // A half-built lab is taken down again, so that nothing of it is left behind.
+    await labDown(dir).catch(() => undefined);
+    throw e;
   }
   return state;
+}
+
+/** Runs `start` (a peer that makes its own directory in the lab directory) and records the directories it made. */
+async function madeBy<T>(state: LabState, start: () => Promise<T>): Promise<T> {
+  const before = new Set(readdirSync(state.dir));
+  const record = () => {
+    for (const f of readdirSync(state.dir)) if (!before.has(f) && /^(sshd|netconfd|snmpd)-/.test(f)) recordMade(state, f);
+  };
+  try {
+    return await start();
+  } finally {
+    record();
+  }
 }
 
 function addHostToState(state: LabState, name: string): LabHost {
@@ -169,6 +275,8 @@ function addHostToState(state: LabState, name: string): LabHost {
   const prefix = state.bridgeNetns.replace(/sw$/, "");
   const netns = `${prefix}h${k}`;
   const hdir = join(state.dir, name);
+  if (existsSync(hdir)) throw new LinkcryptError("E_LAB", `${hdir} already exists; the lab will not write into it`);
+  recordMade(state, name);
   for (const sub of ["conf.d", "x509", "x509ca", "private", "ecdsa", "rsa", "pubkey"]) mkdirSync(join(hdir, "swanctl", sub), { recursive: true });
   const base = state.subnet.replace(/\.0\/24$/, "");
   const host: Omit<LabHost, "pid"> = { name, netns, address: `${base}.${k}`, dir: hdir, viciSocket: join(hdir, "charon.vici") };
@@ -195,25 +303,23 @@ export async function labAddHost(dir: string, name: string): Promise<LabHost> {
   return h;
 }
 
+/**
+ * Stops what `lab up` started and removes what it made: its processes, namespaces and SSH account, and the files and
+ * directories listed in lab.json. Anything else in the directory stays, and so does the directory unless lab up
+ * created it and it is now empty.
+ */
 export async function labDown(dir: string): Promise<string[]> {
   const s = readLab(dir);
   if (!s) return [];
+  const root = resolve(dir);
   const done: string[] = [];
-  const { killPid } = await import("./peers.js");
+  const { killPid, removeLabUser } = await import("./peers.js");
   for (const d of [...(s.switches ?? []), ...(s.encryptors ?? [])]) {
     for (const pid of d.pids) await killPid(pid);
     done.push(d.name);
   }
   for (const h of s.hosts) {
-    if (alive(h.pid)) {
-      try {
-        process.kill(h.pid, "SIGTERM");
-      } catch {
-        /* already gone */
-      }
-      for (let i = 0; i < 50 && alive(h.pid); i++) await new Promise((r) => setTimeout(r, 100));
-      if (alive(h.pid)) process.kill(h.pid, "SIGKILL");
-    }
+    await killPid(h.pid);
     try {
       ip("netns", "del", h.netns);
     } catch {
@@ -226,7 +332,23 @@ export async function labDown(dir: string): Promise<string[]> {
   } catch {
     /* already gone */
   }
-  rmSync(dir, { recursive: true, force: true });
+  if (s.user) removeLabUser(s.user);
+  // A lab.json from before `made` existed: what that version wrote.
+  const made = s.made ?? [...LAB_FILES, ...s.hosts.map((h) => h.name), ...readdirSync(root).filter((f) => /^(sshd|netconfd|snmpd)-/.test(f))];
+  for (const rel of [...made].reverse()) {
+    const p = resolve(root, rel);
+    const r = relative(root, p);
+    if (!r || r.startsWith("..") || isAbsolute(r)) continue; // only ever inside the lab directory, never the directory itself
+    rmSync(p, { recursive: true, force: true });
+  }
+  rmSync(labStatePath(root), { force: true });
+  if (s.createdDir) {
+    try {
+      rmdirSync(root); // only when empty
+    } catch {
+      /* something else lives there now: keep it */
+    }
+  }
   return done;
 }
 

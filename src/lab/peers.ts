@@ -5,31 +5,48 @@
  * started by `linkcrypt lab up` outlives the command; `pids` lets `lab down` stop them later.
  *
  * Needs root (sshd checks passwords against /etc/shadow; a lab account is created) and the Debian packages that
- * test/lab/ensure-peers.sh installs.
+ * test/lab/ensure-peers.sh installs. Passwords and SNMPv3 keys are random for each process (tests) or lab, and every
+ * file that holds one is mode 0600.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { chmodSync, closeSync, copyFileSync, existsSync, openSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { prepareLabModels } from "./lab-models.js";
 
+/** The test peers' SSH account; `linkcrypt lab up` makes one of its own per lab instead (and `lab down` removes it). */
 export const LAB_USER = "lctest";
-export const LAB_PASSWORD = "lctest-pw-7f3a";
+/** Random for each process: set on the account whenever a peer starts. */
+export const LAB_PASSWORD = randomBytes(18).toString("base64url");
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new Error("the real-peer lab needs root (sshd, useradd): run the tests as root, e.g. sudo npm test");
 }
 
-export function ensureLabUser(): void {
+/** Makes `user` exist with `password` (sshd runs the netconf subsystem and ForceCommand through its shell, /bin/sh). */
+export function ensureLabUser(user = LAB_USER, password = LAB_PASSWORD): void {
   requireRoot();
+  if (!userExists(user)) execFileSync("useradd", ["-m", "-s", "/bin/sh", "-c", "linkcrypt lab", user], { stdio: ["ignore", "ignore", "pipe"] });
+  execFileSync("chpasswd", { input: `${user}:${password}\n` });
+}
+
+export function userExists(user: string): boolean {
   try {
-    execFileSync("id", [LAB_USER], { stdio: "ignore" });
+    execFileSync("id", [user], { stdio: "ignore" });
+    return true;
   } catch {
-    execFileSync("useradd", ["-m", "-s", "/bin/bash", LAB_USER]);
+    return false;
   }
-  execFileSync("chpasswd", { input: `${LAB_USER}:${LAB_PASSWORD}\n` });
+}
+
+/** Removes a lab account and its home (forced: a session that outlived its sshd must not keep it). */
+export function removeLabUser(user: string): void {
+  if (!userExists(user)) return;
+  execFileSync("userdel", ["-f", "-r", user], { stdio: ["ignore", "ignore", "pipe"] });
 }
 
 export function freePort(): Promise<number> {
@@ -124,15 +141,16 @@ export interface SshdPeer {
  * A throwaway OpenSSH server on 127.0.0.1. `netconfSocket` wires its `netconf` subsystem to a netconfd;
  * `forceCommand` makes every session run that command (used for the EOS CLI stand-in).
  */
-export async function startSshd(o: { netconfSocket?: string; port?: number; forceCommand?: string; under?: string } = {}): Promise<SshdPeer> {
-  ensureLabUser();
+export async function startSshd(o: { netconfSocket?: string; port?: number; forceCommand?: string; under?: string; user?: string; password?: string } = {}): Promise<SshdPeer> {
+  const user = o.user ?? LAB_USER;
+  ensureLabUser(user, o.password);
   const dir = labDir("sshd", o.under);
   const port = o.port ?? (await freePort());
   mkdirSync("/run/sshd", { recursive: true });
   keygen(join(dir, "host_key"), "linkcrypt-lab-host");
   keygen(join(dir, "client_key"), "linkcrypt-lab-client");
   mkdirSync(join(dir, "authorized"), { recursive: true });
-  writeFileSync(join(dir, "authorized", LAB_USER), readFileSync(join(dir, "client_key.pub")), { mode: 0o644 });
+  writeFileSync(join(dir, "authorized", user), readFileSync(join(dir, "client_key.pub")), { mode: 0o644 });
   const cfg = [
     `Port ${port}`,
     "ListenAddress 127.0.0.1",
@@ -145,7 +163,7 @@ export async function startSshd(o: { netconfSocket?: string; port?: number; forc
     `AuthorizedKeysFile ${join(dir, "authorized")}/%u`,
     "StrictModes no",
     "PermitRootLogin no",
-    `AllowUsers ${LAB_USER}`,
+    `AllowUsers ${user}`,
     "AllowStreamLocalForwarding yes",
     "MaxStartups 100:30:200",
     "LogLevel VERBOSE",
@@ -172,29 +190,30 @@ export interface NetconfPeer extends SshdPeer {
   netconfdLog: string;
 }
 
-/** netconfd (yuma123) with the lab's OpenConfig-style MACsec modules, behind its own sshd. */
-export async function startNetconf(o: { extraArgs?: string[]; under?: string } = {}): Promise<NetconfPeer> {
-  ensureLabUser();
+/** netconfd (yuma123) serving openconfig-macsec 1.2.0, openconfig-keychain 0.5.0 and the Junos security-macsec schema (src/lab/models), behind its own sshd. */
+export async function startNetconf(o: { extraArgs?: string[]; under?: string; user?: string; password?: string } = {}): Promise<NetconfPeer> {
+  const user = o.user ?? LAB_USER;
+  ensureLabUser(user, o.password);
   const dir = labDir("netconfd", o.under);
   const port = await freePort();
   const sock = join(dir, "ncxserver.sock");
   writeFileSync(join(dir, "startup.xml"), '<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"/>\n');
+  // The vendors' published models plus the documented lab deviations (src/lab/models/LAB-DEVIATIONS.md).
+  const models = prepareLabModels(join(dir, "yang"));
   const args = [
     `--port=${port}`,
     `--ncxserver-sockname=${sock}`,
-    `--modpath=${join(HERE, "yang")}:/usr/share/yuma/modules`,
-    "--module=openconfig-keychain",
-    "--module=openconfig-macsec",
-    "--module=junos-conf-lab",
+    `--modpath=${models.modpath}:/usr/share/yuma/modules`,
+    ...models.modules.map((m) => `--module=${m}`),
     `--startup=${join(dir, "startup.xml")}`,
-    `--superuser=${LAB_USER}`,
+    `--superuser=${user}`,
     `--log=${join(dir, "netconfd.log")}`,
     "--log-level=info",
     ...(o.extraArgs ?? []),
   ];
   const nc = daemon("/usr/sbin/netconfd", args, join(dir, "netconfd.out"), { ...process.env, HOME: dir });
   await waitFor("netconfd", () => existsSync(sock), () => `${existsSync(join(dir, "netconfd.out")) ? readFileSync(join(dir, "netconfd.out"), "utf8") : ""}\n${existsSync(join(dir, "netconfd.log")) ? readFileSync(join(dir, "netconfd.log"), "utf8") : ""}`);
-  const sshd = await startSshd({ netconfSocket: sock, port, ...(o.under ? { under: o.under } : {}) });
+  const sshd = await startSshd({ netconfSocket: sock, port, user, ...(o.password ? { password: o.password } : {}), ...(o.under ? { under: o.under } : {}) });
   return {
     ...sshd,
     pids: [...sshd.pids, nc.pid!],
@@ -216,19 +235,22 @@ export interface SnmpPeer {
   stop(): Promise<void>;
 }
 
-/** net-snmp's snmpd with the lab's pass_persist L1-encryptor agent: v2c (public/private) and v3 authPriv. */
-export async function startSnmpd(o: { under?: string } = {}): Promise<SnmpPeer> {
+/**
+ * net-snmp's snmpd with the lab's pass_persist L1-encryptor agent. It answers SNMPv3 authPriv only, with random keys;
+ * `v2c: true` also opens the communities public (read) and private (write) on 127.0.0.1.
+ */
+export async function startSnmpd(o: { under?: string; v2c?: boolean } = {}): Promise<SnmpPeer> {
   const dir = labDir("snmpd", o.under);
   const port = await freePort();
   const state = join(dir, "state.json");
-  const v3 = { user: "l1admin", authKey: "lab-auth-7c1e2", privKey: "lab-priv-9d4f0", roUser: "l1ro", roAuthKey: "lab-ro-auth-55", roPrivKey: "lab-ro-priv-66" };
-  mkdirSync(join(dir, "persist"), { recursive: true });
+  const key = () => randomBytes(16).toString("hex");
+  const v3 = { user: "l1admin", authKey: key(), privKey: key(), roUser: "l1ro", roAuthKey: key(), roPrivKey: key() };
+  mkdirSync(join(dir, "persist"), { recursive: true, mode: 0o700 });
   writeFileSync(
     join(dir, "snmpd.conf"),
     [
       `agentAddress udp:127.0.0.1:${port}`,
-      "rocommunity public 127.0.0.1",
-      "rwcommunity private 127.0.0.1",
+      ...(o.v2c ? ["rocommunity public 127.0.0.1", "rwcommunity private 127.0.0.1"] : []),
       `createUser ${v3.user} SHA "${v3.authKey}" AES "${v3.privKey}"`,
       `rwuser ${v3.user} priv`,
       `createUser ${v3.roUser} SHA-256 "${v3.roAuthKey}" AES "${v3.roPrivKey}"`,
@@ -238,13 +260,15 @@ export async function startSnmpd(o: { under?: string } = {}): Promise<SnmpPeer> 
       `pass_persist .1.3.6.1.4.1.8072.9999.9999.1 /usr/bin/env L1_STATE=${state} ${process.execPath} ${join(HERE, "l1-agent.mjs")}`,
       "",
     ].join("\n"),
+    { mode: 0o600 },
   );
   const p = daemon("/usr/sbin/snmpd", ["-f", "-C", "-c", join(dir, "snmpd.conf"), "-Lf", join(dir, "snmpd.log"), "-p", join(dir, "snmpd.pid"), "-I", "-smux,mteTrigger,mteTriggerConf"], join(dir, "snmpd.out"), { ...process.env, SNMP_PERSISTENT_DIR: join(dir, "persist"), MIBS: "" });
   await waitFor(
     `snmpd on udp ${port}`,
     () => {
       try {
-        execFileSync("snmpget", ["-v2c", "-c", "public", "-t", "0.2", "-r", "0", `127.0.0.1:${port}`, ".1.3.6.1.2.1.1.5.0"], { stdio: "ignore", env: { ...process.env, MIBS: "" } });
+        const auth = ["-v3", "-l", "authPriv", "-u", v3.roUser, "-a", "SHA-256", "-A", v3.roAuthKey, "-x", "AES", "-X", v3.roPrivKey];
+        execFileSync("snmpget", [...auth, "-t", "0.2", "-r", "0", `127.0.0.1:${port}`, ".1.3.6.1.2.1.1.5.0"], { stdio: "ignore", env: { ...process.env, MIBS: "" } });
         return true;
       } catch {
         return false;

@@ -56,7 +56,7 @@ async function rotationOn(p: SnmpPeer): Promise<number> {
 }
 
 beforeAll(async () => {
-  [swA, swB, encA, encB] = await Promise.all([startNetconf(), startNetconf(), startSnmpd(), startSnmpd()]);
+  [swA, swB, encA, encB] = await Promise.all([startNetconf(), startNetconf(), startSnmpd({ v2c: true }), startSnmpd({ v2c: true })]); // the probe reads over v2c
   writeFileSync(join(dir, "known_hosts"), readFileSync(swA.knownHosts, "utf8") + readFileSync(swB.knownHosts, "utf8"));
   writeFileSync(join(dir, "secrets.yaml"), stringify({ "enc-a-auth": encA.v3.authKey, "enc-a-priv": encA.v3.privKey, "enc-b-auth": encB.v3.authKey, "enc-b-priv": encB.v3.privKey }), { mode: 0o600 });
   chmodSync(join(dir, "secrets.yaml"), 0o600);

@@ -7,7 +7,6 @@ import { labDown, readLab } from "../../src/lab/lab.js";
 import { NetconfSession } from "../../src/transport/netconf/client.js";
 import { SshConnection } from "../../src/transport/ssh.js";
 import { cli } from "../cli-run.js";
-import { LAB_USER } from "../lab/peers.js";
 
 /**
  * The whole product on a lab that `linkcrypt lab up` builds from examples/lab-2site.yaml: two netconfd switches, two
@@ -30,7 +29,7 @@ async function lockRunning(switchName: string) {
   const s = readLab(dir)!.switches!.find((x) => x.name === switchName)!;
   const kh = join(root, "kh");
   (await import("node:fs")).writeFileSync(kh, `${s.knownHostsLine}\n`);
-  const c = await SshConnection.connect({ device: "blocker", host: "127.0.0.1", port: s.port, username: LAB_USER, privateKey: readFileSync(s.clientKeyPath), knownHostsFile: kh });
+  const c = await SshConnection.connect({ device: "blocker", host: "127.0.0.1", port: s.port, username: readLab(dir)!.user!, privateKey: readFileSync(s.clientKeyPath), knownHostsFile: kh });
   const nc = await NetconfSession.open(await c.subsystem("netconf"), { device: "blocker" });
   await nc.lock("running");
   return async () => {

@@ -6,7 +6,7 @@ import { freePort, startSnmpd, type SnmpPeer } from "../lab/peers.js";
 const B = "1.3.6.1.4.1.8072.9999.9999.1";
 let peer: SnmpPeer;
 beforeAll(async () => {
-  peer = await startSnmpd();
+  peer = await startSnmpd({ v2c: true }); // the v2c cases need the communities
 });
 afterAll(async () => peer?.stop());
 
