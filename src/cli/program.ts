@@ -2,7 +2,6 @@ import { Command, CommanderError, Option } from "commander";
 import { LinkcryptError, UsageError } from "../errors.js";
 import { runApply } from "./apply.js";
 import { runKeysStatus, runRotate } from "./keys.js";
-import { STATE_HELP, STATE_KEY_HELP } from "../state/open.js";
 import { runMetrics, runReport, runVerify } from "./report.js";
 import { runDiscover } from "./discover.js";
 import { runExplain } from "./explain.js";
@@ -87,9 +86,7 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .option("--inventory <file>", "the inventory the plan was made from (addresses, credential references)")
     .option("--facts <file>", "the facts file the plan was made with, if any; apply re-discovers and refuses the plan if it would now differ")
     .option("--no-refresh", "with --facts: trust the facts file instead of re-reading the devices (offline, or already checked)")
-    .option("--state <location>", STATE_HELP)
-    .option("--state-key <ref>", STATE_KEY_HELP)
-    .option("--state-dir <dir>", "older layout: the state in DIR/state.sqlite (a .linkcrypt directory's files are imported once)")
+    .option("--state-dir <dir>", "journal, lock and generated keys (default .linkcrypt)")
     .option("--dry-run", "stage and diff every change, commit nothing (exit 2 if anything would change)")
     .option("--confirm-timeout <seconds>", "devices roll back by themselves unless confirmed within this (default 120)")
     .option("--secured-timeout <seconds>", "how long to wait for MACsec to report secured on both ends (default 60)")
@@ -109,9 +106,7 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
 
   const keyOpts = (c: Command) =>
     c.option("--inventory <file>", "inventory YAML file")
-      .option("--state <location>", STATE_HELP)
-      .option("--state-key <ref>", STATE_KEY_HELP)
-      .option("--state-dir <dir>", "older layout: the state in DIR/state.sqlite (a .linkcrypt directory's files are imported once)")
+      .option("--state-dir <dir>", "journal, lock and generated keys (default .linkcrypt)")
       .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
       .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys")
       .option("--json", "machine-readable output")
@@ -128,8 +123,8 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     code = await runRotate(what, name, o, out, err);
   });
   const keys = program.command("keys").description("key lifecycle");
-  keyOpts(keys.command("status").description("every managed key's age against the policy's maximum lifetime")).action(async (o: Parameters<typeof runKeysStatus>[0]) => {
-    code = await runKeysStatus(o, out, err);
+  keyOpts(keys.command("status").description("every managed key's age against the policy's maximum lifetime")).action((o: Parameters<typeof runKeysStatus>[0]) => {
+    code = runKeysStatus(o, out);
   });
 
   program
@@ -150,19 +145,14 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .command("report")
     .description("compliance report (PCI DSS 4.0 4.2.1, CNSA, RFC 8221/8247, BSI TR-02102-3) as JSON, Markdown or HTML")
     .argument("<inventory>", "inventory YAML file")
-    .option("--format <fmt>", "json, md, html or pdf (default md; pdf through Chromium, needs --out)")
+    .option("--format <fmt>", "json, md or html (default md)")
     .option("--out <file>", "write the report to a file")
-    .option("--verify <file>", "results of linkcrypt verify --out (the same inventory's), for status, evidence and key ages")
-    .option("--plan <file>", "the saved plan that was applied (its digest goes in the provenance; default: plan the inventory now)")
-    .option("--max-evidence-age <hours>", "warn, and assess nothing as in operation, when the verify evidence is older (default 24)")
-    .option("--state <location>", "inventory state: when the plan was applied, last apply failures, MACsec key ages")
-    .option("--state-dir <dir>", "state directory (older layout) for the same")
-    .option("--state-key <ref>", "key reference for the state store")
-    .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
+    .option("--verify <file>", "results of linkcrypt verify --out, for status, key ages and pair health")
+    .option("--state-dir <dir>", "apply's state directory: show each link's last apply failure")
     .option("--facts <file>", "discovered facts the plan should use")
     .addOption(profilesOpt())
-    .action(async (file: string, o: Parameters<typeof runReport>[1]) => {
-      code = await runReport(file, o, out, err);
+    .action((file: string, o: Parameters<typeof runReport>[1]) => {
+      code = runReport(file, o, out);
     });
 
   program
@@ -172,10 +162,9 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .option("--verify <file>", "results of linkcrypt verify --out")
     .option("--format <fmt>", "prometheus (default) or graphite")
     .option("--prefix <p>", "Graphite metric prefix (default linkcrypt.INVENTORY)")
-    .option("--max-evidence-age <hours>", "warn when the verify evidence is older (default 24)")
     .addOption(profilesOpt())
     .action((file: string, o: Parameters<typeof runMetrics>[1]) => {
-      code = runMetrics(file, o, out, err);
+      code = runMetrics(file, o, out);
     });
 
   program
