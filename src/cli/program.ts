@@ -145,14 +145,19 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .command("report")
     .description("compliance report (PCI DSS 4.0 4.2.1, CNSA, RFC 8221/8247, BSI TR-02102-3) as JSON, Markdown or HTML")
     .argument("<inventory>", "inventory YAML file")
-    .option("--format <fmt>", "json, md or html (default md)")
+    .option("--format <fmt>", "json, md, html or pdf (default md; pdf through Chromium, needs --out)")
     .option("--out <file>", "write the report to a file")
-    .option("--verify <file>", "results of linkcrypt verify --out, for status, key ages and pair health")
-    .option("--state-dir <dir>", "apply's state directory: show each link's last apply failure")
+    .option("--verify <file>", "results of linkcrypt verify --out (the same inventory's), for status, evidence and key ages")
+    .option("--plan <file>", "the saved plan that was applied (its digest goes in the provenance; default: plan the inventory now)")
+    .option("--max-evidence-age <hours>", "warn, and assess nothing as in operation, when the verify evidence is older (default 24)")
+    .option("--state <location>", "inventory state: when the plan was applied, last apply failures, MACsec key ages")
+    .option("--state-dir <dir>", "state directory (older layout) for the same")
+    .option("--state-key <ref>", "key reference for the state store")
+    .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
     .option("--facts <file>", "discovered facts the plan should use")
     .addOption(profilesOpt())
-    .action((file: string, o: Parameters<typeof runReport>[1]) => {
-      code = runReport(file, o, out);
+    .action(async (file: string, o: Parameters<typeof runReport>[1]) => {
+      code = await runReport(file, o, out, err);
     });
 
   program
@@ -162,9 +167,10 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .option("--verify <file>", "results of linkcrypt verify --out")
     .option("--format <fmt>", "prometheus (default) or graphite")
     .option("--prefix <p>", "Graphite metric prefix (default linkcrypt.INVENTORY)")
+    .option("--max-evidence-age <hours>", "warn when the verify evidence is older (default 24)")
     .addOption(profilesOpt())
     .action((file: string, o: Parameters<typeof runMetrics>[1]) => {
-      code = runMetrics(file, o, out);
+      code = runMetrics(file, o, out, err);
     });
 
   program

@@ -1,13 +1,18 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { InputError, UsageError } from "../errors.js";
 import { hasErrors } from "../model/diagnostics.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import { collectSamples, graphiteText, prometheusText } from "../metrics/metrics.js";
-import { DirStateStore } from "../apply/state-store.js";
-import { buildReport, reportHtml, reportMarkdown, type LastApply } from "../report/report.js";
+import type { JournalEntry } from "../apply/state-store.js";
+import type { Plan } from "../planner/plan-types.js";
+import { htmlToPdf } from "../report/pdf.js";
+import { DEFAULT_EVIDENCE_MAX_AGE_HOURS, readVerifyFile, toolIdentity, type ExceptionRecord } from "../report/provenance.js";
+import { buildReport } from "../report/report.js";
+import { reportHtml, reportMarkdown } from "../report/render.js";
+import { topologySvg } from "../report/topology.js";
+import { openCliState } from "../state/cli.js";
 import { SshPool } from "../transport/ssh.js";
-import { verifyInventory, type VerifyReport } from "../verify/verify.js";
+import { verifyInventory } from "../verify/verify.js";
 import { cliAccess, loadAll, planFromLoaded } from "./load.js";
 import { meshHostsFor } from "./mesh.js";
 import { EXIT, formatDiagnostics, formatTable, json, type Out } from "./output.js";
@@ -44,53 +49,120 @@ export async function runVerify(file: string, o: VerifyCliOptions, out: Out): Pr
   return r.entries.every((e) => e.status === "secured") ? EXIT.ok : EXIT.problems;
 }
 
-/** `linkcrypt report INVENTORY [--verify verify.json] --format json|md|html`: what is encrypted, how, and findings. */
-export function runReport(file: string, o: { format?: string; out?: string; verify?: string; facts?: string; stateDir?: string; profiles: string[] }, out: Out): number {
+export interface ReportCliOptions {
+  format?: string;
+  out?: string;
+  verify?: string;
+  plan?: string;
+  facts?: string;
+  state?: string;
+  stateDir?: string;
+  stateKey?: string;
+  secrets?: string;
+  maxEvidenceAge?: string;
+  profiles: string[];
+}
+
+/** --max-evidence-age in hours: a positive number, default 24. */
+function maxAgeHours(v: string | undefined): number {
+  if (v === undefined) return DEFAULT_EVIDENCE_MAX_AGE_HOURS;
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v.trim()) || !Number.isFinite(n) || n <= 0 || n > 24 * 3650) throw new UsageError(`--max-evidence-age must be a number of hours above 0, got "${v}"`);
+  return n;
+}
+
+/**
+ * `linkcrypt report INVENTORY [--verify verify.json] [--plan plan.json] [--state-dir D] --format json|md|html|pdf`:
+ * what is encrypted, how, what proves it, and each framework's controls.
+ */
+export async function runReport(file: string, o: ReportCliOptions, out: Out, err: Out = { write: () => undefined }): Promise<number> {
   const format = o.format ?? "md";
-  if (!["json", "md", "markdown", "html"].includes(format)) throw new UsageError(`--format must be json, md or html, got "${format}"`);
+  if (!["json", "md", "markdown", "html", "pdf"].includes(format)) throw new UsageError(`--format must be json, md, html or pdf, got "${format}"`);
+  if (format === "pdf" && !o.out) throw new UsageError("--format pdf writes a binary file: give --out FILE.pdf");
+  const maxAge = maxAgeHours(o.maxEvidenceAge);
   const l = loadAll(file, o.profiles, o.facts);
-  const plan = planFromLoaded(l);
+  let plan = planFromLoaded(l);
   if (!plan || !l.profiles) {
     out.write(`${formatDiagnostics(l.diagnostics)}${file}: not valid\n`);
     return EXIT.problems;
   }
-  const verify = o.verify ? readVerify(o.verify) : undefined;
-  let last: LastApply | undefined;
-  if (o.stateDir) {
-    last = new Map();
-    for (const e of new DirStateStore(o.stateDir).journal()) if (e.step === "transaction" || e.step === "confirm" || e.step === "stage") last.set(e.target, { state: e.state, detail: e.detail ?? "", at: e.at });
+  const warnings: string[] = [];
+  let planFile: { name: string; bytes: Buffer } | undefined;
+  if (o.plan) {
+    let saved: Plan;
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(o.plan);
+      saved = JSON.parse(bytes.toString("utf8")) as Plan;
+    } catch (e) {
+      throw new InputError(`cannot read plan ${o.plan}: ${(e as Error).message}`, { cause: e });
+    }
+    if (saved?.format !== "linkcrypt-plan" || !Array.isArray(saved.links) || !Array.isArray(saved.meshes) || typeof saved.inputs?.inventoryDigest !== "string") throw new InputError(`${o.plan} is not the output of linkcrypt plan --out`);
+    if (saved.inventory !== plan.inventory) throw new InputError(`${o.plan} is a plan for inventory "${saved.inventory}", not "${plan.inventory}"`);
+    if (saved.inputs.inventoryDigest !== plan.inputs.inventoryDigest) warnings.push(`the plan ${o.plan} was made from an earlier version of the inventory (it changed since)`);
+    plan = saved;
+    planFile = { name: o.plan, bytes };
   }
-  const r = buildReport(plan, l.profiles, new Date().toISOString(), verify, last);
-  const text = format === "json" ? json(r) : format === "html" ? reportHtml(r) : reportMarkdown(r);
-  if (o.out) writeAtomically(o.out, text);
+  const now = new Date();
+  const verify = o.verify ? readVerifyFile(o.verify, { name: plan.inventory, digest: plan.inputs.inventoryDigest }, { now, maxAgeHours: maxAge }) : undefined;
+  let journal: JournalEntry[] | undefined;
+  let keyCreatedAt: Map<string, string> | undefined;
+  if (o.state || o.stateDir) {
+    const store = await openCliState(o, plan.inventory, cliAccess(o).secrets, err);
+    try {
+      journal = await store.journal();
+      keyCreatedAt = new Map();
+      for (const link of plan.links.filter((x) => x.method === "macsec")) {
+        const at = await store.secretCreatedAt(`macsec/${link.name}`);
+        if (at) keyCreatedAt.set(link.name, at);
+      }
+    } finally {
+      await store.close();
+    }
+  }
+  // `mesh down --clear` exception records come from the mesh state; until that source is wired, none are passed.
+  const exceptions: ExceptionRecord[] | undefined = undefined;
+  const r = buildReport(plan, l.profiles, {
+    generatedAt: now.toISOString(), tool: toolIdentity(),
+    ...(verify ? { verify: { report: verify.verify, provenance: verify.provenance } } : {}),
+    ...(planFile ? { planFile } : {}), ...(journal ? { journal } : {}), ...(keyCreatedAt ? { keyCreatedAt } : {}), ...(exceptions ? { exceptions } : {}),
+  });
+  r.warnings.unshift(...warnings);
+  for (const w of r.warnings) err.write(`warning: ${w}\n`);
+  if (format === "json") emit(o.out, json(r), out);
+  else if (format === "md" || format === "markdown") emit(o.out, reportMarkdown(r), out);
+  else {
+    const html = reportHtml(r, await topologySvg(r));
+    if (format === "html") emit(o.out, html, out);
+    else {
+      const tmp = `${o.out!}.tmp-${process.pid}`;
+      writeFileSync(tmp, await htmlToPdf(html));
+      renameSync(tmp, o.out!);
+    }
+  }
+  return r.controls.some((c) => c.status === "fail") || r.findings.some((f) => f.severity === "critical" || f.severity === "high") ? EXIT.problems : EXIT.ok;
+}
+
+function emit(file: string | undefined, text: string, out: Out): void {
+  if (file) writeAtomically(file, text);
   else out.write(text);
-  return r.findings.some((f) => f.severity === "critical" || f.severity === "high") ? EXIT.problems : EXIT.ok;
 }
 
 /** `linkcrypt metrics INVENTORY [--verify verify.json] [--format prometheus|graphite]`. */
-export function runMetrics(file: string, o: { format?: string; verify?: string; prefix?: string; profiles: string[] }, out: Out): number {
+export function runMetrics(file: string, o: { format?: string; verify?: string; prefix?: string; maxEvidenceAge?: string; profiles: string[] }, out: Out, err: Out = { write: () => undefined }): number {
   const format = o.format ?? "prometheus";
   if (format !== "prometheus" && format !== "graphite") throw new UsageError(`--format must be prometheus or graphite, got "${format}"`);
+  const maxAge = maxAgeHours(o.maxEvidenceAge);
   const l = loadAll(file, o.profiles);
   const plan = planFromLoaded(l);
   if (!plan) {
     out.write(`${formatDiagnostics(l.diagnostics)}${file}: not valid\n`);
     return EXIT.problems;
   }
-  const verify = o.verify ? readVerify(o.verify) : undefined;
-  const samples = collectSamples(plan, verify);
-  out.write(format === "prometheus" ? prometheusText(samples) : graphiteText(samples, o.prefix ?? `linkcrypt.${plan.inventory}`, Math.floor(Date.now() / 1000)));
+  const now = new Date();
+  const v = o.verify ? readVerifyFile(o.verify, { name: plan.inventory, digest: plan.inputs.inventoryDigest }, { now, maxAgeHours: maxAge }) : undefined;
+  for (const w of v?.provenance.warnings ?? []) err.write(`warning: ${w}\n`);
+  const samples = collectSamples(plan, v?.verify, [], v ? { collectedAt: v.provenance.collectedAt, now } : undefined);
+  out.write(format === "prometheus" ? prometheusText(samples) : graphiteText(samples, o.prefix ?? `linkcrypt.${plan.inventory}`, Math.floor(now.getTime() / 1000)));
   return EXIT.ok;
-}
-
-/** A `linkcrypt verify --out` file, or an InputError naming the file. */
-function readVerify(file: string): VerifyReport {
-  let verify: VerifyReport;
-  try {
-    verify = JSON.parse(readFileSync(file, "utf8")) as VerifyReport;
-  } catch (e) {
-    throw new InputError(`cannot read verify results ${file}: ${(e as Error).message}`, { cause: e });
-  }
-  if (verify?.format !== "linkcrypt-verify") throw new InputError(`${file} is not the output of linkcrypt verify --out`);
-  return verify;
 }

@@ -13,8 +13,13 @@ export interface Sample {
   value: number;
 }
 
-export function collectSamples(plan: Plan, verify?: VerifyReport, keyAges: { key: string; kind: string; seconds: number }[] = []): Sample[] {
+export function collectSamples(plan: Plan, verify?: VerifyReport, keyAges: { key: string; kind: string; seconds: number }[] = [], evidence?: { collectedAt: string; now: Date }): Sample[] {
   const out: Sample[] = [];
+  if (evidence) {
+    const at = Date.parse(evidence.collectedAt) / 1000;
+    out.push({ name: "linkcrypt_verify_collected_timestamp_seconds", help: "when the verify evidence behind these metrics was collected (Unix time)", type: "gauge", labels: { inventory: plan.inventory }, value: Math.floor(at) });
+    out.push({ name: "linkcrypt_verify_age_seconds", help: "age of the verify evidence behind these metrics", type: "gauge", labels: { inventory: plan.inventory }, value: Math.max(0, Math.round(evidence.now.getTime() / 1000 - at)) });
+  }
   const v = new Map((verify?.entries ?? []).map((e) => [e.name, e]));
   for (const l of plan.links) {
     const st = v.get(l.name)?.status ?? "not-verified";

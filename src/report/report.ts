@@ -1,153 +1,269 @@
+import type { JournalEntry } from "../apply/state-store.js";
 import type { ProfileSet } from "../model/load-profiles.js";
-import type { Plan } from "../planner/plan-types.js";
+import type { Plan, SidePlan } from "../planner/plan-types.js";
 import type { VerifyReport, VerifyStatus } from "../verify/verify.js";
 import { evaluateCompliance, STANDARDS, type Finding } from "./compliance.js";
+import { evaluateControls, type ControlResult } from "./controls.js";
+import type { EndEvidence } from "./evidence.js";
+import { collectExceptions, lastApplied, planDigest, type ExceptionRecord, type Provenance, type ReportException, type VerifyProvenance } from "./provenance.js";
 
-/** The report as data: what every renderer (JSON, Markdown, HTML) formats. Pure; the clock is an input. */
+/**
+ * The report as data: what every renderer (JSON, Markdown, HTML, PDF) formats. Pure; the clock, the tool identity,
+ * the verify file and the state store's journal and key dates are inputs.
+ */
+export type ReportStatus = VerifyStatus | "not verified";
+
 export interface ReportLink {
   name: string;
   sites: [string, string];
+  a: string;
+  b: string;
   medium: string;
   speed: string;
   method: string;
   cipher: string | null;
   keyManagement: string | null;
-  keyAge: string;
+  encryptors: [string, string] | null;
+  keyAge: { seconds: number | null; source: string; text: string };
   certifiedHardware: string;
+  /** Where the encryption runs: switch MACsec hardware, the encryptor, or nothing. */
+  hardware: string;
   mtu: { overheadBytes: number; maxInnerMtu: number };
-  status: VerifyStatus | "not verified";
+  status: ReportStatus;
+  /** When verify observed this link; null without verify evidence. */
+  observedAt: string | null;
+  /** What proves the status, one line per device end (printed, not a tooltip). */
+  proof: string[];
+  /** Evidence an auditor would expect that the devices did not give. */
+  missing: string[];
+  ends: EndEvidence[];
   evidence: string[];
+}
+
+export interface ReportPair {
+  name: string;
+  a: string;
+  b: string;
+  status: ReportStatus;
+  observedAt: string | null;
+  spis: string | null;
+  lastTraffic: string | null;
+  cipher: string | null;
+  offload: string;
+  evidence: string[];
+}
+
+export interface ReportPairClass {
+  id: string;
+  hostClasses: [string, string];
+  pathClass: string;
+  sitePairs: string[];
+  pairs: number;
+  method: string;
+  cipher: string | null;
+  /** Per side: the planned offload decision and hw_offload value. */
+  offload: string[];
+  verified: { secured: number; degraded: number; unsecured: number; unknown: number; notVerified: number };
+  /** Pairs of this class in the verify evidence (all of them; the renderers may abridge). */
+  pairList: ReportPair[];
+  reasons: string[];
+}
+
+export interface ReportMesh {
+  name: string;
+  hosts: number;
+  pairs: number;
+  members: { name: string; site: string; hostClass: string }[];
+  ike: string;
+  pairClasses: ReportPairClass[];
+  /** Verify entries for the mesh that are not a pair (a host that could not be read). */
+  errors: string[];
 }
 
 export interface Report {
   format: "linkcrypt-report";
-  version: 1;
+  version: 2;
   generatedAt: string;
+  provenance: Provenance;
   inventory: string;
   policy: string;
   standards: typeof STANDARDS;
-  summary: { links: number; secured: number; findings: Record<string, number>; meshes: { name: string; hosts: number; pairs: number; pairsSecured: number | null }[] };
+  /** One sentence: what is proven, what fails, what was not assessed. Never a bare "no findings". */
+  headline: string;
+  summary: {
+    links: number;
+    encryptedLinks: number;
+    secured: number;
+    espPairs: number;
+    pairsSecured: number;
+    controls: { pass: number; fail: number; notAssessed: number };
+    findings: Record<string, number>;
+  };
+  warnings: string[];
   sites: string[];
   links: ReportLink[];
+  meshes: ReportMesh[];
+  controls: ControlResult[];
+  exceptions: ReportException[];
   findings: Finding[];
 }
 
-/** The last apply outcome per target, from the journal: failures become part of the link's evidence. */
-export type LastApply = Map<string, { state: string; detail: string; at: string }>;
+export interface ReportInputs {
+  generatedAt: string;
+  tool: { version: string; commit: string | null };
+  verify?: { report: VerifyReport; provenance: VerifyProvenance };
+  /** The saved plan file's bytes and name, when the report is made from one (its digest is of those bytes). */
+  planFile?: { name: string; bytes: Buffer };
+  journal?: readonly JournalEntry[];
+  /** When each MACsec link's CAK was created (the state store's `macsec/<link>` secret date), by link name. */
+  keyCreatedAt?: ReadonlyMap<string, string>;
+  exceptions?: readonly ExceptionRecord[];
+}
 
-export function buildReport(plan: Plan, profiles: ProfileSet, generatedAt: string, verify?: VerifyReport, lastApply?: LastApply): Report {
-  const v = new Map((verify?.entries ?? []).filter((e) => e.kind === "link").map((e) => [e.name, e]));
+const fmtAge = (s: number) => (s < 3600 ? `${Math.round(s / 60)} min` : s < 172800 ? `${(s / 3600).toFixed(1)} h` : `${(s / 86400).toFixed(1)} days`);
+
+function sideText(s: SidePlan): string {
+  const what = s.decision === "nic-packet-offload" ? "NIC packet offload" : s.decision === "nic-crypto-offload" ? "NIC crypto offload" : "no offload (kernel xfrm in software)";
+  return `${s.hostClass}: ${what}, hw_offload=${s.hwOffload}`;
+}
+
+export function buildReport(plan: Plan, profiles: ProfileSet, inp: ReportInputs): Report {
+  const verify = inp.verify?.report;
+  const entries = verify?.entries ?? [];
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  const now = Date.parse(inp.generatedAt);
+  const keyAges = new Map<string, number>();
   const links: ReportLink[] = plan.links.map((l) => {
-    const e = v.get(l.name);
-    const last = lastApply?.get(l.name);
-    const applyNote = last?.state === "failed" ? [`last apply failed (${last.at}): ${last.detail}`] : [];
+    const e = byName.get(l.name);
+    const created = inp.keyCreatedAt?.get(l.name);
+    let keyAge: ReportLink["keyAge"] = { seconds: null, source: "not known", text: "not known" };
+    if (l.method === "l1" && e?.keyAgeSeconds !== undefined) keyAge = { seconds: e.keyAgeSeconds, source: `encryptors, observed ${e.observedAt}`, text: fmtAge(e.keyAgeSeconds) };
+    else if (l.method === "macsec" && created && !Number.isNaN(Date.parse(created))) {
+      const s = Math.max(0, (now - Date.parse(created)) / 1000);
+      keyAge = { seconds: Math.round(s), source: `CAK created ${created} (state store)`, text: `${fmtAge(s)} (CAK)` };
+    } else if (l.method === "macsec") keyAge = { seconds: null, source: "no state store given (--state-dir)", text: "not known: no state store" };
+    else if (l.method === "l1") keyAge = { seconds: null, source: "no verify evidence", text: "not known: not verified" };
+    else keyAge = { seconds: null, source: "no key", text: "no key" };
+    if (keyAge.seconds !== null) keyAges.set(l.name, keyAge.seconds);
+    const ends = e?.ends ?? [];
+    const proof: string[] = [];
+    const missing: string[] = [];
+    for (const x of ends) {
+      if (x.error) {
+        proof.push(`${x.device}: not read (${x.error})`);
+        continue;
+      }
+      if (l.method === "macsec")
+        proof.push(`${x.device} ${x.port}: ${x.status}${x.cipher ? `, ${x.cipher}` : ""}; MKA peer ${x.mkaPeer ?? "not reported"}; key number ${x.keyNumber ?? "not reported"} (${x.detail ?? ""})`);
+      else if (l.method === "l1")
+        proof.push(`${x.device}: ${x.detail ?? x.status}${x.cipher ? `, ${x.cipher}` : ""}${x.keyAgeSeconds !== undefined ? `, key age ${fmtAge(x.keyAgeSeconds)}` : ""}${x.keyNumber !== undefined ? `, key generation ${x.keyNumber}` : ""}`);
+    }
+    if (!ends.length && e) proof.push(...e.evidence);
+    if (l.method === "macsec" && e && ends.some((x) => !x.error && (x.mkaPeer === undefined || x.keyNumber === undefined)))
+      missing.push("MKA peer and key number: the device's driver does not report them");
+    if (l.method === "l1" && e && ends.some((x) => !x.error && x.keyAgeSeconds === undefined)) missing.push("key age not reported by an encryptor");
+    if ((l.method === "macsec" || l.method === "l1") && !e) missing.push("no verify evidence for this link");
+    const last = [...(inp.journal ?? [])].reverse().find((j) => j.target === l.name && (j.step === "transaction" || j.step === "confirm" || j.step === "stage"));
+    const evidence = [...(last?.state === "failed" ? [`last apply failed (${last.at}): ${last.detail ?? ""}`] : []), ...(e?.evidence ?? [])];
     return {
-      name: l.name, sites: l.sites, medium: l.medium, speed: l.speed, method: l.method, cipher: l.cipher, keyManagement: l.keyManagement,
-      keyAge: e?.keyAgeSeconds !== undefined ? `${Math.floor(e.keyAgeSeconds / 3600)} h` : "-",
+      name: l.name, sites: l.sites, a: l.a, b: l.b, medium: l.medium, speed: l.speed, method: l.method, cipher: l.l1?.cipher ?? l.cipher, keyManagement: l.keyManagement,
+      encryptors: l.l1?.encryptors ?? null, keyAge,
       certifiedHardware: l.l1?.certifications.join(", ") || "-",
+      hardware: l.method === "macsec" ? "MACsec in the switch ports" : l.method === "l1" ? `L1 encryptors ${l.l1?.family ?? ""}`.trim() : l.method === "host-mesh" ? `host ESP (mesh ${l.mesh ?? "?"})` : "none",
       mtu: { overheadBytes: l.mtu.overheadBytes, maxInnerMtu: l.mtu.maxInnerMtu },
-      status: e?.status ?? "not verified",
-      evidence: [...applyNote, ...(e?.evidence ?? [])],
+      status: e?.status ?? "not verified", observedAt: e?.observedAt ?? null, proof, missing, ends, evidence,
     };
   });
-  const findings = evaluateCompliance(plan, profiles, verify);
-  const count = (s: string) => findings.filter((f) => f.severity === s).length;
-  return {
-    format: "linkcrypt-report", version: 1, generatedAt, inventory: plan.inventory, policy: plan.policy, standards: STANDARDS,
-    summary: {
-      links: links.length,
-      secured: links.filter((l) => l.status === "secured").length,
-      findings: { critical: count("critical"), high: count("high"), medium: count("medium"), low: count("low") },
-      meshes: plan.meshes.map((m) => {
-        const pairs = verify?.entries.filter((e) => e.kind === "pair" && e.name.startsWith(`${m.name}:`));
-        return { name: m.name, hosts: m.hosts, pairs: m.pairs, pairsSecured: pairs?.length ? pairs.filter((p) => p.status === "secured").length : null };
+
+  const meshes: ReportMesh[] = plan.meshes.map((m) => {
+    const hc = new Map(m.members.map((x) => [x.name, x.hostClass]));
+    const site = new Map(m.members.map((x) => [x.name, x.site]));
+    const pathOf = (sa: string, sb: string) => m.pathClasses.find((p) => p.sitePairs.includes(`${sa}~${sb}`) || p.sitePairs.includes(`${sb}~${sa}`))?.id;
+    const classOf = (a: string, b: string) => {
+      const [x, y] = [hc.get(a), hc.get(b)];
+      const path = pathOf(site.get(a) ?? "", site.get(b) ?? "");
+      return m.pairClasses.find((c) => c.pathClass === path && ((c.hostClasses[0] === x && c.hostClasses[1] === y) || (c.hostClasses[0] === y && c.hostClasses[1] === x)));
+    };
+    const classesAt = new Map<string, Set<string>>();
+    for (const x of m.members) classesAt.set(x.site, (classesAt.get(x.site) ?? new Set()).add(x.hostClass));
+    const pairsOf = new Map<string, ReportPair[]>();
+    const errors: string[] = [];
+    for (const e of entries) {
+      if (e.kind !== "pair" || !e.name.startsWith(`${m.name}:`)) continue;
+      const [a, b] = e.name.slice(m.name.length + 1).split("~") as [string, string | undefined];
+      const c = b !== undefined ? classOf(a, b) : undefined;
+      if (!c || b === undefined) {
+        errors.push(`${e.name}: ${e.status}: ${e.evidence.join("; ")}`);
+        continue;
+      }
+      const sa = e.sa;
+      const offload = sa?.userspaceEsp ? "ESP in user space (kernel-libipsec): no kernel or NIC offload" : c.sides ? c.sides.map(sideText).join("; ") + " (planned)" : "-";
+      pairsOf.set(c.id, [...(pairsOf.get(c.id) ?? []), {
+        name: e.name, a, b, status: e.status, observedAt: e.observedAt,
+        spis: sa?.spis ? `${sa.spis.aIn}/${sa.spis.aOut}` : null,
+        lastTraffic: sa?.lastTrafficSeconds !== undefined ? `${sa.lastTrafficSeconds} s ago` : sa ? "no packet yet" : null,
+        cipher: sa?.cipher ? `${sa.cipher} (negotiated)` : c.cipher ? `${c.cipher} (planned; charon did not report the negotiated one)` : null,
+        offload, evidence: e.evidence,
+      }]);
+    }
+    return {
+      name: m.name, hosts: m.hosts, pairs: m.pairs,
+      members: m.members.map((x) => ({ name: x.name, site: x.site, hostClass: x.hostClass })),
+      ike: `${m.ike.proposals.join(", ")}; PFS ${m.ike.pfs ? m.ike.pfsGroup : "off"}; IKE ${m.ike.lifetimeSeconds} s, CHILD ${m.ike.childLifetimeSeconds} s`,
+      errors,
+      pairClasses: m.pairClasses.map((c) => {
+        const list = (pairsOf.get(c.id) ?? []).sort((x, y) => (x.name < y.name ? -1 : 1));
+        const n = (s: string) => list.filter((p) => p.status === s).length;
+        const path = m.pathClasses.find((p) => p.id === c.pathClass);
+        const sitePairs = (path?.sitePairs ?? []).filter((sp) => {
+          const [sa, sb] = sp.split("~") as [string, string];
+          const at = (s: string, h: string) => classesAt.get(s)?.has(h) ?? false;
+          return (at(sa, c.hostClasses[0]) && at(sb, c.hostClasses[1])) || (at(sa, c.hostClasses[1]) && at(sb, c.hostClasses[0]));
+        });
+        return {
+          id: c.id, hostClasses: c.hostClasses, pathClass: c.pathClass, sitePairs, pairs: c.pairs, method: c.method, cipher: c.cipher,
+          offload: c.sides ? c.sides.map(sideText) : [],
+          verified: { secured: n("secured"), degraded: n("degraded"), unsecured: n("unsecured"), unknown: n("unknown"), notVerified: Math.max(0, c.pairs - list.length) },
+          pairList: list, reasons: c.reasons,
+        };
       }),
+    };
+  });
+
+  const findings = evaluateCompliance(plan, profiles, verify, links.filter((l) => l.method === "macsec" && l.keyAge.seconds !== null).map((l) => ({ subject: `link ${l.name}`, seconds: l.keyAge.seconds! })));
+  const vp = inp.verify?.provenance ?? null;
+  const evidenceProblem = vp?.stale ? `the verify evidence is ${vp.ageHours} h old; the freshness limit is ${vp.maxAgeHours} h` : vp && vp.inventoryDigest !== plan.inputs.inventoryDigest ? "the inventory changed since the verify evidence was collected" : null;
+  const controls = evaluateControls(plan, profiles, findings, { ...(verify ? { verify } : {}), evidenceProblem, keyAges });
+  const count = (s: string) => findings.filter((f) => f.severity === s).length;
+  const applied = lastApplied(inp.journal ?? []);
+  const provenance: Provenance = {
+    tool: inp.tool,
+    generatedAt: inp.generatedAt,
+    inventory: { name: plan.inventory, digest: plan.inputs.inventoryDigest, profilesDigest: plan.inputs.profilesDigest, factsDigest: plan.inputs.factsDigest ?? null },
+    plan: {
+      digest: planDigest(plan, inp.planFile?.bytes),
+      source: inp.planFile ? `plan file ${inp.planFile.name}` : "computed from the inventory by this run",
+      appliedAt: applied?.at ?? null, appliedRun: applied?.run ?? null,
     },
+    verify: vp,
+  };
+  const encrypted = links.filter((l) => l.method === "macsec" || l.method === "l1");
+  const espPairs = meshes.reduce((n, m) => n + m.pairClasses.filter((c) => c.method === "esp").reduce((k, c) => k + c.pairs, 0), 0);
+  const pairsSecured = meshes.reduce((n, m) => n + m.pairClasses.filter((c) => c.method === "esp").reduce((k, c) => k + c.verified.secured, 0), 0);
+  const cs = { pass: controls.filter((c) => c.status === "pass").length, fail: controls.filter((c) => c.status === "fail").length, notAssessed: controls.filter((c) => c.status === "not assessed").length };
+  const secured = encrypted.filter((l) => l.status === "secured").length;
+  const headline = [
+    `${secured}/${encrypted.length} encrypted links and ${pairsSecured}/${espPairs} ESP pairs verified secured${verify ? ` (evidence collected ${verify.observedAt})` : " (no verify evidence given)"}.`,
+    `Controls: ${cs.pass} pass, ${cs.fail} fail, ${cs.notAssessed} not assessed.`,
+    findings.length ? `Findings: ${["critical", "high", "medium", "low"].map((s) => `${count(s)} ${s}`).join(", ")}.` : cs.notAssessed ? `No findings among the controls assessed; ${cs.notAssessed} could not be assessed (see why below).` : "No findings: every control assessed and passed.",
+  ].join(" ");
+  return {
+    format: "linkcrypt-report", version: 2, generatedAt: inp.generatedAt, provenance, inventory: plan.inventory, policy: plan.policy, standards: STANDARDS, headline,
+    summary: { links: links.length, encryptedLinks: encrypted.length, secured, espPairs, pairsSecured, controls: cs, findings: { critical: count("critical"), high: count("high"), medium: count("medium"), low: count("low") } },
+    warnings: [...(vp?.warnings ?? []), ...(verify ? [] : ["no verify evidence: nothing in this report was observed on the devices; run linkcrypt verify --out and pass it with --verify"])],
     sites: [...new Set(plan.links.flatMap((l) => l.sites).concat(plan.meshes.flatMap((m) => m.members.map((x) => x.site))))].sort(),
-    links,
+    links, meshes, controls,
+    exceptions: collectExceptions(plan, applied?.at ?? inp.generatedAt, inp.exceptions),
     findings,
   };
-}
-
-export function reportMarkdown(r: Report): string {
-  const cell = (s: string) => s.replace(/\|/g, "\\|");
-  const lines = [
-    `# Link encryption report: ${r.inventory}`,
-    "",
-    `Generated ${r.generatedAt}; policy ${r.policy}. ${r.summary.secured}/${r.summary.links} links verified secured; findings: ${Object.entries(r.summary.findings).map(([k, v]) => `${v} ${k}`).join(", ")}.`,
-    "",
-    "## Links",
-    "",
-    "| link | sites | medium | method | cipher | key management | key age | certified hardware | overhead | max inner MTU | status |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
-    ...r.links.map((l) => `| ${cell(l.name)} | ${l.sites.join(" - ")} | ${l.medium} | ${l.method} | ${l.cipher ?? "-"} | ${cell(l.keyManagement ?? "-")} | ${l.keyAge} | ${cell(l.certifiedHardware)} | ${l.mtu.overheadBytes} | ${l.mtu.maxInnerMtu} | ${l.status} |`),
-    "",
-    ...r.links.filter((l) => l.status !== "secured" && l.evidence.length).map((l) => `- **${cell(l.name)}** (${l.status}): ${cell(l.evidence.join("; "))}`),
-    "",
-    "## Host meshes",
-    "",
-    ...r.summary.meshes.map((m) => `- ${m.name}: ${m.hosts} hosts, ${m.pairs} pairs${m.pairsSecured === null ? "" : `, ${m.pairsSecured} verified secured`}`),
-    "",
-    "## Findings",
-    "",
-    r.findings.length ? "| severity | standard | subject | finding |\n|---|---|---|---|" : "No findings.",
-    ...r.findings.map((f) => `| ${f.severity} | ${cell(f.standard)} | ${cell(f.subject)} | ${cell(f.message)} |`),
-    "",
-    "## Standards",
-    "",
-    ...r.standards.map((s) => `- **${s.standard}**: ${s.requirement} (policy profile \`${s.policy}\`)`),
-    "",
-  ];
-  return lines.join("\n");
-}
-
-const COLORS: Record<string, string> = { l1: "#6a3d9a", macsec: "#1f78b4", "host-mesh": "#ff7f00", none: "#999999", refused: "#e31a1c" };
-const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
-
-/** Sites on a circle, links as lines coloured by method; dashed where not verified secured. */
-export function topologySvg(r: Report): string {
-  const W = 640, H = 420, cx = W / 2, cy = H / 2 + 10, R = Math.min(W, H) / 2 - 70;
-  const pos = new Map(r.sites.map((s, i) => {
-    const a = (2 * Math.PI * i) / Math.max(1, r.sites.length) - Math.PI / 2;
-    return [s, [cx + R * Math.cos(a), cy + R * Math.sin(a)] as const];
-  }));
-  const pairCount = new Map<string, number>();
-  const lines = r.links.map((l) => {
-    const [a, b] = [pos.get(l.sites[0])!, pos.get(l.sites[1])!];
-    const key = [...l.sites].sort().join("~");
-    const k = pairCount.get(key) ?? 0;
-    pairCount.set(key, k + 1);
-    const off = (k - 0) * 10;
-    const dx = b[1] - a[1], dy = a[0] - b[0], n = Math.hypot(dx, dy) || 1;
-    const [ox, oy] = [(dx / n) * off, (dy / n) * off];
-    const secured = l.status === "secured";
-    return `<g><line x1="${(a[0] + ox).toFixed(1)}" y1="${(a[1] + oy).toFixed(1)}" x2="${(b[0] + ox).toFixed(1)}" y2="${(b[1] + oy).toFixed(1)}" stroke="${COLORS[l.method] ?? "#000"}" stroke-width="5" ${secured ? "" : 'stroke-dasharray="10 6"'}><title>${esc(`${l.name}: ${l.method} ${l.cipher ?? ""} (${l.status})`)}</title></line>` +
-      `<text x="${((a[0] + b[0]) / 2 + ox).toFixed(1)}" y="${((a[1] + b[1]) / 2 + oy - 6).toFixed(1)}" font-size="11" text-anchor="middle" fill="#333">${esc(l.name)}</text></g>`;
-  });
-  const nodes = r.sites.map((s) => {
-    const [x, y] = pos.get(s)!;
-    return `<g><circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="26" fill="#fff" stroke="#222" stroke-width="2"/><text x="${x.toFixed(1)}" y="${(y + 4).toFixed(1)}" font-size="12" font-weight="bold" text-anchor="middle">${esc(s)}</text></g>`;
-  });
-  const legend = Object.entries(COLORS).map(([m, c], i) => `<g transform="translate(${12 + i * 110},14)"><rect width="22" height="6" y="4" fill="${c}"/><text x="28" y="12" font-size="12">${m}</text></g>`);
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="topology">${legend.join("")}<text x="12" y="44" font-size="11" fill="#555">dashed: not verified secured</text>${lines.join("")}${nodes.join("")}</svg>`;
-}
-
-export function reportHtml(r: Report): string {
-  const sev: Record<string, string> = { critical: "#b30000", high: "#e34a33", medium: "#fc8d59", low: "#fdbb84" };
-  const status: Record<string, string> = { secured: "#1a9850", degraded: "#fc8d59", unsecured: "#d73027", unknown: "#777", "not verified": "#777" };
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(`linkcrypt report: ${r.inventory}`)}</title>
-<style>body{font-family:DejaVu Sans,Arial,sans-serif;margin:24px;color:#222}h1{font-size:22px}h2{font-size:17px;margin-top:28px}
-table{border-collapse:collapse;font-size:12px;margin-top:8px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f0f0f0}
-.badge{color:#fff;padding:1px 6px;border-radius:3px;font-size:11px}.summary{font-size:14px}</style></head><body>
-<h1>Link encryption report: ${esc(r.inventory)}</h1>
-<p class="summary">Generated ${esc(r.generatedAt)} under policy <b>${esc(r.policy)}</b>. <b>${r.summary.secured}/${r.summary.links}</b> links verified secured.
-Findings: ${Object.entries(r.summary.findings).map(([k, v]) => `<span class="badge" style="background:${sev[k]}">${v} ${k}</span>`).join(" ")}</p>
-<h2>Topology</h2>${topologySvg(r)}
-<h2>Links</h2><table><tr><th>link</th><th>sites</th><th>medium</th><th>method</th><th>cipher</th><th>key management</th><th>key age</th><th>certified hardware</th><th>overhead</th><th>max inner MTU</th><th>status</th></tr>
-${r.links.map((l) => `<tr><td>${esc(l.name)}</td><td>${esc(l.sites.join(" - "))}</td><td>${esc(l.medium)}</td><td>${esc(l.method)}</td><td>${esc(l.cipher ?? "-")}</td><td>${esc(l.keyManagement ?? "-")}</td><td>${esc(l.keyAge)}</td><td>${esc(l.certifiedHardware)}</td><td>${l.mtu.overheadBytes}</td><td>${l.mtu.maxInnerMtu}</td><td><span class="badge" style="background:${status[l.status]}" title="${esc(l.evidence.join("; "))}">${l.status}</span>${l.status !== "secured" && l.evidence.length ? `<div style="font-size:11px;color:#555">${esc(l.evidence.join("; "))}</div>` : ""}</td></tr>`).join("\n")}</table>
-<h2>Host meshes</h2><ul>${r.summary.meshes.map((m) => `<li>${esc(m.name)}: ${m.hosts} hosts, ${m.pairs} pairs${m.pairsSecured === null ? "" : `, ${m.pairsSecured} verified secured`}</li>`).join("")}</ul>
-<h2>Findings</h2>${r.findings.length ? `<table><tr><th>severity</th><th>standard</th><th>subject</th><th>finding</th></tr>${r.findings.map((f) => `<tr><td><span class="badge" style="background:${sev[f.severity]}">${f.severity}</span></td><td>${esc(f.standard)}</td><td>${esc(f.subject)}</td><td>${esc(f.message)}</td></tr>`).join("\n")}</table>` : "<p>No findings.</p>"}
-<h2>Standards</h2><ul>${r.standards.map((s) => `<li><b>${esc(s.standard)}</b>: ${esc(s.requirement)}</li>`).join("")}</ul>
-</body></html>
-`;
 }

@@ -4,7 +4,8 @@ import { loadProfiles } from "../../src/model/load-profiles.js";
 import { parseInventory } from "../../src/model/load-inventory.js";
 import { buildPlan } from "../../src/planner/build-plan.js";
 import { evaluateCompliance } from "../../src/report/compliance.js";
-import { buildReport, reportHtml, reportMarkdown } from "../../src/report/report.js";
+import { buildReport } from "../../src/report/report.js";
+import { reportHtml, reportMarkdown } from "../../src/report/render.js";
 import { plan, profiles, twoSite } from "../helpers.js";
 
 describe("report: compliance", () => {
@@ -36,9 +37,9 @@ describe("report: compliance", () => {
   });
 
   it("report renderers carry the same links and findings", () => {
-    const r = buildReport(plan(readFileSync("examples/two-site-dwdm.yaml", "utf8")), profiles(), "2026-01-01T00:00:00Z");
+    const r = buildReport(plan(readFileSync("examples/two-site-dwdm.yaml", "utf8")), profiles(), { generatedAt: "2026-01-01T00:00:00Z", tool: { version: "0.1.0", commit: null } });
     const md = reportMarkdown(r);
-    const html = reportHtml(r);
+    const html = reportHtml(r, '<svg role="img" aria-label="topology"></svg>');
     for (const text of [md, html]) {
       expect(text).toContain("ams1-fra1-dwdm");
       expect(text).toContain("GCM-AES-XPN-256");

@@ -1,0 +1,140 @@
+import type { ControlStatus } from "./controls.js";
+import type { Report, ReportPair, ReportStatus } from "./report.js";
+import { topologyMermaid } from "./topology.js";
+
+/**
+ * Markdown and HTML renderings of a report. Every status is a word and a symbol as well as a colour, so it keeps its
+ * meaning in black and white; positive evidence is printed in the tables, never only in a tooltip.
+ */
+const PAIRS_SHOWN = 50;
+
+const SYMBOL: Record<string, string> = { pass: "✔", secured: "✔", fail: "✘", unsecured: "✘", degraded: "◐", "not assessed": "?", unknown: "?", "not verified": "?" };
+const badgeText = (s: string) => `${SYMBOL[s] ?? "•"} ${s.toUpperCase()}`;
+
+const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
+
+function provenanceRows(r: Report): [string, string][] {
+  const p = r.provenance;
+  const v = p.verify;
+  return [
+    ["tool", `linkcrypt ${p.tool.version}, commit ${p.tool.commit ?? "unknown (not run from a git checkout)"}`],
+    ["report generated", p.generatedAt],
+    ["inventory", `${p.inventory.name}, sha256 ${p.inventory.digest}`],
+    ["profiles / facts", `profiles sha256 ${p.inventory.profilesDigest}${p.inventory.factsDigest ? `; facts sha256 ${p.inventory.factsDigest}` : "; no facts file"}`],
+    ["plan", `sha256 ${p.plan.digest} (${p.plan.source})`],
+    ["plan applied", p.plan.appliedAt ? `${p.plan.appliedAt} (run ${p.plan.appliedRun})` : "not known: no state store given, or never applied"],
+    ["policy", r.policy],
+    ["verify evidence", v ? `${v.file}, sha256 ${v.sha256}; inventory ${v.inventory ?? "(not named in the file)"}; collected ${v.startedAt ? `${v.startedAt} to ` : ""}${v.collectedAt} (${v.ageHours} h before this report; freshness limit ${v.maxAgeHours} h)${v.stale ? ", STALE" : ""}` : "none given: statuses are not observed"],
+  ];
+}
+
+const ends = (l: { a: string; b: string; encryptors: [string, string] | null }) => `${l.a} ↔ ${l.b}${l.encryptors ? ` via ${l.encryptors.join(" ↔ ")}` : ""}`;
+
+function pairLine(p: ReportPair): string {
+  return `${p.a} ~ ${p.b}: ${p.status}; SPIs ${p.spis ?? "-"}; last traffic ${p.lastTraffic ?? "-"}; cipher ${p.cipher ?? "-"}; offload ${p.offload}; observed ${p.observedAt ?? "-"}`;
+}
+
+export function reportMarkdown(r: Report): string {
+  const L: string[] = [];
+  L.push(`# Link encryption report: ${r.inventory}`, "", `**${r.headline}**`, "");
+  if (r.warnings.length) L.push(...r.warnings.map((w) => `> **Warning:** ${w}`), "");
+  L.push("## Provenance", "", "| | |", "|---|---|", ...provenanceRows(r).map(([k, v]) => `| ${k} | ${cell(v)} |`), "");
+  L.push("## Controls", "", "| framework | control | reference | status | why |", "|---|---|---|---|---|");
+  L.push(...r.controls.map((c) => `| ${c.standard} | ${cell(c.title)} | ${cell(c.reference)} | **${badgeText(c.status)}** | ${cell(c.why)} |`), "");
+  L.push("## Topology", "", topologyMermaid(r), "");
+  L.push("## Links", "", "| link | ends | medium | method | cipher | key age | status | observed | evidence |", "|---|---|---|---|---|---|---|---|---|");
+  L.push(...r.links.map((l) => `| ${cell(l.name)} | ${cell(ends(l))} | ${l.medium} ${l.speed} | ${l.method} (${cell(l.hardware)}) | ${l.cipher ?? "-"} | ${cell(l.keyAge.text)} | **${badgeText(l.status)}** | ${l.observedAt ?? "-"} | ${cell([...l.proof, ...l.missing.map((m) => `missing: ${m}`), ...(l.proof.length ? [] : l.evidence)].join("; ") || "-")} |`), "");
+  L.push("## Host meshes", "");
+  for (const m of r.meshes) {
+    L.push(`### Mesh ${m.name}: ${m.hosts} hosts, ${m.pairs} pairs`, "", `IKE: ${m.ike}`, "");
+    L.push("| pair class | host classes | path | site pairs | pairs | method | cipher | offload | verified |", "|---|---|---|---|---|---|---|---|---|");
+    for (const c of m.pairClasses)
+      L.push(`| ${c.id} | ${c.hostClasses.join(" ~ ")} | ${c.pathClass} | ${c.sitePairs.join(", ")} | ${c.pairs} | ${c.method} | ${c.cipher ?? "-"} | ${cell(c.offload.join("; ") || "-")} | ${c.method === "esp" ? `${c.verified.secured}/${c.pairs} secured${c.verified.degraded + c.verified.unsecured ? `, ${c.verified.degraded + c.verified.unsecured} not` : ""}${c.verified.unknown ? `, ${c.verified.unknown} unknown` : ""}${c.verified.notVerified ? `, ${c.verified.notVerified} not verified` : ""}` : "exempt by plan"} |`);
+    L.push("");
+    for (const c of m.pairClasses.filter((x) => x.pairList.length)) {
+      L.push(`Evidence, ${c.id}:`, "", ...c.pairList.slice(0, PAIRS_SHOWN).map((p) => `- ${cell(pairLine(p))}`));
+      if (c.pairList.length > PAIRS_SHOWN) L.push(`- … and ${c.pairList.length - PAIRS_SHOWN} more pairs (all in the JSON report)`);
+      L.push("");
+    }
+    if (m.errors.length) L.push(...m.errors.map((e) => `- not read: ${cell(e)}`), "");
+  }
+  if (!r.meshes.length) L.push("No host mesh in this inventory.", "");
+  L.push("## Exceptions", "");
+  L.push(r.exceptions.length ? "| exception | reason | who | when |\n|---|---|---|---|" : "None: no link is left in clear by policy and no mesh host is cleared.");
+  L.push(...r.exceptions.map((e) => `| ${cell(e.subject)} | ${cell(e.reason)} | ${cell(e.who)} | ${cell(e.when)} |`), "");
+  L.push("## Findings", "");
+  L.push(r.findings.length ? "| severity | framework | control | subject | finding |\n|---|---|---|---|---|" : `None among the controls assessed (${r.summary.controls.notAssessed} not assessed: see Controls).`);
+  L.push(...r.findings.map((f) => `| ${f.severity.toUpperCase()} | ${cell(f.standard)} | ${f.control} | ${cell(f.subject)} | ${cell(f.message)} |`), "");
+  L.push("## Frameworks", "", ...r.standards.map((s) => `- **${s.standard}**: ${s.requirement} (policy profile \`${s.policy}\`)`), "");
+  return L.join("\n");
+}
+
+const CSS = `
+:root{--fg:#111}
+body{font-family:"DejaVu Sans",Arial,sans-serif;margin:20px;color:var(--fg);font-size:12px;line-height:1.35}
+h1{font-size:20px;margin:0 0 6px}h2{font-size:15px;margin:22px 0 6px;border-bottom:1px solid #999;padding-bottom:2px}h3{font-size:13px;margin:14px 0 4px}
+table{border-collapse:collapse;width:100%;margin:6px 0}th,td{border:1px solid #999;padding:3px 6px;text-align:left;vertical-align:top}th{background:#eee}
+td.k{width:150px;font-weight:bold}.mono{font-family:"DejaVu Sans Mono",monospace;font-size:11px;word-break:break-all}
+.headline{font-size:14px;font-weight:bold;border:2px solid #111;padding:6px 8px}
+.warn{border:2px dashed #111;padding:4px 8px;margin:6px 0;font-weight:bold}
+.badge{display:inline-block;white-space:nowrap;padding:0 5px;border-radius:3px;font-weight:bold;font-size:11px;border:1px solid #111}
+.b-pass,.b-secured{background:#e3f4e3;color:#0b4d0b;border:1px solid #0b4d0b}
+.b-fail,.b-unsecured{background:#111;color:#fff;border:2px solid #111}
+.b-degraded{background:#fde8cf;color:#111;border:2px double #111}
+.b-not-assessed,.b-unknown,.b-not-verified{background:#fff;color:#111;border:1px dashed #111}
+.b-critical{background:#111;color:#fff}.b-high{background:#fff;color:#111;border:2px solid #111}.b-medium{border:1px solid #111}.b-low{border:1px dotted #111}
+ul.proof{margin:0;padding-left:14px}ul.proof li.missing{font-style:italic}
+#topology svg{max-width:100%;height:auto}
+.small{font-size:10px;color:#333}
+@page{size:A4 landscape;margin:11mm}
+@media print{
+  *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+  body{margin:0;font-size:10px}
+  h2{break-after:avoid}tr,li{break-inside:avoid}
+  #topology{break-inside:avoid}
+  #topology svg{max-height:170mm}
+  a{color:inherit;text-decoration:none}
+}`;
+
+const badge = (s: ReportStatus | ControlStatus | string) => `<span class="badge b-${s.replace(/ /g, "-")}">${esc(badgeText(s))}</span>`;
+
+export function reportHtml(r: Report, topologySvg: string): string {
+  const S = (id: string, title: string, body: string) => `<section id="${id}"><h2>${esc(title)}</h2>${body}</section>`;
+  const table = (head: string[], rows: string[][]) => `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>${rows.map((row) => `<tr>${row.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("\n")}</tbody></table>`;
+  const list = (items: string[], missing: string[] = []) => (items.length || missing.length ? `<ul class="proof">${items.map((i) => `<li>${esc(i)}</li>`).join("")}${missing.map((i) => `<li class="missing">missing: ${esc(i)}</li>`).join("")}</ul>` : "-");
+  const provenance = `<table>${provenanceRows(r).map(([k, v]) => `<tr><td class="k">${esc(k)}</td><td class="mono">${esc(v)}</td></tr>`).join("")}</table>`;
+  const controls = table(["framework", "control", "reference", "status", "why"], r.controls.map((c) => [esc(c.standard), esc(c.title), esc(c.reference), badge(c.status), esc(c.why)]));
+  const links = table(["link", "ends", "medium", "method", "cipher", "key age", "status", "observed", "evidence"], r.links.map((l) => [
+    `<b>${esc(l.name)}</b>`, esc(ends(l)), esc(`${l.medium} ${l.speed}`), esc(`${l.method} (${l.hardware})`), esc(l.cipher ?? "-"),
+    `${esc(l.keyAge.text)}<div class="small">${esc(l.keyAge.source)}</div>`, badge(l.status), esc(l.observedAt ?? "-"),
+    list(l.proof.length ? l.proof : l.evidence, l.missing),
+  ]));
+  const meshes = r.meshes.length ? r.meshes.map((m) => `<h3>Mesh ${esc(m.name)}: ${m.hosts} hosts, ${m.pairs} pairs</h3><p>IKE: ${esc(m.ike)}</p>` +
+    table(["pair class", "host classes", "path", "site pairs", "pairs", "method", "cipher", "offload", "verified"], m.pairClasses.map((c) => [
+      `<b>${esc(c.id)}</b>`, esc(c.hostClasses.join(" ~ ")), esc(c.pathClass), esc(c.sitePairs.join(", ")), String(c.pairs), esc(c.method), esc(c.cipher ?? "-"), list(c.offload),
+      c.method === "esp" ? `${badge(c.verified.secured === c.pairs && c.pairs ? "secured" : c.verified.unsecured || c.verified.degraded ? "unsecured" : "not verified")} ${c.verified.secured}/${c.pairs}${c.verified.notVerified ? `, ${c.verified.notVerified} not verified` : ""}` : esc("exempt by plan"),
+    ])) +
+    m.pairClasses.filter((c) => c.pairList.length).map((c) => `<div class="pairs" data-class="${esc(c.id)}"><b>Evidence, ${esc(c.id)}</b>` +
+      table(["pair", "status", "SPIs (in/out)", "last traffic", "cipher", "offload", "observed"], c.pairList.slice(0, PAIRS_SHOWN).map((p) => [esc(`${p.a} ~ ${p.b}`), badge(p.status), `<span class="mono">${esc(p.spis ?? "-")}</span>`, esc(p.lastTraffic ?? "-"), esc(p.cipher ?? "-"), esc(p.offload), esc(p.observedAt ?? "-")])) +
+      (c.pairList.length > PAIRS_SHOWN ? `<p class="small">… and ${c.pairList.length - PAIRS_SHOWN} more pairs (all in the JSON report)</p>` : "") + "</div>").join("") +
+    (m.errors.length ? `<p><b>Not read:</b></p>${list(m.errors)}` : "")).join("") : "<p>No host mesh in this inventory.</p>";
+  const exceptions = r.exceptions.length ? table(["exception", "reason", "who", "when"], r.exceptions.map((e) => [esc(e.subject), esc(e.reason), esc(e.who), esc(e.when)])) : "<p>None: no link is left in clear by policy and no mesh host is cleared.</p>";
+  const findings = r.findings.length
+    ? table(["severity", "framework", "control", "subject", "finding"], r.findings.map((f) => [`<span class="badge b-${f.severity}">${esc(f.severity.toUpperCase())}</span>`, esc(f.standard), esc(f.control), esc(f.subject), esc(f.message)]))
+    : `<p>None among the controls assessed (${r.summary.controls.notAssessed} not assessed: see Controls).</p>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(`linkcrypt report: ${r.inventory}`)}</title><style>${CSS}</style></head><body>
+<h1>Link encryption report: ${esc(r.inventory)}</h1>
+<p class="headline" id="headline">${esc(r.headline)}</p>
+${r.warnings.map((w) => `<p class="warn">⚠ Warning: ${esc(w)}</p>`).join("\n")}
+${S("provenance", "Provenance", provenance)}
+${S("controls", "Controls", controls)}
+${S("topology", "Topology", `${topologySvg}<p class="small">Solid line: verified secured. Dashed: not verified secured (the label says which). Boxes: devices with their ports; rounded boxes: mesh hosts per site.</p>`)}
+${S("links", "Links", links)}
+${S("meshes", "Host meshes", meshes)}
+${S("exceptions", "Exceptions", exceptions)}
+${S("findings", "Findings", findings)}
+${S("frameworks", "Frameworks", `<ul>${r.standards.map((s) => `<li><b>${esc(s.standard)}</b>: ${esc(s.requirement)} (policy profile <code>${esc(s.policy)}</code>)</li>`).join("")}</ul>`)}
+</body></html>
+`;
+}

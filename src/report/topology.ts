@@ -1,0 +1,170 @@
+import { instance } from "@viz-js/viz";
+import type { Report } from "./report.js";
+
+/**
+ * The topology as Graphviz (dot) lays it out: sites as clusters, devices with their ports, L1 encryptors between the
+ * switch ports they protect, mesh hosts per site, and one edge per link or mesh path, labelled with its method and
+ * state. dot places edge labels as nodes of their own, so they do not overprint. Solid: verified secured; dashed:
+ * anything else; the label says which in words, so it reads the same in black and white.
+ */
+const METHOD_COLOR: Record<string, string> = { l1: "#6a3d9a", macsec: "#1f78b4", "host-mesh": "#d95f02", esp: "#d95f02", none: "#555555", refused: "#b30000" };
+
+const q = (s: string) => `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+const h = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+const word = (status: string) => (status === "secured" ? "SECURED" : status === "not verified" ? "NOT VERIFIED" : status.toUpperCase());
+
+/** A device reference "dev:port" split at the first colon. */
+const splitEnd = (s: string): [string, string] => {
+  const i = s.indexOf(":");
+  return i < 0 ? [s, ""] : [s.slice(0, i), s.slice(i + 1)];
+};
+
+export function topologyDot(r: Report): string {
+  const devices = new Map<string, { site: string; ports: string[]; kind: "switch" | "encryptor" }>();
+  const addPort = (dev: string, site: string, port: string, kind: "switch" | "encryptor" = "switch") => {
+    const d = devices.get(dev) ?? { site, ports: [], kind };
+    if (port && !d.ports.includes(port)) d.ports.push(port);
+    if (kind === "encryptor") d.kind = kind;
+    devices.set(dev, d);
+  };
+  const portId = (dev: string, port: string) => {
+    const d = devices.get(dev);
+    const i = d ? d.ports.indexOf(port) : -1;
+    return i < 0 ? q(dev) : `${q(dev)}:p${i}`;
+  };
+  // Collect devices and ports first, then draw.
+  for (const l of r.links) {
+    const [ad, ap] = splitEnd(l.a);
+    const [bd, bp] = splitEnd(l.b);
+    if (l.method === "l1" && l.encryptors) {
+      const [ea, eb] = l.encryptors;
+      const aIsEnc = ad === ea;
+      addPort(ea, l.sites[0], "line", "encryptor");
+      addPort(eb, l.sites[1], "line", "encryptor");
+      if (!aIsEnc) {
+        addPort(ad, l.sites[0], ap);
+        addPort(ea, l.sites[0], "client", "encryptor");
+      }
+      if (bd !== eb) {
+        addPort(bd, l.sites[1], bp);
+        addPort(eb, l.sites[1], "client", "encryptor");
+      }
+    } else {
+      addPort(ad, l.sites[0], ap);
+      addPort(bd, l.sites[1], bp);
+    }
+  }
+  const edges: string[] = [];
+  for (const l of r.links) {
+    const [ad, ap] = splitEnd(l.a);
+    const [bd, bp] = splitEnd(l.b);
+    const secured = l.status === "secured";
+    const label = `${l.name}\n${l.method}${l.cipher ? ` ${l.cipher}` : ""}\n${word(l.status)}`;
+    const attrs = `label=${q(label)}, color=${q(METHOD_COLOR[l.method] ?? "#000000")}, fontcolor="#000000", style=${secured ? "solid" : "dashed"}, penwidth=${secured ? 2.4 : 1.8}`;
+    if (l.method === "l1" && l.encryptors) {
+      const [ea, eb] = l.encryptors;
+      if (ad !== ea) edges.push(`${portId(ad, ap)} -> ${portId(ea, "client")} [color="#444444", penwidth=1.2]`);
+      edges.push(`${portId(ea, "line")} -> ${portId(eb, "line")} [${attrs}]`);
+      if (bd !== eb) edges.push(`${portId(eb, "client")} -> ${portId(bd, bp)} [color="#444444", penwidth=1.2]`);
+    } else edges.push(`${portId(ad, ap)} -> ${portId(bd, bp)} [${attrs}]`);
+  }
+  // Mesh hosts: one node per mesh and site; one edge per site pair the mesh's pairs cross, labelled with its classes.
+  const meshNodes: { id: string; site: string; label: string }[] = [];
+  for (const m of r.meshes) {
+    const bySite = new Map<string, string[]>();
+    for (const x of m.members) bySite.set(x.site, [...(bySite.get(x.site) ?? []), x.name]);
+    for (const [site, hosts] of bySite) {
+      const shown = hosts.length <= 4 ? hosts.join(", ") : `${hosts.slice(0, 3).join(", ")} +${hosts.length - 3}`;
+      meshNodes.push({ id: `mesh:${m.name}:${site}`, site, label: `mesh ${m.name}\n${hosts.length} host${hosts.length === 1 ? "" : "s"}: ${shown}` });
+    }
+    const bySitePair = new Map<string, typeof m.pairClasses>();
+    for (const c of m.pairClasses) for (const sp of c.sitePairs) bySitePair.set(sp, [...(bySitePair.get(sp) ?? []), c]);
+    for (const [sp, classes] of bySitePair) {
+      const [sa, sb] = sp.split("~") as [string, string];
+      const allSecured = classes.every((c) => c.method !== "esp" || (c.verified.secured === c.pairs && c.pairs > 0));
+      const label = classes.map((c) => `${c.id}: ${c.method === "esp" ? `ESP ${c.cipher ?? ""}` : c.method}, ${c.method === "esp" ? `${c.verified.secured}/${c.pairs} SECURED` : `${c.pairs} pairs`}`).join("\n");
+      edges.push(`${q(`mesh:${m.name}:${sa}`)} -> ${q(`mesh:${m.name}:${sb}`)} [label=${q(label)}, color=${q(METHOD_COLOR.esp!)}, style=${allSecured ? "solid" : "dashed"}, penwidth=${allSecured ? 2.4 : 1.8}]`);
+    }
+  }
+  const sites = [...new Set([...r.sites, ...[...devices.values()].map((d) => d.site), ...meshNodes.map((n) => n.site)])].sort();
+  const clusters = sites.map((s, i) => {
+    const nodes = [...devices.entries()].filter(([, d]) => d.site === s).map(([name, d]) => {
+      const rows = d.ports.map((p, j) => `<TR><TD PORT="p${j}" ALIGN="LEFT">${h(p)}</TD></TR>`).join("");
+      return `${q(name)} [shape=plain, label=<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3"><TR><TD BGCOLOR="#eeeeee"><B>${h(name)}</B><BR/><FONT POINT-SIZE="8">${d.kind}</FONT></TD></TR>${rows}</TABLE>>]`;
+    });
+    const mesh = meshNodes.filter((n) => n.site === s).map((n) => `${q(n.id)} [shape=box, style="rounded", label=${q(n.label)}]`);
+    return `subgraph ${q(`cluster_${i}`)} { label=${q(`site ${s}`)}; style="rounded"; color="#777777"; fontsize=11; ${[...nodes, ...mesh].join("; ")} }`;
+  });
+  return [
+    "digraph topology {",
+    '  graph [rankdir=LR, fontname="DejaVu Sans", fontsize=10, nodesep=0.35, ranksep=1.1, newrank=true, pad=0.1];',
+    '  node [fontname="DejaVu Sans", fontsize=9];',
+    '  edge [fontname="DejaVu Sans", fontsize=8, dir=none];',
+    ...clusters.map((c) => `  ${c}`),
+    ...edges.map((e) => `  ${e};`),
+    "}",
+  ].join("\n");
+}
+
+let viz: Awaited<ReturnType<typeof instance>> | undefined;
+
+/** The topology as standalone SVG (Graphviz in WebAssembly, no external binary). */
+export async function topologySvg(r: Report): Promise<string> {
+  viz ??= await instance();
+  const svg = viz.renderString(topologyDot(r), { format: "svg", engine: "dot" });
+  // Drop the XML prolog and doctype so it can be inlined in HTML; label it for assistive tech and tests.
+  return svg.slice(svg.indexOf("<svg")).replace("<svg ", '<svg role="img" aria-label="topology" ');
+}
+
+/** The same topology as a Mermaid flowchart, for the Markdown report. */
+export function topologyMermaid(r: Report): string {
+  const ids = new Map<string, string>();
+  const id = (s: string) => {
+    let v = ids.get(s);
+    if (!v) ids.set(s, (v = `n${ids.size}`));
+    return v;
+  };
+  const txt = (s: string) => s.replace(/"/g, "'").replace(/[<>]/g, "");
+  const bySite = new Map<string, string[]>();
+  const node = (site: string, key: string, label: string) => {
+    const list = bySite.get(site) ?? [];
+    const line = `${id(key)}["${txt(label)}"]`;
+    if (!list.includes(line)) list.push(line);
+    bySite.set(site, list);
+  };
+  const edges: string[] = [];
+  const link = (a: string, b: string, label: string, secured: boolean) => edges.push(`  ${id(a)} ${secured ? "---" : "-.-"}|"${txt(label)}"| ${id(b)}`);
+  for (const l of r.links) {
+    const secured = l.status === "secured";
+    const label = `${l.name}: ${l.method}${l.cipher ? ` ${l.cipher}` : ""}, ${word(l.status)}`;
+    const [ad] = splitEnd(l.a);
+    const [bd] = splitEnd(l.b);
+    node(l.sites[0], l.a, l.a);
+    node(l.sites[1], l.b, l.b);
+    if (l.method === "l1" && l.encryptors) {
+      const [ea, eb] = l.encryptors;
+      node(l.sites[0], ea, `${ea} (encryptor)`);
+      node(l.sites[1], eb, `${eb} (encryptor)`);
+      if (ad !== ea) link(l.a, ea, "client", true);
+      link(ea, eb, label, secured);
+      if (bd !== eb) link(eb, l.b, "client", true);
+    } else link(l.a, l.b, label, secured);
+  }
+  for (const m of r.meshes) {
+    for (const s of new Set(m.members.map((x) => x.site))) {
+      const hosts = m.members.filter((x) => x.site === s).map((x) => x.name);
+      node(s, `mesh:${m.name}:${s}`, `mesh ${m.name}: ${hosts.join(", ")}`);
+    }
+    for (const c of m.pairClasses)
+      for (const sp of c.sitePairs) {
+        const [sa, sb] = sp.split("~") as [string, string];
+        link(`mesh:${m.name}:${sa}`, `mesh:${m.name}:${sb}`, `${c.id}: ${c.method === "esp" ? `ESP ${c.cipher ?? ""}, ${c.verified.secured}/${c.pairs} SECURED` : `${c.method}, ${c.pairs} pairs`}`, c.method !== "esp" || (c.verified.secured === c.pairs && c.pairs > 0));
+      }
+  }
+  const lines = ["```mermaid", "flowchart LR"];
+  for (const [s, nodes] of [...bySite.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    lines.push(`  subgraph ${id(`site:${s}`)}["site ${txt(s)}"]`, ...nodes.map((n) => `    ${n}`), "  end");
+  }
+  lines.push(...edges, "```");
+  return lines.join("\n");
+}
