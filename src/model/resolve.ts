@@ -206,7 +206,21 @@ export function resolveInventory(
       if (k === undefined) error("ref.device", [...path, "members", "hosts", j], unknownName("device", h, kindOf.keys(), "devices"));
       else if (k !== "host" && k !== "invalid") error("ref.member-kind", [...path, "members", "hosts", j], `device "${h}" is a ${k}; mesh members are hosts`);
     });
-    const members = [...hosts.values()]
+    // Every selector entry must match some host on its own: a misspelled role or tag would silently drop hosts.
+    const allHosts = [...hosts.values()];
+    const noMatch = (list: "sites" | "roles" | "tags", what: string, values: (h: ModelHost) => readonly string[]) =>
+      (sel[list] ?? []).forEach((v, j) => {
+        if (list === "sites" && !sites.has(v)) return; // reported as an unknown site
+        if ([...skip].some((k) => k.startsWith("devices["))) return; // a host that failed the schema may be the match
+        if (allHosts.some((h) => values(h).includes(v))) return;
+        const known = [...new Set(allHosts.flatMap(values))].sort();
+        const hint = suggest(v, known);
+        error("mesh.selector-empty", [...path, "members", list, j], `${what} "${v}" matches no host${known.length ? ` (${list} that hosts have: ${known.join(", ")})` : ""}${hint ? `; did you mean "${hint}"?` : ""}`);
+      });
+    noMatch("sites", "site", (h) => [h.site]);
+    noMatch("roles", "role", (h) => (h.role === undefined ? [] : [h.role]));
+    noMatch("tags", "tag", (h) => h.tags);
+    const members = allHosts
       .filter((h) =>
         (sel.sites === undefined || sel.sites.includes(h.site)) &&
         (sel.roles === undefined || (h.role !== undefined && sel.roles.includes(h.role))) &&

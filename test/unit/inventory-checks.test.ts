@@ -1,0 +1,27 @@
+import { describe, expect, it } from "vitest";
+import { host, load, messages, twoSite } from "../helpers.js";
+
+const meshInv = (members: object, extra: object = {}) =>
+  twoSite({}, {
+    devices: [
+      host("h1", "a", "mlx5-connectx-6dx"), host("h2", "a", "mlx5-connectx-6dx", { role: "web", tags: ["pci"] }), host("h3", "b", "mlx5-connectx-6dx"),
+    ],
+    links: [],
+    meshes: [{ name: "m", members, mode: "transport", pskMaster: "env:MESH_KEY", ...extra }],
+  });
+
+describe("model: mesh selectors", () => {
+  it("a role that matches no host is an error naming the entry, with the roles hosts have", () => {
+    const r = load(meshInv({ roles: ["app", "dbs"] }));
+    expect(r.model).toBeUndefined();
+    expect(messages(r.diagnostics, "error")).toEqual(['meshes[0].members.roles[1]: role "dbs" matches no host (roles that hosts have: app, web)']);
+  });
+  it("a tag or a site without hosts is an error too; entries that match are fine", () => {
+    const r = load(meshInv({ tags: ["pci", "pcx"] }));
+    expect(messages(r.diagnostics, "error")).toEqual(['meshes[0].members.tags[1]: tag "pcx" matches no host (tags that hosts have: pci); did you mean "pci"?']);
+    const inv = meshInv({ sites: ["a", "c"] }) as { sites: object[] };
+    inv.sites.push({ name: "c" });
+    expect(messages(load(inv).diagnostics, "error")).toEqual([expect.stringMatching(/^meshes\[0\]\.members\.sites\[1\]: site "c" matches no host \(sites that hosts have: a, b\)/)]);
+    expect(messages(load(meshInv({ roles: ["app", "web"], sites: ["a", "b"] })).diagnostics, "error")).toEqual([]);
+  });
+});
