@@ -11,8 +11,12 @@ import { parseShowMacSecurityInterface } from "./parsers/show-mac-security-inter
  * (`configure session`), diffed with `show session-config named S diffs`, committed with `commit timer` (EOS rolls
  * the session back by itself unless `configure session S commit` follows) and aborted with `configure session S abort`.
  * Any `% ...` line in the CLI's answer is an error.
+ * Every script starts with `enable`: `configure session` needs privileged EXEC, and an account without exec
+ * authorization logs in unprivileged; in privileged EXEC `enable` changes nothing. (An enable secret is not
+ * supported: EOS would take the next line as the password and the script fails with a `%` line.)
  */
 export const name = "eos-macsec";
+const SHOW_MACSEC = "show mac security interface detail | json";
 export const flags: DriverFlags = { writable: true, candidate: true, confirmedCommit: true, rollback: true, verifiedWrites: false };
 
 function timer(s: number): string {
@@ -25,7 +29,7 @@ export function create(ctx: DriverContext): Driver {
   let session: string | undefined;
   const ssh = async () => (conn ??= await ctx.ssh());
   const cli = async (operation: string, lines: string[]): Promise<string> => {
-    const r = await (await ssh()).shellScript(lines, ctx.commandTimeoutMs);
+    const r = await (await ssh()).shellScript(["enable", ...lines], ctx.commandTimeoutMs);
     const bad = `${r.stdout}\n${r.stderr}`.split("\n").find((l) => /^%\s/.test(l.trim()));
     if (bad) throw new CommitError(`${ctx.device}: ${operation}: the CLI answered "${maskEosKeys(bad.trim())}"`, { device: ctx.device, driver: name, operation });
     return r.stdout;
@@ -44,7 +48,7 @@ export function create(ctx: DriverContext): Driver {
     try {
       return parseShowMacSecurityInterface(text);
     } catch (e) {
-      throw protocol("show mac security interface | json", e);
+      throw protocol(SHOW_MACSEC, e);
     }
   };
   return {
@@ -59,7 +63,7 @@ export function create(ctx: DriverContext): Driver {
     },
     async facts(): Promise<DeviceFacts> {
       const v = parseJson<{ modelName?: string; version?: string }>(await show("show version | json"), "show version | json");
-      const ifs = interfaces(await show("show mac security interface | json"));
+      const ifs = interfaces(await show(SHOW_MACSEC));
       return {
         device: ctx.device, driver: name, reachable: true, observedAt: ctx.now().toISOString(),
         system: { ...(v.modelName ? { description: v.modelName } : {}), ...(v.version ? { version: v.version } : {}) },
@@ -68,11 +72,14 @@ export function create(ctx: DriverContext): Driver {
     },
     async linkSecurity(): Promise<LinkSecurityState[]> {
       const now = ctx.now().toISOString();
-      return interfaces(await show("show mac security interface | json")).map((i) => ({
+      return interfaces(await show(SHOW_MACSEC)).map((i) => ({
         port: i.name,
         status: i.secured === true ? "secured" : i.secured === false ? "unsecured" : "unknown",
-        ...(i.cipher ? { cipher: i.cipher } : {}),
-        detail: i.secured === undefined ? "no controlledPort field in the reply" : `controlled port ${i.secured ? "open (MKA secured)" : "closed"}${i.profile ? `, profile ${i.profile}` : ""}`,
+        ...(i.keyNum !== undefined ? { counters: { keyNum: i.keyNum, ...(i.keyMsgId ? { keyMsgId: i.keyMsgId } : {}) } } : {}),
+        detail:
+          i.secured === undefined
+            ? "no controlledPort field in the reply"
+            : `controlled port ${i.secured ? "open" : "closed"}${i.traffic ? `, traffic ${i.traffic}` : ""}${i.keyMsgId ? `, key ${i.keyNum ?? "?"} from MKA member ${i.keyMsgId}` : ""}`,
         observedAt: now,
       }));
     },

@@ -1,29 +1,52 @@
 import { UnsupportedError } from "../../src/errors.js";
-import { JUNOS_NAMESPACE, junosMacsecFilter, renderJunosMacsec } from "../../src/render/junos-macsec.js";
+import { JUNOS_NAMESPACE, junosFamily, junosMacsecFilter, renderJunosMacsec, type JunosFamily } from "../../src/render/junos-macsec.js";
 import { dataXml, NetconfRpcError } from "../../src/transport/netconf/client.js";
 import { children, childText, innerXml, parseXml } from "../../src/transport/netconf/xml.js";
 import type { ConfigChange, DeviceFacts, Driver, DriverFlags, LinkSecurityState } from "../contract.js";
 import type { DriverContext } from "../registry.js";
 import { netconfFacts, netconfTransaction } from "../shared/netconf-transaction.js";
+import type { NetconfSession } from "../../src/transport/netconf/client.js";
 import { parseShowSecurityMkaSessions } from "./parsers/show-security-mka-sessions.js";
 
 /**
  * `junos-macsec`: MACsec on Junos over NETCONF: `security macsec connectivity-association` with a static CAK and
  * interface bindings, through the candidate and a confirmed commit. State comes from `show security mka sessions`
  * (sent as a NETCONF <command>), whose Secured / Unsecured per interface is the link-security status.
+ * The payload follows the platform's schema family (Juniper publishes one per family): the product model from
+ * `<get-software-information/>`, else the profile's `model`; a change the family cannot take is refused unsent.
  */
 export const name = "junos-macsec";
 export const flags: DriverFlags = { writable: true, candidate: true, confirmedCommit: true, rollback: true, verifiedWrites: false };
 
 export function create(ctx: DriverContext): Driver {
   const ns = (ctx.profile.netconf as { junosNamespace?: string } | undefined)?.junosNamespace ?? JUNOS_NAMESPACE;
+  let platform: { family: JunosFamily; from: string } | undefined;
+  const family = async (s: NetconfSession) => {
+    if (platform) return platform;
+    let model: string | undefined;
+    try {
+      const r = await s.rpc("get-software-information", "<get-software-information/>");
+      model = /<product-model>\s*([^<\s]+)\s*<\/product-model>/.exec(r.xml)?.[1];
+    } catch (e) {
+      if (!(e instanceof NetconfRpcError)) throw e;
+    }
+    const profileModel = typeof ctx.profile.model === "string" ? ctx.profile.model : undefined;
+    platform = model ? { family: junosFamily(model), from: `product model ${model}` } : { family: junosFamily(profileModel), from: `profile model ${profileModel ?? "?"} (the device did not name its product model)` };
+    return platform;
+  };
   const tx = netconfTransaction(ctx, {
     driver: name,
     filter: junosMacsecFilter(ns),
     secretLeaves: new Set(["cak"]),
-    render: (change: ConfigChange) => {
+    render: async (change: ConfigChange, s) => {
       if (change.kind !== "macsec") throw new UnsupportedError(`${ctx.device}: ${name} handles MACsec changes, not ${change.kind}`, { device: ctx.device, driver: name, operation: "loadCandidate" });
-      return renderJunosMacsec(change, ns);
+      const p = await family(s);
+      try {
+        return renderJunosMacsec(change, ns, p.family);
+      } catch (e) {
+        if (!(e instanceof UnsupportedError)) throw e;
+        throw new UnsupportedError(`${ctx.device} (schema family ${p.family}, from the ${p.from}): ${e.message}; nothing was sent`, { device: ctx.device, driver: name, operation: "loadCandidate" });
+      }
     },
   });
   const configured = async () => {
@@ -40,7 +63,8 @@ export function create(ctx: DriverContext): Driver {
     ...tx,
     async facts(): Promise<DeviceFacts> {
       const s = await tx.session();
-      return { device: ctx.device, driver: name, reachable: true, observedAt: ctx.now().toISOString(), netconf: netconfFacts(s), macsecInterfaces: (await configured()).map((i) => i.name) };
+      const p = await family(s);
+      return { device: ctx.device, driver: name, reachable: true, observedAt: ctx.now().toISOString(), system: { description: `Junos schema family ${p.family} (${p.from})` }, netconf: netconfFacts(s), macsecInterfaces: (await configured()).map((i) => i.name) };
     },
     async linkSecurity(): Promise<LinkSecurityState[]> {
       const s = await tx.session();

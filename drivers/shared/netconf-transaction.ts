@@ -13,8 +13,11 @@ import type { DriverContext } from "../registry.js";
  */
 export interface NetconfDialect {
   driver: string;
-  /** The edit-config payload for a change (holds secrets: it goes to the device only). */
-  render(change: ConfigChange): string;
+  /**
+   * The edit-config payload for a change (holds secrets: it goes to the device only), in the dialect the session's
+   * hello announces. Throws (UnsupportedError) when the device cannot take the change; nothing is sent then.
+   */
+  render(change: ConfigChange, session: NetconfSession): string | Promise<string>;
   /** Subtree filter selecting everything `render` touches, for the diff. */
   filter: string;
   secretLeaves: ReadonlySet<string>;
@@ -56,8 +59,8 @@ export function netconfTransaction(ctx: DriverContext, d: NetconfDialect): Netco
       locked = false;
     },
     async loadCandidate(change) {
-      const payload = d.render(change);
       let s = await session();
+      const payload = await d.render(change, s);
       need(s, CAP_CANDIDATE, "loadCandidate");
       if (!locked) {
         try {

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // linkcrypt lab stand-in for an Arista EOS CLI, run by sshd's ForceCommand. NOT EOS: it plays the documented
 // behaviour that the eos-macsec driver relies on, so the driver's SSH transaction can be exercised end to end:
-//   show version | json, show mac security interface | json, configure session S ... end,
+//   enable, show version | json, show mac security interface detail | json, configure session S ... end,
 //   show session-config named S diffs, commit timer HH:MM:SS (auto-rollback), configure session S commit|abort.
+// A login starts in unprivileged EXEC (like an EOS account without exec authorization): configure session needs
+// `enable` first. The status reply has the field set of public `show mac security interface detail | json` samples.
 // Configuration is held as "path lines" (parent contexts joined by " / ") in $EOS_STATE (JSON).
 import { readFileSync, writeFileSync } from "node:fs";
 
@@ -35,6 +37,7 @@ const apply = (config, paths) => {
 const input = readFileSync(0, "utf8").split("\n");
 let session = null;
 let ctx = [];
+let privileged = process.env.EOS_PRIVILEGED === "1";
 for (const raw of input) {
   const line = raw.replace(/\s+$/, "");
   if (!line.trim()) continue;
@@ -59,9 +62,10 @@ for (const raw of input) {
     if (/^cipher /.test(cmd) && !/^cipher (aes128-gcm|aes256-gcm|aes128-gcm-xpn|aes256-gcm-xpn)$/.test(cmd)) { say(`% Invalid input at '${cmd}'`); continue; }
     const sess = state.sessions[session];
     if (cmd.startsWith("no ")) {
-      // `no <statement>` removes the statement (matched like a leaf) at this level; it opens no context.
-      const gone = leafKey([...ctx, cmd.slice(3)].join(" / "));
-      sess.candidate = sess.candidate.filter((l) => leafKey(l) !== gone && !l.startsWith(gone + " / "));
+      // `no <words>` removes every statement at this level that starts with those words (and what is under it);
+      // it opens no context. Removing what is not there is not an error.
+      const gone = [...ctx, cmd.slice(3)].join(" / ");
+      sess.candidate = sess.candidate.filter((l) => l !== gone && !l.startsWith(gone + " ") && !l.startsWith(gone + " / "));
       continue;
     }
     const path = [...ctx, cmd].join(" / ");
@@ -70,6 +74,14 @@ for (const raw of input) {
     continue;
   }
   let m;
+  if (cmd === "enable") {
+    privileged = true;
+    continue;
+  }
+  if (/^configure/.test(cmd) && !privileged) {
+    say(`% Invalid input (privileged mode required)`);
+    continue;
+  }
   if ((m = /^configure session (\S+)(?: (commit|abort))?$/.exec(cmd))) {
     const [, name, verb] = m;
     const sess = state.sessions[name];
@@ -91,14 +103,27 @@ for (const raw of input) {
     for (const l of sess.candidate.filter((x) => !state.running.includes(x))) say(`+ ${l}`);
   } else if (cmd === "show version | json") {
     say(JSON.stringify({ modelName: "linkcrypt-lab-eos-standin", version: "lab" }));
-  } else if (cmd === "show mac security interface | json") {
+  } else if (cmd === "show mac security interface detail | json") {
     const interfaces = {};
+    let portId = 0;
     for (const l of state.running) {
       const b = /^interface (\S+) \/ mac security profile (\S+)$/.exec(l);
       if (!b) continue;
-      const cipher = state.running.find((x) => x.startsWith(`mac security / profile ${b[2]} / cipher `))?.split(" ").pop();
-      const keyed = state.running.some((x) => x.startsWith(`mac security / profile ${b[2]} / key `));
-      interfaces[b[1]] = { profileName: b[2], controlledPort: Boolean(state.linkUp && keyed && cipher), ...(cipher ? { cipher } : {}) };
+      portId++;
+      const cipher = state.running.find((x) => x.startsWith(`mac security / profile ${b[2]} / cipher `));
+      const key = state.running.find((x) => x.startsWith(`mac security / profile ${b[2]} / key `) && !x.endsWith(" fallback"));
+      const secured = Boolean(state.linkUp && key && cipher);
+      // Lab values: the key message id stands for the key server's MKA member id (here: from the primary CKN).
+      const msgId = secured ? key.split(" ")[7].slice(0, 24).padEnd(24, "0") : "";
+      const priority = Number(state.running.find((x) => x.startsWith(`mac security / profile ${b[2]} / mka key-server priority `))?.split(" ").pop() ?? 16);
+      interfaces[b[1]] = {
+        portId,
+        details: { keyServerPriority: priority, latestKeyMsgId: msgId, latestKeyReceiving: secured, latestKeyTransmitting: secured, latestKeyMsgNum: secured ? 1 : 0, ...(secured ? { traffic: "Protected" } : {}) },
+        address: `02:1c:73:00:00:${String(portId).padStart(2, "0")}`,
+        controlledPort: secured,
+        keyNum: secured ? 1 : 0,
+        keyMsgId: msgId,
+      };
     }
     say(JSON.stringify({ interfaces }));
   } else if (cmd === "show running-config section mac security") {

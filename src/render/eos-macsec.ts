@@ -6,7 +6,10 @@ import { macsecSuite } from "../crypto/macsec-suites.js";
  *   mac security / profile P / cipher, key <CKN> 0 <CAK> (plus `key <OLD> 0 <CAK> fallback` while rotating, and
  *   `no key <OLD>` to retire it), mka key-server priority, mka session rekey-period, sci,
  *   traffic unprotected drop|allow, replay protection window; then `interface X / mac security profile P`.
- * The cleartext key form (`key <CKN> 0 <CAK>`) is unconfirmed (third-party material shows the type-7 form).
+ * The session starts from the running configuration, so every setting the plan turns off is negated explicitly
+ * (`no sci`, `no mka session rekey-period`, `no replay protection window`); otherwise the old line would stay.
+ * Line shapes match public Arista usage (AVD templates, featureprofiles' Arista CLI), including the cleartext
+ * `key <CKN> 0 <CAK> [fallback]` form; `no key <CKN>` has no public example.
  */
 export function renderEosMacsec(c: MacsecChange): string[] {
   const p = c.policy;
@@ -21,10 +24,10 @@ export function renderEosMacsec(c: MacsecChange): string[] {
     ...keys,
     ...(k.retireCkns ?? []).map((ckn) => `      no key ${ckn}`),
     `      mka key-server priority ${p.keyServerPriority}`,
-    ...(p.sakRekeySeconds > 0 ? [`      mka session rekey-period ${Math.min(100000, Math.max(30, p.sakRekeySeconds))}`] : []),
-    ...(p.includeSci ? ["      sci"] : []),
+    p.sakRekeySeconds > 0 ? `      mka session rekey-period ${Math.min(100000, Math.max(30, p.sakRekeySeconds))}` : "      no mka session rekey-period",
+    p.includeSci ? "      sci" : "      no sci",
     `      traffic unprotected ${p.mustSecure ? "drop" : "allow"}`,
-    ...(replay > 0 ? [`      replay protection window ${replay}`] : []),
+    replay > 0 ? `      replay protection window ${replay}` : "      no replay protection window",
     ...c.interfaces.flatMap((i) => [`interface ${i.name}`, `   mac security profile ${p.name}`]),
   ];
 }

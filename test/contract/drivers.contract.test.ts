@@ -33,7 +33,7 @@ const subjects: Record<string, () => Promise<Subject>> = {
   },
   "openconfig-macsec": () =>
     netconfSubject("openconfig-macsec", "lab-openconfig-switch", "lc-kc1", "eth1",
-      '<macsec xmlns="http://openconfig.net/yang/macsec"/>', /<macsec-cipher-suite>(\w+)</, /<key-id>(\w+)<\/key-id>/g,
+      '<macsec xmlns="http://openconfig.net/yang/macsec"/>', /<macsec-cipher-suite>(\w+)</, /<key-id>(?:0x)?(\w+)<\/key-id>/g,
       '<keychains xmlns="http://openconfig.net/yang/oc-keychain"/>'),
   "junos-macsec": () =>
     netconfSubject("junos-macsec", "lab-junos-switch", "unused", "xe-0/0/1",
