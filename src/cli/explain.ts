@@ -24,12 +24,13 @@ export function runExplain(file: string, targets: string[], opts: { json?: boole
     return diags.some((d) => d.severity === "error") ? EXIT.problems : EXIT.ok;
   }
   if (targets.length !== 2) throw new UsageError("explain takes a link name, or two host names");
+  if (targets[0] === targets[1])
+    throw new UsageError(`"${targets[0]}" is paired with itself: a host has no connection to itself, so there is no pair to explain; give two different hosts`);
   const [a, b] = targets.map((t) => {
     const h = model.hosts.get(t!);
     if (!h) throw new UsageError(`"${t}" is not a host in ${file}`);
     return h;
   }) as [NonNullable<ReturnType<typeof model.hosts.get>>, NonNullable<ReturnType<typeof model.hosts.get>>];
-  if (a.name === b.name) throw new UsageError("give two different hosts");
   const mesh = model.meshes.find((m) => m.hosts.includes(a) && m.hosts.includes(b));
   if (!mesh) throw new UsageError(`${a.name} and ${b.name} are not in a common mesh`);
   const pathBetween = sitePathFinder(model.links, new Map(plan.links.map((x) => [x.name, x])));
@@ -55,6 +56,17 @@ export function runExplain(file: string, targets: string[], opts: { json?: boole
   }
   if (d.mtu) lines.push(...mtuLines(d.mtu));
   if (d.capacity) lines.push(`capacity: ~${formatSpeed(d.capacity.estimateBps)} per SA against ${formatSpeed(d.capacity.nicSpeedBps)}${d.capacity.ok ? " (keeps up)" : " (cannot keep up)"}`);
+  if (d.sequence)
+    lines.push(
+      `sequence numbers: ${d.sequence.detail}`,
+      `  plan: ${d.sequence.esn ? "ESN (-esn in esp_proposals)" : d.sequence.rekeyPackets !== null ? `rekey_packets = ${d.sequence.rekeyPackets}` : "32-bit sequence numbers, rekeyed by time"}`,
+    );
+  lines.push("host facts (raw; host classes use only what decisions depend on):");
+  for (const h of [e.initiator, e.responder].map((n) => model.hosts.get(n)!))
+    lines.push(
+      `  ${h.name}: CPU ${h.profile.cpu.model}, ${h.cpuFlags.length} flag(s)${h.kernelAlgorithms ? `, /proc/crypto ${h.kernelAlgorithms.length} algorithm(s)` : ", /proc/crypto not observed"}` +
+        `, strongSwan ${h.strongswanVersion ?? "not observed"}, NIC ${h.nic.name} ${h.nic.profile.model} (offload ${h.nic.profile.espOffload.modes.join("+") || "none"})`,
+    );
   for (const p of d.problems) lines.push(`${p.severity}: ${p.message}`);
   out.write(`${lines.join("\n")}\n`);
   return d.method === "refused" ? EXIT.problems : EXIT.ok;

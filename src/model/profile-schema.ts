@@ -113,6 +113,9 @@ export const NicProfile = z.strictObject({
     ipv6: z.boolean().default(true),
     /** Kernel release that first has packet offload for this driver, if packet mode is listed. */
     packetMinKernel: z.string().optional(),
+    /** The driver keeps ESN state for offloaded SAs (implements xdo_dev_state_advance_esn); without it the kernel
+     * refuses packet offload with ESN and silently runs crypto offload in software. */
+    esn: z.boolean().default(false),
   }),
   notes: z.string().optional(),
   sources: Sources,

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { sortDiagnostics, type Diagnostic } from "../model/diagnostics.js";
 import type { Model } from "../model/model.js";
-import { decideLink } from "./decide-link.js";
+import type { EspCipherId } from "../crypto/esp-ciphers.js";
+import { decideLink, meshLinkMtu } from "./decide-link.js";
 import { planMesh } from "./plan-mesh.js";
 import { PLAN_FORMAT, PLAN_VERSION, type LinkMethod, type LinkPlan, type MeshPlan, type Plan } from "./plan-types.js";
 import { sitePathFinder } from "./site-paths.js";
@@ -28,12 +29,31 @@ export function buildPlan(model: Model, inputs: Plan["inputs"], inputDiagnostics
     meshes.push(r.plan);
     diagnostics.push(...r.diagnostics);
   }
-  // A mesh-protected link uses the cipher most of its mesh's pairs ended up with.
-  for (const l of links) {
-    if (l.method !== "host-mesh") continue;
-    const mesh = meshes.find((m) => m.name === l.mesh);
-    const top = mesh?.pairClasses.filter((c) => c.cipher !== null).sort((x, y) => y.pairs - x.pairs)[0];
-    if (top) l.cipher = top.cipher;
+  // A mesh-protected link: the cipher most of the pairs crossing it were planned with, and a budget every one of
+  // those pairs fits (each connection proposes only its planned cipher, so other ciphers never cross the link).
+  const meshLinks = links.filter((l) => l.method === "host-mesh");
+  if (meshLinks.length > 0) {
+    const modelLinks = new Map(model.links.map((l) => [l.name, l]));
+    for (const [mi, mesh] of meshes.entries()) {
+      const mine = meshLinks.filter((l) => l.mesh === mesh.name);
+      if (mine.length === 0) continue;
+      const onPath = new Map(mesh.pathClasses.map((p) => [p.id, new Set(p.links.flat())]));
+      for (const l of mine) {
+        const crossing = mesh.pairClasses.filter((c) => c.method === "esp" && c.cipher !== null && onPath.get(c.pathClass)!.has(l.name));
+        if (crossing.length === 0) continue;
+        const byCipher = new Map<string, number>();
+        for (const c of crossing) byCipher.set(c.cipher!, (byCipher.get(c.cipher!) ?? 0) + c.pairs);
+        const top = [...byCipher].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1))[0]![0];
+        l.cipher = top;
+        const ml = modelLinks.get(l.name)!;
+        l.mtu = meshLinkMtu(model.meshes[mi]!, ml, crossing.map((c) => ({ cipher: c.cipher as EspCipherId, natT: c.natT, families: c.families.map((f) => (f === "ipv4" ? 4 : 6)) })));
+        const ciphers = [...byCipher.keys()];
+        l.reasons.push(
+          `MTU budget for the pairs that cross this link (${crossing.reduce((a, c) => a + c.pairs, 0)} pair(s), ${ciphers.join(", ")})` +
+            (l.mtu.pathMtu < ml.pathMtu ? ` over ${l.mtu.pathMtu} bytes: the end ports' IP MTU, below the ${ml.pathMtu}-byte path MTU` : ` over the ${ml.pathMtu}-byte path MTU`),
+        );
+      }
+    }
   }
   sortDiagnostics(diagnostics);
   const count = (m: LinkMethod) => links.filter((l) => l.method === m).length;

@@ -1,10 +1,10 @@
-import { espCipher } from "../crypto/esp-ciphers.js";
+import { espCipher, type EspCipherId } from "../crypto/esp-ciphers.js";
 import { macsecOverheadBytes, macsecSuite, type MacsecSuiteId } from "../crypto/macsec-suites.js";
 import type { Diagnostic } from "../model/diagnostics.js";
 import type { ModelEndpoint, ModelLink, ModelMesh } from "../model/model.js";
 import type { Method } from "../model/profile-schema.js";
 import { formatSpeed, parseSpeed } from "../model/speed.js";
-import { budget, type Layer } from "./mtu-budget.js";
+import { budget, type Family, type Layer } from "./mtu-budget.js";
 import type { Candidate, LinkPlan, MtuPlan } from "./plan-types.js";
 import { explainPnExhaustion } from "./pn-exhaustion.js";
 
@@ -240,6 +240,16 @@ export function decideLink(link: ModelLink, meshes: readonly ModelMesh[]): { pla
         message: `port ${ep.device}:${ep.port.name} has mtu ${ep.port.mtu}, but only ${portFit} fits ${hardware ? `through ${method} (path MTU ${link.pathMtu}, ${mtu.overheadBytes} bytes of ${method} overhead)` : `the path (path MTU ${link.pathMtu})`}; set mtu ${portFit}`,
       });
   }
+  // A pinned suite that cannot be used must not be dropped silently: falling back to the mesh narrows protection from
+  // every frame on the link to mesh members' traffic only.
+  if (link.pinnedSuite !== undefined && !macsec.viable && method !== "refused" && method !== "macsec")
+    diagnostics.push({
+      severity: "warning", code: "link.pinned-suite-unused", path: link.path,
+      message: `link "${link.name}" pins MACsec suite ${link.pinnedSuite}, which cannot be used (${macsec.detail}); the link falls back to ${method}` +
+        (method === "host-mesh" && hostMesh.viable
+          ? `, which protects only traffic between members of mesh ${hostMesh.value.name}: traffic from other devices crosses the link in clear, where MACsec would have covered every frame`
+          : method === "l1" ? ", which encrypts every frame at L1" : ""),
+    });
   if (method === "refused")
     diagnostics.push({ severity: "error", code: "link.refused", path: link.path, message: `link "${link.name}" cannot be encrypted under policy ${link.policy.name}: ${reasons.join("; ")}` });
   else if (method === "none")
@@ -281,18 +291,44 @@ function linkMtu(stack: Layer[], link: ModelLink, portCeiling: number): MtuPlan 
   return { pathMtu: link.pathMtu, overheadBytes: b.overheadBytes, maxInnerMtu: Math.min(b.maxInnerMtu, portCeiling), recommendedMtu: recommended, mssClamp: Math.max(0, recommended - 40), layers: b.layers };
 }
 
-/** For a mesh-protected link: the budget of the mesh cipher with the most overhead, so every pair fits. */
-function meshWorstMtu(mesh: ModelMesh, link: ModelLink): MtuPlan {
+/** One way host ESP may cross a mesh-protected link: a cipher, NAT-T or not, and the address families used. */
+export interface MeshCrossing {
+  cipher: EspCipherId;
+  natT: boolean;
+  families: readonly Family[];
+}
+
+/**
+ * The largest host packet a mesh-protected link carries: its path MTU, and never more than either end port's IP MTU
+ * (nor what the ports' frames allow), since host packets cross the ports as they are.
+ */
+export function meshLinkCeiling(link: ModelLink): number {
+  return Math.min(link.pathMtu, link.a.port.mtu, link.b.port.mtu, portLimit(link.a, 0), portLimit(link.b, 0));
+}
+
+/**
+ * For a mesh-protected link: the budget of the crossing with the most overhead, so every pair that crosses it fits.
+ * `crossings` are the ciphers the pairs over this link were planned with; before the mesh is planned, every cipher the
+ * mesh allows.
+ */
+export function meshLinkMtu(mesh: Pick<ModelMesh, "mode" | "overlay">, link: ModelLink, crossings: readonly MeshCrossing[]): MtuPlan {
+  const ceiling = meshLinkCeiling(link);
   let worst: MtuPlan | undefined;
-  const family = mesh.hosts.some((h) => h.ipv6 !== undefined) ? 6 : 4;
-  for (const id of mesh.ciphers) {
-    const stack: Layer[] = [
-      ...(mesh.overlay === "vxlan" ? [{ kind: "vxlan", family } as const] : []),
-      { kind: "esp", cipher: espCipher(id), mode: mesh.mode, family, natT: mesh.natT || link.nat },
-    ];
-    const b = budget(stack, link.pathMtu, family);
-    if (!worst || b.maxInnerMtu < worst.maxInnerMtu)
-      worst = { pathMtu: link.pathMtu, overheadBytes: b.overheadBytes, maxInnerMtu: b.maxInnerMtu, recommendedMtu: b.maxInnerMtu, mssClamp: b.mssClamp, layers: b.layers };
+  for (const c of crossings) {
+    for (const family of c.families) {
+      const stack: Layer[] = [
+        ...(mesh.overlay === "vxlan" ? [{ kind: "vxlan", family } as const] : []),
+        { kind: "esp", cipher: espCipher(c.cipher), mode: mesh.mode, family, natT: c.natT },
+      ];
+      const b = budget(stack, ceiling, family);
+      if (!worst || b.maxInnerMtu < worst.maxInnerMtu)
+        worst = { pathMtu: ceiling, overheadBytes: b.overheadBytes, maxInnerMtu: b.maxInnerMtu, recommendedMtu: b.maxInnerMtu, mssClamp: b.mssClamp, layers: b.layers };
+    }
   }
   return worst!;
+}
+
+function meshWorstMtu(mesh: ModelMesh, link: ModelLink): MtuPlan {
+  const family: Family = mesh.hosts.some((h) => h.ipv6 !== undefined) ? 6 : 4;
+  return meshLinkMtu(mesh, link, mesh.ciphers.map((cipher) => ({ cipher, natT: mesh.natT || link.nat, families: [family] })));
 }

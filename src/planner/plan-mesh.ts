@@ -1,7 +1,8 @@
 import { cmp, type Diagnostic } from "../model/diagnostics.js";
 import type { Model, ModelHost, ModelMesh } from "../model/model.js";
 import { formatSpeed } from "../model/speed.js";
-import { cpuTier, decidePair, hostTraits, type HostTraits, type PairDecision, type PathTraits } from "./decide-pair.js";
+import { ESP_CIPHER_IDS, espCipher } from "../crypto/esp-ciphers.js";
+import { decidePair, hostTraits, type HostTraits, type PairDecision, type PathTraits } from "./decide-pair.js";
 import type { HostClassPlan, MeshPlan, PairClassPlan, PathClassPlan, SidePlan } from "./plan-types.js";
 import type { SitePath } from "./site-paths.js";
 
@@ -18,19 +19,22 @@ export function planMesh(
 ): { plan: MeshPlan; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
 
-  // Host classes, numbered in the order of the (name-sorted) members.
+  // Host classes, numbered in the order of the (name-sorted) members, keyed on what the decisions depend on.
   const classOfKey = new Map<string, HostClassPlan>();
   const traitsOf = new Map<string, HostTraits>();
   const classOfHost = new Map<string, string>();
+  const offloadKeys = new Map<object, string>();
   for (const h of mesh.hosts) {
     const t = hostTraits(h);
-    const key = JSON.stringify([t.nicProfile.name, t.nicSpeedBps, t.nicMtu, t.cpuModel, t.cpuFlags, t.families, t.kernelAlgorithms ?? null, t.strongswanVersion ?? null]);
+    const key = hostClassKey(t, offloadKeys);
     let hc = classOfKey.get(key);
     if (!hc) {
       hc = {
         id: `hc${classOfKey.size + 1}`, nic: t.nicProfile.name, nicDriver: t.nicProfile.kernelDriver,
-        nicSpeed: formatSpeed(t.nicSpeedBps), nicMtu: t.nicMtu, cpu: t.cpuModel, cpuTier: cpuTier(t.cpuFlags),
-        families: t.families.map((f) => (f === 4 ? "ipv4" : "ipv6")), hosts: [],
+        nicSpeed: formatSpeed(t.nicSpeedBps), nicMtu: t.nicMtu, offload: [...t.nicProfile.espOffload.modes],
+        cpu: t.cpuModel, cpuTier: t.cpuTier, families: t.families.map((f) => (f === 4 ? "ipv4" : "ipv6")),
+        kernelCiphers: t.kernelAlgorithms === undefined ? null : ESP_CIPHER_IDS.filter((id) => espCipher(id).kernelAlgorithms.every((k) => t.kernelAlgorithms!.includes(k))),
+        strongswan: { ...t.strongswan }, hosts: [],
       };
       classOfKey.set(key, hc);
       traitsOf.set(hc.id, t);
@@ -40,72 +44,121 @@ export function planMesh(
   }
   const hostClasses = [...classOfKey.values()];
   const classIndex = new Map(hostClasses.map((c, i) => [c.id, i]));
+  const nClasses = hostClasses.length;
 
-  // Per site: how many members of each host class, and one example host for messages.
-  const perSite = new Map<string, Map<string, { n: number; example: string }>>();
+  // Per site: how many members of each host class (by class index), and up to two example hosts for messages.
+  const perSiteMap = new Map<string, Map<number, SiteClass>>();
   for (const h of mesh.hosts) {
-    const m = perSite.get(h.site) ?? new Map();
-    perSite.set(h.site, m);
-    const hc = classOfHost.get(h.name)!;
-    const e = m.get(hc);
-    if (e) e.n++;
-    else m.set(hc, { n: 1, example: h.name });
+    const m = perSiteMap.get(h.site) ?? new Map<number, SiteClass>();
+    perSiteMap.set(h.site, m);
+    const ci = classIndex.get(classOfHost.get(h.name)!)!;
+    const e = m.get(ci);
+    if (e) {
+      e.n++;
+      e.second ??= h.name;
+    } else m.set(ci, { ci, n: 1, example: h.name, second: undefined });
   }
-  const sites = [...perSite.keys()].sort(cmp);
+  const sites = [...perSiteMap.keys()].sort(cmp);
+  const perSite = sites.map((s) => [...perSiteMap.get(s)!.values()].sort((x, y) => x.ci - y.ci));
 
-  // Path classes over site pairs.
+  // Path classes over site pairs. Pair counts per (class, class, path class) are summed without visiting every
+  // (site, site, class, class) combination: for each site, the class counts of the sites it reaches are first added
+  // up per path class, then multiplied by its own class counts once per path class.
   const pathClassOfKey = new Map<string, PathClassPlan>();
-  const pathTraits = new Map<string, PathTraits>();
+  const pathClassList: { plan: PathClassPlan; traits: PathTraits; hopKeys: Set<string> }[] = [];
   const unconnected: string[] = [];
-  const pairCounts = new Map<string, { hcA: string; hcB: string; path: PathClassPlan; pairs: number; example: [string, string] }>();
+  const pairCounts = new Map<number, PairCount>();
+  const addPairs = (x: number, y: number, pc: number, pairs: number, example: [string, string]) => {
+    const [lo, hi, ex] = x <= y ? [x, y, example] : [y, x, [example[1], example[0]] as [string, string]];
+    const k = (lo * nClasses + hi) * 65536 + pc;
+    const acc = pairCounts.get(k);
+    if (acc) acc.pairs += pairs;
+    else pairCounts.set(k, { lo, hi, pc, pairs, example: ex });
+  };
+  const pathClassOf = (p: SitePath): number => {
+    const key = `${p.linksMtu}|${p.natT}|${p.hardwareEncrypted}|${p.speedBps}`;
+    let pc = pathClassOfKey.get(key);
+    if (!pc) {
+      pc = { id: `path${pathClassOfKey.size + 1}`, linksMtu: p.linksMtu, natT: p.natT, hardwareEncrypted: p.hardwareEncrypted, speed: p.speedBps === null ? null : formatSpeed(p.speedBps), sitePairs: [], links: [] };
+      pathClassOfKey.set(key, pc);
+      pathClassList.push({ plan: pc, traits: p, hopKeys: new Set() });
+    }
+    const entry = pathClassList[Number(pc.id.slice(4)) - 1]!;
+    for (const hop of p.links) {
+      const hk = hop.join("\u0000");
+      if (!entry.hopKeys.has(hk)) {
+        entry.hopKeys.add(hk);
+        pc.links.push(hop);
+      }
+    }
+    return Number(pc.id.slice(4)) - 1;
+  };
+  // Per path class: summed class counts of the sites reached, and the first site that brought each class (examples).
+  let sums: Float64Array[] = [];
+  let exampleSite: Int32Array[] = [];
   for (let i = 0; i < sites.length; i++) {
-    for (let j = i; j < sites.length; j++) {
-      const [sa, sb] = [sites[i]!, sites[j]!];
+    const sa = sites[i]!;
+    const own = perSite[i]!;
+    // Same site: pairs inside one class, and between two classes.
+    const lan = pathBetween(sa, sa);
+    const lanPc = pathClassOf(lan);
+    pathClassList[lanPc]!.plan.sitePairs.push(`${sa}~${sa}`);
+    for (let x = 0; x < own.length; x++) {
+      const ex = own[x]!;
+      if (ex.n > 1) addPairs(ex.ci, ex.ci, lanPc, (ex.n * (ex.n - 1)) / 2, [ex.example, ex.second!]);
+      for (let y = x + 1; y < own.length; y++) addPairs(ex.ci, own[y]!.ci, lanPc, ex.n * own[y]!.n, [ex.example, own[y]!.example]);
+    }
+    // Other sites after this one.
+    const touched: number[] = [];
+    for (let j = i + 1; j < sites.length; j++) {
+      const sb = sites[j]!;
       const p = pathBetween(sa, sb);
       if (!p.connected) unconnected.push(`${sa}~${sb}`);
-      const key = JSON.stringify([p.linksMtu, p.natT, p.hardwareEncrypted, p.speedBps]);
-      let pc = pathClassOfKey.get(key);
-      if (!pc) {
-        pc = { id: `path${pathClassOfKey.size + 1}`, linksMtu: p.linksMtu, natT: p.natT, hardwareEncrypted: p.hardwareEncrypted, speed: p.speedBps === null ? null : formatSpeed(p.speedBps), sitePairs: [], links: [] };
-        pathTraits.set(pc.id, p);
-        pathClassOfKey.set(key, pc);
-      }
-      pc.sitePairs.push(`${sa}~${sb}`);
-      for (const hop of p.links) if (!pc.links.some((x) => x.join() === hop.join())) pc.links.push(hop);
-      const ca = perSite.get(sa)!;
-      const cb = perSite.get(sb)!;
-      for (const [hca, ea] of ca) {
-        for (const [hcb, eb] of cb) {
-          let pairs: number;
-          if (sa === sb) {
-            if (classIndex.get(hca)! > classIndex.get(hcb)!) continue; // each unordered class pair once
-            pairs = hca === hcb ? (ea.n * (ea.n - 1)) / 2 : ea.n * eb.n;
-          } else pairs = ea.n * eb.n;
-          if (pairs === 0) continue;
-          const [lo, hi, ex] = classIndex.get(hca)! <= classIndex.get(hcb)! ? [hca, hcb, [ea.example, eb.example] as [string, string]] : [hcb, hca, [eb.example, ea.example] as [string, string]];
-          const k = `${lo}|${hi}|${pc.id}`;
-          const acc = pairCounts.get(k);
-          if (acc) acc.pairs += pairs;
-          else pairCounts.set(k, { hcA: lo, hcB: hi, path: pc, pairs, example: ex });
+      const pc = pathClassOf(p);
+      pathClassList[pc]!.plan.sitePairs.push(`${sa}~${sb}`);
+      if (sums.length < pathClassList.length) {
+        for (let k = sums.length; k < pathClassList.length; k++) {
+          sums.push(new Float64Array(nClasses));
+          exampleSite.push(new Int32Array(nClasses).fill(-1));
         }
+      }
+      const acc = sums[pc]!;
+      const exs = exampleSite[pc]!;
+      if (!touched.includes(pc)) touched.push(pc);
+      for (const e of perSite[j]!) {
+        acc[e.ci]! += e.n;
+        if (exs[e.ci] === -1) exs[e.ci] = j;
+      }
+    }
+    for (const pc of touched) {
+      const acc = sums[pc]!;
+      const exs = exampleSite[pc]!;
+      for (let y = 0; y < nClasses; y++) {
+        const nb = acc[y]!;
+        if (nb === 0) continue;
+        const exampleB = perSiteMap.get(sites[exs[y]!]!)!.get(y)!.example;
+        for (const ea of own) addPairs(ea.ci, y, pc, ea.n * nb, [ea.example, exampleB]);
+        acc[y] = 0;
+        exs[y] = -1;
       }
     }
   }
+  sums = [];
+  exampleSite = [];
   if (unconnected.length > 0)
     diagnostics.push({
       severity: "warning", code: "mesh.unconnected-sites", path: mesh.path,
       message: `no links connect ${unconnected.length} site pair(s) of mesh ${mesh.name} (${unconnected.slice(0, 5).join(", ")}${unconnected.length > 5 ? ", ..." : ""}); their path MTU is taken from the NICs alone`,
     });
 
-  const order = [...pairCounts.values()].sort(
-    (x, y) => classIndex.get(x.hcA)! - classIndex.get(y.hcA)! || classIndex.get(x.hcB)! - classIndex.get(y.hcB)! || cmp(x.path.id, y.path.id),
-  );
+  const order = [...pairCounts.values()].sort((x, y) => x.lo - y.lo || x.hi - y.hi || x.pc - y.pc);
   const pairClasses: PairClassPlan[] = order.map((c, i) => {
     const id = `pc${i + 1}`;
-    const d = decidePair(traitsOf.get(c.hcA)!, traitsOf.get(c.hcB)!, pathTraits.get(c.path.id)!, mesh, model.policy, model.profiles.xfrmPerf);
+    const [hcA, hcB] = [hostClasses[c.lo]!.id, hostClasses[c.hi]!.id];
+    const d = decidePair(traitsOf.get(hcA)!, traitsOf.get(hcB)!, pathClassList[c.pc]!.traits, mesh, model.policy, model.profiles.xfrmPerf);
     for (const p of d.problems)
       diagnostics.push({ severity: p.severity, code: p.code, path: `${mesh.path}.pairClasses[${id}]`, message: `${c.pairs} pair(s) like ${c.example[0]} ~ ${c.example[1]}: ${p.message}` });
-    return toPairClassPlan(id, c.hcA, c.hcB, c.path.id, c.pairs, d);
+    return toPairClassPlan(id, hcA, hcB, pathClassList[c.pc]!.plan.id, c.pairs, d);
   });
 
   const n = mesh.hosts.length;
@@ -124,7 +177,7 @@ export function planMesh(
       pairs: (n * (n - 1)) / 2,
       members: mesh.hosts.map((h) => ({ name: h.name, site: h.site, ...(h.ipv4 ? { ipv4: h.ipv4 } : {}), ...(h.ipv6 ? { ipv6: h.ipv6 } : {}), hostClass: classOfHost.get(h.name)! })),
       hostClasses,
-      pathClasses: [...pathClassOfKey.values()],
+      pathClasses: pathClassList.map((p) => p.plan),
       pairClasses,
     },
   };
@@ -150,8 +203,43 @@ function toPairClassPlan(id: string, hcA: string, hcB: string, pathClass: string
     sides: d.sides ? [side(hcA, d.sides[0]), side(hcB, d.sides[1])] : null,
     mtu: d.mtu,
     capacity: d.capacity ? { nicSpeed: formatSpeed(d.capacity.nicSpeedBps), estimate: formatSpeed(d.capacity.estimateBps), ok: d.capacity.ok } : null,
+    esn: d.sequence?.esn ?? false,
+    rekeyPackets: d.sequence?.rekeyPackets ?? null,
     reasons: d.reasons,
   };
+}
+
+interface SiteClass {
+  ci: number;
+  n: number;
+  example: string;
+  second: string | undefined;
+}
+
+interface PairCount {
+  lo: number;
+  hi: number;
+  pc: number;
+  pairs: number;
+  example: [string, string];
+}
+
+/**
+ * What makes two hosts decide alike: the NIC and what it can offload (after facts), speed and MTU, the CPU model and
+ * tier, address families, the ESP algorithms the kernel listed and the strongSwan feature level. Not the raw CPU flag
+ * list, the rest of /proc/crypto, or exact versions: those differ from host to host without changing a decision.
+ */
+function hostClassKey(t: HostTraits, offloadKeys: Map<object, string>): string {
+  let off = offloadKeys.get(t.nicProfile.espOffload);
+  if (off === undefined) {
+    off = JSON.stringify(t.nicProfile.espOffload);
+    offloadKeys.set(t.nicProfile.espOffload, off);
+  }
+  const s = t.strongswan;
+  return [
+    t.nicProfile.name, off, t.nicSpeedBps, t.nicMtu, t.cpuModel, t.cpuTier, t.families.join(","),
+    t.kernelAlgorithms === undefined ? "-" : t.kernelAlgorithms.join(","), `${s.observed}${s.hwOffloadModes}${s.esn}`,
+  ].join("\u0001");
 }
 
 /** The decision for one concrete pair, with every cipher considered: what `explain hostA hostB` shows. */

@@ -81,6 +81,13 @@ export interface PairClassPlan {
   sides: [SidePlan, SidePlan] | null;
   mtu: MtuPlan | null;
   capacity: { nicSpeed: string; estimate: string; ok: boolean } | null;
+  /**
+   * Extended Sequence Numbers: the pair's estimated packet rate would exhaust the 32-bit ESP sequence number before
+   * the CHILD_SA lifetime, and both ends (strongSwan and any offloading NIC) support ESN; `-esn` goes in esp_proposals.
+   */
+  esn: boolean;
+  /** When the sequence number would run out but ESN is not possible: rekey the CHILD_SA after this many packets. */
+  rekeyPackets: number | null;
   reasons: string[];
 }
 
@@ -90,9 +97,15 @@ export interface HostClassPlan {
   nicDriver: string;
   nicSpeed: string;
   nicMtu: number;
+  /** ESP offload modes the NIC has, after discovered facts (empty when ethtool says esp-hw-offload is off). */
+  offload: ("crypto" | "packet")[];
   cpu: string;
   cpuTier: "vaes" | "aesni" | "generic";
   families: ("ipv4" | "ipv6")[];
+  /** ESP ciphers whose kernel algorithms /proc/crypto listed; null when not observed (all assumed present). */
+  kernelCiphers: string[] | null;
+  /** strongSwan feature level: whether the version was observed, hw_offload = packet|crypto, ESN. */
+  strongswan: { observed: boolean; hwOffloadModes: boolean; esn: boolean };
   hosts: string[];
 }
 

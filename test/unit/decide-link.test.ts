@@ -83,8 +83,10 @@ describe("planner: decide-link", () => {
     const l = plan(inv).links[0]!;
     expect(l.method).toBe("host-mesh");
     expect(l.mesh).toBe("m");
-    // default policy's worst cipher for the budget is CBC-SHA256 tunnel over IPv4: 1500-20-8-16-16 = 1440 -> 1438
-    expect(l.mtu.maxInnerMtu).toBe(1438);
+    // budgeted for the cipher the pair uses (AES-GCM-16, RFC 4106), not the policy's worst: tunnel over IPv4,
+    // 1500 - 20 (outer IP) - 8 (SPI+seq) - 8 (IV) - 16 (ICV) = 1448 encrypted bytes (a multiple of 4) - 2 trailer = 1446
+    expect(l.cipher).toBe("aes-gcm-256");
+    expect(l.mtu.maxInnerMtu).toBe(1446);
   });
 
   it("leaves a link unencrypted only where the policy trusts its medium", () => {

@@ -1,13 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { decidePair, evaluateSide, type HostTraits, type PathTraits } from "../../src/planner/decide-pair.js";
+import { cpuTier, decidePair, evaluateSide, strongswanLevel, type HostTraits, type PathTraits } from "../../src/planner/decide-pair.js";
 import { espCipher } from "../../src/crypto/esp-ciphers.js";
 import { profiles } from "../helpers.js";
 
 const P = profiles();
-const traits = (nic: string, extra: Partial<HostTraits> = {}): HostTraits => ({
-  nicProfile: P.nics.get(nic)!, nicSpeedBps: 25e9, nicMtu: 9000, cpuModel: "cpu", cpuFlags: ["aes", "pclmulqdq"],
-  families: [4], kernelAlgorithms: undefined, strongswanVersion: undefined, ...extra,
-});
+/** Traits from raw facts (CPU flags, strongSwan version), as hostTraits() derives them from a host. */
+const traits = (nic: string, extra: Partial<HostTraits> & { cpuFlags?: string[]; strongswanVersion?: string } = {}): HostTraits => {
+  const { cpuFlags = ["aes", "pclmulqdq"], strongswanVersion, ...rest } = extra;
+  return {
+    nicProfile: P.nics.get(nic)!, nicSpeedBps: 25e9, nicMtu: 9000, cpuModel: "cpu", cpuTier: cpuTier(cpuFlags),
+    families: [4], kernelAlgorithms: undefined, strongswan: strongswanLevel(strongswanVersion), ...rest,
+  };
+};
 const lan: PathTraits = { linksMtu: null, natT: false, hardwareEncrypted: false, speedBps: null };
 const mesh = (o: Partial<{ mode: "transport" | "tunnel"; offload: "prefer" | "require" | "off"; ciphers: string[]; natT: boolean }> = {}) => ({
   name: "m", mode: "transport" as const, offload: "prefer" as const, natT: false, overlay: "none" as const,
@@ -46,7 +50,7 @@ describe("planner: decide-pair", () => {
   it("uses crypto rather than packet offload when the host's strongSwan predates hw_offload = packet", () => {
     const s = evaluateSide(traits("mlx5-connectx-7", { strongswanVersion: "5.9.8" }), espCipher("aes-gcm-128"), { mode: "transport", offload: "prefer" }, false, [4], P.xfrmPerf);
     expect(s.decision).toBe("nic-crypto-offload");
-    expect(s.reason).toMatch(/strongSwan 5\.9\.8 predates hw_offload = packet/);
+    expect(s.reason).toMatch(/strongSwan predates hw_offload = packet, 5\.9\.10/);
     expect(evaluateSide(traits("mlx5-connectx-7", { strongswanVersion: "5.9.13" }), espCipher("aes-gcm-128"), { mode: "transport", offload: "prefer" }, false, [4], P.xfrmPerf).decision).toBe("nic-packet-offload");
   });
 
