@@ -11,7 +11,7 @@ import { stringify } from "yaml";
 import type { Driver } from "../drivers/contract.js";
 import { registerDriver } from "../drivers/registry.js";
 import { applyPlan } from "../src/apply/apply.js";
-import { DirStateStore } from "../src/apply/state-store.js";
+import { openState } from "../src/state/open.js";
 import type { Inventory } from "../src/model/inventory-schema.js";
 import { loadProfiles } from "../src/model/load-profiles.js";
 import { parseInventory } from "../src/model/load-inventory.js";
@@ -53,7 +53,7 @@ const inv = {
 };
 const r = parseInventory("sim.yaml", stringify(inv), profiles!);
 const plan = buildPlan(r.model!, { inventoryDigest: "b", profilesDigest: "b" });
-const store = new DirStateStore(join(dir, "state"));
+const store = await openState({ state: join(dir, "state.sqlite"), inventory: "sim", secrets: { env: {} } });
 const t0 = performance.now();
 const results = await applyPlan(plan, r.data as Inventory, profiles!, {
   access: { knownHostsFile: "/dev/null", acceptNewHostKey: false, secrets: { env: {} }, connectTimeoutMs: 1000, commandTimeoutMs: 1000 },

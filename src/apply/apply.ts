@@ -14,7 +14,7 @@ import type { HostAccess } from "../mesh/host-access.js";
 import type { LinkPlan, Plan } from "../planner/plan-types.js";
 import { DeviceLimiter, type LimiterOptions } from "../transport/limiter.js";
 import { SshPool } from "../transport/ssh.js";
-import type { StateStore } from "./state-store.js";
+import type { StateStore } from "../state/store.js";
 
 /**
  * Apply executes a saved plan. A link is encrypted at both ends or at neither:
@@ -37,6 +37,11 @@ export interface ApplyOptions {
   meshAccess?: (meshName: string) => { hosts: HostAccess[]; auth: MeshAuth; lab: boolean } | undefined;
   /** Fault injection for tests only: sleep this long between commit and confirm (a crash window). */
   pauseAfterCommitMs?: number;
+  /**
+   * Aborted on SIGINT/SIGTERM: no new link starts; a link in flight is rolled back on both ends unless it is already
+   * confirming (then it finishes); its outcome says which.
+   */
+  signal?: AbortSignal;
   onProgress?: (line: string) => void;
   now?: () => Date;
 }
@@ -44,25 +49,38 @@ export interface ApplyOptions {
 export interface TargetResult {
   target: string;
   kind: "macsec" | "l1" | "mesh";
-  outcome: "unchanged" | "changed" | "failed" | "planned";
+  outcome: "unchanged" | "changed" | "failed" | "planned" | "interrupted";
   detail: string;
   diff?: string;
 }
 
 const safeName = (s: string) => `lc-${s.replace(/[^A-Za-z0-9_-]/g, "-")}`.slice(0, 60);
 
-/** The MKA key of a link: generated once (CSPRNG), kept in the state store, never printed. */
-export function linkKey(store: StateStore, link: string, suite: MacsecSuiteId): MacsecKey {
+/** The MKA key of a link: generated once (CSPRNG), kept sealed in the state store, never printed. */
+export async function linkKey(store: StateStore, link: string, suite: MacsecSuiteId): Promise<MacsecKey> {
   const k = `macsec/${link}`;
-  const have = store.getSecret(k);
-  if (have) {
-    const { ckn, cak, cryptoAlgorithm } = JSON.parse(have) as MacsecKey;
-    return { ckn, cak, cryptoAlgorithm };
-  }
+  const have = await store.getSecret(k);
+  if (have) return parseKey(have, k, store);
   const key = generateMacsecKey(suite);
-  store.putSecret(k, JSON.stringify({ ...key, createdAt: new Date().toISOString() }));
+  await store.putSecret(k, JSON.stringify({ ...key, createdAt: new Date().toISOString() }));
   return key;
 }
+
+/** A stored key record, or a typed error naming it (never its content). */
+export function parseKey(text: string, name: string, store: StateStore): MacsecKey {
+  try {
+    const { ckn, cak, cryptoAlgorithm } = JSON.parse(text) as MacsecKey;
+    if (typeof ckn === "string" && typeof cak === "string" && (cryptoAlgorithm === "AES_128_CMAC" || cryptoAlgorithm === "AES_256_CMAC")) return { ckn, cak, cryptoAlgorithm };
+  } catch {
+    /* reported below */
+  }
+  throw new LinkcryptError("E_STATE", `the key ${name} in ${store.where} is not a MACsec key record; nothing was changed`);
+}
+
+/** The journal entries are a JSON shape anyone can read: this says why a run stopped. */
+export const INTERRUPTED = "interrupted (SIGINT/SIGTERM)";
+
+class Interrupted extends Error {}
 
 export function macsecChanges(link: LinkPlan, key: MacsecKey, sakRekeySeconds: number): [MacsecChange, MacsecChange] {
   const mk = (port: string, priority: number): MacsecChange => ({
@@ -83,17 +101,27 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
     return d;
   };
   const say = (l: string) => o.onProgress?.(l);
-  const journal = (step: string, target: string, state: "started" | "done" | "failed" | "rolled-back", detail?: string) =>
+  const journal = (step: string, target: string, state: "started" | "done" | "failed" | "rolled-back", detail?: string): Promise<void> =>
     o.store.append({ at: (o.now ?? (() => new Date()))().toISOString(), run: o.run, step, target, state, ...(detail ? { detail } : {}) });
   const results: TargetResult[] = [];
   const targets = plan.links.filter((l) => l.method === "macsec" || l.method === "l1");
-  // Generate every missing MKA key up front, in one durable write.
-  const missing = Object.fromEntries(
-    targets
-      .filter((l) => l.method === "macsec" && !o.store.getSecret(`macsec/${l.name}`))
-      .map((l) => [`macsec/${l.name}`, JSON.stringify({ ...generateMacsecKey(l.cipher as MacsecSuiteId), createdAt: new Date().toISOString() })]),
-  );
-  if (Object.keys(missing).length) o.store.putSecrets(missing);
+  const stopped = () => o.signal?.aborted === true;
+  // Generate every missing MKA key up front, sealed, in one transaction with a journal entry that names (only) them.
+  // A dry run stages with throwaway keys and stores none: it changes nothing, the state included.
+  const keys = new Map<string, MacsecKey>();
+  const missing: Record<string, string> = {};
+  for (const l of targets.filter((x) => x.method === "macsec")) {
+    const name = `macsec/${l.name}`;
+    const have = await o.store.getSecret(name);
+    if (have) keys.set(l.name, parseKey(have, name, o.store));
+    else {
+      const key = generateMacsecKey(l.cipher as MacsecSuiteId);
+      keys.set(l.name, key);
+      missing[name] = JSON.stringify({ ...key, createdAt: new Date().toISOString() });
+    }
+  }
+  if (Object.keys(missing).length && !o.dryRun)
+    await o.store.putSecrets(missing, { at: new Date().toISOString(), run: o.run, step: "keys", target: Object.keys(missing).join(" "), state: "done", detail: `generated ${Object.keys(missing).length} MKA key(s), sealed in the state` });
   const total = targets.length + plan.meshes.length;
   let failed = 0;
   let done = 0;
@@ -109,13 +137,28 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
       if (st?.status === "secured") return `${d.device} ${port}: secured (${st.detail})`;
       if (!observable) return `${d.device} ${port}: configuration committed; this lab device runs no MKA, so "secured" cannot be observed`;
       if (Date.now() > until) throw new LinkcryptError("E_NOT_SECURED", `${d.device} ${port} did not report secured within ${o.securedTimeoutMs} ms (last: ${st?.status ?? "no state"}${st ? `, ${st.detail}` : ""})`);
-      await new Promise((r) => setTimeout(r, 500));
+      await pause(500);
     }
+  }
+
+  /** A sleep that an interrupt cuts short (then throws Interrupted). */
+  async function pause(ms: number): Promise<void> {
+    if (stopped()) throw new Interrupted();
+    await new Promise<void>((r) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        o.signal?.removeEventListener("abort", done);
+        r();
+      }
+      o.signal?.addEventListener("abort", done, { once: true });
+    });
+    if (stopped()) throw new Interrupted();
   }
 
   async function transaction(link: LinkPlan, ends: [Driver, Driver], changes: [ConfigChange, ConfigChange], kind: "macsec" | "l1", mkaObservable: [boolean, boolean] = [true, true]): Promise<TargetResult> {
     const t = link.name;
-    journal("stage", t, "started");
+    await journal("stage", t, "started");
     // Each step runs on both ends at once; any failure rolls both back, so both-or-neither still holds.
     const rollbackBoth = () => Promise.all(ends.map((d) => d.rollback().catch(() => undefined)));
     try {
@@ -129,44 +172,54 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
       const diff = diffs.map((d, i) => (d ? `${ends[i]!.device}:\n${d}` : "")).filter(Boolean).join("\n");
       if (!diffs[0] && !diffs[1]) {
         await Promise.all(ends.map((d) => d.rollback()));
-        journal("stage", t, "done", "no change");
+        await journal("stage", t, "done", "no change");
         return { target: t, kind, outcome: "unchanged", detail: "already as planned on both ends" };
       }
       if (o.dryRun) {
         await Promise.all(ends.map((d) => d.rollback()));
-        journal("stage", t, "rolled-back", "dry run");
+        await journal("stage", t, "rolled-back", "dry run");
         return { target: t, kind, outcome: "planned", detail: "would change both ends", diff };
       }
-      journal("stage", t, "done");
+      if (stopped()) {
+        await rollbackBoth();
+        await journal("stage", t, "rolled-back", `${INTERRUPTED} before commit`);
+        return { target: t, kind, outcome: "interrupted", detail: "interrupted before commit: both ends unchanged" };
+      }
+      await journal("stage", t, "done");
       const deadline = new Date(Date.now() + o.confirmTimeoutS * 1000).toISOString();
-      journal("commit", t, "started", `confirm deadline ${deadline}`);
+      await journal("commit", t, "started", `confirm deadline ${deadline}`);
       const committed = await Promise.allSettled(ends.map((d) => d.commit({ confirmTimeoutS: o.confirmTimeoutS, token: commitToken(o.run, t) })));
       const refused = committed.flatMap((r, i) => (r.status === "rejected" ? [{ device: ends[i]!.device, why: (r.reason as Error).message }] : []));
       if (refused.length) {
         await rollbackBoth();
         const others = ends.map((d) => d.device).filter((d) => !refused.some((r) => r.device === d));
         const what = `${refused.map((r) => r.device).join(" and ")} refused the commit${others.length ? `, so ${others.join(" and ")} was rolled back too` : ""} (both ends unchanged): ${refused.map((r) => r.why).join("; ")}`;
-        journal("commit", t, "rolled-back", what);
+        await journal("commit", t, "rolled-back", what);
         throw new LinkcryptError("E_COMMIT", what);
       }
-      journal("commit", t, "done");
-      if (o.pauseAfterCommitMs) await new Promise((r) => setTimeout(r, o.pauseAfterCommitMs));
+      await journal("commit", t, "done");
       // Only confirm once both ends show the link secured (MACsec: MKA status of the port; L1: encryptor status).
-      journal("verify", t, "started");
+      await journal("verify", t, "started");
       let check: string[];
       try {
+        if (o.pauseAfterCommitMs) await pause(o.pauseAfterCommitMs);
         check = await Promise.all(ends.map((d, i) => securedEvidence(d, kind === "macsec" ? (i === 0 ? link.a : link.b).split(":").slice(1).join(":") : "line", mkaObservable[i]!)));
+        if (stopped()) throw new Interrupted();
       } catch (e) {
         await rollbackBoth();
-        journal("verify", t, "rolled-back", (e as Error).message);
+        if (e instanceof Interrupted || stopped()) {
+          await journal("verify", t, "rolled-back", `${INTERRUPTED} after commit: both ends rolled back`);
+          return { target: t, kind, outcome: "interrupted", detail: "interrupted after commit: both ends rolled back (unconfirmed commit cancelled)" };
+        }
+        await journal("verify", t, "rolled-back", (e as Error).message);
         throw new LinkcryptError("E_NOT_SECURED", `${(e as Error).message}; both ends rolled back`, { cause: e });
       }
-      journal("verify", t, "done", check.join(" | "));
+      await journal("verify", t, "done", check.join(" | "));
       await Promise.all(ends.filter((d) => d.flags.confirmedCommit).map((d) => d.confirm()));
-      journal("confirm", t, "done");
+      await journal("confirm", t, "done");
       return { target: t, kind, outcome: "changed", detail: `both ends changed and confirmed (${check.join(" | ")})`, diff };
     } catch (e) {
-      journal("transaction", t, "failed", (e as Error).message);
+      await journal("transaction", t, "failed", (e as Error).message);
       return { target: t, kind, outcome: "failed", detail: (e as Error).message };
     }
   }
@@ -180,12 +233,14 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
         }
         let r: TargetResult;
         try {
+          if (stopped()) throw new Interrupted();
           if (link.method === "macsec") {
             const [a, b] = transactionEnds(link);
             const policy = profiles.policies.get(link.policy)!;
-            const key = linkKey(o.store, link.name, link.cipher as MacsecSuiteId);
+            const key = keys.get(link.name)!;
             const ends: [Driver, Driver] = [driverFor(device(a), profiles, pool, o.access), driverFor(device(b), profiles, pool, o.access)];
             r = await both(a, b, async () => {
+              if (stopped()) throw new Interrupted();
               try {
                 const observable = [a, b].map((n) => (profiles.switches.get(device(n).profile)?.mkaObservable ?? true)) as [boolean, boolean];
                 return await transaction(link, ends, macsecChanges(link, key, policy.lifetimes.macsecSakRekeySeconds), "macsec", observable);
@@ -199,6 +254,7 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
             const ends: [Driver, Driver] = [driverFor(device(a), profiles, pool, o.access), driverFor(device(b), profiles, pool, o.access)];
             const change: ConfigChange = { kind: "l1", settings: { cipher: link.cipher!, rotationInterval: policy.lifetimes.childSeconds, adminMode: "secure" } };
             r = await both(a, b, async () => {
+              if (stopped()) throw new Interrupted();
               try {
                 return await transaction(link, ends, [change, change], "l1");
               } finally {
@@ -207,7 +263,9 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
             });
           }
         } catch (e) {
-          r = { target: link.name, kind: link.method as "macsec" | "l1", outcome: "failed", detail: (e as Error).message };
+          r = e instanceof Interrupted
+            ? { target: link.name, kind: link.method as "macsec" | "l1", outcome: "interrupted", detail: "not started: interrupted" }
+            : { target: link.name, kind: link.method as "macsec" | "l1", outcome: "failed", detail: (e as Error).message };
         }
         if (r.outcome === "failed") failed++;
         done++;
@@ -216,6 +274,10 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
       }),
     );
     for (const m of plan.meshes) {
+      if (stopped()) {
+        results.push({ target: `mesh ${m.name}`, kind: "mesh", outcome: "interrupted", detail: "not started: interrupted" });
+        continue;
+      }
       const acc = o.meshAccess?.(m.name);
       if (!acc) {
         results.push({ target: `mesh ${m.name}`, kind: "mesh", outcome: "failed", detail: "no access to the mesh hosts" });
@@ -237,15 +299,15 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
         });
         continue;
       }
-      journal("mesh", m.name, "started");
+      await journal("mesh", m.name, "started");
       try {
         const r = await deliverMesh(m, acc.hosts, acc.auth, { forceEncap: acc.lab });
         const changedHosts = r.hosts.filter((h) => h.loaded.length || h.unloaded.length).length;
         const err = r.hosts.find((h) => h.error);
-        journal("mesh", m.name, err ? "failed" : "done", `${r.pairsUp}/${r.pairsExpected} pairs up`);
+        await journal("mesh", m.name, err ? "failed" : "done", `${r.pairsUp}/${r.pairsExpected} pairs up`);
         results.push({ target: `mesh ${m.name}`, kind: "mesh", outcome: err ? "failed" : changedHosts ? "changed" : "unchanged", detail: err ? `${err.host}: ${err.error}` : `${r.pairsUp}/${r.pairsExpected} pairs up; ${changedHosts} host(s) changed` });
       } catch (e) {
-        journal("mesh", m.name, "failed", (e as Error).message);
+        await journal("mesh", m.name, "failed", (e as Error).message);
         results.push({ target: `mesh ${m.name}`, kind: "mesh", outcome: "failed", detail: (e as Error).message });
       }
     }
@@ -267,9 +329,9 @@ export function commitToken(run: string, target: string): string {
   return `linkcrypt-${run}-${target}`;
 }
 
-export function pendingDeadlines(store: StateStore, now: Date): { run: string; target: string; deadline: Date }[] {
+export async function pendingDeadlines(store: StateStore, now: Date): Promise<{ run: string; target: string; deadline: Date }[]> {
   const out = new Map<string, Date>();
-  for (const e of store.journal()) {
+  for (const e of await store.journal()) {
     if (e.step === "commit" && e.state === "started" && e.detail?.startsWith("confirm deadline ")) out.set(`${e.run}/${e.target}`, new Date(e.detail.slice(17)));
     if ((e.step === "confirm" && e.state === "done") || e.state === "failed" || e.state === "rolled-back") out.delete(`${e.run}/${e.target}`);
   }

@@ -7,8 +7,15 @@ import type { ProfileSet } from "../model/load-profiles.js";
 import { generateMacsecKey, type MacsecKey } from "../keys/keys.js";
 import type { Plan } from "../planner/plan-types.js";
 import { SshPool } from "../transport/ssh.js";
-import { linkKey, macsecChanges, transactionEnds } from "./apply.js";
-import type { StateStore } from "./state-store.js";
+import { INTERRUPTED, linkKey, macsecChanges, parseKey, transactionEnds } from "./apply.js";
+import type { StateStore } from "../state/store.js";
+
+/** An interrupt stopped the rotation between steps (or before a step's commits): the link runs on the old key, or on both. */
+export class RotateInterrupted extends LinkcryptError {
+  constructor(readonly stepName: string, readonly staged: boolean) {
+    super("E_INTERRUPTED", `interrupted before step "${stepName}"${staged ? " could commit: both ends rolled back" : ""}`);
+  }
+}
 
 /**
  * Make-before-break MACsec key rotation on one link, both ends at a time:
@@ -18,23 +25,26 @@ import type { StateStore } from "./state-store.js";
  * MKA moves to the new key while the old one still works, so traffic never depends on a key only one end has.
  * The new key is kept in the state store as `next` until step 3 is done, so an interrupted rotation can resume.
  */
-export async function rotateMacsecLink(plan: Plan, linkName: string, inv: Inventory, profiles: ProfileSet, o: { access: AccessOptions; store: StateStore; confirmTimeoutS: number; journal: (step: string, state: "started" | "done" | "failed", detail?: string) => void }): Promise<{ oldCkn: string; newCkn: string }> {
+export async function rotateMacsecLink(plan: Plan, linkName: string, inv: Inventory, profiles: ProfileSet, o: { access: AccessOptions; store: StateStore; confirmTimeoutS: number; journal: (step: string, state: "started" | "done" | "failed" | "rolled-back", detail?: string) => Promise<void>; signal?: AbortSignal }): Promise<{ oldCkn: string; newCkn: string }> {
   const link = plan.links.find((l) => l.name === linkName);
   if (!link || link.method !== "macsec") throw new LinkcryptError("E_INPUT", `"${linkName}" is not a MACsec link in the plan`);
   const policy = profiles.policies.get(link.policy)!;
-  const old = linkKey(o.store, link.name, link.cipher as MacsecSuiteId);
+  const old = await linkKey(o.store, link.name, link.cipher as MacsecSuiteId);
   const nextKeyName = `macsec/${link.name}/next`;
-  const stored = o.store.getSecret(nextKeyName);
-  const next: MacsecKey = stored ? (JSON.parse(stored) as MacsecKey) : generateMacsecKey(link.cipher as MacsecSuiteId);
-  if (!stored) o.store.putSecret(nextKeyName, JSON.stringify(next));
+  const stored = await o.store.getSecret(nextKeyName);
+  const next: MacsecKey = stored ? parseKey(stored, nextKeyName, o.store) : generateMacsecKey(link.cipher as MacsecSuiteId);
+  if (!stored) await o.store.putSecret(nextKeyName, JSON.stringify(next));
   const pool = new SshPool();
   const dev = (n: string) => inv.devices.find((d) => d.name === n)!;
   const ends = transactionEnds(link).map((n) => driverFor(dev(n), profiles, pool, o.access)) as [Driver, Driver];
   const step = async (name: string, changes: [MacsecChange, MacsecChange]) => {
-    o.journal(name, "started");
+    // An interrupt starts no new step; a step whose commits have not begun is dropped on both ends.
+    if (o.signal?.aborted) throw new RotateInterrupted(name, false);
+    await o.journal(name, "started");
     await ends[0].loadCandidate(changes[0]);
     try {
       await ends[1].loadCandidate(changes[1]);
+      if (o.signal?.aborted) throw new RotateInterrupted(name, true);
       await ends[0].commit({ confirmTimeoutS: o.confirmTimeoutS });
       try {
         await ends[1].commit({ confirmTimeoutS: o.confirmTimeoutS });
@@ -44,10 +54,14 @@ export async function rotateMacsecLink(plan: Plan, linkName: string, inv: Invent
       }
       await ends[0].confirm();
       await ends[1].confirm();
-      o.journal(name, "done");
+      await o.journal(name, "done");
     } catch (e) {
       await Promise.all(ends.map((d) => d.rollback().catch(() => undefined)));
-      o.journal(name, "failed", (e as Error).message);
+      if (e instanceof RotateInterrupted) {
+        await o.journal(name, "rolled-back", `${INTERRUPTED} before commit: both ends unchanged`);
+        throw e;
+      }
+      await o.journal(name, "failed", (e as Error).message);
       throw new LinkcryptError("E_ROTATE", `${linkName}: rotation step "${name}" failed, both ends rolled back (the old key still works): ${(e as Error).message}`, { cause: e });
     }
   };
@@ -56,8 +70,7 @@ export async function rotateMacsecLink(plan: Plan, linkName: string, inv: Invent
     await step("install-next-key", withBoth);
     const onlyNew = macsecChanges(link, next, policy.lifetimes.macsecSakRekeySeconds).map((c) => ({ ...c, keychain: { ...c.keychain, retireCkns: [old.ckn] } })) as [MacsecChange, MacsecChange];
     await step("retire-old-key", onlyNew);
-    o.store.putSecret(`macsec/${link.name}`, JSON.stringify({ ...next, createdAt: new Date().toISOString() }));
-    o.store.putSecret(nextKeyName, "");
+    await o.store.putSecrets({ [`macsec/${link.name}`]: JSON.stringify({ ...next, createdAt: new Date().toISOString() }), [nextKeyName]: "" });
     return { oldCkn: old.ckn, newCkn: next.ckn };
   } finally {
     await Promise.all(ends.map((d) => d.close().catch(() => undefined)));

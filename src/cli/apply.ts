@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { applyPlan, commitToken, pendingDeadlines, transactionEnds } from "../apply/apply.js";
 import { factsDrift, planDrift } from "../apply/drift.js";
 import { gatePlan } from "../apply/plan-gate.js";
-import { DirStateStore } from "../apply/state-store.js";
+import { EXIT_INTERRUPTED, openCliState, withInterrupts } from "../state/cli.js";
 import type { Driver } from "../../drivers/contract.js";
 import { driverFor, type AccessOptions } from "../discover/device-access.js";
 import { discover } from "../discover/discover.js";
@@ -19,7 +19,9 @@ import { EXIT, formatTable, json, type Out } from "./output.js";
 
 export interface ApplyCliOptions {
   inventory?: string;
+  state?: string;
   stateDir?: string;
+  stateKey?: string;
   dryRun?: boolean;
   confirmTimeout?: string;
   securedTimeout?: string;
@@ -83,19 +85,21 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
     if (seen.length && !o.json) err.write(`note: observed state changed, but the plan comes out the same: ${seen.join("; ")}\n`);
   }
 
-  const store = new DirStateStore(o.stateDir ?? ".linkcrypt");
+  const store = await openCliState(o, plan.inventory, access.secrets, err);
   const run = randomUUID();
-  store.lock(`apply ${planFile}`);
   const pool = new SshPool();
   try {
-    for (const p of pendingDeadlines(store, new Date())) {
+    const took = await store.lock(`apply ${planFile}`);
+    if (took.tookOverFrom) err.write(`took over the state lock from a run that is gone (${took.tookOverFrom.owner}, pid ${took.tookOverFrom.pid} on ${took.tookOverFrom.host}); recovering from the journal\n`);
+    if (o.dryRun !== true) await store.checkKey(); // a wrong or missing state key stops here, before any device is touched
+    for (const p of await pendingDeadlines(store, new Date())) {
       // First choice: cancel the orphaned confirmed commit on both ends by its token, at once and deterministically.
       const cancelled = await cancelOrphan(p, plan, inv, l.profiles, access, pool).catch((e: Error) => {
         err.write(`could not cancel ${p.target}'s unconfirmed commit (${e.message}); waiting for the devices' own rollback instead\n`);
         return undefined;
       });
       if (cancelled) {
-        store.append({ at: new Date().toISOString(), run: p.run, step: "commit", target: p.target, state: "rolled-back", detail: `cancelled by run ${run}: ${cancelled}` });
+        await store.append({ at: new Date().toISOString(), run: p.run, step: "commit", target: p.target, state: "rolled-back", detail: `cancelled by run ${run}: ${cancelled}` });
         err.write(`a previous run left ${p.target} committed but unconfirmed: ${cancelled}\n`);
         continue;
       }
@@ -104,8 +108,9 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
       err.write(`waiting ${Math.ceil(ms / 1000)} s: a previous run left ${p.target} committed but unconfirmed; the device rolls it back at ${p.deadline.toISOString()}\n`);
       await new Promise((r) => setTimeout(r, ms));
     }
-    const results = await applyPlan(plan, inv, l.profiles, {
-      access, store, run,
+    const profiles = l.profiles;
+    const { value: results, interrupted } = await withInterrupts(store, err, (signal) => applyPlan(plan, inv, profiles, {
+      access, store, run, signal,
       confirmTimeoutS: num("--confirm-timeout", o.confirmTimeout, 120, 1),
       securedTimeoutMs: num("--secured-timeout", o.securedTimeout, 60, 0) * 1000,
       dryRun: o.dryRun === true,
@@ -123,17 +128,18 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
       },
       // Test-only fault injection (documented in docs/apply.md): a window in which to kill the process.
       ...(process.env.LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS ? { pauseAfterCommitMs: Number(process.env.LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS) } : {}),
-    });
+    }));
     if (o.json) out.write(json({ run, dryRun: o.dryRun === true, results }));
     else {
       out.write(`${formatTable(["target", "kind", "outcome", "detail"], results.map((r) => [r.target, r.kind, r.outcome, r.detail]))}\n`);
       for (const r of results) if (r.diff) out.write(`\n${r.target}:\n${r.diff}\n`);
     }
+    if (interrupted) return EXIT_INTERRUPTED;
     if (results.some((r) => r.outcome === "failed")) return EXIT.problems;
     return results.some((r) => r.outcome === "changed" || r.outcome === "planned") ? EXIT.changes : EXIT.ok;
   } finally {
     await pool.closeAll().catch(() => undefined);
-    store.unlock();
+    await store.close();
   }
 }
 

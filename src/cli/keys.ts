@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { renameSync, statSync, writeFileSync } from "node:fs";
-import { rotateMacsecLink } from "../apply/rotate.js";
-import { DirStateStore } from "../apply/state-store.js";
+import { RotateInterrupted, rotateMacsecLink } from "../apply/rotate.js";
+import { EXIT_INTERRUPTED, openCliState, withInterrupts } from "../state/cli.js";
 import { InputError, UsageError } from "../errors.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import { generateMasterSecret } from "../keys/keys.js";
@@ -14,7 +14,9 @@ import { EXIT, formatTable, json, type Out } from "./output.js";
 
 export interface KeysCliOptions {
   inventory?: string;
+  state?: string;
   stateDir?: string;
+  stateKey?: string;
   secrets?: string;
   knownHosts?: string;
   confirmTimeout?: string;
@@ -23,29 +25,43 @@ export interface KeysCliOptions {
   profiles: string[];
 }
 
-function setup(o: KeysCliOptions) {
+async function setup(o: KeysCliOptions, err: Out) {
   if (!o.inventory) throw new UsageError("needs --inventory FILE");
   const l = loadAll(o.inventory, o.profiles);
   const plan = planFromLoaded(l);
   if (!plan || !l.profiles || plan.summary.errors > 0) throw new InputError(`${o.inventory} does not plan cleanly: run linkcrypt plan ${o.inventory}`);
   const access = cliAccess(o);
-  return { plan, profiles: l.profiles, inv: l.data as Inventory, access, store: new DirStateStore(o.stateDir ?? ".linkcrypt") };
+  return { plan, profiles: l.profiles, inv: l.data as Inventory, access, store: await openCliState(o, plan.inventory, access.secrets, err) };
 }
 
 /** `linkcrypt rotate link NAME` (MACsec, make-before-break) or `rotate mesh NAME` (new PSK master; SAs stay up). */
 export async function runRotate(what: string, name: string, o: KeysCliOptions, out: Out, err: Out): Promise<number> {
-  const s = setup(o);
+  const s = await setup(o, err);
   const run = randomUUID();
-  s.store.lock(`rotate ${what} ${name}`);
   try {
+    await s.store.lock(`rotate ${what} ${name}`);
     if (what === "link") {
-      const r = await rotateMacsecLink(s.plan, name, s.inv, s.profiles, {
-        access: s.access, store: s.store, confirmTimeoutS: Number(o.confirmTimeout ?? 120),
-        journal: (step, state, detail) => {
-          s.store.append({ at: new Date().toISOString(), run, step: `rotate ${step}`, target: name, state, ...(detail ? { detail } : {}) });
-          if (!o.json) err.write(`${name}: ${step} ${state}\n`);
-        },
-      });
+      await s.store.checkKey();
+      let done = "";
+      const { value: r, interrupted } = await withInterrupts(s.store, err, (signal) =>
+        rotateMacsecLink(s.plan, name, s.inv, s.profiles, {
+          access: s.access, store: s.store, confirmTimeoutS: Number(o.confirmTimeout ?? 120), signal,
+          journal: async (step, state, detail) => {
+            await s.store.append({ at: new Date().toISOString(), run, step: `rotate ${step}`, target: name, state, ...(detail ? { detail } : {}) });
+            if (state === "done") done = step;
+            if (!o.json) err.write(`${name}: ${step} ${state}\n`);
+          },
+        }).catch((e: unknown) => {
+          if (e instanceof RotateInterrupted) return e;
+          throw e;
+        }),
+      );
+      if (r instanceof RotateInterrupted || interrupted) {
+        // Make-before-break: after the first step both keys work on both ends; the next rotate resumes from the stored next key.
+        const state = done === "install-next-key" ? "old and new key installed on both ends; run rotate again to retire the old one" : done === "retire-old-key" ? "rotated: only the new key on both ends" : "unchanged: the old key on both ends";
+        out.write(o.json ? json({ link: name, interrupted: true, state }) : `${name}: interrupted; ${state}\n`);
+        return EXIT_INTERRUPTED;
+      }
       // CKNs are key names, not secrets: show only a prefix so operators can match them on the devices.
       const shown = { oldCkn: `${r.oldCkn.slice(0, 8)}...`, newCkn: `${r.newCkn.slice(0, 8)}...` };
       out.write(o.json ? json({ link: name, ...shown }) : `${name}: rotated from CKN ${shown.oldCkn} to ${shown.newCkn}, make-before-break on both ends\n`);
@@ -74,19 +90,27 @@ export async function runRotate(what: string, name: string, o: KeysCliOptions, o
     }
     throw new UsageError(`rotate takes "link NAME" or "mesh NAME"`);
   } finally {
-    s.store.unlock();
+    await s.store.close();
   }
 }
 
 /** `linkcrypt keys status`: every key linkcrypt manages, its age against the policy's maximum. */
-export function runKeysStatus(o: KeysCliOptions, out: Out): number {
-  const s = setup(o);
+export async function runKeysStatus(o: KeysCliOptions, out: Out, err: Out): Promise<number> {
+  const s = await setup(o, err);
+  try {
+    return await keysStatus(s, o, out);
+  } finally {
+    await s.store.close();
+  }
+}
+
+async function keysStatus(s: Awaited<ReturnType<typeof setup>>, o: KeysCliOptions, out: Out): Promise<number> {
   const now = Date.now();
   const rows: { key: string; kind: string; ageDays: number | null; maxDays: number; stale: boolean }[] = [];
   for (const l of s.plan.links.filter((x) => x.method === "macsec")) {
     const max = s.profiles.policies.get(l.policy)!.lifetimes.maxKeyAgeDays;
-    const stored = s.store.getSecret(`macsec/${l.name}`);
-    const created = stored ? (JSON.parse(stored) as { createdAt?: string }).createdAt : undefined;
+    // The creation time is kept in clear beside the sealed key: key ages need no state key.
+    const created = await s.store.secretCreatedAt(`macsec/${l.name}`);
     const age = created ? (now - Date.parse(created)) / 86_400_000 : null;
     rows.push({ key: `MKA CAK ${l.name}`, kind: "macsec", ageDays: age, maxDays: max, stale: age !== null && age > max });
   }

@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from "commander";
 import { LinkcryptError, UsageError } from "../errors.js";
 import { runApply } from "./apply.js";
 import { runKeysStatus, runRotate } from "./keys.js";
+import { STATE_HELP, STATE_KEY_HELP } from "../state/open.js";
 import { runMetrics, runReport, runVerify } from "./report.js";
 import { runDiscover } from "./discover.js";
 import { runExplain } from "./explain.js";
@@ -86,7 +87,9 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .option("--inventory <file>", "the inventory the plan was made from (addresses, credential references)")
     .option("--facts <file>", "the facts file the plan was made with, if any; apply re-discovers and refuses the plan if it would now differ")
     .option("--no-refresh", "with --facts: trust the facts file instead of re-reading the devices (offline, or already checked)")
-    .option("--state-dir <dir>", "journal, lock and generated keys (default .linkcrypt)")
+    .option("--state <location>", STATE_HELP)
+    .option("--state-key <ref>", STATE_KEY_HELP)
+    .option("--state-dir <dir>", "older layout: the state in DIR/state.sqlite (a .linkcrypt directory's files are imported once)")
     .option("--dry-run", "stage and diff every change, commit nothing (exit 2 if anything would change)")
     .option("--confirm-timeout <seconds>", "devices roll back by themselves unless confirmed within this (default 120)")
     .option("--secured-timeout <seconds>", "how long to wait for MACsec to report secured on both ends (default 60)")
@@ -106,7 +109,9 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
 
   const keyOpts = (c: Command) =>
     c.option("--inventory <file>", "inventory YAML file")
-      .option("--state-dir <dir>", "journal, lock and generated keys (default .linkcrypt)")
+      .option("--state <location>", STATE_HELP)
+      .option("--state-key <ref>", STATE_KEY_HELP)
+      .option("--state-dir <dir>", "older layout: the state in DIR/state.sqlite (a .linkcrypt directory's files are imported once)")
       .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
       .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys")
       .option("--json", "machine-readable output")
@@ -123,8 +128,8 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     code = await runRotate(what, name, o, out, err);
   });
   const keys = program.command("keys").description("key lifecycle");
-  keyOpts(keys.command("status").description("every managed key's age against the policy's maximum lifetime")).action((o: Parameters<typeof runKeysStatus>[0]) => {
-    code = runKeysStatus(o, out);
+  keyOpts(keys.command("status").description("every managed key's age against the policy's maximum lifetime")).action(async (o: Parameters<typeof runKeysStatus>[0]) => {
+    code = await runKeysStatus(o, out, err);
   });
 
   program
