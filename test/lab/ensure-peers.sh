@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure the real test peers are installed: OpenSSH server, netconfd (yuma123), net-snmp's snmpd and
+# Makes sure the real test peers are installed: OpenSSH server, netconfd (yuma123), yanglint (validates MACsec payloads against the vendored models), net-snmp's snmpd and
 # tools, strongSwan (charon with kernel-libipsec), iproute2, tcpdump and ping for the mesh lab, and Chromium
 # (headless) to check the HTML report. As root it installs what is missing with apt; otherwise it fails and names the command to run.
 set -euo pipefail
@@ -8,6 +8,7 @@ command -v /usr/sbin/sshd >/dev/null 2>&1 || need+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v /usr/sbin/netconfd >/dev/null 2>&1 || need+=(netconfd)
 [ -x /usr/sbin/netconf-subsystem ] || need+=(netconfd)
+command -v yanglint >/dev/null 2>&1 || need+=(libyang-tools)
 command -v /usr/sbin/snmpd >/dev/null 2>&1 || need+=(snmpd)
 command -v snmpget >/dev/null 2>&1 || need+=(snmp)
 command -v useradd >/dev/null 2>&1 || need+=(passwd)
