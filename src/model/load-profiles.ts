@@ -2,7 +2,8 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { z } from "zod";
-import type { Diagnostic } from "./diagnostics.js";
+import { driverFactory, driverNames } from "../../drivers/registry.js";
+import { suggest, type Diagnostic } from "./diagnostics.js";
 import {
   DeviceProfile,
   NicProfile,
@@ -70,7 +71,17 @@ export function loadProfiles(extraDirs: readonly string[] = []): { profiles?: Pr
         diagnostics.push(...schemaDiagnostics(r.error.issues, source, new Set()).map((d) => ({ ...d, path: `${shown}: ${d.path}` })));
         continue;
       }
-      const p = r.data as { kind?: string; name?: string };
+      const p = r.data as { kind?: string; name?: string; driver?: string };
+      // A misspelled driver would pass validate and plan and fail only when apply or discover reach the device.
+      if (schema === DeviceProfile && p.driver !== undefined && !driverFactory(p.driver)) {
+        const hint = suggest(p.driver, driverNames());
+        const at = source.locate(["driver"]);
+        diagnostics.push({
+          severity: "error", code: "profile.driver", path: `${shown}: driver`,
+          message: `"${p.driver}" is not a driver of this version (drivers: ${driverNames().join(", ")})${hint ? `; did you mean "${hint}"?` : ""}`,
+          ...(at ? { source: at } : {}),
+        });
+      }
       if (schema === PolicyProfile) set.policies.set(p.name!, r.data as never);
       else if (p.kind === "nic") set.nics.set(p.name!, r.data as never);
       else if (p.kind === "xfrm-throughput") xfrmPerf = r.data as XfrmPerfProfile;

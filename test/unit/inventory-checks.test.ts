@@ -25,3 +25,22 @@ describe("model: mesh selectors", () => {
     expect(messages(load(meshInv({ roles: ["app", "web"], sites: ["a", "b"] })).diagnostics, "error")).toEqual([]);
   });
 });
+
+describe("model: profiles name a real driver", () => {
+  it("a misspelled driver in a profile fails validate and plan, naming the file and the field", async () => {
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { cli } = await import("../cli-run.js");
+    const dir = mkdtempSync(join(tmpdir(), "lc-prof-"));
+    writeFileSync(join(dir, "typo.yaml"), [
+      "kind: switch", "name: juniper-ptx10001-36mr", "vendor: Juniper", "model: PTX10001-36MR (typo)", "driver: junos-macsce", "maxFrame: 9216",
+      "portGroups:", "  - { match: \"et-*\", macsec: { suites: [GCM-AES-XPN-256], sci: always } }", "",
+    ].join("\n"));
+    for (const verb of ["validate", "plan"]) {
+      const r = await cli(verb, "examples/two-site-dwdm.yaml", "--profiles", dir);
+      expect(r.code, `${verb}: ${r.out}${r.err}`).toBe(1);
+      expect(r.out + r.err).toMatch(/typo\.yaml: driver.*"junos-macsce" is not a driver of this version \(drivers: .*junos-macsec.*\); did you mean "junos-macsec"\?/);
+    }
+  });
+});
