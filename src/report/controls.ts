@@ -94,7 +94,7 @@ export function evaluateControls(plan: Plan, profiles: ProfileSet, findings: rea
             : r("not assessed", "the inventory has no links"));
         }
       } else if (control === "algorithms") {
-        if (failing.length) out.push(r("fail", `${failing.length} finding(s): ${list([...new Set(failing.map(([f]) => f.subject))])}`));
+        if (failing.length) out.push(r("fail", list(failing.map(([f]) => `${f.subject}: ${f.message}`), 3)));
         else if (!encrypted.length && !espClasses.length) out.push(r("not assessed", "nothing in the plan is encrypted, so no cipher to assess"));
         else {
           const ciphers = [...new Set([...encrypted.map((l) => l.l1?.cipher ?? l.cipher ?? "?"), ...espClasses.map((x) => `ESP ${x.c.cipher}`)])];
@@ -102,7 +102,7 @@ export function evaluateControls(plan: Plan, profiles: ProfileSet, findings: rea
         }
       } else if (control === "ike") {
         if (!plan.meshes.length) out.push(r("not assessed", "not applicable: no host mesh, so no IKEv2"));
-        else if (failing.length) out.push(r("fail", `${failing.length} finding(s): ${list(failing.map(([f]) => f.message), 2)}`));
+        else if (failing.length) out.push(r("fail", list(failing.map(([f]) => `${f.subject}: ${f.message}`), 3)));
         else out.push(r("pass", plan.meshes.map((m) => `${m.name}: ${m.ike.proposals.join(", ")}; PFS ${m.ike.pfs ? m.ike.pfsGroup : "off"}`).join("; ")));
       } else if (control === "key-lifetime") {
         const unknown = encrypted.filter((l) => !ctx.keyAges.has(l.name)).map((l) => l.name);

@@ -37,8 +37,8 @@ export interface PairSaEvidence {
   userspaceEsp?: boolean;
 }
 
-const KEY_NUMBER = ["keyNumber", "keyGeneration", "latestKeyNumber", "latest-kn", "kn"];
-const MKA_PEER = ["mkaPeer", "peer", "peerSci", "peer-sci", "peerMemberId"];
+const KEY_NUMBER = ["keyNumber", "keyNum", "keyGeneration", "latestKeyNumber", "latest-kn", "kn"];
+const MKA_PEER = ["mkaPeer", "keyMsgId", "peer", "peerSci", "peer-sci", "peerMemberId"];
 
 const pick = (c: Record<string, number | string> | undefined, names: string[]): string | undefined => {
   for (const n of names) if (c && Object.hasOwn(c, n) && c[n] !== undefined && c[n] !== "") return String(c[n]);

@@ -53,6 +53,15 @@ export function toolIdentity(): { version: string; commit: string | null } {
   } catch {
     commit = null;
   }
+  if (commit) {
+    try {
+      // Uncommitted changes to tracked files mean the code that ran is not exactly that commit: say so.
+      const dirty = execFileSync("git", ["-C", root, "status", "--porcelain", "--untracked-files=no"], { stdio: ["ignore", "pipe", "ignore"], timeout: 5000 }).toString().trim();
+      if (dirty) commit = `${commit} (with uncommitted changes)`;
+    } catch {
+      /* leave the commit as read */
+    }
+  }
   if (!commit && process.env.LINKCRYPT_COMMIT) commit = process.env.LINKCRYPT_COMMIT;
   return { version, commit };
 }

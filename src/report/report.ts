@@ -58,6 +58,8 @@ export interface ReportPairClass {
   hostClasses: [string, string];
   pathClass: string;
   sitePairs: string[];
+  /** Per site pair: how many of the class's pairs it holds and how many verify showed secured. */
+  bySitePair: { sitePair: string; pairs: number; secured: number }[];
   pairs: number;
   method: string;
   cipher: string | null;
@@ -120,7 +122,7 @@ export interface ReportInputs {
   exceptions?: readonly ExceptionRecord[];
 }
 
-const fmtAge = (s: number) => (s < 3600 ? `${Math.round(s / 60)} min` : s < 172800 ? `${(s / 3600).toFixed(1)} h` : `${(s / 86400).toFixed(1)} days`);
+const fmtAge = (s: number) => (s < 120 ? `${Math.round(s)} s` : s < 3600 ? `${Math.round(s / 60)} min` : s < 172800 ? `${(s / 3600).toFixed(1)} h` : `${(s / 86400).toFixed(1)} days`);
 
 function sideText(s: SidePlan): string {
   const what = s.decision === "nic-packet-offload" ? "NIC packet offload" : s.decision === "nic-crypto-offload" ? "NIC crypto offload" : "no offload (kernel xfrm in software)";
@@ -220,8 +222,16 @@ export function buildReport(plan: Plan, profiles: ProfileSet, inp: ReportInputs)
           const at = (s: string, h: string) => classesAt.get(s)?.has(h) ?? false;
           return (at(sa, c.hostClasses[0]) && at(sb, c.hostClasses[1])) || (at(sa, c.hostClasses[1]) && at(sb, c.hostClasses[0]));
         });
+        const nAt = (s: string, h: string) => m.members.filter((x) => x.site === s && x.hostClass === h).length;
+        const bySitePair = sitePairs.map((sp) => {
+          const [sa, sb] = sp.split("~") as [string, string];
+          const [x, y] = c.hostClasses;
+          const pairs = sa === sb ? (x === y ? (nAt(sa, x) * (nAt(sa, x) - 1)) / 2 : nAt(sa, x) * nAt(sa, y)) : x === y ? nAt(sa, x) * nAt(sb, x) : nAt(sa, x) * nAt(sb, y) + nAt(sa, y) * nAt(sb, x);
+          const secured = list.filter((p) => p.status === "secured" && [site.get(p.a), site.get(p.b)].sort().join("~") === [sa, sb].sort().join("~")).length;
+          return { sitePair: sp, pairs, secured };
+        });
         return {
-          id: c.id, hostClasses: c.hostClasses, pathClass: c.pathClass, sitePairs, pairs: c.pairs, method: c.method, cipher: c.cipher,
+          id: c.id, hostClasses: c.hostClasses, pathClass: c.pathClass, sitePairs, bySitePair, pairs: c.pairs, method: c.method, cipher: c.cipher,
           offload: c.sides ? c.sides.map(sideText) : [],
           verified: { secured: n("secured"), degraded: n("degraded"), unsecured: n("unsecured"), unknown: n("unknown"), notVerified: Math.max(0, c.pairs - list.length) },
           pairList: list, reasons: c.reasons,

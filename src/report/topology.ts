@@ -77,12 +77,12 @@ export function topologyDot(r: Report): string {
       const shown = hosts.length <= 4 ? hosts.join(", ") : `${hosts.slice(0, 3).join(", ")} +${hosts.length - 3}`;
       meshNodes.push({ id: `mesh:${m.name}:${site}`, site, label: `mesh ${m.name}\n${hosts.length} host${hosts.length === 1 ? "" : "s"}: ${shown}` });
     }
-    const bySitePair = new Map<string, typeof m.pairClasses>();
-    for (const c of m.pairClasses) for (const sp of c.sitePairs) bySitePair.set(sp, [...(bySitePair.get(sp) ?? []), c]);
+    const bySitePair = new Map<string, { c: (typeof m.pairClasses)[number]; pairs: number; secured: number }[]>();
+    for (const c of m.pairClasses) for (const x of c.bySitePair) bySitePair.set(x.sitePair, [...(bySitePair.get(x.sitePair) ?? []), { c, pairs: x.pairs, secured: x.secured }]);
     for (const [sp, classes] of bySitePair) {
       const [sa, sb] = sp.split("~") as [string, string];
-      const allSecured = classes.every((c) => c.method !== "esp" || (c.verified.secured === c.pairs && c.pairs > 0));
-      const label = classes.map((c) => `${c.id}: ${c.method === "esp" ? `ESP ${c.cipher ?? ""}` : c.method}, ${c.method === "esp" ? `${c.verified.secured}/${c.pairs} SECURED` : `${c.pairs} pairs`}`).join("\n");
+      const allSecured = classes.every((x) => x.c.method !== "esp" || (x.secured === x.pairs && x.pairs > 0));
+      const label = classes.map((x) => `${x.c.id}: ${x.c.method === "esp" ? `ESP ${x.c.cipher ?? ""}, ${x.secured}/${x.pairs} SECURED` : `${x.c.method}, ${x.pairs} pairs`}`).join("\n");
       edges.push(`${q(`mesh:${m.name}:${sa}`)} -> ${q(`mesh:${m.name}:${sb}`)} [label=${q(label)}, color=${q(METHOD_COLOR.esp!)}, style=${allSecured ? "solid" : "dashed"}, penwidth=${allSecured ? 2.4 : 1.8}]`);
     }
   }
@@ -156,9 +156,9 @@ export function topologyMermaid(r: Report): string {
       node(s, `mesh:${m.name}:${s}`, `mesh ${m.name}: ${hosts.join(", ")}`);
     }
     for (const c of m.pairClasses)
-      for (const sp of c.sitePairs) {
-        const [sa, sb] = sp.split("~") as [string, string];
-        link(`mesh:${m.name}:${sa}`, `mesh:${m.name}:${sb}`, `${c.id}: ${c.method === "esp" ? `ESP ${c.cipher ?? ""}, ${c.verified.secured}/${c.pairs} SECURED` : `${c.method}, ${c.pairs} pairs`}`, c.method !== "esp" || (c.verified.secured === c.pairs && c.pairs > 0));
+      for (const x of c.bySitePair) {
+        const [sa, sb] = x.sitePair.split("~") as [string, string];
+        link(`mesh:${m.name}:${sa}`, `mesh:${m.name}:${sb}`, `${c.id}: ${c.method === "esp" ? `ESP ${c.cipher ?? ""}, ${x.secured}/${x.pairs} SECURED` : `${c.method}, ${x.pairs} pairs`}`, c.method !== "esp" || (x.secured === x.pairs && x.pairs > 0));
       }
   }
   const lines = ["```mermaid", "flowchart LR"];
