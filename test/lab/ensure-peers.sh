@@ -24,6 +24,9 @@ command -v ssh-agent >/dev/null 2>&1 || need+=(openssh-client)
 command -v pki >/dev/null 2>&1 || need+=(strongswan-pki)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
+# the state store tests run a throwaway PostgreSQL cluster (initdb, pg_ctl), as nobody through runuser
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v runuser >/dev/null 2>&1 || need+=(util-linux)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 pkgs=$(printf '%s\n' "${need[@]}" | sort -u | tr '\n' ' ')
 cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs"
