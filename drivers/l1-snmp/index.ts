@@ -1,4 +1,4 @@
-import { CommitError, UnsupportedError } from "../../src/errors.js";
+import { CommitError, ProtocolError, UnsupportedError } from "../../src/errors.js";
 import type { SnmpSession, Varbind } from "../../src/transport/snmp.js";
 import type { ConfigChange, DeviceFacts, Driver, DriverFlags, L1Change, LinkSecurityState } from "../contract.js";
 import type { DriverContext } from "../registry.js";
@@ -40,9 +40,26 @@ export function create(ctx: DriverContext): Driver {
   let applied: Pending[] = [];
   let rotate = false;
   const s = () => (snmp ??= ctx.snmp());
+  const got = async (oids: string[]) => {
+    const vbs = await s().get(oids);
+    // An agent may answer fewer (or other) objects than asked: never read a value from a missing varbind.
+    if (vbs.length !== oids.length || vbs.some((vb, i) => vb.oid.replace(/^\./, "") !== oids[i]!.replace(/^\./, "")))
+      throw new ProtocolError(`${ctx.device}: the agent answered ${vbs.length} object(s) (${vbs.map((v) => v.oid).join(", ") || "none"}) for ${oids.length} requested`, { device: ctx.device, driver: name, operation: "get" });
+    return vbs;
+  };
   const read = async (keys: string[]) => {
-    const vbs = await s().get(keys.map(oid));
-    return Object.fromEntries(keys.map((k, i) => [k, vbs[i]!.value])) as Record<string, number | string>;
+    const vbs = await got(keys.map(oid));
+    return Object.fromEntries(keys.map((k, i) => [k, vbs[i]!.value])) as Record<string, number | bigint | string>;
+  };
+  /** A numeric object read as a number; an OctetString where a number belongs is an error, not "NaN". */
+  const int = (key: string, v: number | bigint | string | undefined): number => {
+    if (typeof v === "bigint") return Number(v);
+    if (typeof v === "number" && Number.isFinite(v)) return v;
+    throw new ProtocolError(`${ctx.device}: ${key} should be a number, but the agent answered ${typeof v === "string" ? `the text ${JSON.stringify(v.slice(0, 40))}` : String(v)}`, { device: ctx.device, driver: name, operation: `get ${key}` });
+  };
+  const text = (key: string, v: number | bigint | string | undefined): string => {
+    if (typeof v === "string") return v;
+    throw new ProtocolError(`${ctx.device}: ${key} should be text, but the agent answered the number ${String(v)}`, { device: ctx.device, driver: name, operation: `get ${key}` });
   };
   const write = async (p: Pending, value: number | string) => {
     await s().set([{ oid: p.oid, type: p.type, value }]);
@@ -62,23 +79,23 @@ export function create(ctx: DriverContext): Driver {
       snmp = undefined;
     },
     async facts(): Promise<DeviceFacts> {
-      const [descr, sysName] = await s().get(["1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.5.0"]);
+      const [descr, sysName] = await got(["1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.5.0"]);
       const v = await read(["status", "cipher", "keyAgeSeconds", "rotationInterval", "keyGeneration"]);
       return {
         device: ctx.device, driver: name, reachable: true, observedAt: ctx.now().toISOString(),
         system: { description: String(descr!.value), name: String(sysName!.value) },
-        l1: { status: nameOf("status", Number(v.status)), cipher: String(v.cipher), keyAgeSeconds: Number(v.keyAgeSeconds), rotationIntervalSeconds: Number(v.rotationInterval), keyGeneration: Number(v.keyGeneration) },
+        l1: { status: nameOf("status", int("status", v.status)), cipher: text("cipher", v.cipher), keyAgeSeconds: int("keyAgeSeconds", v.keyAgeSeconds), rotationIntervalSeconds: int("rotationInterval", v.rotationInterval), keyGeneration: int("keyGeneration", v.keyGeneration) },
       };
     },
     async linkSecurity(): Promise<LinkSecurityState[]> {
       const v = await read(["status", "cipher", "keyAgeSeconds", "keyGeneration", "framesEncrypted"]);
-      const status = nameOf("status", Number(v.status));
+      const status = nameOf("status", int("status", v.status));
       return [{
         port: "line",
         status: status === "secure" ? "secured" : status === "bypass" || status === "alarm" ? "unsecured" : "unknown",
-        cipher: String(v.cipher),
-        keyAgeSeconds: Number(v.keyAgeSeconds),
-        counters: { keyGeneration: Number(v.keyGeneration), framesEncrypted: String(v.framesEncrypted) },
+        cipher: text("cipher", v.cipher),
+        keyAgeSeconds: int("keyAgeSeconds", v.keyAgeSeconds),
+        counters: { keyGeneration: int("keyGeneration", v.keyGeneration), framesEncrypted: typeof v.framesEncrypted === "bigint" ? String(v.framesEncrypted) : String(int("framesEncrypted", v.framesEncrypted)) },
         detail: `encryptor status ${status}`,
         observedAt: ctx.now().toISOString(),
       }];
@@ -93,7 +110,7 @@ export function create(ctx: DriverContext): Driver {
       if (c.settings.rotationInterval !== undefined) want.push(["rotationInterval", "Integer", c.settings.rotationInterval]);
       if (c.settings.adminMode !== undefined) want.push(["adminMode", "Integer", map.values.adminMode?.[c.settings.adminMode] ?? NaN]);
       const cur = want.length ? await read(want.map(([k]) => k)) : {};
-      staged = want.filter(([k, , to]) => cur[k] !== to).map(([key, type, to]) => ({ key, oid: oid(key), type, from: cur[key]!, to }));
+      staged = want.filter(([k, , to]) => cur[k] !== to).map(([key, type, to]) => ({ key, oid: oid(key), type, from: cur[key] as number | string, to }));
       rotate = c.rotateNow === true;
       applied = [];
     },
@@ -108,9 +125,9 @@ export function create(ctx: DriverContext): Driver {
           applied.push(p);
         }
         if (rotate) {
-          const before = Number((await read(["keyGeneration"])).keyGeneration);
+          const before = int("keyGeneration", (await read(["keyGeneration"])).keyGeneration);
           await s().set([{ oid: oid("rotateNow"), type: "Integer", value: 1 }]);
-          const after = Number((await read(["keyGeneration"])).keyGeneration);
+          const after = int("keyGeneration", (await read(["keyGeneration"])).keyGeneration);
           if (after !== before + 1) throw new CommitError(`${ctx.device}: key rotation not confirmed (generation ${before} -> ${after})`, { device: ctx.device, driver: name, operation: "rotateNow" });
         }
       } catch (e) {

@@ -57,9 +57,11 @@ const STATUS: Record<number, string> = {
   14: "commitFailed", 15: "undoFailed", 16: "authorizationError", 17: "notWritable", 18: "inconsistentName",
 };
 
-function decode(vb: snmp.Varbind): Varbind {
-  const type = TYPE_NAME[vb.type ?? -1];
-  if (!type) throw new ProtocolError(`unexpected SNMP type ${vb.type} for ${vb.oid}`);
+const TYPE_LABEL: Record<number, string> = { 1: "Boolean", 3: "BitString", 5: "Null", 68: "Opaque" };
+
+function decode(vb: snmp.Varbind, device: string): Varbind {
+  const type = Object.hasOwn(TYPE_NAME, vb.type ?? -1) ? TYPE_NAME[vb.type!] : undefined;
+  if (!type) throw new ProtocolError(`${device}: the agent answered ${vb.oid} with an SNMP ${TYPE_LABEL[vb.type ?? -1] ?? `type ${vb.type}`} value, which linkcrypt does not read`, { device, operation: "decode" });
   let value: number | bigint | string;
   if (type === "OctetString") value = Buffer.isBuffer(vb.value) ? vb.value.toString("utf8") : String(vb.value);
   else if (type === "Counter64") value = Buffer.isBuffer(vb.value) ? BigInt(`0x${(vb.value as Buffer).toString("hex") || "0"}`) : BigInt(vb.value as number);
@@ -69,7 +71,11 @@ function decode(vb: snmp.Varbind): Varbind {
 }
 
 export class SnmpSession {
-  private constructor(private readonly session: snmp.Session, private readonly o: SnmpOptions) {}
+  private constructor(private readonly session: snmp.Session, private readonly o: SnmpOptions) {
+    // net-snmp emits "error" for a datagram it cannot decode; with no listener, any host that can reach our port
+    // could kill the process. The request it may have been meant for times out, or gets its own answer.
+    session.on("error", () => undefined);
+  }
 
   static open(o: SnmpOptions): SnmpSession {
     const common = { port: o.port ?? 161, timeout: o.timeoutMs ?? 2000, retries: o.retries ?? 1 };
@@ -96,17 +102,29 @@ export class SnmpSession {
     return { device: this.o.device, operation, ...extra };
   }
 
-  private mapError(e: Error & { status?: number }, operation: string, oids: string[]): Error {
+  /** Library text with the community and keys taken out: net-snmp quotes the community in some of its errors. */
+  private redact(text: string): string {
+    let t = text;
+    for (const secret of [this.o.community, this.o.user?.authKey, this.o.user?.privKey])
+      if (secret) t = t.split(secret).join("***");
+    return t;
+  }
+
+  private mapError(e: Error & { status?: number; code?: number }, operation: string, oids: string[]): Error {
     const where = `${this.o.host}:${this.o.port ?? 161}`;
+    const v3 = this.o.version === "3";
+    if (e instanceof snmp.ResponseInvalidError && e.code === snmp.ResponseInvalidCode.ECommunityNoMatch)
+      // Never the library's text (it quotes both communities), and no cause that would carry it.
+      return new AuthError(`${this.o.device}: SNMP ${operation}: the answer from ${where} carried a different community than the request (a misconfigured agent, or a spoofed reply); communities are not shown`, this.ctx(operation));
     if (e.name === "RequestTimedOutError" || /timed out/i.test(e.message))
       return new TimeoutError(`${this.o.device}: SNMP ${operation} to ${where} timed out after ${this.o.timeoutMs ?? 2000} ms x ${(this.o.retries ?? 1) + 1} tries (wrong community, wrong address, or the agent is down)`, this.ctx(operation, { cause: e }));
     if (e instanceof snmp.RequestFailedError && e.status !== undefined) {
       const name = STATUS[e.status] ?? `error-status ${e.status}`;
       return new DeviceError(name, `${this.o.device}: SNMP ${operation} of ${oids.join(", ")} refused: ${name}`, oids[0], this.ctx(operation, { cause: e }));
     }
-    if (e instanceof snmp.ResponseInvalidError || /authentication|wrong digest|decrypt|usmStats/i.test(e.message))
-      return new AuthError(`${this.o.device}: SNMPv3 authentication with ${where} failed (${e.message}); check the user, auth and privacy keys and protocols`, this.ctx(operation, { cause: e }));
-    return new ProtocolError(`${this.o.device}: SNMP ${operation} failed: ${e.message}`, this.ctx(operation, { cause: e }));
+    if (v3 && (e.name === "ResponseInvalidError" || /authentication|wrong digest|decrypt|usmStats/i.test(e.message)))
+      return new AuthError(`${this.o.device}: SNMPv3 authentication with ${where} failed (${this.redact(e.message)}); check the user, auth and privacy keys and protocols`, this.ctx(operation));
+    return new ProtocolError(`${this.o.device}: SNMP ${operation} failed: ${this.redact(e.message)}`, this.ctx(operation));
   }
 
   get(oids: string[]): Promise<Varbind[]> {
@@ -119,8 +137,14 @@ export class SnmpSession {
             const what = vb.type === snmp.ObjectType.NoSuchObject ? "noSuchObject" : vb.type === snmp.ObjectType.NoSuchInstance ? "noSuchInstance" : "endOfMibView";
             return reject(new DeviceError(what, `${this.o.device}: ${vb.oid} does not exist on the agent (${what})`, vb.oid, this.ctx("get")));
           }
-          out.push(decode(vb));
+          try {
+            out.push(decode(vb, this.o.device));
+          } catch (e) {
+            return reject(e);
+          }
         }
+        if (out.length !== oids.length)
+          return reject(new ProtocolError(`${this.o.device}: SNMP get of ${oids.length} OID(s) answered with ${out.length} value(s)`, this.ctx("get")));
         resolve(out);
       });
     });
@@ -131,21 +155,32 @@ export class SnmpSession {
     return new Promise((resolve, reject) => {
       this.session.set(vbs, (err, res) => {
         if (err) return reject(this.mapError(err as Error, "set", varbinds.map((v) => v.oid)));
-        resolve((res ?? []).filter((vb) => !snmp.isVarbindError(vb)).map(decode));
+        try {
+          resolve((res ?? []).filter((vb) => !snmp.isVarbindError(vb)).map((vb) => decode(vb, this.o.device)));
+        } catch (e) {
+          reject(e);
+        }
       });
     });
   }
 
   walk(oid: string): Promise<Varbind[]> {
     const out: Varbind[] = [];
+    let bad: unknown;
     return new Promise((resolve, reject) => {
       this.session.subtree(
         oid,
         20,
         (vbs) => {
-          for (const vb of vbs) if (!snmp.isVarbindError(vb)) out.push(decode(vb));
+          try {
+            for (const vb of vbs) if (!snmp.isVarbindError(vb)) out.push(decode(vb, this.o.device));
+          } catch (e) {
+            bad = e;
+            return true; // stop the walk; net-snmp then calls the done callback
+          }
+          return false;
         },
-        (err) => (err ? reject(this.mapError(err as Error, "walk", [oid])) : resolve(out)),
+        (err) => (bad !== undefined ? reject(bad) : err ? reject(this.mapError(err as Error, "walk", [oid])) : resolve(out)),
       );
     });
   }
