@@ -90,18 +90,31 @@ export function derivedModule(d: Derived, sourceText: string): string {
   ].join("\n");
 }
 
+/** Which published OpenConfig revisions a lab switch serves (the older ones are vendored for revision tests). */
+export interface LabModelSet {
+  macsec: "1.2.0" | "1.1.1";
+  keychain: "0.5.0" | "0.4.0";
+}
+export const LATEST_LAB_MODELS: LabModelSet = { macsec: "1.2.0", keychain: "0.5.0" };
+
 /**
- * Writes the lab's module set into `dir` and returns the netconfd arguments that load it: openconfig-macsec 1.2.0
- * and openconfig-keychain 0.5.0 (with their imports) and the Junos `security macsec` hierarchy.
+ * Writes the lab's module set into `dir` and returns the netconfd arguments that load it: openconfig-macsec and
+ * openconfig-keychain (1.2.0 and 0.5.0 unless `set` says 1.1.1 / 0.4.0) with their imports, and the Junos
+ * `security macsec` hierarchy.
  */
-export function prepareLabModels(dir: string): { modpath: string; modules: string[] } {
+export function prepareLabModels(dir: string, set: LabModelSet = LATEST_LAB_MODELS): { modpath: string; modules: string[] } {
   const dev = labDeviations();
   mkdirSync(dir, { recursive: true });
-  for (const f of readdirSync(join(MODELS_DIR, "openconfig"))) if (f.endsWith(".yang")) copyFileSync(join(MODELS_DIR, "openconfig", f), join(dir, f));
+  // The vendored source of each served openconfig/ file: the older revisions replace their module when asked for.
+  const source = (file: string) =>
+    file === "openconfig-macsec.yang" && set.macsec === "1.1.1" ? join(MODELS_DIR, "openconfig-macsec-1.1.1", file)
+    : file === "openconfig-keychain.yang" && set.keychain === "0.4.0" ? join(MODELS_DIR, "openconfig-keychain-0.4.0", file)
+    : join(MODELS_DIR, "openconfig", file);
+  for (const f of readdirSync(join(MODELS_DIR, "openconfig"))) if (f.endsWith(".yang")) copyFileSync(source(f), join(dir, f));
   for (const p of dev.patches) {
     const [folder, file] = p.file.split("/") as [string, string];
     if (folder !== "openconfig") throw new Error(`lab deviation ${p.id}: only openconfig/ files are served patched`);
-    writeFileSync(join(dir, file), applyPatch(readFileSync(join(MODELS_DIR, p.file), "utf8"), p));
+    writeFileSync(join(dir, file), applyPatch(readFileSync(source(file), "utf8"), p));
   }
   for (const d of dev.derived) {
     const [folder] = d.from.split("/") as [string];

@@ -15,7 +15,7 @@ import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { prepareLabModels } from "./lab-models.js";
+import { prepareLabModels, type LabModelSet } from "./lab-models.js";
 
 /** The test peers' SSH account; `linkcrypt lab up` makes one of its own per lab instead (and `lab down` removes it). */
 export const LAB_USER = "lctest";
@@ -191,7 +191,7 @@ export interface NetconfPeer extends SshdPeer {
 }
 
 /** netconfd (yuma123) serving openconfig-macsec 1.2.0, openconfig-keychain 0.5.0 and the Junos security-macsec schema (src/lab/models), behind its own sshd. */
-export async function startNetconf(o: { extraArgs?: string[]; under?: string; user?: string; password?: string } = {}): Promise<NetconfPeer> {
+export async function startNetconf(o: { extraArgs?: string[]; under?: string; user?: string; password?: string; models?: LabModelSet } = {}): Promise<NetconfPeer> {
   const user = o.user ?? LAB_USER;
   ensureLabUser(user, o.password);
   const dir = labDir("netconfd", o.under);
@@ -199,7 +199,7 @@ export async function startNetconf(o: { extraArgs?: string[]; under?: string; us
   const sock = join(dir, "ncxserver.sock");
   writeFileSync(join(dir, "startup.xml"), '<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"/>\n');
   // The vendors' published models plus the documented lab deviations (src/lab/models/LAB-DEVIATIONS.md).
-  const models = prepareLabModels(join(dir, "yang"));
+  const models = prepareLabModels(join(dir, "yang"), o.models);
   const args = [
     `--port=${port}`,
     `--ncxserver-sockname=${sock}`,
