@@ -138,8 +138,19 @@ export function evaluateMacsec(link: ModelLink): Evaluation<MacsecChoice> {
   };
 }
 
+/** Per mesh: the sites its members are at, and whether any member has IPv6 (looked up once per mesh, not per link). */
+const meshFacts = new WeakMap<ModelMesh, { sites: Set<string>; ipv6: boolean }>();
+function factsOf(m: ModelMesh): { sites: Set<string>; ipv6: boolean } {
+  let f = meshFacts.get(m);
+  if (!f) {
+    f = { sites: new Set(m.hosts.map((h) => h.site)), ipv6: m.hosts.some((h) => h.ipv6 !== undefined) };
+    meshFacts.set(m, f);
+  }
+  return f;
+}
+
 export function evaluateHostMesh(link: ModelLink, meshes: readonly ModelMesh[]): Evaluation<ModelMesh> {
-  const mesh = meshes.find((m) => m.hosts.some((h) => h.site === link.a.site) && m.hosts.some((h) => h.site === link.b.site));
+  const mesh = meshes.find((m) => factsOf(m).sites.has(link.a.site) && factsOf(m).sites.has(link.b.site));
   if (!mesh) return { viable: false, detail: `no host mesh has members at both ${link.a.site} and ${link.b.site}` };
   return {
     viable: true,
@@ -329,6 +340,6 @@ export function meshLinkMtu(mesh: Pick<ModelMesh, "mode" | "overlay">, link: Mod
 }
 
 function meshWorstMtu(mesh: ModelMesh, link: ModelLink): MtuPlan {
-  const family: Family = mesh.hosts.some((h) => h.ipv6 !== undefined) ? 6 : 4;
+  const family: Family = factsOf(mesh).ipv6 ? 6 : 4;
   return meshLinkMtu(mesh, link, mesh.ciphers.map((cipher) => ({ cipher, natT: mesh.natT || link.nat, families: [family] })));
 }

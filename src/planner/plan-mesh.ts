@@ -85,7 +85,7 @@ export function planMesh(
     }
     const entry = pathClassList[Number(pc.id.slice(4)) - 1]!;
     for (const hop of p.links) {
-      const hk = hop.join("\u0000");
+      const hk = hop[0]!; // a link belongs to exactly one hop (the site pair it joins), so its first link names it
       if (!entry.hopKeys.has(hk)) {
         entry.hopKeys.add(hk);
         pc.links.push(hop);

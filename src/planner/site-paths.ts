@@ -45,18 +45,30 @@ export function sitePathFinder(links: readonly ModelLink[], plans: ReadonlyMap<s
       } else m.set(to, { to, links: [l.name], mtu, speedBps: l.speedBps, nat: l.nat, hardware });
     }
   }
-  const cache = new Map<string, Map<string, { prev: string; hop: Hop } | null>>();
+  // One breadth-first tree per source site, each node holding the whole path from the source (aggregated as the tree
+  // grows), so a site pair costs a lookup rather than a walk back along the tree.
+  const cache = new Map<string, Map<string, SitePath>>();
+  const lan: SitePath = { linksMtu: null, natT: false, hardwareEncrypted: false, speedBps: null, links: [], connected: true };
   const bfs = (src: string) => {
     let tree = cache.get(src);
     if (tree) return tree;
-    tree = new Map([[src, null]]);
+    tree = new Map([[src, lan]]);
     const queue = [src];
     for (let i = 0; i < queue.length; i++) {
       const cur = queue[i]!;
+      const here = tree.get(cur)!;
       const next = [...(hops.get(cur)?.values() ?? [])].sort((x, y) => cmp(x.to, y.to));
       for (const hop of next) {
         if (tree.has(hop.to)) continue;
-        tree.set(hop.to, { prev: cur, hop });
+        const first = here.links.length === 0;
+        tree.set(hop.to, {
+          linksMtu: first ? hop.mtu : Math.min(here.linksMtu!, hop.mtu),
+          speedBps: first ? hop.speedBps : Math.min(here.speedBps!, hop.speedBps),
+          natT: here.natT || hop.nat,
+          hardwareEncrypted: first ? hop.hardware : here.hardwareEncrypted && hop.hardware,
+          links: [...here.links, hop.links],
+          connected: true,
+        });
         queue.push(hop.to);
       }
     }
@@ -64,22 +76,9 @@ export function sitePathFinder(links: readonly ModelLink[], plans: ReadonlyMap<s
     return tree;
   };
   return (a: string, b: string): SitePath => {
-    if (a === b) return { linksMtu: null, natT: false, hardwareEncrypted: false, speedBps: null, links: [], connected: true };
-    const tree = bfs(a);
-    if (!tree.has(b)) return { linksMtu: null, natT: false, hardwareEncrypted: false, speedBps: null, links: [], connected: false };
-    const path: Hop[] = [];
-    for (let cur = b; cur !== a; ) {
-      const step = tree.get(cur)!;
-      path.unshift(step.hop);
-      cur = step.prev;
-    }
-    return {
-      linksMtu: Math.min(...path.map((h) => h.mtu)),
-      speedBps: Math.min(...path.map((h) => h.speedBps)),
-      natT: path.some((h) => h.nat),
-      hardwareEncrypted: path.every((h) => h.hardware),
-      links: path.map((h) => [...h.links]),
-      connected: true,
-    };
+    if (a === b) return { ...lan, links: [] };
+    const p = bfs(a).get(b);
+    if (!p) return { linksMtu: null, natT: false, hardwareEncrypted: false, speedBps: null, links: [], connected: false };
+    return { ...p }; // the hop arrays are shared between queries: read them, never change them
   };
 }
