@@ -44,3 +44,14 @@ describe("render: golden payloads", () => {
     expect(after).toContain('<connectivity-association nc:operation="replace">');
   });
 });
+
+describe("Junos platform family", () => {
+  it("maps product models to Juniper's schema families; EX leaves cipher-suite out and takes GCM-AES-128 only", async () => {
+    const { junosFamily, junosRefusal } = await import("../../src/render/junos-macsec.js");
+    expect(["ex4400-48f", "EX4300-48MP", "qfx5120-48ym", "srx345", "mx304", "ptx10001-36mr", undefined].map((m) => junosFamily(m))).toEqual(["junos-ex", "junos-ex", "junos-qfx", "junos-es", "junos", "junos", "junos"]);
+    const ex = renderJunosMacsec({ ...change, policy: { ...change.policy, suite: "GCM-AES-128" } }, undefined, "junos-ex");
+    expect(ex).not.toContain("cipher-suite");
+    expect(junosRefusal(change, "junos-ex")).toMatch(/GCM-AES-XPN-256 cannot be set on a Junos EX platform/);
+    expect(junosRefusal(change, "junos-qfx")).toBeUndefined();
+  });
+});
