@@ -62,7 +62,10 @@ export function create(ctx: DriverContext): Driver {
       conn = undefined; // the pool owns the connection
     },
     async facts(): Promise<DeviceFacts> {
-      const v = parseJson<{ modelName?: string; version?: string }>(await show("show version | json"), "show version | json");
+      const raw = parseJson<unknown>(await show("show version | json"), "show version | json");
+      if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw protocol("show version | json", new Error(`expected a JSON object, got ${raw === null ? "null" : Array.isArray(raw) ? "an array" : typeof raw}`));
+      const o = raw as Record<string, unknown>;
+      const v = { modelName: typeof o.modelName === "string" ? o.modelName : undefined, version: typeof o.version === "string" ? o.version : undefined };
       const ifs = interfaces(await show(SHOW_MACSEC));
       return {
         device: ctx.device, driver: name, reachable: true, observedAt: ctx.now().toISOString(),

@@ -17,7 +17,8 @@ export function parseShowSecurityMkaSessions(text: string): MkaSession[] {
   const out: MkaSession[] = [];
   if (/^\s*Interface name:/m.test(text)) {
     for (const block of text.split(/^\s*(?=Interface name:)/m).filter((b) => /^Interface name:/.test(b.trim()))) {
-      const iface = /Interface name:\s*(\S+)/.exec(block)![1]!;
+      const iface = /Interface name:[ \t]*(\S+)/.exec(block)?.[1];
+      if (!iface) continue; // "Interface name:" with no name after it (a truncated answer)
       const state = (/(?:Interface State|Status|State):\s*(Secured-Suspended|Secured|Unsecured)/i.exec(block)?.[1] ?? STATE.exec(block)?.[1]) as MkaSession["state"] | undefined;
       const ks = /Key server:\s*(yes|no)/i.exec(block)?.[1];
       out.push({ interface: iface, state: state ?? "unknown", keyServer: ks === undefined ? undefined : ks.toLowerCase() === "yes", cipher: /Cipher suite:\s*(\S+)/i.exec(block)?.[1] });
