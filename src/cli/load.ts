@@ -3,6 +3,8 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { hasErrors, type Diagnostic } from "../model/diagnostics.js";
 import { applyFacts, parseFactsFile, type FactsFile } from "../model/facts.js";
+import { checkApplyReadiness } from "../model/apply-readiness.js";
+import type { Inventory } from "../model/inventory-schema.js";
 import { loadInventory } from "../model/load-inventory.js";
 import { loadProfiles, type ProfileSet } from "../model/load-profiles.js";
 import type { Model } from "../model/model.js";
@@ -49,11 +51,11 @@ export function withFacts(base: Loaded, facts: FactsFile): Loaded {
 
 export function planFromLoaded(l: Loaded): Plan | undefined {
   if (!l.model || !l.profiles) return undefined;
-  return buildPlan(
-    l.model,
-    { inventoryDigest: digest(l.data), profilesDigest: digest(l.profiles), ...(l.facts ? { factsDigest: digest(l.facts.devices) } : {}) },
-    l.diagnostics,
-  );
+  const inputs = { inventoryDigest: digest(l.data), profilesDigest: digest(l.profiles), ...(l.facts ? { factsDigest: digest(l.facts.devices) } : {}) };
+  const plan = buildPlan(l.model, inputs, l.diagnostics);
+  // What apply would trip on at once is found now, as diagnostics with paths (src/model/apply-readiness.ts).
+  const ready = checkApplyReadiness(l.data as Inventory, l.profiles, plan);
+  return ready.length ? buildPlan(l.model, inputs, [...l.diagnostics, ...ready]) : plan;
 }
 
 /** How the read/write verbs reach devices: pinned host keys (never accepting new ones), secrets by reference. */

@@ -42,7 +42,7 @@ async function inventory(policy: string): Promise<string> {
         management: { address: l1.host, port: l1.port, transport: "snmp", snmpVersion: "3", snmpAuth: "sha", snmpPriv: "aes" },
         credentials: { username: l1.v3.user, secret: "secrets:l1-auth", privSecret: "secrets:l1-priv" } },
     ],
-    meshes: [{ name: "lab-mesh", members: { hosts: ["h1", "h2"] }, mode: "tunnel" }],
+    meshes: [{ name: "lab-mesh", members: { hosts: ["h1", "h2"] }, mode: "tunnel", pskMaster: "env:LC_TEST_MESH_MASTER" }], // a PSK mesh needs one to plan
   };
   const f = join(dir, `lab-${policy}.yaml`);
   writeFileSync(f, stringify(inv));

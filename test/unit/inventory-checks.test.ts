@@ -44,3 +44,25 @@ describe("model: profiles name a real driver", () => {
     }
   });
 });
+
+describe("plan: what apply would trip on is a diagnostic with a path", () => {
+  it("a PSK mesh without pskMaster is an error at meshes[i].pskMaster; an encryptor profile without an SNMP map is named", async () => {
+    const { mkdtempSync, readFileSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { cli } = await import("../cli-run.js");
+    const dir = mkdtempSync(join(tmpdir(), "lc-ready-"));
+    const f = join(dir, "no-master.yaml");
+    writeFileSync(f, readFileSync("examples/three-site-mixed.yaml", "utf8").replace(/^\s*pskMaster: .*$/m, ""));
+    const r = await cli("plan", f, "--json");
+    expect(r.code).toBe(1);
+    const diags = JSON.parse(r.out).diagnostics as { severity: string; path: string; message: string }[];
+    expect(diags.filter((d) => d.severity === "error").map((d) => `${d.path}: ${d.message}`)).toEqual([
+      expect.stringMatching(/^meshes\[0\]\.pskMaster: mesh "global" uses per-pair PSKs but names no pskMaster/),
+    ]);
+    const ok = await cli("plan", "examples/three-site-mixed.yaml", "--json");
+    const warned = (JSON.parse(ok.out).diagnostics as { path: string; code: string; message: string }[]).filter((d) => d.code === "apply.l1-snmp-map");
+    expect(warned.map((d) => d.path)).toEqual(["devices[4].profile", "devices[5].profile"]);
+    expect(warned[0]!.message).toMatch(/encryptor "lon1-enc1" .*thales-cn9120.* no snmp\.base, snmp\.oids\.cipher/);
+  });
+});
