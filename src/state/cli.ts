@@ -28,7 +28,10 @@ export async function withInterrupts<T>(store: StateStore, err: { write(s: strin
     count++;
     if (count === 1) {
       err.write(`\n${sig}: stopping. No new link starts; the one in flight is finished or rolled back on both ends (${sig === "SIGINT" ? "Ctrl-C" : "signal"} again to abort at once)\n`);
-      ac.abort();
+      // Test-only (docs/apply.md): stands for a device slow to roll back, so a test can send the second signal in time.
+      const delay = Number(process.env.LINKCRYPT_TEST_STOP_DELAY_MS) || 0;
+      if (delay > 0) setTimeout(() => ac.abort(), delay).unref();
+      else ac.abort();
       return;
     }
     err.write(`${sig} again: aborting at once. The journal is consistent; the next run cancels any unconfirmed commit and recovers\n`);
