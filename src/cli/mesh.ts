@@ -71,7 +71,10 @@ export function meshHostsFor(inv: Inventory, mesh: MeshPlan, pool: SshPool, acce
     if (!d || d.kind !== "host") continue;
     const socket = d.vici?.socket ?? "/var/run/charon.vici";
     const confDir = d.vici?.confDir ?? "/etc/swanctl/conf.d";
-    if (!d.management || d.management.transport === "local") hosts.push(localHost(d.name, socket, confDir));
+    // This machine only when the inventory says so: a host without a management block is never taken for it.
+    if (!d.management)
+      throw new InputError(`mesh ${mesh.name}: host ${d.name} has no management block; give its address (management: {address: ..., transport: ssh}), or management: {transport: local} if it is this machine`);
+    if (d.management.transport === "local") hosts.push(localHost(d.name, socket, confDir));
     else hosts.push(sshHost(d.name, sshFor(d, pool, access), socket, confDir));
   }
   return hosts;

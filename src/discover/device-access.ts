@@ -26,7 +26,7 @@ export function sshFor(d: DeviceEntry, pool: SshPool, o: AccessOptions): () => P
       s === undefined ? (o.secrets.env.SSH_AUTH_SOCK ? { agent: o.secrets.env.SSH_AUTH_SOCK } : {})
       : /^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(s) ? { privateKey: s } : { password: s };
     return pool.get({
-      device: d.name, host: m.address, port: m.port ?? (m.transport === "netconf" ? 830 : 22),
+      device: d.name, host: m.address ?? "localhost", port: m.port ?? (m.transport === "netconf" ? 830 : 22),
       username: d.credentials?.username ?? "linkcrypt", knownHostsFile: o.knownHostsFile, acceptNewHostKey: o.acceptNewHostKey,
       connectTimeoutMs: o.connectTimeoutMs, commandTimeoutMs: o.commandTimeoutMs, ...auth,
     });
@@ -58,10 +58,10 @@ function contextFor(d: DeviceEntry, profile: Record<string, unknown>, pool: SshP
     snmp: () => {
       const version = m.snmpVersion ?? "3";
       const s = secret();
-      if (version !== "3") return SnmpSession.open({ device: d.name, host: m.address, port: m.port ?? 161, version, community: s ?? "public", timeoutMs: o.connectTimeoutMs });
+      if (version !== "3") return SnmpSession.open({ device: d.name, host: m.address ?? "localhost", port: m.port ?? 161, version, community: s ?? "public", timeoutMs: o.connectTimeoutMs });
       const priv = d.credentials?.privSecret ? resolveSecret(d.credentials.privSecret, o.secrets, d.name) : s;
       return SnmpSession.open({
-        device: d.name, host: m.address, port: m.port ?? 161, version, timeoutMs: o.connectTimeoutMs, retries: 1,
+        device: d.name, host: m.address ?? "localhost", port: m.port ?? 161, version, timeoutMs: o.connectTimeoutMs, retries: 1,
         user: { name: d.credentials?.username ?? "linkcrypt", authProtocol: m.snmpAuth ?? "sha256", authKey: s ?? "", privProtocol: m.snmpPriv ?? "aes", privKey: priv ?? "" },
       });
     },

@@ -33,8 +33,12 @@ const Credentials = z.strictObject({
 });
 
 const Management = z.strictObject({
-  address: z.string().min(1),
-  /** `local`: this machine (the lab); VICI is reached through its socket directly. */
+  /** Required for netconf, ssh and snmp; `local` needs none. */
+  address: z.string().min(1).optional(),
+  /**
+   * `local`: this machine (the lab); VICI is reached through its socket directly. Never assumed: a host without a
+   * management block is not reachable by mesh commands or apply.
+   */
   transport: z.enum(["netconf", "ssh", "snmp", "local"]),
   port: z.number().int().min(1).max(65535).optional(),
   snmpVersion: z.enum(["1", "2c", "3"]).optional(),
@@ -42,7 +46,7 @@ const Management = z.strictObject({
   snmpAuth: z.enum(["sha", "sha256", "sha512"]).optional(),
   /** SNMPv3 privacy protocol (default aes, i.e. AES-128-CFB). */
   snmpPriv: z.enum(["aes", "aes256b", "aes256r"]).optional(),
-});
+}).refine((m) => m.transport === "local" || m.address !== undefined, { message: "address is required unless transport is local", path: ["address"] });
 
 const Port = z.strictObject({
   name: z.string().min(1),

@@ -66,3 +66,21 @@ describe("plan: what apply would trip on is a diagnostic with a path", () => {
     expect(warned[0]!.message).toMatch(/encryptor "lon1-enc1" .*thales-cn9120.* no snmp\.base, snmp\.oids\.cipher/);
   });
 });
+
+describe("mesh hosts: this machine only when the inventory says so", () => {
+  it("management: {transport: local} needs no address; ssh without an address is an error at its path", () => {
+    const local = meshInv({ sites: ["a", "b"] }) as { devices: Record<string, unknown>[] };
+    for (const d of local.devices) d.management = { transport: "local" };
+    expect(messages(load(local).diagnostics, "error")).toEqual([]);
+    const ssh = meshInv({ sites: ["a", "b"] }) as { devices: Record<string, unknown>[] };
+    ssh.devices[1]!.management = { transport: "ssh" };
+    expect(messages(load(ssh).diagnostics, "error")).toEqual([expect.stringMatching(/^devices\[1\]\.management\.address: address is required unless transport is local/)]);
+  });
+
+  it("a mesh command on hosts without a management block refuses (exit 1), naming the host, instead of using the local strongSwan", async () => {
+    const { cli } = await import("../cli-run.js");
+    const r = await cli("mesh", "status", "examples/mesh-lab.yaml");
+    expect(r.code, r.out + r.err).toBe(1);
+    expect(r.err).toMatch(/mesh dc1-lan: host app1 has no management block; .*management: \{transport: local\} if it is this machine/);
+  });
+});
