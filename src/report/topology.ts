@@ -19,7 +19,7 @@ const splitEnd = (s: string): [string, string] => {
   return i < 0 ? [s, ""] : [s.slice(0, i), s.slice(i + 1)];
 };
 
-export function topologyDot(r: Report): string {
+export function topologyDot(r: Report, rankdir: "LR" | "TB" = "LR"): string {
   const devices = new Map<string, { site: string; ports: string[]; kind: "switch" | "encryptor" }>();
   const addPort = (dev: string, site: string, port: string, kind: "switch" | "encryptor" = "switch") => {
     const d = devices.get(dev) ?? { site, ports: [], kind };
@@ -59,7 +59,7 @@ export function topologyDot(r: Report): string {
     const [ad, ap] = splitEnd(l.a);
     const [bd, bp] = splitEnd(l.b);
     const secured = l.status === "secured";
-    const label = `${l.name}\n${l.method}${l.cipher ? ` ${l.cipher}` : ""}\n${word(l.status)}`;
+    const label = `${l.name}\n${l.method}${l.cipher ? ` ${l.cipher}` : ""}\n${l.method === "host-mesh" ? "see mesh pairs" : word(l.status)}`;
     const attrs = `label=${q(label)}, color=${q(METHOD_COLOR[l.method] ?? "#000000")}, fontcolor="#000000", style=${secured ? "solid" : "dashed"}, penwidth=${secured ? 2.4 : 1.8}`;
     if (l.method === "l1" && l.encryptors) {
       const [ea, eb] = l.encryptors;
@@ -82,7 +82,14 @@ export function topologyDot(r: Report): string {
     for (const [sp, classes] of bySitePair) {
       const [sa, sb] = sp.split("~") as [string, string];
       const allSecured = classes.every((x) => x.c.method !== "esp" || (x.secured === x.pairs && x.pairs > 0));
-      const label = classes.map((x) => `${x.c.id}: ${x.c.method === "esp" ? `ESP ${x.c.cipher ?? ""}, ${x.secured}/${x.pairs} SECURED` : `${x.c.method}, ${x.pairs} pairs`}`).join("\n");
+      // One short label per site pair: the classes, their ciphers, and how many of their pairs verify showed secured.
+      const esp = classes.filter((x) => x.c.method === "esp");
+      const other = classes.filter((x) => x.c.method !== "esp");
+      const lines = [
+        ...(esp.length ? [`${esp.map((x) => x.c.id).join(", ")}: ESP ${[...new Set(esp.map((x) => x.c.cipher ?? "?"))].join(", ")}`, `${esp.reduce((n, x) => n + x.secured, 0)}/${esp.reduce((n, x) => n + x.pairs, 0)} pairs ${allSecured ? "SECURED" : "verified secured"}`] : []),
+        ...other.map((x) => `${x.c.id}: ${x.c.method}, ${x.pairs} pairs`),
+      ];
+      const label = lines.join("\n");
       edges.push(`${q(`mesh:${m.name}:${sa}`)} -> ${q(`mesh:${m.name}:${sb}`)} [label=${q(label)}, color=${q(METHOD_COLOR.esp!)}, style=${allSecured ? "solid" : "dashed"}, penwidth=${allSecured ? 2.4 : 1.8}]`);
     }
   }
@@ -90,14 +97,14 @@ export function topologyDot(r: Report): string {
   const clusters = sites.map((s, i) => {
     const nodes = [...devices.entries()].filter(([, d]) => d.site === s).map(([name, d]) => {
       const rows = d.ports.map((p, j) => `<TR><TD PORT="p${j}" ALIGN="LEFT">${h(p)}</TD></TR>`).join("");
-      return `${q(name)} [shape=plain, label=<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3"><TR><TD BGCOLOR="#eeeeee"><B>${h(name)}</B><BR/><FONT POINT-SIZE="8">${d.kind}</FONT></TD></TR>${rows}</TABLE>>]`;
+      return `${q(name)} [shape=plain, label=<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3"><TR><TD BGCOLOR="#eeeeee"><B>${h(name)}</B>  <FONT POINT-SIZE="8">${d.kind}</FONT></TD></TR>${rows}</TABLE>>]`;
     });
     const mesh = meshNodes.filter((n) => n.site === s).map((n) => `${q(n.id)} [shape=box, style="rounded", label=${q(n.label)}]`);
     return `subgraph ${q(`cluster_${i}`)} { label=${q(`site ${s}`)}; style="rounded"; color="#777777"; fontsize=11; ${[...nodes, ...mesh].join("; ")} }`;
   });
   return [
     "digraph topology {",
-    '  graph [rankdir=LR, fontname="DejaVu Sans", fontsize=10, nodesep=0.35, ranksep=1.1, newrank=true, pad=0.1];',
+    `  graph [rankdir=${rankdir}, fontname="DejaVu Sans", fontsize=10, nodesep=0.3, ranksep=0.5, newrank=true, pad=0.1];`,
     '  node [fontname="DejaVu Sans", fontsize=9];',
     '  edge [fontname="DejaVu Sans", fontsize=8, dir=none];',
     ...clusters.map((c) => `  ${c}`),
@@ -109,9 +116,17 @@ export function topologyDot(r: Report): string {
 let viz: Awaited<ReturnType<typeof instance>> | undefined;
 
 /** The topology as standalone SVG (Graphviz in WebAssembly, no external binary). */
+/** The printable area the topology must fit at full size to stay legible: A4 landscape less margins, in points. */
+export const A4_FIT = { widthPt: 275 * (72 / 25.4), heightPt: 170 * (72 / 25.4) };
+
 export async function topologySvg(r: Report): Promise<string> {
   viz ??= await instance();
-  const svg = viz.renderString(topologyDot(r), { format: "svg", engine: "dot" });
+  // Lay out left-to-right and top-to-bottom; keep the one that needs the least shrinking to fit the page.
+  const fit = (svg: string) => {
+    const m = /width="([\d.]+)pt" height="([\d.]+)pt"/.exec(svg);
+    return m ? Math.min(A4_FIT.widthPt / Number(m[1]), A4_FIT.heightPt / Number(m[2])) : 0;
+  };
+  const svg = (["LR", "TB"] as const).map((d) => viz!.renderString(topologyDot(r, d), { format: "svg", engine: "dot" })).reduce((a, b) => (fit(b) > fit(a) ? b : a));
   // Drop the XML prolog and doctype so it can be inlined in HTML; label it for assistive tech and tests.
   return svg.slice(svg.indexOf("<svg")).replace("<svg ", '<svg role="img" aria-label="topology" ');
 }
