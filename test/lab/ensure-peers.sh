@@ -24,6 +24,7 @@ command -v ssh-agent >/dev/null 2>&1 || need+=(openssh-client)
 command -v pki >/dev/null 2>&1 || need+=(strongswan-pki)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)   # the PDF report test renders pages (pdftoppm) and reads text (pdftotext)
 # the state store tests run a throwaway PostgreSQL cluster (initdb, pg_ctl), as nobody through runuser
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
