@@ -8,6 +8,7 @@ import { SnmpSession } from "../../src/transport/snmp.js";
 import { SshConnection } from "../../src/transport/ssh.js";
 import { cli } from "../cli-run.js";
 import { LAB_USER, startNetconf, startSnmpd, type NetconfPeer, type SnmpPeer } from "../lab/peers.js";
+import { stateFileText, stateJournal, stateSecret } from "../lab/state.js";
 
 /** apply against real peers: two netconfd switches (MACsec link) and two snmpd encryptors (L1 link). */
 const dir = mkdtempSync(join(tmpdir(), "lc-apply-"));
@@ -35,6 +36,8 @@ function inventory(o: { suite?: string } = {}) {
   };
 }
 const inv = join(dir, "inv.yaml");
+const stateDir = () => ({ stateDir: join(dir, "state") });
+const journalText = async () => JSON.stringify(await stateJournal(stateDir(), "apply-lab"));
 const common = () => ["--inventory", inv, "--state-dir", join(dir, "state"), "--known-hosts", join(dir, "known_hosts"), "--secrets", join(dir, "secrets.yaml"), "--confirm-timeout", "20", "--secured-timeout", "5"];
 
 async function probe(p: NetconfPeer) {
@@ -88,7 +91,7 @@ describe("apply (real switches and encryptors)", () => {
     expect(await suiteOn(swB)).toBe("GCM_AES_XPN_256");
     expect(await rotationOn(encA)).toBe(3600);
     expect(await rotationOn(encB)).toBe(3600);
-    const steps = readFileSync(join(dir, "state", "journal.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const steps = await stateJournal(stateDir(), "apply-lab");
     expect(steps.filter((s) => s.target === "ab-macsec").map((s) => `${s.step}:${s.state}`)).toEqual(expect.arrayContaining(["commit:done", "verify:done", "confirm:done"]));
   });
 
@@ -141,18 +144,18 @@ describe("apply (real switches and encryptors)", () => {
   });
 
   it("rotates the MACsec key make-before-break: both keys on both ends, then only the new one", async () => {
-    const before = JSON.parse(JSON.parse(readFileSync(join(dir, "state", "secrets.json"), "utf8"))["macsec/ab-macsec"]).ckn as string;
+    const before = JSON.parse((await stateSecret(stateDir(), "apply-lab", "macsec/ab-macsec"))!).ckn as string;
     const r = await cli("rotate", "link", "ab-macsec", "--inventory", inv, "--state-dir", join(dir, "state"), "--known-hosts", join(dir, "known_hosts"), "--secrets", join(dir, "secrets.yaml"), "--confirm-timeout", "20");
     outputs.push(r.out, r.err);
     expect(r.code, r.out + r.err).toBe(2);
     expect(r.err).toMatch(/install-next-key done[\s\S]*retire-old-key done/);
-    const after = JSON.parse(JSON.parse(readFileSync(join(dir, "state", "secrets.json"), "utf8"))["macsec/ab-macsec"]).ckn as string;
+    const after = JSON.parse((await stateSecret(stateDir(), "apply-lab", "macsec/ab-macsec"))!).ckn as string;
     expect(after).not.toBe(before);
     for (const p of [swA, swB]) {
       const { nc, close } = await probe(p);
       const x = dataXml(await nc.getConfig("running", '<keychains xmlns="http://openconfig.net/yang/oc-keychain"/>'));
       await close();
-      const ckns = [...x.matchAll(/<key-id>([0-9a-f]+)<\/key-id>/g)].map((m) => m[1]);
+      const ckns = [...x.matchAll(/<key-id>(?:0x)?([0-9a-fA-F]+)<\/key-id>/g)].map((m) => m[1]!.toLowerCase()); // keychain 0.5.0 prefixes 0x
       expect(new Set(ckns)).toEqual(new Set([after]));
     }
     const k = await cli("keys", "status", "--inventory", inv, "--state-dir", join(dir, "state"), "--json");
@@ -168,25 +171,24 @@ describe("apply (real switches and encryptors)", () => {
     expect((await cli("plan", inv, "--out", join(dir, "plan3.json"))).code).toBe(0);
     const { spawn } = await import("node:child_process");
     const args = ["bin/linkcrypt.js", "apply", join(dir, "plan3.json"), ...common().map((a) => (a === "20" ? "6" : a))];
-    const journalFile = join(dir, "state", "journal.jsonl");
-    const seen = readFileSync(journalFile, "utf8").split("\n").length - 1; // only lines this child writes count
+    const seen = (await stateJournal(stateDir(), "apply-lab")).length; // only entries this child writes count
     const child = spawn(process.execPath, args, { env: { ...process.env, LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS: "30000" }, stdio: "ignore" });
     const until = Date.now() + 20_000;
-    while (!readFileSync(journalFile, "utf8").split("\n").slice(seen).some((l) => l.includes('"step":"commit"') && l.includes('"state":"done"') && l.includes("ab-macsec")))
-      if (Date.now() > until) throw new Error("the apply never reached its commit"); else await new Promise((r) => setTimeout(r, 20));
+    while (!(await stateJournal(stateDir(), "apply-lab")).slice(seen).some((e) => e.step === "commit" && e.state === "done" && e.target === "ab-macsec"))
+      if (Date.now() > until) throw new Error("the apply never reached its commit"); else await new Promise((r) => setTimeout(r, 50));
     expect(await suiteOn(swA)).toBe("GCM_AES_XPN_128"); // committed, not confirmed
     child.kill("SIGKILL");
     await new Promise((r) => child.once("exit", r));
-    outputs.push(readFileSync(journalFile, "utf8"));
+    outputs.push(await journalText());
     // The rerun finds the unconfirmed commit in the journal and cancels it on both switches (cancel-commit by
     // persist-id, from a new session) well before the 6 s deadline, then applies again from the old state.
-    const before = readFileSync(journalFile, "utf8").split("\n").length - 1;
+    const before = (await stateJournal(stateDir(), "apply-lab")).length;
     const r = await cli("apply", join(dir, "plan3.json"), ...common());
     outputs.push(r.out, r.err);
     expect(r.err).toMatch(/a previous run left ab-macsec committed but unconfirmed: sw-a cancelled \(cancel-commit by persist-id\), sw-b cancelled/);
     expect(r.err).not.toMatch(/waiting \d+ s/);
     expect(r.code, r.out + r.err).toBe(2);
-    const rerun = readFileSync(journalFile, "utf8").split("\n").slice(before).filter(Boolean).map((l) => JSON.parse(l) as { step: string; target: string; state: string; detail?: string });
+    const rerun = (await stateJournal(stateDir(), "apply-lab")).slice(before);
     expect(rerun.some((e) => e.step === "commit" && e.state === "rolled-back" && /^cancelled by run /.test(e.detail ?? ""))).toBe(true);
     // the switches really were back on the old suite: the rerun had a change to stage
     const staged = rerun.find((e) => e.step === "stage" && e.target === "ab-macsec" && e.state === "done");
@@ -198,15 +200,14 @@ describe("apply (real switches and encryptors)", () => {
     expect(again.code, again.out + again.err).toBe(0); // converged
   }, 60_000);
 
-  it("no secret appears in any output, plan or journal", async () => {
-    const secrets = JSON.parse(readFileSync(join(dir, "state", "secrets.json"), "utf8")) as Record<string, string>;
-    const cak = JSON.parse(secrets["macsec/ab-macsec"]!).cak as string;
+  it("no secret appears in any output, plan or journal, nor in clear in the state database", async () => {
+    const cak = JSON.parse((await stateSecret(stateDir(), "apply-lab", "macsec/ab-macsec"))!).cak as string;
     expect(cak).toMatch(/^[0-9a-f]{64}$/);
-    const files = [join(dir, "plan.json"), join(dir, "plan2.json"), join(dir, "state", "journal.jsonl")];
-    for (const text of [...outputs, ...files.map((f) => readFileSync(f, "utf8"))]) {
+    const files = [join(dir, "plan.json"), join(dir, "plan2.json")];
+    for (const text of [...outputs, await journalText(), stateFileText(join(dir, "state", "state.sqlite")), ...files.map((f) => readFileSync(f, "utf8"))]) {
       expect(text).not.toContain(cak);
       for (const s of [encA.v3.authKey, encA.v3.privKey]) expect(text).not.toContain(s);
     }
-    expect(readdirSync(join(dir, "state")).sort()).toEqual(["journal.jsonl", "secrets.json"]);
+    expect(readdirSync(join(dir, "state")).filter((f) => !/-(wal|shm)$/.test(f)).sort()).toEqual(["state.key", "state.sqlite"]);
   });
 });
