@@ -84,3 +84,22 @@ describe("mesh hosts: this machine only when the inventory says so", () => {
     expect(r.err).toMatch(/mesh dc1-lan: host app1 has no management block; .*management: \{transport: local\} if it is this machine/);
   });
 });
+
+describe("mesh: a PSK master shorter than 32 bytes", () => {
+  it("mesh deliver refuses it as bad input (exit 1, naming the reference), not as an internal error", async () => {
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { stringify } = await import("yaml");
+    const { cli } = await import("../cli-run.js");
+    const dir = mkdtempSync(join(tmpdir(), "lc-short-master-"));
+    writeFileSync(join(dir, "short.key"), "0123456789abcdef\n", { mode: 0o600 });
+    const inv = meshInv({ sites: ["a", "b"] }, { pskMaster: `file:${join(dir, "short.key")}` }) as { devices: Record<string, unknown>[] };
+    for (const d of inv.devices) if (d.kind === "host") Object.assign(d, { management: { transport: "local" }, vici: { socket: join(dir, `${String(d.name)}.vici`), confDir: dir } });
+    writeFileSync(join(dir, "inv.yaml"), stringify(inv));
+    const r = await cli("mesh", "deliver", join(dir, "inv.yaml"), "--no-blocking");
+    expect(r.code, r.out + r.err).toBe(1);
+    expect(r.err).toMatch(/mesh m: the pskMaster secret \(file:.*short\.key\) is 16 bytes; it must be at least 32 random bytes/);
+    expect(r.err).not.toMatch(/internal error|this is a bug/);
+  });
+});
