@@ -70,7 +70,7 @@ export class SshConnection {
           }
           hostKeyError =
             r.status === "unknown"
-              ? new HostKeyError("E_HOSTKEY_UNKNOWN", `${o.device}: host key for ${o.host}:${port} is not in ${o.knownHostsFile} (${r.keyType} ${r.fingerprint}); check it out of band, then retry with --accept-new-host-key to record it`, r.fingerprint, undefined, ctx)
+              ? new HostKeyError("E_HOSTKEY_UNKNOWN", `${o.device}: host key for ${o.host}:${port} is not in ${o.knownHostsFile} (${r.keyType} ${r.fingerprint}); check it out of band, then record it with linkcrypt discover INVENTORY --accept-new-host-key (only discover records new keys; apply and the other verbs use pinned keys only)`, r.fingerprint, undefined, ctx)
               : r.status === "revoked"
                 ? new HostKeyError("E_HOSTKEY_MISMATCH", `${o.device}: host key ${r.fingerprint} for ${o.host}:${port} is marked @revoked in ${o.knownHostsFile}`, r.fingerprint, undefined, ctx)
                 : new HostKeyError("E_HOSTKEY_MISMATCH", `${o.device}: HOST KEY CHANGED for ${o.host}:${port}: presented ${r.keyType} ${r.fingerprint}, pinned ${r.expected.join(", ")} in ${o.knownHostsFile}; refusing to connect (possible man-in-the-middle)`, r.fingerprint, r.expected.join(", "), ctx);
