@@ -20,7 +20,7 @@ export const flags: DriverFlags = { writable: true, candidate: true, confirmedCo
 
 export function create(ctx: DriverContext): Driver {
   const ns = (ctx.profile.netconf as { junosNamespace?: string } | undefined)?.junosNamespace ?? JUNOS_NAMESPACE;
-  let platform: { family: JunosFamily; from: string } | undefined;
+  let platform: { family: JunosFamily; from: string; productModel: string | undefined } | undefined;
   const family = async (s: NetconfSession) => {
     if (platform) return platform;
     let model: string | undefined;
@@ -31,7 +31,9 @@ export function create(ctx: DriverContext): Driver {
       if (!(e instanceof NetconfRpcError)) throw e;
     }
     const profileModel = typeof ctx.profile.model === "string" ? ctx.profile.model : undefined;
-    platform = model ? { family: junosFamily(model), from: `product model ${model}` } : { family: junosFamily(profileModel), from: `profile model ${profileModel ?? "?"} (the device did not name its product model)` };
+    platform = model
+      ? { family: junosFamily(model), from: `product model ${model}`, productModel: model }
+      : { family: junosFamily(profileModel), from: `profile model ${profileModel ?? "?"} (the device did not name its product model)`, productModel: undefined };
     return platform;
   };
   const tx = netconfTransaction(ctx, {
@@ -64,7 +66,7 @@ export function create(ctx: DriverContext): Driver {
     async facts(): Promise<DeviceFacts> {
       const s = await tx.session();
       const p = await family(s);
-      return { device: ctx.device, driver: name, reachable: true, observedAt: ctx.now().toISOString(), system: { description: `Junos schema family ${p.family} (${p.from})` }, netconf: netconfFacts(s), macsecInterfaces: (await configured()).map((i) => i.name) };
+      return { device: ctx.device, driver: name, reachable: true, observedAt: ctx.now().toISOString(), ...(p.productModel ? { system: { description: p.productModel } } : {}), netconf: netconfFacts(s), macsecInterfaces: (await configured()).map((i) => i.name) };
     },
     async linkSecurity(): Promise<LinkSecurityState[]> {
       const s = await tx.session();

@@ -3,6 +3,7 @@ import type { DeviceFacts } from "../../drivers/contract.js";
 import type { Diagnostic } from "./diagnostics.js";
 import type { Model, ModelHost } from "./model.js";
 import type { NicProfile } from "./profile-schema.js";
+import { macsecDeviceLimits, type MacsecDeviceLimits } from "../render/macsec-device-limits.js";
 
 /**
  * The facts file `discover` writes and `plan --facts` reads: what each device said about itself, or why it could
@@ -103,5 +104,49 @@ export function applyFacts(model: Model, facts: FactsFile): { model: Model; diag
     if (!model.hosts.has(name) && !model.switches.has(name) && !model.l1s.has(name))
       note("info", "facts.unknown-device", name, "facts for a device that is not in the inventory; ignored");
   const meshes = model.meshes.map((m) => ({ ...m, hosts: m.hosts.map((h) => hosts.get(h.name)!) }));
-  return { model: { ...model, hosts, meshes }, diagnostics };
+  const { switches, links } = applySwitchFacts(model, facts, note);
+  return { model: { ...model, hosts, meshes, switches, links }, diagnostics };
+}
+
+/**
+ * MACsec switches: what the device said (module revisions in its NETCONF hello, Junos product model) limits what
+ * can be planned on it, by the same rules the drivers apply before sending (src/render/macsec-device-limits.ts):
+ * suites it cannot be set to are taken off its ports, and a link that needs what the device cannot be told (the SCI
+ * on openconfig-macsec before 1.2.0; any key on openconfig-keychain 0.3.0 and older) is an error naming both.
+ */
+function applySwitchFacts(model: Model, facts: FactsFile, note: (severity: Diagnostic["severity"], code: string, device: string, message: string) => void): { switches: Model["switches"]; links: Model["links"] } {
+  const switches = new Map(model.switches);
+  const limits = new Map<string, MacsecDeviceLimits>();
+  for (const [name, s] of model.switches) {
+    const f = facts.devices[name];
+    if (!f?.reachable) continue;
+    const lim = macsecDeviceLimits(s.profile.driver, f);
+    if (!lim) continue;
+    limits.set(name, lim);
+    if (!lim.suites) continue;
+    const keep = lim.suites;
+    const ports = new Map([...s.ports].map(([pn, p]) => {
+      if (!p.macsec) return [pn, p] as const;
+      const suites = p.macsec.suites.filter((x) => keep.includes(x));
+      if (suites.length < p.macsec.suites.length)
+        note("warning", "facts.macsec-suites", name, `profile ${s.profile.name} lists ${p.macsec.suites.join("/")} on ${pn}; the device (${lim.source}) can be set only to ${keep.join("/")}; planning with ${suites.join("/") || "none"}`);
+      return [pn, { ...p, macsec: { ...p.macsec, suites } }] as const;
+    }));
+    switches.set(name, { ...s, ports });
+  }
+  const links = model.links.map((l) => {
+    const a = switches.get(l.a.device)?.ports.get(l.a.port.name) ?? l.a.port;
+    const b = switches.get(l.b.device)?.ports.get(l.b.port.name) ?? l.b.port;
+    // Links that can only be MACsec (pinned, or no L1 encryptors on them): elsewhere the planner may pick L1.
+    if (l.methods.includes("macsec") && (l.pinnedMethod === "macsec" || (l.pinnedMethod === undefined && l.encryptors.length === 0)))
+      for (const end of [l.a, l.b]) {
+        const lim = limits.get(end.device);
+        if (!lim || !end.port.macsec) continue;
+        if (lim.blocked) note("error", "facts.macsec-keys", end.device, `link ${l.name}: MACsec cannot be configured on this device (${lim.source}): ${lim.blocked}`);
+        else if (!lim.sciSettable && !l.omitSci)
+          note("error", "facts.macsec-sci", end.device, `link ${l.name}: MACsec would include the SCI, but the device (${lim.source}) has no include-sci leaf, so linkcrypt cannot set it; set macsecOmitSci on the link (the device then decides) or upgrade it to openconfig-macsec 1.2.0`);
+      }
+    return a === l.a.port && b === l.b.port ? l : { ...l, a: { ...l.a, port: a }, b: { ...l.b, port: b } };
+  });
+  return { switches, links };
 }

@@ -87,6 +87,11 @@ export function describeOpenconfigDialect(d: OpenconfigDialect): string {
   return `openconfig-macsec ${v(d.macsecRevision, OC_MACSEC_VERSIONS)}, openconfig-keychain ${v(d.keychainRevision, OC_KEYCHAIN_VERSIONS)}`;
 }
 
+/** Pure: whether this openconfig-macsec revision has the include-sci leaf (1.2.0 and newer). */
+export function openconfigHasIncludeSci(macsecRevision: string | undefined): boolean {
+  return (macsecRevision ?? LATEST_OC_DIALECT.macsecRevision!) >= MACSEC_INCLUDE_SCI;
+}
+
 /** Pure: the key-id a keychain revision takes for a CKN (hex), or why it cannot take it. */
 export function openconfigKeyId(ckn: string, keychainRevision: string | undefined): string {
   const r = keychainRevision ?? LATEST_OC_DIALECT.keychainRevision!;
@@ -102,7 +107,7 @@ export function openconfigKeyId(ckn: string, keychainRevision: string | undefine
 /** Pure: why this device cannot take this change, or undefined. Nothing is sent when there is a reason. */
 export function openconfigRefusal(c: MacsecChange, d: OpenconfigDialect): string | undefined {
   const m = d.macsecRevision ?? LATEST_OC_DIALECT.macsecRevision!;
-  if (c.policy.includeSci && m < MACSEC_INCLUDE_SCI)
+  if (c.policy.includeSci && !openconfigHasIncludeSci(m))
     return `the plan includes the SCI, but openconfig-macsec ${OC_MACSEC_VERSIONS[m] ?? m} has no include-sci leaf (added in 1.2.0): the device would decide by itself; plan this link without the SCI or upgrade the device`;
   try {
     for (const key of [c.keychain, ...(c.keychain.nextKey ? [c.keychain.nextKey] : [])]) openconfigKeyId(key.ckn, d.keychainRevision);
@@ -121,7 +126,7 @@ export function renderOpenconfigMacsec(c: MacsecChange, ns: OpenconfigNamespaces
   const p = c.policy;
   const k = c.keychain;
   const id = (ckn: string) => x(openconfigKeyId(ckn, dialect.keychainRevision));
-  const sci = (dialect.macsecRevision ?? LATEST_OC_DIALECT.macsecRevision!) >= MACSEC_INCLUDE_SCI ? `<include-sci>${p.includeSci}</include-sci>` : "";
+  const sci = openconfigHasIncludeSci(dialect.macsecRevision) ? `<include-sci>${p.includeSci}</include-sci>` : "";
   // openconfig-macsec: sak-rekey-interval is `0 | 30..65535`.
   const rekey = p.sakRekeySeconds === 0 ? 0 : Math.min(65535, Math.max(30, p.sakRekeySeconds));
   return [
