@@ -6,6 +6,8 @@ import { hasErrors } from "../model/diagnostics.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import { labDown, labStatus, labUp, writeLabFile } from "../lab/lab.js";
 import { createCa } from "../mesh/certs.js";
+import { runKernelLab } from "../lab/kernel/lab-cli.js";
+import { readKernelLab } from "../lab/kernel/vm-lab.js";
 import { loadAll } from "./load.js";
 import { EXIT, formatDiagnostics, formatTable, json, type Out } from "./output.js";
 
@@ -15,7 +17,22 @@ const defaultDir = (name: string) => `/tmp/linkcrypt-lab-${name}`;
  * `linkcrypt lab up INVENTORY`: a namespace and a charon per mesh host, and `<dir>/inventory.yaml`, the same
  * inventory pointed at the lab, so plan, mesh deliver and verify run unchanged against it.
  */
-export async function runLab(verb: string, file: string | undefined, o: { name?: string; dir?: string; json?: boolean; recreate?: boolean; snmpV2c?: boolean; profiles: string[] }, out: Out): Promise<number> {
+export async function runLab(verb: string, file: string | undefined, o: { name?: string; dir?: string; json?: boolean; recreate?: boolean; snmpV2c?: boolean; datapath?: string; profiles: string[] }, out: Out, err: Out = out): Promise<number> {
+  if (o.datapath !== undefined && o.datapath !== "kernel" && o.datapath !== "libipsec") throw new UsageError(`--datapath must be libipsec or kernel, not "${o.datapath}"`);
+  const kernelDir = verb === "up" ? undefined : o.dir ?? defaultDir(o.name ?? "lab");
+  if (o.datapath === "kernel" || (kernelDir && readKernelLab(kernelDir))) {
+    if (verb !== "up") return runKernelLab(verb, { name: o.name ?? "lab", dir: kernelDir!, ...(o.json ? { json: true } : {}) }, out, err);
+    if (!file) throw new UsageError("lab up needs an inventory: linkcrypt lab up INVENTORY --datapath kernel");
+    const l = loadAll(file, o.profiles);
+    if (!l.data || !l.model || !l.profiles || hasErrors(l.diagnostics)) {
+      out.write(`${formatDiagnostics(l.diagnostics)}${file}: not valid\n`);
+      return EXIT.problems;
+    }
+    const inv = l.data as Inventory;
+    const name = o.name ?? inv.name ?? "lab";
+    const members = new Set(l.model.meshes.flatMap((m) => m.hosts.map((h) => h.name)));
+    return runKernelLab("up", { file, inv, members, profiles: l.profiles, name, dir: o.dir ?? defaultDir(name), ...(o.json ? { json: true } : {}), ...(o.recreate ? { recreate: true } : {}) }, out, err);
+  }
   if (verb === "up") {
     if (!file) throw new UsageError("lab up needs an inventory: linkcrypt lab up INVENTORY");
     const l = loadAll(file, o.profiles);

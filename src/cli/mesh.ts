@@ -5,7 +5,8 @@ import type { Inventory } from "../model/inventory-schema.js";
 import { deliverMesh, type MeshAuth } from "../mesh/deliver.js";
 import { localHost, sshHost, type HostAccess } from "../mesh/host-access.js";
 import { MIN_MASTER_BYTES } from "../mesh/psk.js";
-import { meshDown, meshStatus, repairPairs, verifyMesh } from "../mesh/operations.js";
+import { clearException, meshDown, meshStatus, repairPairs, verifyMesh } from "../mesh/operations.js";
+import { userInfo } from "node:os";
 import type { MeshPlan } from "../planner/plan-types.js";
 import { resolveSecret, type SecretSources } from "../secrets.js";
 import { SshPool } from "../transport/ssh.js";
@@ -21,6 +22,9 @@ export interface MeshCliOptions {
   secrets?: string;
   profiles: string[];
   lab?: boolean;
+  block?: boolean;
+  clear?: boolean;
+  reason?: string;
 }
 
 interface Ctx {
@@ -85,6 +89,10 @@ export function meshHostsFor(inv: Inventory, mesh: MeshPlan, pool: SshPool, acce
 }
 
 export async function runMesh(verb: string, file: string, o: MeshCliOptions, out: Out, err: Out): Promise<number> {
+  if (verb === "down") {
+    if (o.block === o.clear) throw new UsageError("mesh down needs exactly one of --block (drop member-to-member traffic until `mesh up`) or --clear --reason TEXT (members talk unencrypted, recorded as an exception)");
+    if (o.clear && !o.reason?.trim()) throw new UsageError("mesh down --clear needs --reason TEXT: members will talk unencrypted, and the exception is recorded with who, when and why");
+  }
   const c = context(file, o, out);
   if (typeof c === "number") return c;
   try {
@@ -102,6 +110,7 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
         const broken = v?.findings.filter((f) => f.status !== "up" && f.status !== "idle") ?? [];
         const repaired = broken.length ? await repairPairs(broken, c.hosts) : [];
         const after = broken.length ? await verifyMesh(c.mesh, c.hosts) : v;
+        if (verb === "up") await clearException(c.hosts);
         const up = after?.findings.filter((f) => f.status === "up" || f.status === "idle").length ?? null;
         const total = after?.findings.length ?? r.pairsExpected;
         if (o.json) out.write(json({ mesh: c.mesh.name, hosts: r.hosts, repaired, pairsUp: up, pairs: total }));
@@ -114,8 +123,9 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
       case "verify": {
         const r = await verifyMesh(c.mesh, c.hosts);
         const bad = r.findings.filter((f) => f.severity === "warning" || f.severity === "critical");
-        if (o.json) out.write(json({ mesh: c.mesh.name, pairs: r.findings, kernel: r.kernel, unreachable: r.errors }));
+        if (o.json) out.write(json({ mesh: c.mesh.name, pairs: r.findings, kernel: r.kernel, exceptions: r.exceptions, unreachable: r.errors }));
         else {
+          for (const x of r.exceptions) out.write(`EXCEPTION: members ${x.hosts.join(", ")} talk unencrypted since ${x.when} (mesh down --clear by ${x.who}): ${x.reason}; ends with linkcrypt mesh up\n`);
           const shown = r.findings.filter((f) => f.status !== "up");
           out.write(shown.length ? `${formatTable(["pair", "status", "severity", "detail"], shown.map((f) => [`${f.a}~${f.b}`, f.status, f.severity, f.detail]))}\n` : "");
           for (const k of r.kernel) for (const d of k.xfrmDeltas) out.write(`${k.host}: ${d.counter} +${d.delta} since the last verify: ${d.cause}\n`);
@@ -138,9 +148,18 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
         return still.length ? EXIT.problems : EXIT.ok;
       }
       case "down": {
-        const r = await meshDown(c.hosts, { blocking: o.blocking !== false });
-        if (o.json) out.write(json({ hosts: r }));
-        else out.write(`${formatTable(["host", "unloaded", "mesh SAs left", "error"], r.map((h) => [h.host, String(h.unloaded), h.remainingSas === null ? "(not waited)" : String(h.remainingSas), h.error ?? ""]))}\n`);
+        const mode = o.clear ? "clear" : "block";
+        const exception = o.clear
+          ? { mode: "clear" as const, mesh: c.mesh.name, reason: o.reason!.trim(), who: process.env.SUDO_USER ?? userInfo().username, when: new Date().toISOString(), hosts: c.hosts.map((h) => h.name) }
+          : undefined;
+        const r = await meshDown(c.hosts, { blocking: o.blocking !== false, mode, ...(exception ? { exception } : {}) });
+        if (o.json) out.write(json({ mode, hosts: r, ...(exception ? { exception } : {}) }));
+        else {
+          out.write(`${formatTable(["host", "unloaded", "mesh SAs left", "error"], r.map((h) => [h.host, String(h.unloaded), h.remainingSas === null ? "(not waited)" : String(h.remainingSas), h.error ?? ""]))}\n`);
+          out.write(mode === "block"
+            ? "mesh down --block: member-to-member traffic is DROPPED (drop policies in place) until `linkcrypt mesh up`\n"
+            : `mesh down --clear: members now talk UNENCRYPTED; exception recorded (${exception!.who}, ${exception!.when}): ${exception!.reason}; shown by verify, report and metrics until \`linkcrypt mesh up\`\n`);
+        }
         return r.some((h) => h.error || (h.remainingSas ?? 0) > 0) ? EXIT.problems : EXIT.ok;
       }
       case "status": {

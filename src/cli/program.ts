@@ -188,6 +188,9 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .option("--blocking", "wait and verify (default for down and deliver)")
     .option("--no-blocking", "return once requests are sent (negotiation can take minutes)")
     .option("--lab", "the hosts are a linkcrypt lab (libipsec: ESP always UDP-encapsulated)")
+    .option("--block", "down: drop member-to-member traffic until `mesh up` (the drop shunts stay)")
+    .option("--clear", "down: let members talk UNENCRYPTED until `mesh up`; an exception recorded with --reason")
+    .option("--reason <text>", "down --clear: why; recorded with who and when, shown by verify, report and metrics")
     .option("--json", "machine-readable output")
     .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys")
     .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
@@ -198,17 +201,18 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
 
   program
     .command("lab")
-    .description("a real lab: one network namespace and charon per mesh host (up | down | status)")
+    .description("a real lab: one network namespace and charon per mesh host, or one VM per mesh host with --datapath kernel (up | down | status)")
     .argument("<verb>", "up, down or status")
     .argument("[inventory]", "inventory YAML file (for up)")
     .option("--name <name>", "lab name (default: the inventory's name)")
     .option("--dir <dir>", "lab directory (default /tmp/linkcrypt-lab-NAME); lab down removes only what lab up made in it")
     .option("--recreate", "up: tear down a running lab in --dir and build it again (new ports and keys)")
     .option("--snmp-v2c", "up: the encryptors also answer SNMP v2c (public/private); default SNMPv3 authPriv only")
+    .option("--datapath <kind>", "up: libipsec (default: namespaces, userspace ESP, tunnel mode) or kernel (QEMU VMs on Debian's 6.12 kernel: real xfrm, transport mode, netdevsim offload)")
     .option("--json", "machine-readable output")
     .addOption(profilesOpt())
     .action(async (verb: string, file: string | undefined, o: Parameters<typeof runLab>[2]) => {
-      code = await runLab(verb, file, o, out);
+      code = await runLab(verb, file, o, out, err);
     });
 
   program

@@ -11,7 +11,7 @@ import type { ChildSaRow, HostSaTable } from "./sa-table.js";
  * - liveness: no packets in either direction for longer than `idleAfterS` (DPD only proves IKE is alive);
  * - daemon against kernel: where kernel SPIs are given, every INSTALLED SPI must be in the kernel.
  */
-export type PairStatus = "up" | "half" | "down" | "duplicate" | "stuck" | "idle" | "no-kernel-sa" | "unknown";
+export type PairStatus = "up" | "half" | "down" | "duplicate" | "stuck" | "idle" | "no-kernel-sa" | "cleartext-possible" | "unknown";
 export type Severity = "ok" | "info" | "warning" | "critical";
 
 export interface PairFinding {
@@ -28,9 +28,16 @@ export interface CheckOptions {
   idleAfterS: number;
   /** SPIs present in each host's kernel (`ip xfrm state`), when the daemon uses kernel xfrm. */
   kernelSpis?: ReadonlyMap<string, ReadonlySet<string>>;
+  /**
+   * Per host, per peer: what the kernel's outbound policy does with packets to the peer (`ip xfrm policy`). A pair
+   * where either side has no ESP or drop policy can send in clear, whatever the SAs say.
+   */
+  protection?: ReadonlyMap<string, ReadonlyMap<string, "esp" | "block" | "none">>;
+  /** A recorded `mesh down --clear` exception covering the pair, as text, if any. */
+  exceptionFor?: (a: string, b: string) => string | undefined;
 }
 
-const SEVERITY: Record<PairStatus, Severity> = { up: "ok", idle: "info", duplicate: "warning", stuck: "warning", half: "critical", down: "critical", "no-kernel-sa": "critical", unknown: "warning" };
+const SEVERITY: Record<PairStatus, Severity> = { up: "ok", idle: "info", duplicate: "warning", stuck: "warning", half: "critical", down: "critical", "no-kernel-sa": "critical", "cleartext-possible": "critical", unknown: "warning" };
 const REKEY_OVERLAP = 2;
 
 /** Per host, per connection: the CHILD_SAs. A lone SA is stored bare: at 1M SAs, a million 1-element arrays cost seconds. */
@@ -89,6 +96,15 @@ export function checkPairs(pairs: readonly [string, string][], tables: readonly 
       out.push(finding(a, b, "unknown", `no SA table from ${!ta ? a : b} (unreachable?)`));
       continue;
     }
+    if (o.protection) {
+      const open = [[a, b], [b, a]].filter(([x, y]) => o.protection!.get(x!) && o.protection!.get(x!)!.get(y!) !== "esp" && o.protection!.get(x!)!.get(y!) !== "block");
+      if (open.length) {
+        const why = o.exceptionFor?.(a, b);
+        const f = finding(a, b, "cleartext-possible", `${open.map(([x, y]) => `${x} has no ESP or drop policy toward ${y}`).join("; ")}: packets go out in clear${why ? `, by exception: ${why}` : ""}`);
+        out.push(why ? { ...f, severity: "warning" } : f);
+        continue;
+      }
+    }
     const ca = connOf(a);
     const cb = connOf(b);
     const slotA = ta.get(cb);
@@ -129,7 +145,7 @@ export function checkPairs(pairs: readonly [string, string][], tables: readonly 
       out.push(finding(a, b, stuckIke.length || notInstalled.length ? "stuck" : "down",
         stuckIke.length || notInstalled.length
           ? `negotiation not finished (IKE ${stuckIke.join(",") || "-"}, CHILD ${notInstalled.map((c) => c.state).join(",") || "-"})`
-          : `no CHILD_SA on either side`));
+          : o.protection ? `down (fail-closed): no CHILD_SA on either side; both kernels hold an ESP (trap) or drop policy for the pair` : `no CHILD_SA on either side`));
       continue;
     }
     const spis = { aIn: sym.spiIn, aOut: sym.spiOut };

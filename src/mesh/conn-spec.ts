@@ -14,7 +14,13 @@ export interface ChildSpec {
   espProposal: string;
   /** The swanctl value for the target charon: `packet`/`crypto`/`no`, or `yes`/`no` on older releases. */
   hwOffload: "packet" | "crypto" | "yes" | "no";
-  startAction: "start" | "none";
+  /**
+   * Fail-closed roles (docs/mesh.md): the initiator traps (its kernel holds the ESP policy with or without an SA,
+   * and traffic negotiates), re-initiates when the peer closes (`close_action = start`) and after DPD (`restart`);
+   * the responder never initiates, so there is one initiator per pair, and relies on the pair's drop shunt.
+   */
+  startAction: "trap" | "none";
+  closeAction: "start" | "none";
   dpdAction: "restart" | "clear";
   rekeyTimeS: number;
   randTimeS: number;
@@ -36,6 +42,32 @@ export interface ConnSpec {
   /** With certificates: this host's certificate file name under swanctl/x509. */
   localCert?: string;
   children: ChildSpec[];
+}
+
+/**
+ * The drop shunt of one pair: a connection of its own (`block-<peer>`) whose only child is a `mode = drop` policy
+ * for the pair's addresses at a fixed priority below the ESP policies'. charon keeps one kernel policy per selector
+ * and installs the highest-priority user of it, so while the ESP child is loaded its policy wins, and when the
+ * child (or its whole connection) goes, the kernel falls back to this drop policy instead of to no policy at all.
+ * Being its own connection, it survives `unload-conn` of the pair's ESP connection, and delivery adds and removes
+ * it with its peer, never touching other pairs' shunts.
+ */
+export interface ShuntSpec {
+  name: string;
+  peer: string;
+  children: { name: string; localTs: string; remoteTs: string }[];
+  priority: number;
+}
+
+/**
+ * Fixed xfrm priority of the drop shunts. charon's automatic priority for a /32-/32 ESP policy is 367232
+ * (strongSwan 5.9.8, kernel-netlink, seen in the kernel lab's `ip xfrm policy`); larger numbers lose in xfrm, so any
+ * policy charon derives for a mesh pair (up to /0 selectors, about 400000) outranks the shunt.
+ */
+export const SHUNT_PRIORITY = 2_000_000;
+
+export function shuntName(peer: string): string {
+  return `block-${peer}`;
 }
 
 export interface ConnSpecOptions {
@@ -115,7 +147,8 @@ export function meshConnSpecs(mesh: MeshPlan, host: string, o: ConnSpecOptions =
       remoteTs: `${r}/${fam === "ipv4" ? 32 : 128}`,
       espProposal,
       hwOffload: hwOffloadValue(side.hwOffload, host, peer.name, o.strongswanVersion),
-      startAction: initiator ? "start" : "none",
+      startAction: initiator ? "trap" : "none",
+      closeAction: initiator ? "start" : "none",
       dpdAction: initiator ? "restart" : "clear",
       rekeyTimeS: rekey,
       randTimeS: Math.round(rekey / 10),
@@ -141,4 +174,14 @@ export function meshConnSpecs(mesh: MeshPlan, host: string, o: ConnSpecOptions =
     });
   }
   return out;
+}
+
+/** The drop shunts `host` needs: one per peer it has an ESP connection with, covering the same selectors. */
+export function meshShuntSpecs(conns: readonly ConnSpec[]): ShuntSpec[] {
+  return conns.map((c) => ({
+    name: shuntName(c.peer),
+    peer: c.peer,
+    priority: SHUNT_PRIORITY,
+    children: c.children.map((ch) => ({ name: `${shuntName(c.peer)}${ch.name.endsWith("-v6") ? "-v6" : ""}`, localTs: ch.localTs, remoteTs: ch.remoteTs })),
+  }));
 }

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import type { MeshPlan } from "../planner/plan-types.js";
-import { connToVici, renderSwanctlConf, renderSwanctlSecrets } from "../render/swanctl.js";
+import { connToVici, renderSwanctlConf, renderSwanctlSecrets, shuntToVici } from "../render/swanctl.js";
 import type { ViciClient } from "../transport/vici.js";
-import { connName, meshConnSpecs, type ConnSpec, type ConnSpecOptions } from "./conn-spec.js";
+import { connName, meshConnSpecs, meshShuntSpecs, type ConnSpec, type ConnSpecOptions, type ShuntSpec } from "./conn-spec.js";
 import type { HostAccess } from "./host-access.js";
 import { issueHostCert } from "./certs.js";
 import { derivePairPsk } from "./psk.js";
@@ -12,8 +12,12 @@ import { readSaTable, type HostSaTable } from "./sa-table.js";
 /**
  * Delivers a mesh plan without disruption: per host, load the pair PSKs, load only connections that are new or
  * changed, terminate and unload only connections to peers that left, and write the swanctl files atomically.
- * Never flushes, never restarts charon. Responder connections are loaded everywhere before initiator ones (whose
- * start_action = start initiates them), so no initiation races a peer that has not loaded its side yet.
+ * Never flushes, never restarts charon.
+ *
+ * Fail closed (docs/mesh.md): every pair's drop shunt (`block-<peer>`) is loaded before its ESP connection and
+ * unloaded after it, so from delivery on the kernel always holds either the pair's ESP policy or its drop policy.
+ * Responder connections are loaded everywhere before initiator ones (which trap, and which delivery then initiates),
+ * so no initiation races a peer that has not loaded its side yet. A departed peer's PSK is unloaded too.
  */
 export const CONF_FILE = "linkcrypt-mesh.conf";
 export const SECRETS_FILE = "linkcrypt-secrets.conf";
@@ -27,13 +31,14 @@ export interface HostDelivery {
   error?: string;
 }
 
-function specHash(c: ConnSpec): string {
+function specHash(c: ConnSpec | ShuntSpec): string {
   return createHash("sha256").update(JSON.stringify(c)).digest("hex").slice(0, 16);
 }
 
 interface HostPlan {
   access: HostAccess;
   specs: ConnSpec[];
+  shunts: ShuntSpec[];
   secrets: { name: string; ids: [string, string]; secret: string }[];
   cert?: { certPem: string; keyPem: string };
 }
@@ -68,7 +73,7 @@ export async function deliverMesh(
       const ids = [s.localId, s.remoteId].sort() as [string, string];
       return { name: `${ids[0]}-${ids[1]}`, ids, secret: derivePairPsk(auth.master, s.localId, s.remoteId) };
     });
-    return { access, specs, secrets };
+    return { access, specs, shunts: meshShuntSpecs(specs), secrets };
     });
   } catch (e) {
     for (const v of clients.values()) v.close();
@@ -85,12 +90,18 @@ export async function deliverMesh(
         try {
           const v = clients.get(p.access.name) ?? (await p.access.vici());
           clients.set(p.access.name, v);
-          const prev = JSON.parse((await p.access.readFile(join(p.access.confDir, STATE_FILE))) ?? '{"conns":{}}') as { conns: Record<string, string> };
+          const prev = readDeliveryState(await p.access.readFile(join(p.access.confDir, STATE_FILE)));
           state.set(p.access.name, prev.conns);
           const { events } = await v.stream("list-conns", "list-conn");
           const loaded = new Set(events.flatMap((e) => Object.keys(e)));
-          const wanted = new Set(p.specs.map((s) => s.name));
+          const wanted = new Set([...p.specs.map((s) => s.name), ...p.shunts.map((s) => s.name)]);
           for (const s of p.secrets) await v.request("load-shared", { id: `ike-${s.name}`, type: "IKE", data: s.secret, owners: [...s.ids] });
+          // Shunts first: a pair whose ESP connection is about to load is never without a policy.
+          for (const sh of p.shunts) {
+            if (loaded.has(sh.name) && prev.conns[sh.name] === specHash(sh)) continue;
+            await v.request("load-conn", shuntToVici(sh));
+            r.loaded.push(sh.name);
+          }
           if (auth.kind === "cert") {
             // Reuse the host's certificate if it has one, else issue it; then (re)load CA, certificate and key.
             const dir = dirname(p.access.confDir);
@@ -100,10 +111,19 @@ export async function deliverMesh(
             await v.request("load-cert", { type: "X509", flag: "NONE", data: p.cert.certPem });
             await v.request("load-key", { type: "ecdsa", data: p.cert.keyPem });
           }
-          for (const name of [...loaded].filter((n) => n.startsWith("mesh-") && !wanted.has(n)).sort()) {
-            await v.request("terminate", { ike: name, force: "yes", timeout: "3000" }).catch(() => undefined);
+          // Peers that left: their ESP connection goes first (the kernel falls back to the drop shunt), then the
+          // shunt, then the pair's PSK, so no remaining charon holds a departed host's key.
+          const gone = [...loaded].filter((n) => (n.startsWith("mesh-") || n.startsWith("block-")) && !wanted.has(n)).sort((a, b) => (a.startsWith("mesh-") === b.startsWith("mesh-") ? (a < b ? -1 : 1) : a.startsWith("mesh-") ? -1 : 1));
+          for (const name of gone) {
+            if (name.startsWith("mesh-")) await v.request("terminate", { ike: name, force: "yes", timeout: "3000" }).catch(() => undefined);
             await v.request("unload-conn", { name });
             r.unloaded.push(name);
+          }
+          const keep = new Set(p.secrets.map((s) => `ike-${s.name}`));
+          const held = await loadedSharedIds(v);
+          for (const id of prev.secrets.filter((x) => !keep.has(x) && (held === undefined || held.has(x)))) {
+            await v.request("unload-shared", { id });
+            r.unloaded.push(id);
           }
           for (const s of p.specs) if (loaded.has(s.name) && prev.conns[s.name] === specHash(s)) r.unchanged.push(s.name);
         } catch (e) {
@@ -111,7 +131,7 @@ export async function deliverMesh(
         }
       }),
     );
-    // Phase 1 and 2: responder sides everywhere, then initiator sides (which start themselves).
+    // Phase 1 and 2: responder sides everywhere, then initiator sides (which trap, and are initiated below).
     for (const initiators of [false, true]) {
       await Promise.all(
         plans.map(async (p) => {
@@ -123,6 +143,8 @@ export async function deliverMesh(
               if (s.initiator !== initiators || r.unchanged.includes(s.name)) continue;
               await v.request("load-conn", connToVici(s, p.cert?.certPem));
               r.loaded.push(s.name);
+              // A trapping initiator negotiates on the first packet; start it now rather than wait for traffic.
+              if (s.initiator) for (const ch of s.children) await v.request("initiate", { child: ch.name, ike: s.name, timeout: "-1", "init-limits": "no" });
             }
           } catch (e) {
             r.error = (e as Error).message;
@@ -143,8 +165,9 @@ export async function deliverMesh(
             await p.access.writeFile(join(dir, "ecdsa", `${p.access.name}.key`), p.cert.keyPem, 0o600);
           }
           await p.access.writeFile(join(p.access.confDir, SECRETS_FILE), renderSwanctlSecrets(p.secrets), 0o600);
-          await p.access.writeFile(join(p.access.confDir, CONF_FILE), renderSwanctlConf(p.access.name, p.specs), 0o644);
-          await p.access.writeFile(join(p.access.confDir, STATE_FILE), `${JSON.stringify({ conns: Object.fromEntries(p.specs.map((s) => [s.name, specHash(s)])) })}\n`, 0o644);
+          await p.access.writeFile(join(p.access.confDir, CONF_FILE), renderSwanctlConf(p.access.name, p.specs, p.shunts), 0o644);
+          const conns = Object.fromEntries([...p.specs, ...p.shunts].map((s) => [s.name, specHash(s)]));
+          await p.access.writeFile(join(p.access.confDir, STATE_FILE), `${JSON.stringify({ conns, secrets: p.secrets.map((s) => `ike-${s.name}`) })}\n`, 0o644);
         } catch (e) {
           r.error = `writing swanctl files: ${(e as Error).message}`;
         }
@@ -156,6 +179,28 @@ export async function deliverMesh(
     return { hosts: [...reports.values()], pairsUp: countPairsUp(plans, tables), pairsExpected: expected, tables };
   } finally {
     for (const v of clients.values()) v.close();
+  }
+}
+
+/** What the last delivery left on a host: connection hashes and the PSK ids it loaded. */
+function readDeliveryState(text: string | undefined): { conns: Record<string, string>; secrets: string[] } {
+  try {
+    const j = JSON.parse(text ?? "{}") as { conns?: unknown; secrets?: unknown };
+    const conns = j.conns && typeof j.conns === "object" && !Array.isArray(j.conns) ? (j.conns as Record<string, string>) : {};
+    const secrets = Array.isArray(j.secrets) ? j.secrets.filter((x): x is string => typeof x === "string") : [];
+    return { conns, secrets };
+  } catch {
+    return { conns: {}, secrets: [] };
+  }
+}
+
+/** The ids of the shared secrets charon holds (VICI get-shared, strongSwan >= 5.7), or undefined if unknown. */
+export async function loadedSharedIds(v: ViciClient): Promise<Set<string> | undefined> {
+  try {
+    const r = await v.request("get-shared");
+    return new Set(Array.isArray(r.keys) ? (r.keys as string[]) : []);
+  } catch {
+    return undefined;
   }
 }
 

@@ -2,9 +2,12 @@ import type { MeshPlan } from "../planner/plan-types.js";
 import type { ViciClient } from "../transport/vici.js";
 import { join } from "node:path";
 import { parseXfrmStat } from "../../drivers/linux-host/parsers/xfrm-stat.js";
+import { outboundProtection, parseXfrmPolicies, type Protection } from "../../drivers/linux-host/parsers/xfrm-policy.js";
+import { renderSwanctlConf } from "../render/swanctl.js";
+import { CONF_FILE } from "./deliver.js";
 import { checkPairs, xfrmStatDeltas, type PairFinding } from "./check-pairs.js";
 import { parseXfrmStateSpis } from "./xfrm-state.js";
-import { connName, pairClassIndex } from "./conn-spec.js";
+import { connName, pairClassIndex, SHUNT_PRIORITY } from "./conn-spec.js";
 import type { HostAccess } from "./host-access.js";
 import { readSaTable, type HostSaTable } from "./sa-table.js";
 
@@ -50,36 +53,89 @@ export interface KernelReport {
   host: string;
   /** Whether daemon SPIs were compared with `ip xfrm state` (not for kernel-libipsec daemons). */
   comparedSpis: boolean;
+  /** Raw /proc/net/xfrm_stat counters as the kernel reports them (monotonic since boot). */
+  xfrmStat?: Record<string, number>;
+  /** Per peer: what the kernel's outbound policy does with this host's packets to it (`ip xfrm policy`). */
+  protection?: Record<string, Protection>;
   /** xfrm_stat counters that grew since the previous verify, with likely causes. */
   xfrmDeltas: { counter: string; delta: number; cause: string }[];
 }
 
-export async function verifyMesh(mesh: MeshPlan, hosts: readonly HostAccess[], o: { idleAfterS?: number } = {}): Promise<{ findings: PairFinding[]; errors: { host: string; error: string }[]; tables: HostSaTable[]; kernel: KernelReport[] }> {
+/** A `mesh down --clear` exception, recorded on every host it covers until `mesh up`. */
+export interface MeshException {
+  mode: "clear";
+  mesh: string;
+  reason: string;
+  who: string;
+  when: string;
+  hosts: string[];
+}
+
+export const EXCEPTION_FILE = "linkcrypt-exception.json";
+
+function parseException(text: string | undefined): MeshException | undefined {
+  if (!text) return undefined;
+  try {
+    const j = JSON.parse(text) as Partial<MeshException>;
+    if (j.mode !== "clear" || typeof j.reason !== "string" || typeof j.when !== "string" || !Array.isArray(j.hosts)) return undefined;
+    return { mode: "clear", mesh: String(j.mesh ?? ""), reason: j.reason, who: String(j.who ?? "unknown"), when: j.when, hosts: j.hosts.map(String) };
+  } catch {
+    return undefined;
+  }
+}
+
+export async function verifyMesh(mesh: MeshPlan, hosts: readonly HostAccess[], o: { idleAfterS?: number } = {}): Promise<{ findings: PairFinding[]; errors: { host: string; error: string }[]; tables: HostSaTable[]; kernel: KernelReport[]; exceptions: MeshException[] }> {
   const { tables, errors } = await collectTables(hosts);
   const kernelSpis = new Map<string, Set<string>>();
+  const protection = new Map<string, Map<string, Protection>>();
   const kernel: KernelReport[] = [];
+  const exceptions = new Map<string, MeshException>();
+  const addrOf = new Map(mesh.members.map((m) => [m.name, m.ipv4 ?? m.ipv6 ?? ""]));
   await Promise.all(
     hosts.map(async (h) => {
+      const ex = parseException(await h.readFile(join(h.confDir, EXCEPTION_FILE)).catch(() => undefined));
+      if (ex) exceptions.set(`${ex.when}|${ex.reason}`, ex);
       const t = tables.find((x) => x.host === h.name);
       if (!h.exec || !t) return;
       try {
         const usesKernel = !t.plugins.includes("kernel-libipsec");
-        if (usesKernel) kernelSpis.set(h.name, parseXfrmStateSpis(await h.exec("ip xfrm state")));
+        const report: KernelReport = { host: h.name, comparedSpis: usesKernel, xfrmDeltas: [] };
+        if (usesKernel) {
+          kernelSpis.set(h.name, parseXfrmStateSpis(await h.exec("ip xfrm state")));
+          const pols = parseXfrmPolicies(await h.exec("ip xfrm policy"));
+          const mine = new Map<string, Protection>();
+          const self = addrOf.get(h.name) ?? "";
+          for (const m of mesh.members) if (m.name !== h.name) mine.set(m.name, outboundProtection(pols, self, addrOf.get(m.name) ?? "").protection);
+          protection.set(h.name, mine);
+          report.protection = Object.fromEntries(mine);
+        }
         const now = parseXfrmStat(await h.exec("cat /proc/net/xfrm_stat"));
+        report.xfrmStat = now;
         const file = join(h.confDir, "linkcrypt-xfrm-stat.json");
         const before = JSON.parse((await h.readFile(file)) ?? "{}") as Record<string, number>;
         await h.writeFile(file, `${JSON.stringify(now)}\n`, 0o644);
-        kernel.push({ host: h.name, comparedSpis: usesKernel, xfrmDeltas: Object.keys(before).length ? xfrmStatDeltas(before, now) : [] });
+        report.xfrmDeltas = Object.keys(before).length ? xfrmStatDeltas(before, now) : [];
+        kernel.push(report);
       } catch (e) {
         errors.push({ host: h.name, error: `kernel state: ${(e as Error).message}` });
       }
     }),
   );
-  const findings = checkPairs(espPairs(mesh), tables, { idleAfterS: o.idleAfterS ?? mesh.ike.dpdSeconds * 10, ...(kernelSpis.size ? { kernelSpis } : {}) });
-  return { findings, errors, tables, kernel: kernel.sort((a, b) => (a.host < b.host ? -1 : 1)) };
+  const exList = [...exceptions.values()];
+  const exceptionFor = (a: string, b: string) => exList.find((x) => x.hosts.includes(a) || x.hosts.includes(b));
+  const findings = checkPairs(espPairs(mesh), tables, {
+    idleAfterS: o.idleAfterS ?? mesh.ike.dpdSeconds * 10,
+    ...(kernelSpis.size ? { kernelSpis } : {}),
+    ...(protection.size ? { protection, exceptionFor: (a: string, b: string) => { const x = exceptionFor(a, b); return x ? `${x.reason} (by ${x.who}, ${x.when})` : undefined; } } : {}),
+  });
+  return { findings, errors, tables, kernel: kernel.sort((a, b) => (a.host < b.host ? -1 : 1)), exceptions: exList };
 }
 
-/** Re-establish only the given pairs: tear down what each side has for the pair, then initiate from the initiator. */
+/**
+ * Re-establish only the given pairs: tear down what each side has for the pair, then initiate from the initiator.
+ * The initiator's side goes first, so its DELETE reaches the responder; tearing down the responder first would make
+ * the initiator's `close_action = start` re-initiate in the middle of the repair.
+ */
 export async function repairPairs(pairs: readonly { a: string; b: string }[], hosts: readonly HostAccess[]): Promise<{ pair: string; ok: boolean; detail: string }[]> {
   const byName = new Map(hosts.map((h) => [h.name, h]));
   const out: { pair: string; ok: boolean; detail: string }[] = [];
@@ -92,11 +148,14 @@ export async function repairPairs(pairs: readonly { a: string; b: string }[], ho
       continue;
     }
     try {
-      await withVici(hr, (v) => v.request("terminate", { ike: connName(ini), force: "yes", timeout: "2000" }).catch(() => undefined));
-      await withVici(hi, async (v) => {
-        await v.request("terminate", { ike: connName(resp), force: "yes", timeout: "2000" }).catch(() => undefined);
-        await v.request("initiate", { ike: connName(resp), child: connName(resp), timeout: "10000", "init-limits": "no" });
-      });
+      const vi = await hi.vici();
+      try {
+        await vi.request("terminate", { ike: connName(resp), force: "yes", timeout: "2000" }).catch(() => undefined);
+        await withVici(hr, (v) => v.request("terminate", { ike: connName(ini), force: "yes", timeout: "2000" }).catch(() => undefined));
+        await vi.request("initiate", { ike: connName(resp), child: connName(resp), timeout: "10000", "init-limits": "no" });
+      } finally {
+        vi.close();
+      }
       out.push({ pair: `${ini}~${resp}`, ok: true, detail: `re-initiated from ${ini}` });
     } catch (e) {
       out.push({ pair: `${ini}~${resp}`, ok: false, detail: (e as Error).message });
@@ -105,18 +164,31 @@ export async function repairPairs(pairs: readonly { a: string; b: string }[], ho
   return out;
 }
 
-/** Emergency down: terminate and unload every mesh connection on the given hosts. Verifies when blocking. */
-export async function meshDown(hosts: readonly HostAccess[], o: { blocking: boolean }): Promise<{ host: string; unloaded: number; remainingSas: number | null; error?: string }[]> {
+/**
+ * Emergency down, in one of two explicit modes:
+ * - `block`: terminate and unload the ESP connections and keep the drop shunts: member-to-member traffic is dropped
+ *   until `mesh up`. The swanctl file keeps only the shunts, so a reboot stays blocked.
+ * - `clear`: unload the shunts too: members talk unencrypted. The exception (who, when, why, which hosts) is written
+ *   on every host, where verify, report and metrics read it until `mesh up` removes it.
+ * Verifies that no mesh CHILD_SA is left when blocking.
+ */
+export async function meshDown(hosts: readonly HostAccess[], o: { blocking: boolean; mode: "block" | "clear"; exception?: MeshException }): Promise<{ host: string; unloaded: number; remainingSas: number | null; error?: string }[]> {
   return Promise.all(
     hosts.map(async (h) => {
       try {
         return await withVici(h, async (v) => {
           const { events } = await v.stream("list-conns", "list-conn");
-          const names = events.flatMap((e) => Object.keys(e)).filter((n) => n.startsWith("mesh-"));
+          const all = events.flatMap((e) => Object.keys(e));
+          const names = [...all.filter((n) => n.startsWith("mesh-")), ...(o.mode === "clear" ? all.filter((n) => n.startsWith("block-")) : [])];
+          if (o.mode === "clear" && o.exception) await h.writeFile(join(h.confDir, EXCEPTION_FILE), `${JSON.stringify(o.exception, null, 2)}\n`, 0o644);
           for (const n of names) {
-            await v.request("terminate", { ike: n, force: "yes", timeout: o.blocking ? "3000" : "-1" }).catch(() => undefined);
+            if (n.startsWith("mesh-")) await v.request("terminate", { ike: n, force: "yes", timeout: o.blocking ? "3000" : "-1" }).catch(() => undefined);
             await v.request("unload-conn", { name: n });
           }
+          // What a reboot would load: the shunts alone (block), or nothing (clear).
+          const shunts = o.mode === "block" ? all.filter((n) => n.startsWith("block-")) : [];
+          const shuntSpecs = await currentShunts(v, shunts);
+          await h.writeFile(join(h.confDir, CONF_FILE), renderSwanctlConf(h.name, [], shuntSpecs), 0o644);
           const remaining = o.blocking ? (await readSaTable(h.name, v)).children.filter((c) => c.conn.startsWith("mesh-")).length : null;
           return { host: h.name, unloaded: names.length, remainingSas: remaining };
         });
@@ -125,6 +197,28 @@ export async function meshDown(hosts: readonly HostAccess[], o: { blocking: bool
       }
     }),
   );
+}
+
+/** The loaded drop shunts, read back from charon (list-conns), as specs to render. */
+async function currentShunts(v: ViciClient, names: readonly string[]): Promise<import("./conn-spec.js").ShuntSpec[]> {
+  if (!names.length) return [];
+  const { events } = await v.stream("list-conns", "list-conn");
+  const out: import("./conn-spec.js").ShuntSpec[] = [];
+  for (const e of events)
+    for (const [name, conn] of Object.entries(e)) {
+      if (!names.includes(name) || typeof conn !== "object" || Array.isArray(conn)) continue;
+      const kids = (conn.children ?? {}) as Record<string, { "local-ts"?: string[]; "remote-ts"?: string[] }>;
+      out.push({
+        name, peer: name.slice("block-".length), priority: SHUNT_PRIORITY,
+        children: Object.entries(kids).map(([cn, c]) => ({ name: cn, localTs: c["local-ts"]?.[0] ?? "", remoteTs: c["remote-ts"]?.[0] ?? "" })),
+      });
+    }
+  return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+/** `mesh up` ends a `--clear` exception: remove its record from the hosts. */
+export async function clearException(hosts: readonly HostAccess[]): Promise<void> {
+  await Promise.all(hosts.map((h) => (h.exec ? h.exec(`rm -f '${join(h.confDir, EXCEPTION_FILE)}'`).catch(() => undefined) : h.writeFile(join(h.confDir, EXCEPTION_FILE), "", 0o644).catch(() => undefined))));
 }
 
 export interface HostStatus {

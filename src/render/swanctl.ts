@@ -1,12 +1,19 @@
-import type { ConnSpec } from "../mesh/conn-spec.js";
+import type { ConnSpec, ShuntSpec } from "../mesh/conn-spec.js";
 import type { ViciMessage } from "../transport/vici.js";
 
 /**
  * Pure renderers of mesh connections: swanctl.conf text (for reboots) and VICI load-conn messages (for live, per-
  * connection delivery). Secrets go to a separate file (`secrets { }`), written with mode 0600.
  */
-export function renderSwanctlConf(host: string, conns: readonly ConnSpec[]): string {
+export function renderSwanctlConf(host: string, conns: readonly ConnSpec[], shunts: readonly ShuntSpec[] = []): string {
   const lines = [`# linkcrypt host mesh for ${host}; generated, do not edit. Secrets are in linkcrypt-secrets.conf.`, "connections {"];
+  // Drop shunts first: after a reboot they are in place before any ESP connection is loaded.
+  for (const sh of shunts) {
+    lines.push(`  ${sh.name} {`, "    children {");
+    for (const ch of sh.children)
+      lines.push(`      ${ch.name} {`, "        mode = drop", `        local_ts = ${ch.localTs}`, `        remote_ts = ${ch.remoteTs}`, `        priority = ${sh.priority}`, "        start_action = trap", "      }");
+    lines.push("    }", "  }");
+  }
   for (const c of conns) {
     lines.push(
       `  ${c.name} {`,
@@ -37,6 +44,7 @@ export function renderSwanctlConf(host: string, conns: readonly ConnSpec[]): str
         `        esp_proposals = ${ch.espProposal}`,
         `        hw_offload = ${ch.hwOffload}`,
         `        start_action = ${ch.startAction}`,
+        `        close_action = ${ch.closeAction}`,
         `        dpd_action = ${ch.dpdAction}`,
         `        rekey_time = ${ch.rekeyTimeS}s`,
         `        rand_time = ${ch.randTimeS}s`,
@@ -64,7 +72,7 @@ export function connToVici(c: ConnSpec, certPem?: string): ViciMessage {
   for (const ch of c.children)
     children[ch.name] = {
       mode: ch.mode, local_ts: [ch.localTs], remote_ts: [ch.remoteTs], esp_proposals: [ch.espProposal],
-      hw_offload: ch.hwOffload, start_action: ch.startAction, dpd_action: ch.dpdAction,
+      hw_offload: ch.hwOffload, start_action: ch.startAction, close_action: ch.closeAction, dpd_action: ch.dpdAction,
       rekey_time: `${ch.rekeyTimeS}s`, rand_time: `${ch.randTimeS}s`,
     };
   return {
@@ -74,4 +82,11 @@ export function connToVici(c: ConnSpec, certPem?: string): ViciMessage {
       local: { auth: c.auth, id: c.localId, ...(c.localCert && certPem ? { certs: [certPem] } : {}) }, remote: { auth: c.auth, id: c.remoteId }, children,
     },
   };
+}
+
+/** A drop shunt as a VICI load-conn message. */
+export function shuntToVici(sh: ShuntSpec): ViciMessage {
+  const children: ViciMessage = {};
+  for (const ch of sh.children) children[ch.name] = { mode: "drop", local_ts: [ch.localTs], remote_ts: [ch.remoteTs], priority: String(sh.priority), start_action: "trap" };
+  return { [sh.name]: { version: "2", children } };
 }

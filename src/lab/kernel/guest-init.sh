@@ -35,6 +35,8 @@ fi
 mount --bind /lab/swanctl /etc/swanctl
 cp /lab/strongswan.conf /etc/strongswan.conf
 mkdir -p /run/sshd /var/run
+# The host's /root dotfiles (shell start-up hooks) are not the VM's: an empty home keeps every SSH exec fast.
+mount -t tmpfs -o mode=0700 tmpfs /root
 /usr/sbin/sshd -f /lab/sshd_config -E /lab/sshd.log
 (
   while :; do

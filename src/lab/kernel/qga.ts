@@ -18,7 +18,7 @@ export interface ExecResult {
 type Reply = { return?: unknown; error?: { class?: string; desc?: string } };
 
 class AgentSession {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private waiting: ((r: Reply) => void) | undefined;
   private failure: Error | undefined;
   private synced = false;
