@@ -161,7 +161,16 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
     await journal("stage", t, "started");
     // Each step runs on both ends at once; any failure rolls both back, so both-or-neither still holds.
     const rollbackBoth = () => Promise.all(ends.map((d) => d.rollback().catch(() => undefined)));
+    // --per-device-interval holds inside a transaction too: stage, commit and confirm each start at least that long
+    // after the previous step on these devices (the limiter spaces whole transactions, not the steps within one).
+    let lastStep = 0;
+    const spaceOut = async () => {
+      const wait = lastStep + (o.limits.perDeviceMinTimeMs ?? 0) - Date.now();
+      if (lastStep && wait > 0) await new Promise((r) => setTimeout(r, wait));
+      lastStep = Date.now();
+    };
     try {
+      await spaceOut();
       const staged = await Promise.allSettled(ends.map((d, i) => d.loadCandidate(changes[i]!)));
       const stageFail = staged.findIndex((r) => r.status === "rejected");
       if (stageFail >= 0) {
@@ -186,6 +195,7 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
         return { target: t, kind, outcome: "interrupted", detail: "interrupted before commit: both ends unchanged" };
       }
       await journal("stage", t, "done");
+      await spaceOut(); // before the deadline is taken, so the journaled deadline is the device's
       const deadline = new Date(Date.now() + o.confirmTimeoutS * 1000).toISOString();
       await journal("commit", t, "started", `confirm deadline ${deadline}`);
       const committed = await Promise.allSettled(ends.map((d) => d.commit({ confirmTimeoutS: o.confirmTimeoutS, token: commitToken(o.run, t) })));
@@ -215,6 +225,7 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
         throw new LinkcryptError("E_NOT_SECURED", `${(e as Error).message}; both ends rolled back`, { cause: e });
       }
       await journal("verify", t, "done", check.join(" | "));
+      await spaceOut();
       await Promise.all(ends.filter((d) => d.flags.confirmedCommit).map((d) => d.confirm()));
       await journal("confirm", t, "done");
       return { target: t, kind, outcome: "changed", detail: `both ends changed and confirmed (${check.join(" | ")})`, diff };
