@@ -7,6 +7,7 @@ import { labDown, readLab } from "../../src/lab/lab.js";
 import { NetconfSession } from "../../src/transport/netconf/client.js";
 import { SshConnection } from "../../src/transport/ssh.js";
 import { cli } from "../cli-run.js";
+import { stateFileText, stateJournal, stateSecret } from "../lab/state.js";
 
 /**
  * The whole product on a lab that `linkcrypt lab up` builds from examples/lab-2site.yaml: two netconfd switches, two
@@ -126,13 +127,13 @@ describe("end to end through linkcrypt lab up", () => {
     expect(new Set(samples)).toEqual(new Set([6]));
   }, 60_000);
 
-  it("5. no secret appears in any output, plan, journal or report", () => {
-    const secrets = JSON.parse(readFileSync(join(state, "secrets.json"), "utf8")) as Record<string, string>;
-    const cak = JSON.parse(secrets["macsec/a1-b1-macsec"]!).cak as string;
+  it("5. no secret appears in any output, plan, journal or report, nor in clear in the state database", async () => {
+    const invName = (parse(readFileSync(inv, "utf8")) as { name: string }).name;
+    const cak = JSON.parse((await stateSecret({ stateDir: state }, invName, "macsec/a1-b1-macsec"))!).cak as string;
     const master = readFileSync(join(dir, "mesh-master.key"), "utf8").trim();
     const snmp = Object.values(parse(readFileSync(join(dir, "secrets.yaml"), "utf8")) as Record<string, string>);
     expect(snmp.length).toBe(4);
-    const texts = [...outputs, readFileSync(join(root, "plan.json"), "utf8"), readFileSync(join(state, "journal.jsonl"), "utf8"), readFileSync(join(root, "verify.json"), "utf8")];
+    const texts = [...outputs, readFileSync(join(root, "plan.json"), "utf8"), JSON.stringify(await stateJournal({ stateDir: state }, invName)), stateFileText(join(state, "state.sqlite")), readFileSync(join(root, "verify.json"), "utf8")];
     for (const t of texts) for (const s of [cak, master, ...snmp]) expect(t.includes(s), `a secret leaked into: ${t.slice(0, 80)}`).toBe(false);
   });
 });
