@@ -1,6 +1,6 @@
 import type { Duplex } from "node:stream";
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
-import { AuthError, CommandError, ConnectError, HostKeyError, TimeoutError } from "../errors.js";
+import { AuthError, CommandError, ConnectError, HostKeyError, InputError, TimeoutError } from "../errors.js";
 import { addHostKey, checkHostKey } from "./known-hosts.js";
 
 /**
@@ -105,7 +105,15 @@ export class SshConnection {
           reject(hostKeyError ?? new ConnectError(`${o.device}: connection to ${o.host}:${port} closed during the handshake`, ctx));
         }
       });
-      client.connect(cfg);
+      try {
+        client.connect(cfg);
+      } catch (e) {
+        // ssh2 parses the private key synchronously: a malformed one throws here, before any event.
+        settled = true;
+        client.removeAllListeners();
+        const why = String((e as Error)?.message ?? e).split("\n")[0]!.replace(/-----BEGIN[\s\S]*/, "").trim();
+        reject(new InputError(`${o.device}: the SSH credential for ${o.username}@${o.host} cannot be used: ${why || "not a private key ssh2 can read"} (check the secret it references)`, { ...ctx, cause: e }));
+      }
     });
   }
 
