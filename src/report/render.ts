@@ -44,10 +44,14 @@ export function reportMarkdown(r: Report): string {
   L.push(...r.controls.map((c) => `| ${c.standard} | ${cell(c.title)} | ${cell(c.reference)} | **${badgeText(c.status)}** | ${cell(c.why)} |`), "");
   L.push("## Topology", "", topologyMermaid(r), "");
   L.push("## Links", "", "| link | ends | medium | method | cipher | key age | status | observed | evidence |", "|---|---|---|---|---|---|---|---|---|");
-  L.push(...r.links.map((l) => `| ${cell(l.name)} | ${cell(ends(l))} | ${l.medium} ${l.speed} | ${l.method} (${cell(l.hardware)}) | ${l.cipher ?? "-"} | ${cell(l.keyAge.text)} | **${badgeText(l.status)}** | ${l.observedAt ?? "-"} | ${cell([...l.proof, ...l.missing.map((m) => `missing: ${m}`), ...(l.proof.length ? [] : l.evidence)].join("; ") || "-")} |`), "");
+  L.push(...r.links.map((l) => `| ${cell(l.name)} | ${cell(ends(l))} | ${l.medium} ${l.speed} | ${l.method} (${cell(l.hardware)}) | ${l.cipher ?? "-"} | ${cell(l.keyAge.text)} | ${l.status} | ${l.observedAt ?? "-"} | ${cell([...l.proof, ...l.missing.map((m) => `missing: ${m}`), ...(l.proof.length ? [] : l.evidence)].join("; ") || "-")} |`), "");
+  // Why each link is not secured, in a sentence (Markdown has no colour: the status column is the word itself).
+  const notSecured = r.links.filter((l) => l.status !== "secured" && (l.method === "macsec" || l.method === "l1"));
+  if (notSecured.length) L.push(...notSecured.map((l) => `- **${cell(l.name)}** (${l.status}): ${cell(l.evidence.join("; ") || "no evidence")}`), "");
   L.push("## Host meshes", "");
   for (const m of r.meshes) {
-    L.push(`### Mesh ${m.name}: ${m.hosts} hosts, ${m.pairs} pairs`, "", `IKE: ${m.ike}`, "");
+    const secured = m.pairClasses.reduce((n, c) => n + c.verified.secured, 0);
+    L.push(`### Mesh ${m.name}`, "", `${m.name}: ${m.hosts} hosts, ${m.pairs} pairs, ${secured} verified secured. IKE: ${m.ike}`, "");
     L.push("| pair class | host classes | path | site pairs | pairs | method | cipher | offload | verified |", "|---|---|---|---|---|---|---|---|---|");
     for (const c of m.pairClasses)
       L.push(`| ${c.id} | ${c.hostClasses.join(" ~ ")} | ${c.pathClass} | ${c.sitePairs.join(", ")} | ${c.pairs} | ${c.method} | ${c.cipher ?? "-"} | ${cell(c.offload.join("; ") || "-")} | ${c.method === "esp" ? `${c.verified.secured}/${c.pairs} secured${c.verified.degraded + c.verified.unsecured ? `, ${c.verified.degraded + c.verified.unsecured} not` : ""}${c.verified.unknown ? `, ${c.verified.unknown} unknown` : ""}${c.verified.notVerified ? `, ${c.verified.notVerified} not verified` : ""}` : "exempt by plan"} |`);

@@ -166,7 +166,9 @@ export function buildReport(plan: Plan, profiles: ProfileSet, inp: ReportInputs)
     if (l.method === "l1" && e && ends.some((x) => !x.error && x.keyAgeSeconds === undefined)) missing.push("key age not reported by an encryptor");
     if ((l.method === "macsec" || l.method === "l1") && !e) missing.push("no verify evidence for this link");
     const last = [...(inp.journal ?? [])].reverse().find((j) => j.target === l.name && (j.step === "transaction" || j.step === "confirm" || j.step === "stage"));
-    const evidence = [...(last?.state === "failed" ? [`last apply failed (${last.at}): ${last.detail ?? ""}`] : []), ...(e?.evidence ?? [])];
+    const applyNote = last?.state === "failed" ? [`last apply failed (${last.at}): ${last.detail ?? ""}`] : [];
+    proof.unshift(...applyNote);
+    const evidence = [...applyNote, ...(e?.evidence ?? [])];
     return {
       name: l.name, sites: l.sites, a: l.a, b: l.b, medium: l.medium, speed: l.speed, method: l.method, cipher: l.l1?.cipher ?? l.cipher, keyManagement: l.keyManagement,
       encryptors: l.l1?.encryptors ?? null, keyAge,
