@@ -9,7 +9,7 @@ import { htmlToPdf } from "../report/pdf.js";
 import { DEFAULT_EVIDENCE_MAX_AGE_HOURS, readVerifyFile, toolIdentity, type ExceptionRecord } from "../report/provenance.js";
 import { buildReport } from "../report/report.js";
 import { reportHtml, reportMarkdown } from "../report/render.js";
-import { topologySvg } from "../report/topology.js";
+import { topologyDot, topologyMermaid, topologySvg } from "../report/topology.js";
 import { openCliState } from "../state/cli.js";
 import { SshPool } from "../transport/ssh.js";
 import { verifyInventory } from "../verify/verify.js";
@@ -129,7 +129,7 @@ export async function runReport(file: string, o: ReportCliOptions, out: Out, err
   });
   r.warnings.unshift(...warnings);
   for (const w of r.warnings) err.write(`warning: ${w}\n`);
-  if (format === "json") emit(o.out, json(r), out);
+  if (format === "json") emit(o.out, json({ ...r, topology: { dot: topologyDot(r), mermaid: topologyMermaid(r) } }), out);
   else if (format === "md" || format === "markdown") emit(o.out, reportMarkdown(r), out);
   else {
     const html = reportHtml(r, await topologySvg(r));

@@ -117,6 +117,11 @@ describe("report: controls, evidence and exceptions", () => {
     expect(p.lastTraffic).toMatch(/^\d+ s ago$/);
     expect(p.cipher).toBe("AES_GCM_16-256 (negotiated)");
     expect(p.offload).toMatch(/hw_offload=/);
+    // The JSON carries all of it: provenance, controls, evidence, exceptions, findings and the topology.
+    for (const k of ["provenance", "headline", "controls", "links", "meshes", "exceptions", "findings", "warnings"]) expect(r).toHaveProperty(k);
+    expect(r.provenance.verify.inventory).toBe("three-site-mixed");
+    expect(r.topology.dot).toMatch(/^digraph topology \{/);
+    expect(r.topology.mermaid).toMatch(/^```mermaid/);
   });
 
   it("an unverified or unsecured link is a finding that fails or leaves the operation control unassessed", async () => {
