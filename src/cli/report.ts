@@ -6,7 +6,7 @@ import { collectSamples, graphiteText, prometheusText } from "../metrics/metrics
 import type { JournalEntry } from "../apply/state-store.js";
 import type { Plan } from "../planner/plan-types.js";
 import { htmlToPdf } from "../report/pdf.js";
-import { DEFAULT_EVIDENCE_MAX_AGE_HOURS, readVerifyFile, toolIdentity, type ExceptionRecord } from "../report/provenance.js";
+import { DEFAULT_EVIDENCE_MAX_AGE_HOURS, readVerifyFile, toolIdentity, verifyExceptions, type ExceptionRecord } from "../report/provenance.js";
 import { buildReport } from "../report/report.js";
 import { reportHtml, reportMarkdown } from "../report/render.js";
 import { topologyDot, topologyMermaid, topologySvg } from "../report/topology.js";
@@ -120,8 +120,8 @@ export async function runReport(file: string, o: ReportCliOptions, out: Out, err
       await store.close();
     }
   }
-  // `mesh down --clear` exception records come from the mesh state; until that source is wired, none are passed.
-  const exceptions: ExceptionRecord[] | undefined = undefined;
+  // `mesh down --clear` exception records: those the verify file carries (verify reads them from the mesh hosts).
+  const exceptions: ExceptionRecord[] | undefined = verifyExceptions(verify?.verify);
   const r = buildReport(plan, l.profiles, {
     generatedAt: now.toISOString(), tool: toolIdentity(),
     ...(verify ? { verify: { report: verify.verify, provenance: verify.provenance } } : {}),

@@ -108,6 +108,8 @@ export function readVerifyFile(file: string, inv: { name: string; digest: string
     if (e.keyAgeSeconds !== undefined && (typeof e.keyAgeSeconds !== "number" || !Number.isFinite(e.keyAgeSeconds))) throw bad(`entries[${i}].keyAgeSeconds is not a number`);
   });
   if (raw.hosts !== undefined && (!Array.isArray(raw.hosts) || !raw.hosts.every((h) => isObj(h) && typeof h.host === "string" && typeof h.mesh === "string" && Array.isArray(h.xfrmDeltas)))) throw bad("hosts is not a list of mesh host counters");
+  if (raw.exceptions !== undefined && (!Array.isArray(raw.exceptions) || !raw.exceptions.every((x) => isObj(x) && Array.isArray(x.hosts))))
+    throw bad("exceptions is not a list of mesh exception records");
   const verify = raw as unknown as VerifyReport;
   const name = typeof raw.inventory === "string" ? raw.inventory : null;
   const digest = verify.plan.inventoryDigest;
@@ -131,6 +133,12 @@ export function readVerifyFile(file: string, inv: { name: string; digest: string
       collectedAt: verify.observedAt, ageHours: Math.round(ageHours * 100) / 100, maxAgeHours: o.maxAgeHours, stale, warnings,
     },
   };
+}
+
+/** The `mesh down --clear` exceptions a verify file carries (verify reads them from the mesh hosts), if any. */
+export function verifyExceptions(v: VerifyReport | undefined): ExceptionRecord[] | undefined {
+  const list = (v as { exceptions?: unknown } | undefined)?.exceptions;
+  return Array.isArray(list) ? (list as ExceptionRecord[]) : undefined;
 }
 
 /** A `mesh down --clear` exception as the mesh state records it. */

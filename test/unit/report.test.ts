@@ -144,6 +144,13 @@ describe("report: controls, evidence and exceptions", () => {
     const rep = buildReport(r, profiles(), { generatedAt: "2026-11-28T00:00:00Z", tool: TOOL, exceptions: recs });
     expect(reportMarkdown(rep)).toMatch(/\| mesh hosts ams1-app1, fra1-db1 in clear \| charon crash loop, INC-4711 \| alice \| 2026-11-27T10:00:00Z \|/);
     expect(reportHtml(rep, "<svg></svg>")).toContain("charon crash loop, INC-4711");
+ 
+    // The records a verify file carries reach the report.
+    const { file } = await threeSiteVerify(tmp(), (v) => {
+      (v as unknown as { exceptions: unknown[] }).exceptions = [{ mode: "clear", mesh: "global", hosts: ["lon1-web1"], reason: "NIC firmware bug", who: "bob", when: "2026-11-28T01:02:03Z" }];
+    });
+    const j = JSON.parse((await cli("report", "examples/three-site-mixed.yaml", "--verify", file, "--format", "json")).out);
+    expect(j.exceptions).toContainEqual({ kind: "mesh-clear", subject: "mesh hosts lon1-web1 in clear", reason: "NIC firmware bug", who: "bob", when: "2026-11-28T01:02:03Z" });
   });
 
   it("the topology names devices and ports (Graphviz) and the Markdown carries it as Mermaid", async () => {
