@@ -55,3 +55,14 @@ describe("Junos platform family", () => {
     expect(junosRefusal(change, "junos-qfx")).toBeUndefined();
   });
 });
+
+describe("show security mka sessions: wording that must not read as secured", () => {
+  it("'Secured - Primary' is Secured; 'Not Secured' and unknown wordings are unknown", () => {
+    const block = (st: string) => `Interface name: et-0/0/1\n  Member identifier: 0123456789ABCDEF01234567\n  CAK name: A1A1\n  Interface state: ${st}\n  Key server: no\n`;
+    expect(parseShowSecurityMkaSessions(block("Secured - Primary"))[0]!.state).toBe("Secured");
+    expect(parseShowSecurityMkaSessions(block("Not Secured"))[0]!.state).toBe("unknown");
+    expect(parseShowSecurityMkaSessions(block("Initializing (secured soon)"))[0]!.state).toBe("unknown");
+    expect(parseShowSecurityMkaSessions(block("Unsecured"))[0]!.state).toBe("Unsecured");
+    expect(parseShowSecurityMkaSessions("Interface name: et-0/0/2\n  the session is Not Secured yet\n")[0]!.state).toBe("unknown");
+  });
+});

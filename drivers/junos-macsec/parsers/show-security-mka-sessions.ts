@@ -11,7 +11,20 @@ export interface MkaSession {
   cipher: string | undefined;
 }
 
-const STATE = /\b(Secured-Suspended|Secured|Unsecured)\b/;
+const STATE = /(?<!\bNot[ \t-])\b(Secured-Suspended|Secured|Unsecured)\b/i;
+const WORDS: Record<string, MkaSession["state"]> = { "secured-suspended": "Secured-Suspended", secured: "Secured", unsecured: "Unsecured" };
+const word = (w: string | undefined): MkaSession["state"] | undefined => (w === undefined ? undefined : WORDS[w.toLowerCase()]);
+
+/**
+ * The state of one session block: the first labelled state line that speaks of "secured" decides, and must start with
+ * a known word ("Secured - Primary" is Secured; "Not Secured" or any other wording is unknown, never Secured).
+ * Without such a line, a known state word anywhere in the block (not preceded by "Not").
+ */
+function blockState(block: string): MkaSession["state"] {
+  const labelled = [...block.matchAll(/(?:Interface State|Status|State):[ \t]*([^\n]*)/gi)].map((m) => m[1]!.trim()).find((v) => /secured/i.test(v));
+  if (labelled !== undefined) return word(/^(Secured-Suspended|Secured|Unsecured)\b/i.exec(labelled)?.[1]) ?? "unknown";
+  return word(STATE.exec(block)?.[1]) ?? "unknown";
+}
 
 export function parseShowSecurityMkaSessions(text: string): MkaSession[] {
   const out: MkaSession[] = [];
@@ -19,7 +32,7 @@ export function parseShowSecurityMkaSessions(text: string): MkaSession[] {
     for (const block of text.split(/^\s*(?=Interface name:)/m).filter((b) => /^Interface name:/.test(b.trim()))) {
       const iface = /Interface name:[ \t]*(\S+)/.exec(block)?.[1];
       if (!iface) continue; // "Interface name:" with no name after it (a truncated answer)
-      const state = (/(?:Interface State|Status|State):\s*(Secured-Suspended|Secured|Unsecured)/i.exec(block)?.[1] ?? STATE.exec(block)?.[1]) as MkaSession["state"] | undefined;
+      const state = blockState(block);
       const ks = /Key server:\s*(yes|no)/i.exec(block)?.[1];
       out.push({ interface: iface, state: state ?? "unknown", keyServer: ks === undefined ? undefined : ks.toLowerCase() === "yes", cipher: /Cipher suite:\s*(\S+)/i.exec(block)?.[1] });
     }
@@ -28,7 +41,7 @@ export function parseShowSecurityMkaSessions(text: string): MkaSession[] {
   for (const line of text.split("\n")) {
     const m = /^\s*((?:xe|et|ge|ae|mge)-\S+)\s+(.*)$/.exec(line);
     if (!m) continue;
-    const state = STATE.exec(m[2]!)?.[1] as MkaSession["state"] | undefined;
+    const state = word(STATE.exec(m[2]!)?.[1]);
     out.push({ interface: m[1]!, state: state ?? "unknown", keyServer: undefined, cipher: undefined });
   }
   return out;
