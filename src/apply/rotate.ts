@@ -10,10 +10,22 @@ import { SshPool } from "../transport/ssh.js";
 import { INTERRUPTED, linkKey, macsecChanges, parseKey, transactionEnds } from "./apply.js";
 import type { StateStore } from "../state/store.js";
 
+function interruptible(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((r) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      r();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
 /** An interrupt stopped the rotation between steps (or before a step's commits): the link runs on the old key, or on both. */
 export class RotateInterrupted extends LinkcryptError {
   constructor(readonly stepName: string, readonly staged: boolean) {
-    super("E_INTERRUPTED", `interrupted before step "${stepName}"${staged ? " could commit: both ends rolled back" : ""}`);
+    super("E_INTERRUPTED", `interrupted in step "${stepName}"${staged ? ": both ends rolled back" : " before it began"}`);
   }
 }
 
@@ -25,7 +37,7 @@ export class RotateInterrupted extends LinkcryptError {
  * MKA moves to the new key while the old one still works, so traffic never depends on a key only one end has.
  * The new key is kept in the state store as `next` until step 3 is done, so an interrupted rotation can resume.
  */
-export async function rotateMacsecLink(plan: Plan, linkName: string, inv: Inventory, profiles: ProfileSet, o: { access: AccessOptions; store: StateStore; confirmTimeoutS: number; journal: (step: string, state: "started" | "done" | "failed" | "rolled-back", detail?: string) => Promise<void>; signal?: AbortSignal }): Promise<{ oldCkn: string; newCkn: string }> {
+export async function rotateMacsecLink(plan: Plan, linkName: string, inv: Inventory, profiles: ProfileSet, o: { access: AccessOptions; store: StateStore; confirmTimeoutS: number; journal: (step: string, state: "started" | "done" | "failed" | "rolled-back", detail?: string) => Promise<void>; signal?: AbortSignal; pauseAfterCommitMs?: number }): Promise<{ oldCkn: string; newCkn: string }> {
   const link = plan.links.find((l) => l.name === linkName);
   if (!link || link.method !== "macsec") throw new LinkcryptError("E_INPUT", `"${linkName}" is not a MACsec link in the plan`);
   const policy = profiles.policies.get(link.policy)!;
@@ -52,13 +64,16 @@ export async function rotateMacsecLink(plan: Plan, linkName: string, inv: Invent
         await ends[0].rollback().catch(() => undefined);
         throw e;
       }
+      // Test-only fault injection (docs/apply.md): a window between commit and confirm; an interrupt in it rolls back.
+      if (o.pauseAfterCommitMs) await interruptible(o.pauseAfterCommitMs, o.signal);
+      if (o.signal?.aborted) throw new RotateInterrupted(name, true);
       await ends[0].confirm();
       await ends[1].confirm();
       await o.journal(name, "done");
     } catch (e) {
       await Promise.all(ends.map((d) => d.rollback().catch(() => undefined)));
       if (e instanceof RotateInterrupted) {
-        await o.journal(name, "rolled-back", `${INTERRUPTED} before commit: both ends unchanged`);
+        await o.journal(name, "rolled-back", `${INTERRUPTED}: both ends rolled back to before this step`);
         throw e;
       }
       await o.journal(name, "failed", (e as Error).message);

@@ -46,6 +46,7 @@ export async function runRotate(what: string, name: string, o: KeysCliOptions, o
       const { value: r, interrupted } = await withInterrupts(s.store, err, (signal) =>
         rotateMacsecLink(s.plan, name, s.inv, s.profiles, {
           access: s.access, store: s.store, confirmTimeoutS: Number(o.confirmTimeout ?? 120), signal,
+          ...(process.env.LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS ? { pauseAfterCommitMs: Number(process.env.LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS) } : {}),
           journal: async (step, state, detail) => {
             await s.store.append({ at: new Date().toISOString(), run, step: `rotate ${step}`, target: name, state, ...(detail ? { detail } : {}) });
             if (state === "done") done = step;
