@@ -7,8 +7,19 @@ export interface Out {
   write(s: string): void;
 }
 
-/** A plain, aligned text table; the last column is not padded. */
-export function formatTable(headers: string[], rows: string[][]): string {
+/**
+ * Text from input made safe for a terminal: C0 controls other than newline and tab, DEL and the C1 controls
+ * (which include the 8-bit CSI) are shown as \xHH, so a value like "de\x1b[2J" cannot clear or rewrite the screen.
+ */
+export function safeText(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+/** A plain, aligned text table; the last column is not padded. Cells are shown with safeText. */
+export function formatTable(headersIn: string[], rowsIn: string[][]): string {
+  const headers = headersIn.map(safeText);
+  const rows = rowsIn.map((r) => r.map((c) => safeText(String(c ?? ""))));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();
@@ -16,7 +27,7 @@ export function formatTable(headers: string[], rows: string[][]): string {
 }
 
 export function formatDiagnostic(d: Diagnostic): string {
-  return `${d.severity.padEnd(7)} ${d.path}: ${d.message}${d.source ? `  (${d.source})` : ""}`;
+  return `${d.severity.padEnd(7)} ${safeText(d.path)}: ${safeText(d.message)}${d.source ? `  (${safeText(d.source)})` : ""}`;
 }
 
 export function formatDiagnostics(diags: readonly Diagnostic[]): string {

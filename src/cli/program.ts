@@ -9,7 +9,8 @@ import { runExplain } from "./explain.js";
 import { runLab } from "./lab.js";
 import { runMesh } from "./mesh.js";
 import { runMtu } from "./mtu.js";
-import { EXIT, type Out } from "./output.js";
+import { NUMERIC } from "./numeric.js";
+import { EXIT, safeText, type Out } from "./output.js";
 import { runPlan } from "./plan.js";
 import { runSchema } from "./schema.js";
 import { runValidate } from "./validate.js";
@@ -71,10 +72,10 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys (default $LINKCRYPT_KNOWN_HOSTS or ~/.ssh/known_hosts)")
     .option("--accept-new-host-key", "accept and record host keys not seen before (never a changed one)")
     .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
-    .option("--concurrency <n>", "devices in flight at once (default 8)")
-    .option("--per-device <n>", "operations in flight per device (default 1)")
-    .option("--per-device-interval <ms>", "minimum time between operations on one device (a rate limit; default none)")
-    .option("--timeout <seconds>", "connect timeout; commands get three times as long (default 10)")
+    .option("--concurrency <n>", "devices in flight at once (default 8)", NUMERIC.concurrency())
+    .option("--per-device <n>", "operations in flight per device (default 1)", NUMERIC.perDevice())
+    .option("--per-device-interval <ms>", "minimum time between operations on one device (a rate limit; default none)", NUMERIC.intervalMs())
+    .option("--timeout <seconds>", "connect timeout; commands get three times as long (default 10)", NUMERIC.timeoutS())
     .addOption(profilesOpt())
     .action(async (file: string, o: Parameters<typeof runDiscover>[1]) => {
       code = await runDiscover(file, o, out, err);
@@ -91,13 +92,13 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
     .option("--state-key <ref>", STATE_KEY_HELP)
     .option("--state-dir <dir>", "older layout: the state in DIR/state.sqlite (a .linkcrypt directory's files are imported once)")
     .option("--dry-run", "stage and diff every change, commit nothing (exit 2 if anything would change)")
-    .option("--confirm-timeout <seconds>", "devices roll back by themselves unless confirmed within this (default 120)")
-    .option("--secured-timeout <seconds>", "how long to wait for MACsec to report secured on both ends (default 60)")
-    .option("--max-fail-percent <n>", "stop starting new work once this share of targets failed (default 0)")
-    .option("--concurrency <n>", "operations in flight (default 8)")
-    .option("--per-device <n>", "operations in flight per device (default 1)")
-    .option("--per-device-interval <ms>", "minimum time between operations on one device (a rate limit; default none)")
-    .option("--per-site <n>", "operations in flight touching one site (default no limit)")
+    .option("--confirm-timeout <seconds>", "devices roll back by themselves unless confirmed within this (default 120)", NUMERIC.confirmTimeoutS())
+    .option("--secured-timeout <seconds>", "how long to wait for MACsec to report secured on both ends (default 60)", NUMERIC.securedTimeoutS())
+    .option("--max-fail-percent <n>", "stop starting new work once this share of targets failed (default 0)", NUMERIC.percent())
+    .option("--concurrency <n>", "operations in flight (default 8)", NUMERIC.concurrency())
+    .option("--per-device <n>", "operations in flight per device (default 1)", NUMERIC.perDevice())
+    .option("--per-device-interval <ms>", "minimum time between operations on one device (a rate limit; default none)", NUMERIC.intervalMs())
+    .option("--per-site <n>", "operations in flight touching one site (default no limit)", NUMERIC.perSite())
     .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
     .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys")
     .option("--lab", "mesh hosts are a linkcrypt lab")
@@ -122,7 +123,7 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
       .description("rotate keys without dropping traffic: `rotate link NAME` (MACsec, make-before-break) or `rotate mesh NAME` (PSK roll)")
       .argument("<what>", "link or mesh")
       .argument("<name>", "the link or mesh name")
-      .option("--confirm-timeout <seconds>", "confirmed-commit timeout per step (default 120)")
+      .option("--confirm-timeout <seconds>", "confirmed-commit timeout per step (default 120)", NUMERIC.confirmTimeoutS())
       .option("--lab", "mesh hosts are a linkcrypt lab"),
   ).action(async (what: string, name: string, o: Parameters<typeof runRotate>[2]) => {
     code = await runRotate(what, name, o, out, err);
@@ -248,13 +249,13 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
       return EXIT.usage;
     }
     if (e instanceof LinkcryptError) {
-      err.write(`linkcrypt: ${e.message}\n`);
+      err.write(`linkcrypt: ${safeText(e.message)}\n`);
       // Scripts that asked for --json get the error as JSON on stdout too, with the same exit code.
       if (argv.includes("--json"))
         out.write(`${JSON.stringify({ error: { code: e.code, message: e.message, ...(e.device ? { device: e.device } : {}), ...(e.operation ? { operation: e.operation } : {}) } })}\n`);
       return e instanceof UsageError ? EXIT.usage : EXIT.problems;
     }
-    err.write(`linkcrypt: internal error: ${(e as Error).message ?? String(e)}\n(this is a bug; run with LINKCRYPT_DEBUG=1 for the stack trace)\n`);
+    err.write(`linkcrypt: internal error: ${safeText(String((e as Error)?.message ?? e))}\n(this is a bug; run with LINKCRYPT_DEBUG=1 for the stack trace)\n`);
     if (process.env.LINKCRYPT_DEBUG) err.write(`${(e as Error).stack}\n`);
     return EXIT.internal;
   }

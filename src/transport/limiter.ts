@@ -55,7 +55,12 @@ export class DeviceLimiter {
   }
 
   private device<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    if (this.rated) return this.rated.key(name).schedule(fn);
+    if (this.rated) {
+      const p = this.rated.key(name).schedule(fn);
+      this.inFlight.add(p);
+      void p.then(() => this.inFlight.delete(p), () => this.inFlight.delete(p));
+      return p;
+    }
     let s = this.caps.get(name);
     if (!s) this.caps.set(name, (s = new Semaphore(this.o.perDeviceConcurrency)));
     return s.run(fn);
@@ -88,7 +93,16 @@ export class DeviceLimiter {
     return s;
   }
 
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  /**
+   * Let every scheduled job finish, then stop. Bottleneck's own graceful stop also waits out `minTime` after the last
+   * job, which for a long --per-device-interval would keep the process alive for nothing: with nothing left to run,
+   * dropping the (empty) queue stops at once.
+   */
   async stop(): Promise<void> {
-    if (this.rated) await Promise.all(this.rated.limiters().map((l) => l.limiter.stop({ dropWaitingJobs: false })));
+    if (!this.rated) return;
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    await Promise.all(this.rated.limiters().map((l) => l.limiter.stop({ dropWaitingJobs: true })));
   }
 }
