@@ -127,8 +127,16 @@ describe("mesh: end to end on the lab", () => {
     for (const [pair, s] of Object.entries(four)) expect(s).toBe(five[pair]);
   });
 
-  it("5. mesh down takes every pair down and verifies it; mesh up restores every pair", async () => {
-    const d = await cli("mesh", "down", inv, "--json");
+  it("5. mesh down refuses without --block or --clear (exit 64); --clear needs --reason", async () => {
+    const bare = await cli("mesh", "down", inv, "--json");
+    expect(bare.code).toBe(64);
+    expect(JSON.parse(bare.out).error ?? bare.out).toMatch(/--block|--clear/);
+    const noReason = await cli("mesh", "down", inv, "--clear");
+    expect(noReason.code).toBe(64);
+  });
+
+  it("5b. mesh down --block takes every pair down and verifies it; mesh up restores every pair", async () => {
+    const d = await cli("mesh", "down", inv, "--block", "--json");
     expect(d.code, d.out).toBe(0);
     expect(JSON.parse(d.out).hosts.every((h: { remainingSas: number }) => h.remainingSas === 0)).toBe(true);
     const s = JSON.parse((await cli("mesh", "status", inv, "--json")).out);

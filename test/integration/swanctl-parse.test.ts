@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labDown, labUp, type LabState } from "../../src/lab/lab.js";
-import { meshConnSpecs } from "../../src/mesh/conn-spec.js";
+import { meshConnSpecs, meshShuntSpecs } from "../../src/mesh/conn-spec.js";
 import { derivePairPsk } from "../../src/mesh/psk.js";
 import { renderSwanctlConf, renderSwanctlSecrets } from "../../src/render/swanctl.js";
 import { buildPlan } from "../../src/planner/build-plan.js";
@@ -33,7 +33,7 @@ describe("render: swanctl.conf", () => {
     for (const m of mesh.members) {
       it(`${ex}: ${m.name} matches its golden file and loads into charon`, () => {
         const specs = meshConnSpecs(mesh, m.name);
-        const conf = renderSwanctlConf(m.name, specs);
+        const conf = renderSwanctlConf(m.name, specs, meshShuntSpecs(specs));
         const golden = `test/golden/swanctl/${ex}--${m.name}.conf`;
         if (process.env.UPDATE_GOLDEN) writeFileSync(golden, conf);
         expect(existsSync(golden), `${golden} missing: UPDATE_GOLDEN=1`).toBe(true);
@@ -47,12 +47,13 @@ describe("render: swanctl.conf", () => {
         const secrets = renderSwanctlSecrets(vspecs.map((s) => ({ name: `${s.localId}-${s.remoteId}`, ids: [s.localId, s.remoteId], secret: derivePairPsk(master, s.localId, s.remoteId) })));
         const h = lab.hosts[0]!;
         const f = join(h.dir, "swanctl", "swanctl.conf");
-        writeFileSync(f, `${renderSwanctlConf(m.name, vspecs)}\n${secrets}`);
+        writeFileSync(f, `${renderSwanctlConf(m.name, vspecs, meshShuntSpecs(vspecs))}\n${secrets}`);
         const out = execFileSync("swanctl", ["--load-all", "--clear", "--file", f, "--uri", `unix://${h.viciSocket}`], {
           env: { ...process.env, STRONGSWAN_CONF: join(h.dir, "strongswan.conf"), SWANCTL_DIR: join(h.dir, "swanctl") },
           stdio: ["ignore", "pipe", "ignore"],
         }).toString();
-        expect(out).toMatch(new RegExp(`successfully loaded ${vspecs.length} connections, \\d+ unloaded`));
+        // Every ESP connection and its pair's drop shunt load.
+        expect(out).toMatch(new RegExp(`successfully loaded ${vspecs.length * 2} connections, \\d+ unloaded`));
         expect(out).not.toMatch(/failed|error/i);
       });
     }

@@ -6,7 +6,7 @@
  *   	dir out priority 367232 ptype main
  *   	tmpl src 0.0.0.0 dst 0.0.0.0
  *   		proto esp reqid 1 mode transport
- * `action block` appears on drop policies; `dir socket` entries are charon's per-socket IKE bypasses.
+ * `action block` appears on drop policies; `socket in|out` entries are charon's per-socket IKE bypasses.
  */
 export interface XfrmPolicy {
   src: string;
@@ -25,14 +25,14 @@ export function parseXfrmPolicies(text: string): XfrmPolicy[] {
     const line = raw.trim();
     const sel = /^src (\S+) dst (\S+)/.exec(line);
     if (sel && !raw.startsWith("\t") && !raw.startsWith(" ")) {
-      cur = { src: sel[1]!, dst: sel[2]!, dir: "out", action: "allow", priority: 0, tmpl: [] };
+      cur = { src: sel[1]!, dst: sel[2]!, dir: "socket", action: "allow", priority: 0, tmpl: [] };
       out.push(cur);
       continue;
     }
     if (!cur) continue;
-    const dir = /^dir (in|out|fwd|socket)\b/.exec(line);
+    const dir = /^(?:dir (in|out|fwd)|socket (?:in|out))\b/.exec(line);
     if (dir) {
-      cur.dir = dir[1] as XfrmPolicy["dir"];
+      cur.dir = (dir[1] ?? "socket") as XfrmPolicy["dir"];
       if (/\baction block\b/.test(line)) cur.action = "block";
       const pr = /\bpriority (\d+)/.exec(line);
       if (pr) cur.priority = Number(pr[1]);
