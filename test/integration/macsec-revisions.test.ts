@@ -1,4 +1,7 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Driver, MacsecChange } from "../../drivers/contract.js";
 import { driverFactory, type DriverContext } from "../../drivers/registry.js";
@@ -6,6 +9,7 @@ import { UnsupportedError } from "../../src/errors.js";
 import { openconfigDialect, renderOpenconfigMacsec } from "../../src/render/openconfig-macsec.js";
 import { dataXml, NetconfRpcError, NetconfSession } from "../../src/transport/netconf/client.js";
 import { SshConnection } from "../../src/transport/ssh.js";
+import { cli } from "../cli-run.js";
 import { profiles } from "../helpers.js";
 import { LAB_USER, startNetconf, type NetconfPeer } from "../lab/peers.js";
 
@@ -108,4 +112,56 @@ for (const set of [{ macsec: "1.2.0", keychain: "0.5.0", macsecRev: "2025-01-02"
       expect(st?.detail).toMatch(/no MKA state/);
     });
   });
+}
+
+describe("the CLI refuses what a 1.1.1 switch cannot take: plan --facts and apply --dry-run", () => {
+  const dir = mkdtempSync(join(tmpdir(), "lc-revisions-"));
+  const inv = join(dir, "inv.yaml");
+  let a: NetconfPeer, b: NetconfPeer;
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startNetconf({ models: { macsec: "1.1.1", keychain: "0.4.0" } }), startNetconf({ models: { macsec: "1.1.1", keychain: "0.4.0" } })]);
+    writeFileSync(join(dir, "known_hosts"), readFileSync(a.knownHosts, "utf8") + readFileSync(b.knownHosts, "utf8"));
+    writeFileSync(join(dir, "secrets.yaml"), "{}\n", { mode: 0o600 });
+    const sw = (name: string, site: string, p: NetconfPeer) => ({
+      name, kind: "switch", site, profile: "lab-openconfig-switch", management: { address: p.host, port: p.port, transport: "netconf" },
+      credentials: { username: LAB_USER, secret: `file:${p.clientKeyPath}` }, ports: [{ name: "eth1", speed: "100G", mtu: 9000 }],
+    });
+    writeFileSync(inv, stringify({ version: 1, name: "rev-lab", policy: "default", sites: [{ name: "a" }, { name: "b" }], devices: [sw("sw-a", "a", a), sw("sw-b", "b", b)], links: [{ name: "ab", a: "sw-a:eth1", b: "sw-b:eth1", medium: "dwdm", speed: "100G", pathMtu: 9216 }] }));
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all([a, b].map((p) => p?.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const access = () => ["--known-hosts", join(dir, "known_hosts"), "--secrets", join(dir, "secrets.yaml")];
+
+  it("apply --dry-run of a plan made without facts: the link fails with the reason, nothing reaches the switches", async () => {
+    expect((await cli("plan", inv, "--out", join(dir, "plan.json"))).code).toBe(0);
+    const r = await cli("apply", join(dir, "plan.json"), "--inventory", inv, "--state-dir", join(dir, "state"), ...access(), "--dry-run");
+    expect(r.code, r.out + r.err).toBe(1);
+    expect(r.out + r.err, r.out + r.err).toMatch(/ab\s+macsec\s+failed\s+.*openconfig-macsec 1\.1\.1 .*include-sci.*nothing was sent/);
+    const { nc, close } = await probeOf(a);
+    expect(dataXml(await nc.getConfig("running", '<macsec xmlns="http://openconfig.net/yang/macsec"/>'))).not.toContain("lc-");
+    await close();
+  });
+
+  it("plan --facts: refused, naming the link, the switch and its revision; with macsecOmitSci it plans", async () => {
+    const d = await cli("discover", inv, ...access(), "--out", join(dir, "facts.json"));
+    expect(d.code, d.out + d.err).toBe(0);
+    const p = await cli("plan", inv, "--facts", join(dir, "facts.json"));
+    expect(p.code).not.toBe(0);
+    expect(p.out + p.err).toMatch(/sw-a: link ab: MACsec would include the SCI, but the device \(openconfig-macsec 1\.1\.1 \(2023-08-03\)/);
+    writeFileSync(inv, readFileSync(inv, "utf8").replace("pathMtu: 9216", "pathMtu: 9216\n    macsecOmitSci: true"));
+    const ok = await cli("plan", inv, "--facts", join(dir, "facts.json"), "--out", join(dir, "plan2.json"));
+    expect(ok.code, ok.out + ok.err).toBe(0);
+    const r = await cli("apply", join(dir, "plan2.json"), "--inventory", inv, "--facts", join(dir, "facts.json"), "--state-dir", join(dir, "state"), ...access(), "--dry-run");
+    expect(r.code, r.out + r.err).toBe(2);
+    expect(r.out).toMatch(/ab\s+macsec\s+planned/);
+    expect(r.out).not.toContain("include-sci");
+  });
+});
+
+async function probeOf(p: NetconfPeer) {
+  const c = await SshConnection.connect({ device: "probe", host: p.host, port: p.port, username: LAB_USER, privateKey: readFileSync(p.clientKeyPath), knownHostsFile: p.knownHosts });
+  const nc = await NetconfSession.open(await c.subsystem("netconf"), { device: "probe" });
+  return { nc, close: async () => (await nc.close(), c.close()) };
 }
