@@ -83,6 +83,19 @@ export function labId(dir: string): string {
   return `lc${createHash("sha256").update(resolve(dir)).digest("hex").slice(0, 8)}`;
 }
 
+/** Names a lab gives its namespaces: lc + 8 hex digits (lc + up to 6 letters and digits before that), sw or h<n>. */
+const LAB_NETNS = /^lc(?:[0-9a-f]{8}|[A-Za-z0-9]{1,6})(?:sw|h\d+)$/;
+/** What a lab starts: charon (through ip netns exec), sshd, netconfd, snmpd. */
+const LAB_DAEMONS = /(?:^|[/\s])(?:charon|sshd|netconfd|snmpd|ip)(?:\s|$)/;
+
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+  } catch {
+    return "";
+  }
+}
+
 /** The fixed top-level files a lab writes in its directory (besides host and peer directories). */
 export const LAB_FILES = ["lab.json", "inventory.yaml", "known_hosts", "secrets.yaml", "mesh-master.key", "lab-ca.crt", "lab-ca.key"] as const;
 
@@ -314,25 +327,31 @@ export async function labDown(dir: string): Promise<string[]> {
   const root = resolve(dir);
   const done: string[] = [];
   const { killPid, removeLabUser } = await import("./peers.js");
+  // lab.json is only trusted for what a lab makes: its own daemons, its lc<hash> namespaces and account.
+  const ours = (pid: number) => LAB_DAEMONS.test(cmdline(pid));
   for (const d of [...(s.switches ?? []), ...(s.encryptors ?? [])]) {
-    for (const pid of d.pids) await killPid(pid);
+    for (const pid of d.pids) if (ours(pid)) await killPid(pid);
     done.push(d.name);
   }
   for (const h of s.hosts) {
-    await killPid(h.pid);
-    try {
-      ip("netns", "del", h.netns);
-    } catch {
-      /* already gone */
+    if (ours(h.pid)) await killPid(h.pid);
+    if (LAB_NETNS.test(h.netns)) {
+      try {
+        ip("netns", "del", h.netns);
+      } catch {
+        /* already gone */
+      }
     }
     done.push(h.name);
   }
-  try {
-    ip("netns", "del", s.bridgeNetns);
-  } catch {
-    /* already gone */
+  if (LAB_NETNS.test(s.bridgeNetns)) {
+    try {
+      ip("netns", "del", s.bridgeNetns);
+    } catch {
+      /* already gone */
+    }
   }
-  if (s.user) removeLabUser(s.user);
+  if (s.user && s.user === labId(s.dir)) removeLabUser(s.user);
   // A lab.json from before `made` existed: what that version wrote.
   const made = s.made ?? [...LAB_FILES, ...s.hosts.map((h) => h.name), ...readdirSync(root).filter((f) => /^(sshd|netconfd|snmpd)-/.test(f))];
   for (const rel of [...made].reverse()) {

@@ -98,9 +98,35 @@ describe("lab: cleans up only after itself (real lab)", () => {
     expect(readdirSync(dir)).toEqual(["notes.txt"]);
     expect(readFileSync(join(dir, "notes.txt"), "utf8")).toBe("mine\n");
     expect(userExists(s.user!)).toBe(false);
+    const pids = [...s.hosts.map((h) => h.pid), ...s.switches!.flatMap((x) => x.pids), ...s.encryptors!.flatMap((x) => x.pids)];
+    expect(pids.length).toBe(4 + 2 * 2 + 2);
+    const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^\d+ \([^)]*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+    expect(pids.filter(alive)).toEqual([]);
     const ns = netnsList();
     expect(ns.filter((n) => n.startsWith(s.bridgeNetns.replace(/sw$/, "")))).toEqual([]);
   }, 60_000);
+});
+
+describe("lab: down trusts lab.json only for what a lab makes", () => {
+  it("a planted lab.json cannot make lab down kill other processes, delete other namespaces or accounts, or files outside", async () => {
+    const d = join(root, "planted");
+    mkdirSync(d);
+    writeFileSync(join(root, "outside.txt"), "keep\n");
+    const victim = (await import("node:child_process")).spawn("sleep", ["30"], { stdio: "ignore" });
+    writeFileSync(join(d, "lab.json"), JSON.stringify({
+      name: "x", dir: d, bridgeNetns: "not-a-lab-ns", subnet: "10.231.9.0/24", user: "root", made: ["../outside.txt", "/etc/hostname"],
+      hosts: [{ name: "h", netns: "also-not-ours", address: "10.231.9.1", dir: d, viciSocket: "x", pid: victim.pid }],
+    }));
+    const down = await cli("lab", "down", "--dir", d);
+    expect(down.code, down.err).toBe(0);
+    expect(victim.exitCode).toBeNull();
+    expect(victim.killed).toBe(false);
+    victim.kill();
+    expect(userExists("root")).toBe(true);
+    expect(readFileSync(join(root, "outside.txt"), "utf8")).toBe("keep\n");
+    expect(existsSync("/etc/hostname")).toBe(true);
+    expect(existsSync(join(d, "lab.json"))).toBe(false);
+  });
 });
 
 describe("lab: --dir . and similar names (real lab)", () => {
