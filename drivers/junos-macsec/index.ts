@@ -4,7 +4,7 @@ import { dataXml, NetconfRpcError } from "../../src/transport/netconf/client.js"
 import { children, childText, innerXml, parseXml } from "../../src/transport/netconf/xml.js";
 import type { ConfigChange, DeviceFacts, Driver, DriverFlags, LinkSecurityState } from "../contract.js";
 import type { DriverContext } from "../registry.js";
-import { netconfFacts, netconfTransaction } from "../shared/netconf-transaction.js";
+import { netconfFacts, netconfTransaction, notVerified } from "../shared/netconf-transaction.js";
 import type { NetconfSession } from "../../src/transport/netconf/client.js";
 import { parseShowSecurityMkaSessions } from "./parsers/show-security-mka-sessions.js";
 
@@ -78,13 +78,13 @@ export function create(ctx: DriverContext): Driver {
         text = innerXml(r.xml, "output", "first") ?? "";
       } catch (e) {
         if (!(e instanceof NetconfRpcError)) throw e;
-        return ifs.map((i) => ({ port: i.name, status: "unknown", ...(i.cipher ? { cipher: i.cipher } : {}), detail: `the device did not answer "show security mka sessions" (${e.tag})`, observedAt: now }));
+        return ifs.map((i) => notVerified(ctx, { port: i.name, status: "unknown", ...(i.cipher ? { cipher: i.cipher } : {}), detail: `the device did not answer "show security mka sessions" (${e.tag})`, observedAt: now }));
       }
       const sessions = parseShowSecurityMkaSessions(text);
       return ifs.map((i) => {
         const m = sessions.find((x) => x.interface === i.name);
         const status = m?.state === "Secured" ? "secured" : m?.state === "Unsecured" || m?.state === "Secured-Suspended" ? "unsecured" : "unknown";
-        return { port: i.name, status, ...(i.cipher ? { cipher: i.cipher } : {}), detail: m ? `MKA session ${m.state}${m.keyServer ? " (key server)" : ""}` : "no MKA session for this interface", observedAt: now } satisfies LinkSecurityState;
+        return notVerified(ctx, { port: i.name, status, ...(i.cipher ? { cipher: i.cipher } : {}), detail: m ? `MKA session ${m.state}${m.keyServer ? " (key server)" : ""}` : "no MKA session for this interface", observedAt: now } satisfies LinkSecurityState);
       });
     },
   };

@@ -11,7 +11,7 @@ import { dataXml } from "../../src/transport/netconf/client.js";
 import { children, childText, parseXml, type XmlNode } from "../../src/transport/netconf/xml.js";
 import type { ConfigChange, DeviceFacts, Driver, DriverFlags, LinkSecurityState } from "../contract.js";
 import type { DriverContext } from "../registry.js";
-import { netconfFacts, netconfTransaction } from "../shared/netconf-transaction.js";
+import { netconfFacts, netconfTransaction, notVerified } from "../shared/netconf-transaction.js";
 
 /**
  * `openconfig-macsec`: MACsec over NETCONF on the openconfig-macsec / openconfig-keychain paths.
@@ -173,11 +173,11 @@ export function create(ctx: DriverContext): Driver {
     async linkSecurity() {
       // Two samples one MKA hello time apart, but only where the first could be secured (MKA state present).
       const first = await evidence();
-      if (!first.some((e) => e.status === undefined && e.enabled && e.inMkpdu !== undefined)) return first.map((e) => judgeOpenconfig(e, undefined, ctx.now().toISOString()));
+      if (!first.some((e) => e.status === undefined && e.enabled && e.inMkpdu !== undefined)) return first.map((e) => notVerified(ctx, judgeOpenconfig(e, undefined, ctx.now().toISOString())));
       await new Promise((r) => setTimeout(r, MKA_HELLO_MS + 500));
       const second = await evidence();
       const now = ctx.now().toISOString();
-      return second.map((e) => judgeOpenconfig(e, first.find((f) => f.port === e.port), now));
+      return second.map((e) => notVerified(ctx, judgeOpenconfig(e, first.find((f) => f.port === e.port), now)));
     },
   };
 }

@@ -3,7 +3,7 @@ import { TimeoutError, UnsupportedError } from "../../src/errors.js";
 import { flattenXml, lineDiff } from "../../src/render/flatten-xml.js";
 import { dataXml, NetconfRpcError, NetconfSession } from "../../src/transport/netconf/client.js";
 import { parseXml } from "../../src/transport/netconf/xml.js";
-import type { ConfigChange, Driver } from "../contract.js";
+import type { ConfigChange, Driver, LinkSecurityState } from "../contract.js";
 import type { DriverContext } from "../registry.js";
 
 /**
@@ -136,4 +136,9 @@ export function netconfFacts(s: NetconfSession): { capabilities: string[]; candi
     candidate: s.hasCapability(CAP_CANDIDATE),
     confirmedCommit: s.hasCapability(CAP_CONFIRMED) || s.hasCapability("urn:ietf:params:netconf:capability:confirmed-commit:1.0"),
   };
+}
+
+/** A profile that says MKA cannot be observed (`mkaObservable: false`) turns "unknown" into an explicit "secured: not verified". */
+export function notVerified(ctx: Pick<DriverContext, "profile">, st: LinkSecurityState): LinkSecurityState {
+  return st.status === "unknown" && ctx.profile.mkaObservable === false ? { ...st, detail: `secured: not verified (the profile sets mkaObservable: false): ${st.detail}` } : st;
 }

@@ -135,7 +135,7 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
     for (;;) {
       const st = (await d.linkSecurity()).find((s) => s.port === port);
       if (st?.status === "secured") return `${d.device} ${port}: secured (${st.detail})`;
-      if (!observable) return `${d.device} ${port}: secured: not verified (its profile sets mkaObservable: false, so apply does not wait for MKA; the device said: ${st?.status ?? "no state"}${st ? `, ${st.detail}` : ""})`;
+      if (!observable) return `${d.device} ${port}: ${st?.detail.startsWith("secured: not verified") ? st.detail : `secured: not verified (its profile sets mkaObservable: false, so apply does not wait for MKA; the device said: ${st?.status ?? "no state"}${st ? `, ${st.detail}` : ""})`}`;
       if (Date.now() > until) throw new LinkcryptError("E_NOT_SECURED", `${d.device} ${port} did not report secured within ${o.securedTimeoutMs} ms (last: ${st?.status ?? "no state"}${st ? `, ${st.detail}` : ""})`);
       await pause(500);
     }
