@@ -127,7 +127,11 @@ export function checkPairs(pairs: readonly [string, string][], tables: readonly 
     const sb = rowsOf(slotB);
     const ia = sa.filter((c) => c.state === "INSTALLED");
     const ib = sb.filter((c) => c.state === "INSTALLED");
-    const sym = ia.find((x) => ib.some((y) => y.spiIn === x.spiOut && y.spiOut === x.spiIn));
+    // Where the kernels' SPIs are known, prefer a symmetric pair the kernels really hold (an SA deleted behind
+    // charon's back stays listed until charon notices, beside the CHILD_SA that replaced it).
+    const inKernel = (x: ChildSaRow) => !o.kernelSpis || ([[a, x.spiIn], [a, x.spiOut]] as const).every(([h, spi]) => !o.kernelSpis!.get(h) || o.kernelSpis!.get(h)!.has(spi));
+    const syms = ia.filter((x) => ib.some((y) => y.spiIn === x.spiOut && y.spiOut === x.spiIn));
+    const sym = syms.find(inKernel) ?? syms[0];
     // A half pair: an INSTALLED SA whose outbound SPI the peer has no inbound SA for.
     const orphanA = ia.filter((x) => !ib.some((y) => y.spiIn === x.spiOut));
     const orphanB = ib.filter((y) => !ia.some((x) => x.spiIn === y.spiOut));
@@ -156,7 +160,12 @@ export function checkPairs(pairs: readonly [string, string][], tables: readonly 
     if (o.kernelSpis) {
       const missing = [[a, sym.spiIn], [a, sym.spiOut], [b, sym.spiOut], [b, sym.spiIn]].filter(([h, spi]) => o.kernelSpis!.get(h!) && !o.kernelSpis!.get(h!)!.has(spi!));
       if (missing.length) {
-        out.push(finding(a, b, "no-kernel-sa", `charon has SPIs the kernel does not: ${missing.map(([h, s]) => `${s} on ${h}`).join(", ")}`, spis));
+        // An inbound SA missing from a kernel while the peer keeps its outbound one is a half pair, the real way:
+        // the peer's packets arrive for an SPI the kernel drops (XfrmInNoStates), whatever charon believes.
+        const inboundGone = missing.filter(([h, spi]) => (h === a ? sym.spiIn : sym.spiOut) === spi);
+        out.push(inboundGone.length
+          ? finding(a, b, "half", `${inboundGone.map(([h, s]) => `${h}'s kernel has no inbound SA ${s} (charon still lists it): ${h === a ? b : a} sends into it`).join("; ")}`, spis)
+          : finding(a, b, "no-kernel-sa", `charon has SPIs the kernel does not: ${missing.map(([h, s]) => `${s} on ${h}`).join(", ")}`, spis));
         continue;
       }
     }

@@ -42,7 +42,12 @@ export function collectSamples(plan: Plan, verify?: VerifyReport, keyAges: { key
     out.push({ name: "linkcrypt_mesh_half_open_ike_sas", help: "half-open IKE_SAs on the host", type: "gauge", labels, value: h.halfOpen });
     for (const d of h.xfrmDeltas)
       out.push({ name: "linkcrypt_xfrm_errors", help: "growth of a /proc/net/xfrm_stat error counter since the previous verify", type: "gauge", labels: { ...labels, counter: d.counter }, value: d.delta });
+    // The kernel's own counters, as read from /proc/net/xfrm_stat: monotonic since boot, so rate() works on them.
+    for (const [counter, value] of Object.entries(h.xfrmStat ?? {}))
+      out.push({ name: "linkcrypt_xfrm_stat_total", help: "a /proc/net/xfrm_stat counter of the host's kernel", type: "counter", labels: { ...labels, counter }, value });
   }
+  for (const x of verify?.exceptions ?? [])
+    out.push({ name: "linkcrypt_mesh_cleartext_exception", help: "1 while `mesh down --clear` lets these members talk unencrypted (until mesh up)", type: "gauge", labels: { mesh: x.mesh, hosts: x.hosts.join(","), who: x.who, since: x.when, reason: x.reason }, value: 1 });
   for (const k of keyAges) out.push({ name: "linkcrypt_key_age_seconds", help: "age of the key in use", type: "gauge", labels: { key: k.key, kind: k.kind }, value: k.seconds });
   return out;
 }

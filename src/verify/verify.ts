@@ -5,7 +5,7 @@ import { driverFor, type AccessOptions } from "../discover/device-access.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import type { ProfileSet } from "../model/load-profiles.js";
 import type { HostAccess } from "../mesh/host-access.js";
-import { verifyMesh } from "../mesh/operations.js";
+import { verifyMesh, type MeshException } from "../mesh/operations.js";
 import type { LinkPlan, Plan } from "../planner/plan-types.js";
 import { SshPool } from "../transport/ssh.js";
 
@@ -40,7 +40,9 @@ export interface VerifyReport {
   observedAt: string;
   entries: VerifyEntry[];
   /** Per mesh host: SA counts, and xfrm_stat counters that grew since the previous verify. */
-  hosts?: { mesh: string; host: string; ikeSas: number; childSas: number; halfOpen: number; xfrmDeltas: { counter: string; delta: number }[] }[];
+  hosts?: { mesh: string; host: string; ikeSas: number; childSas: number; halfOpen: number; xfrmDeltas: { counter: string; delta: number }[]; xfrmStat?: Record<string, number> }[];
+  /** `mesh down --clear` exceptions in force when verify ran (who, when, why, which hosts). */
+  exceptions?: MeshException[];
 }
 
 function combine(states: (LinkSecurityState | undefined)[]): VerifyStatus {
@@ -62,6 +64,7 @@ export async function verifyInventory(
   const startedAt = at();
   const entries: VerifyEntry[] = [];
   const hostStats: NonNullable<VerifyReport["hosts"]> = [];
+  const exceptions: MeshException[] = [];
   const device = (n: string) => inv.devices.find((d) => d.name === n)!;
   const read = async (dev: string, port: string): Promise<LinkSecurityState | { error: string }> => {
     try {
@@ -94,11 +97,12 @@ export async function verifyInventory(
     entries.push(...(await Promise.all(plan.links.map(linkEntry))));
     for (const m of plan.meshes) {
       const hosts = o.meshHosts(m.name);
-      const r = await verifyMesh(m, hosts).catch((e: Error) => ({ findings: [], errors: [{ host: "*", error: e.message }], tables: [], kernel: [] }));
+      const r = await verifyMesh(m, hosts).catch((e: Error) => ({ findings: [], errors: [{ host: "*", error: e.message }], tables: [], kernel: [], exceptions: [] as MeshException[] }));
+      exceptions.push(...r.exceptions);
       for (const f of r.findings)
         entries.push({
           kind: "pair", name: `${m.name}:${f.a}~${f.b}`, method: "host-mesh",
-          status: f.status === "up" || f.status === "idle" ? "secured" : f.status === "down" ? "unsecured" : f.status === "unknown" ? "unknown" : "degraded",
+          status: f.status === "up" || f.status === "idle" ? "secured" : f.status === "down" || f.status === "cleartext-possible" ? "unsecured" : f.status === "unknown" ? "unknown" : "degraded",
           evidence: [`${f.status}: ${f.detail}`], sa: pairEvidence(f, r.tables, connName(f.b)), observedAt: at(),
         });
       for (const e of r.errors) entries.push({ kind: "pair", name: `${m.name}:${e.host}`, method: "host-mesh", status: "unknown", evidence: [e.error], observedAt: at() });
@@ -109,10 +113,11 @@ export async function verifyInventory(
           childSas: t.children.filter((c) => c.conn.startsWith("mesh-") && c.state === "INSTALLED").length,
           halfOpen: t.halfOpen,
           xfrmDeltas: (r.kernel.find((k) => k.host === t.host)?.xfrmDeltas ?? []).map((d) => ({ counter: d.counter, delta: d.delta })),
+          ...(r.kernel.find((k) => k.host === t.host)?.xfrmStat ? { xfrmStat: r.kernel.find((k) => k.host === t.host)!.xfrmStat! } : {}),
         });
     }
   } finally {
     await pool.closeAll();
   }
-  return { format: "linkcrypt-verify", version: 1, inventory: plan.inventory, generator: plan.generator, startedAt, plan: plan.inputs, observedAt: at(), entries, hosts: hostStats };
+  return { format: "linkcrypt-verify", version: 1, inventory: plan.inventory, generator: plan.generator, startedAt, plan: plan.inputs, observedAt: at(), entries, hosts: hostStats, ...(exceptions.length ? { exceptions } : {}) };
 }
