@@ -17,8 +17,35 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { prepareLabModels, type LabModelSet } from "./lab-models.js";
 
-/** The test peers' SSH account; `linkcrypt lab up` makes one of its own per lab instead (and `lab down` removes it). */
-export const LAB_USER = "lctest";
+/**
+ * The test peers' SSH account: one per process (`lct<pid>`), created when its first peer starts and removed when its
+ * last one stops, or when the process exits. `linkcrypt lab up` makes one of its own per lab (removed by `lab down`).
+ */
+export const LAB_USER = `lct${process.pid}`;
+let testUserPeers = 0;
+let testUserExitHook = false;
+
+/** Counts a peer that logs in as LAB_USER; the returned function releases it (the last release removes the account). */
+function holdTestUser(user: string): () => void {
+  if (user !== LAB_USER) return () => undefined;
+  testUserPeers++;
+  if (!testUserExitHook) {
+    testUserExitHook = true;
+    process.once("exit", () => {
+      try {
+        removeLabUser(LAB_USER);
+      } catch {
+        /* best effort at exit */
+      }
+    });
+  }
+  let held = true;
+  return () => {
+    if (!held) return;
+    held = false;
+    if (--testUserPeers === 0) removeLabUser(LAB_USER);
+  };
+}
 /** Random for each process: set on the account whenever a peer starts. */
 export const LAB_PASSWORD = randomBytes(18).toString("base64url");
 const HERE = fileURLToPath(new URL(".", import.meta.url));
@@ -143,6 +170,7 @@ export interface SshdPeer {
  */
 export async function startSshd(o: { netconfSocket?: string; port?: number; forceCommand?: string; under?: string; user?: string; password?: string } = {}): Promise<SshdPeer> {
   const user = o.user ?? LAB_USER;
+  const release = holdTestUser(user); // held before the account is ensured, so another peer's stop cannot remove it meanwhile
   ensureLabUser(user, o.password);
   const dir = labDir("sshd", o.under);
   const port = o.port ?? (await freePort());
@@ -182,6 +210,7 @@ export async function startSshd(o: { netconfSocket?: string; port?: number; forc
     stop: async () => {
       await killPid(p.pid!);
       rmSync(dir, { recursive: true, force: true });
+      release();
     },
   };
 }
@@ -290,6 +319,7 @@ export async function startSnmpd(o: { under?: string; v2c?: boolean } = {}): Pro
  * behaviour the eos-macsec driver relies on. It is not EOS.
  */
 export async function startEosStandin(): Promise<SshdPeer & { stateFile: string }> {
+  const release = holdTestUser(LAB_USER); // the account must outlive the chown below until this peer stops
   ensureLabUser();
   const dir = labDir("eos");
   const stateFile = join(dir, "eos-state.json");
@@ -304,6 +334,7 @@ export async function startEosStandin(): Promise<SshdPeer & { stateFile: string 
     stop: async () => {
       await sshd.stop();
       rmSync(dir, { recursive: true, force: true });
+      release();
     },
   };
 }

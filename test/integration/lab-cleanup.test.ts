@@ -160,3 +160,17 @@ describe("lab: --dir . and similar names (real lab)", () => {
     for (const n of names) expect(existsSync(`/tmp/linkcrypt-lab-${n}`)).toBe(false);
   }, 180_000);
 });
+
+describe("lab: the test peers' account", () => {
+  it("is this process's own, with a random password, and goes when its last peer stops", async () => {
+    const { LAB_USER, startSshd } = await import("../lab/peers.js");
+    expect(LAB_USER).toBe(`lct${process.pid}`);
+    expect(LAB_PASSWORD).not.toBe("lctest-pw-7f3a");
+    const [a, b] = await Promise.all([startSshd(), startSshd()]);
+    expect(userExists(LAB_USER)).toBe(true);
+    await a.stop();
+    expect(userExists(LAB_USER)).toBe(true); // b still logs in with it
+    await b.stop();
+    expect(userExists(LAB_USER)).toBe(false);
+  });
+});

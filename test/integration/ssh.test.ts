@@ -54,7 +54,7 @@ describe("transport: ssh (real sshd)", () => {
     const { privateKey: _, ...rest } = opts();
     const e = await SshConnection.connect({ ...rest, password: "wrong" }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(AuthError);
-    expect((e as AuthError).message).toMatch(/^lab-host: authentication as "lctest" failed/);
+    expect((e as AuthError).message).toMatch(new RegExp(`^lab-host: authentication as "${LAB_USER}" failed`));
   });
 
   it("refuses an unknown host key, showing its fingerprint", async () => {
