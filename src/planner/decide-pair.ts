@@ -4,7 +4,7 @@ import type { PolicyProfile, XfrmPerfProfile } from "../model/profile-schema.js"
 import { formatSpeed } from "../model/speed.js";
 import { HW_OFFLOAD_MODES_SINCE, versionAtLeast } from "../mesh/conn-spec.js";
 import { espSequencePlan, type SequencePlan } from "./esp-sequence.js";
-import { budget, type Family, type Layer } from "./mtu-budget.js";
+import { budget, type Budget, type Family, type Layer } from "./mtu-budget.js";
 import type { MtuPlan, SideDecision } from "./plan-types.js";
 
 /**
@@ -164,6 +164,8 @@ export function decidePair(
   mesh: Pick<ModelMesh, "mode" | "offload" | "ciphers" | "natT" | "overlay" | "name">,
   policy: PolicyProfile,
   perf: XfrmPerfProfile,
+  /** Reused across the pair classes of one mesh: side evaluations per traits object, budgets per stack. */
+  cache: DecideCache = newDecideCache(),
 ): PairDecision {
   const problems: PairDecision["problems"] = [];
   const families = a.families.filter((f) => b.families.includes(f));
@@ -198,8 +200,8 @@ export function decidePair(
   for (const id of mesh.ciphers) {
     const cipher = espCipher(id);
     const sides: [SideEvaluation, SideEvaluation] = [
-      evaluateSide(a, cipher, mesh, natT, families, perf),
-      evaluateSide(b, cipher, mesh, natT, families, perf),
+      cachedSide(cache, a, cipher, mesh, natT, families, perf),
+      cachedSide(cache, b, cipher, mesh, natT, families, perf),
     ];
     const usable = sides.every((s) => s.decision !== "unavailable");
     const score = usable ? SCORE[sides[0].decision as SideDecision] + SCORE[sides[1].decision as SideDecision] : null;
@@ -243,7 +245,12 @@ export function decidePair(
       ...(mesh.overlay === "vxlan" ? [{ kind: "vxlan", family: f } as const] : []),
       { kind: "esp", cipher: best.cipher, mode: mesh.mode, family: f, natT },
     ];
-    const bud = budget(stack, pathMtu, f);
+    const bkey = `${best.cipher.id}|${mesh.mode}|${mesh.overlay}|${f}|${natT}|${pathMtu}`;
+    let bud = cache.budgets.get(bkey);
+    if (!bud) {
+      bud = budget(stack, pathMtu, f);
+      cache.budgets.set(bkey, bud);
+    }
     if (!mtu || bud.maxInnerMtu < mtu.maxInnerMtu)
       mtu = { pathMtu, overheadBytes: bud.overheadBytes, maxInnerMtu: bud.maxInnerMtu, recommendedMtu: bud.maxInnerMtu, mssClamp: bud.mssClamp, layers: bud.layers };
   }
@@ -265,6 +272,27 @@ export function decidePair(
     ...base, method: "esp", cipher: best.cipher.id, sides: best.sides, mtu, reasons, problems,
     capacity: { nicSpeedBps, estimateBps, ok }, sequence,
   };
+}
+
+/** Memo for deciding many pair classes of one mesh: the same side and the same stack come back again and again. */
+export interface DecideCache {
+  sides: WeakMap<HostTraits, Map<string, SideEvaluation>>;
+  budgets: Map<string, Budget>;
+}
+
+export function newDecideCache(): DecideCache {
+  return { sides: new WeakMap(), budgets: new Map() };
+}
+
+function cachedSide(
+  cache: DecideCache, t: HostTraits, cipher: EspCipher, mesh: Pick<ModelMesh, "mode" | "offload">, natT: boolean, families: readonly Family[], perf: XfrmPerfProfile,
+): SideEvaluation {
+  let m = cache.sides.get(t);
+  if (!m) cache.sides.set(t, (m = new Map()));
+  const k = `${cipher.id}|${mesh.mode}|${mesh.offload}|${natT}|${families.join(",")}`;
+  let s = m.get(k);
+  if (!s) m.set(k, (s = evaluateSide(t, cipher, mesh, natT, families, perf)));
+  return s;
 }
 
 /** Why one side cannot use ESN: its strongSwan, or a NIC that offloads the SA but cannot carry ESN state. */

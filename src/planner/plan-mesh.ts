@@ -1,8 +1,10 @@
 import { cmp, type Diagnostic } from "../model/diagnostics.js";
 import type { Model, ModelHost, ModelMesh } from "../model/model.js";
 import { formatSpeed } from "../model/speed.js";
-import { ESP_CIPHER_IDS, espCipher } from "../crypto/esp-ciphers.js";
-import { decidePair, hostTraits, type HostTraits, type PairDecision, type PathTraits } from "./decide-pair.js";
+import { espCipher, type EspCipherId } from "../crypto/esp-ciphers.js";
+import type { XfrmPerfProfile } from "../model/profile-schema.js";
+import { decidePair, evaluateSide, hostTraits, newDecideCache, type HostTraits, type PairDecision, type PathTraits } from "./decide-pair.js";
+import type { Family } from "./mtu-budget.js";
 import type { HostClassPlan, MeshPlan, PairClassPlan, PathClassPlan, SidePlan } from "./plan-types.js";
 import type { SitePath } from "./site-paths.js";
 
@@ -24,17 +26,20 @@ export function planMesh(
   const traitsOf = new Map<string, HostTraits>();
   const classOfHost = new Map<string, string>();
   const offloadKeys = new Map<object, string>();
-  for (const h of mesh.hosts) {
-    const t = hostTraits(h);
-    const key = hostClassKey(t, offloadKeys);
+  const memberTraits = mesh.hosts.map((h) => hostTraits(h));
+  const matters = ciphersThatMatter(mesh, memberTraits, model.profiles.xfrmPerf);
+  for (const [i, h] of mesh.hosts.entries()) {
+    const t = memberTraits[i]!;
+    const usable = usableCiphers(t, matters);
+    const swanPacket = packetOffloadPossible(t, mesh) ? t.strongswan.hwOffloadModes : null;
+    const key = hostClassKey(t, usable, swanPacket, offloadKeys);
     let hc = classOfKey.get(key);
     if (!hc) {
       hc = {
         id: `hc${classOfKey.size + 1}`, nic: t.nicProfile.name, nicDriver: t.nicProfile.kernelDriver,
         nicSpeed: formatSpeed(t.nicSpeedBps), nicMtu: t.nicMtu, offload: [...t.nicProfile.espOffload.modes],
         cpu: t.cpuModel, cpuTier: t.cpuTier, families: t.families.map((f) => (f === 4 ? "ipv4" : "ipv6")),
-        kernelCiphers: t.kernelAlgorithms === undefined ? null : ESP_CIPHER_IDS.filter((id) => espCipher(id).kernelAlgorithms.every((k) => t.kernelAlgorithms!.includes(k))),
-        strongswan: { ...t.strongswan }, hosts: [],
+        usableCiphers: usable, strongswan: { hwOffloadModes: swanPacket, esn: t.strongswan.esn }, hosts: [],
       };
       classOfKey.set(key, hc);
       traitsOf.set(hc.id, t);
@@ -152,10 +157,11 @@ export function planMesh(
     });
 
   const order = [...pairCounts.values()].sort((x, y) => x.lo - y.lo || x.hi - y.hi || x.pc - y.pc);
+  const cache = newDecideCache();
   const pairClasses: PairClassPlan[] = order.map((c, i) => {
     const id = `pc${i + 1}`;
     const [hcA, hcB] = [hostClasses[c.lo]!.id, hostClasses[c.hi]!.id];
-    const d = decidePair(traitsOf.get(hcA)!, traitsOf.get(hcB)!, pathClassList[c.pc]!.traits, mesh, model.policy, model.profiles.xfrmPerf);
+    const d = decidePair(traitsOf.get(hcA)!, traitsOf.get(hcB)!, pathClassList[c.pc]!.traits, mesh, model.policy, model.profiles.xfrmPerf, cache);
     for (const p of d.problems)
       diagnostics.push({ severity: p.severity, code: p.code, path: `${mesh.path}.pairClasses[${id}]`, message: `${c.pairs} pair(s) like ${c.example[0]} ~ ${c.example[1]}: ${p.message}` });
     return toPairClassPlan(id, hcA, hcB, pathClassList[c.pc]!.plan.id, c.pairs, d);
@@ -226,20 +232,60 @@ interface PairCount {
 
 /**
  * What makes two hosts decide alike: the NIC and what it can offload (after facts), speed and MTU, the CPU model and
- * tier, address families, the ESP algorithms the kernel listed and the strongSwan feature level. Not the raw CPU flag
- * list, the rest of /proc/crypto, or exact versions: those differ from host to host without changing a decision.
+ * tier, address families, the ciphers that matter which the kernel can run, and the strongSwan feature level where it
+ * changes something. Not the raw CPU flag list, the rest of /proc/crypto, or exact versions: those differ from host to
+ * host without changing a decision.
  */
-function hostClassKey(t: HostTraits, offloadKeys: Map<object, string>): string {
+function hostClassKey(t: HostTraits, usable: readonly string[], swanPacket: boolean | null, offloadKeys: Map<object, string>): string {
   let off = offloadKeys.get(t.nicProfile.espOffload);
   if (off === undefined) {
     off = JSON.stringify(t.nicProfile.espOffload);
     offloadKeys.set(t.nicProfile.espOffload, off);
   }
-  const s = t.strongswan;
-  return [
-    t.nicProfile.name, off, t.nicSpeedBps, t.nicMtu, t.cpuModel, t.cpuTier, t.families.join(","),
-    t.kernelAlgorithms === undefined ? "-" : t.kernelAlgorithms.join(","), `${s.observed}${s.hwOffloadModes}${s.esn}`,
-  ].join("\u0001");
+  return [t.nicProfile.name, off, t.nicSpeedBps, t.nicMtu, t.cpuModel, t.cpuTier, t.families.join(","), usable.join(","), swanPacket, t.strongswan.esn].join("\u0001");
+}
+
+/** strongSwan's hw_offload = packet support changes a decision only where the NIC could do packet offload. */
+function packetOffloadPossible(t: HostTraits, mesh: ModelMesh): boolean {
+  return mesh.offload !== "off" && t.nicProfile.espOffload.modes.includes("packet");
+}
+
+function runnable(t: HostTraits, id: EspCipherId): boolean {
+  return t.kernelAlgorithms === undefined || espCipher(id).kernelAlgorithms.every((k) => t.kernelAlgorithms!.includes(k));
+}
+
+/** The mesh ciphers `t`'s kernel can run, among those that matter. */
+function usableCiphers(t: HostTraits, matters: readonly EspCipherId[]): EspCipherId[] {
+  return matters.filter((id) => runnable(t, id));
+}
+
+/**
+ * The mesh's ciphers whose availability on a host can change a pair's decision. A cipher c does not matter when an
+ * earlier cipher g in the policy's order runs on every member and, on every kind of side in the mesh (NIC after facts,
+ * CPU tier, strongSwan level, address families; with and without NAT-T), runs at least as fast and offloads at least
+ * as much: then g is always at least as good as c, ties go to g, and c never wins whether a host can run it or not.
+ */
+export function ciphersThatMatter(mesh: Pick<ModelMesh, "ciphers" | "mode" | "offload">, members: readonly HostTraits[], perf: XfrmPerfProfile): EspCipherId[] {
+  const kinds = new Map<string, HostTraits>();
+  for (const t of members) {
+    const k = `${t.nicProfile.name}|${t.nicProfile.espOffload.modes.join("+")}|${t.nicSpeedBps}|${t.cpuTier}|${t.strongswan.hwOffloadModes}|${t.families.join(",")}`;
+    if (!kinds.has(k)) kinds.set(k, { ...t, kernelAlgorithms: undefined });
+  }
+  const everywhere = mesh.ciphers.filter((id) => members.every((t) => runnable(t, id)));
+  const side = (t: HostTraits, id: EspCipherId, natT: boolean, fams: readonly Family[]) => {
+    const s = evaluateSide(t, espCipher(id), mesh, natT, fams, perf);
+    return { bps: s.throughputBps, score: s.decision === "nic-packet-offload" ? 2 : s.decision === "nic-crypto-offload" ? 1 : 0 };
+  };
+  const dominates = (g: EspCipherId, c: EspCipherId) => {
+    for (const t of kinds.values())
+      for (const natT of [false, true])
+        for (const fams of [t.families, ...t.families.map((f) => [f])]) {
+          const [x, y] = [side(t, g, natT, fams), side(t, c, natT, fams)];
+          if (x.bps < y.bps || x.score < y.score) return false;
+        }
+    return true;
+  };
+  return mesh.ciphers.filter((c, i) => !mesh.ciphers.slice(0, i).some((g) => everywhere.includes(g) && dominates(g, c)));
 }
 
 /** The decision for one concrete pair, with every cipher considered: what `explain hostA hostB` shows. */

@@ -102,10 +102,13 @@ export interface HostClassPlan {
   cpu: string;
   cpuTier: "vaes" | "aesni" | "generic";
   families: ("ipv4" | "ipv6")[];
-  /** ESP ciphers whose kernel algorithms /proc/crypto listed; null when not observed (all assumed present). */
-  kernelCiphers: string[] | null;
-  /** strongSwan feature level: whether the version was observed, hw_offload = packet|crypto, ESN. */
-  strongswan: { observed: boolean; hwOffloadModes: boolean; esn: boolean };
+  /**
+   * The mesh ciphers these hosts' kernels can run (per /proc/crypto; all when not observed), leaving out ciphers that
+   * cannot change any pair's decision in this mesh (an earlier cipher every member runs is never worse).
+   */
+  usableCiphers: string[];
+  /** strongSwan feature level: hw_offload = packet|crypto (null where the NIC has no packet offload, so it does not matter), ESN. */
+  strongswan: { hwOffloadModes: boolean | null; esn: boolean };
   hosts: string[];
 }
 
