@@ -24,6 +24,23 @@ for (let i = 1; i < rows.length; i++) {
   process.stdout.write(`${JSON.stringify({ growth: `${a.hosts}->${b.hosts}`, timeRatio: +timeRatio.toFixed(2), pairRatio: +pairRatio.toFixed(2), timeOverPairs: +(timeRatio / pairRatio).toFixed(3) })}\n`);
 }
 
+// Plans with discovered facts (issue 14 targets: 2,000 hosts with every host's facts distinct <= 1 s and <= 512 MB,
+// <= 1.5x the same fleet with uniform facts; 10,000 hosts over 100 sites with facts <= 2 s; 20,000 hosts over 300
+// sites <= 3 s; plan JSON <= 5 MB). Planner time is applying the facts and planning; CPU ms is steadier than wall ms.
+const factsOne = fileURLToPath(new URL("./facts-one.ts", import.meta.url));
+const gcEnv = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --expose-gc` };
+const withFacts = (...args: string[]) => {
+  const line = execFileSync(process.execPath, [tsx, factsOne, ...args, "--runs", process.env.BENCH_FACTS_RUNS ?? "5"], { encoding: "utf8", env: gcEnv }).trim();
+  process.stdout.write(`${line}\n`);
+  return JSON.parse(line) as { plannerMsMedian: number; plannerCpuMsMedian: number };
+};
+const distinct = withFacts("--hosts", "2000", "--links", "200", "--facts", "distinct");
+const uniform = withFacts("--hosts", "2000", "--links", "200", "--facts", "uniform");
+process.stdout.write(`${JSON.stringify({ facts: "2000 hosts, distinct vs uniform", timeRatio: +(distinct.plannerMsMedian / uniform.plannerMsMedian).toFixed(2), cpuRatio: +(distinct.plannerCpuMsMedian / uniform.plannerCpuMsMedian).toFixed(2) })}\n`);
+withFacts("--hosts", "2000", "--links", "200", "--facts", "distinct", "--aes-hidden", "0.03");
+withFacts("--hosts", "10000", "--sites", "100", "--links", "200", "--facts", "distinct");
+withFacts("--hosts", "20000", "--sites", "300", "--links", "600", "--facts", "uniform");
+
 // Mesh: rendering one host's configuration, and the pure pair check (issue 4 targets: < 50 ms and < 2 s at 1,000 hosts).
 const meshOne = fileURLToPath(new URL("./mesh-one.ts", import.meta.url));
 for (const hosts of (process.env.BENCH_MESH_SIZES ?? "1000").split(",").map(Number))
