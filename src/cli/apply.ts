@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { applyPlan, commitToken, pendingDeadlines, transactionEnds } from "../apply/apply.js";
 import { factsDrift, planDrift } from "../apply/drift.js";
 import { gatePlan } from "../apply/plan-gate.js";
+import { checkPlanShape } from "../apply/plan-shape.js";
 import { EXIT_INTERRUPTED, openCliState, withInterrupts } from "../state/cli.js";
 import type { Driver } from "../../drivers/contract.js";
 import { driverFor, type AccessOptions } from "../discover/device-access.js";
@@ -59,6 +60,7 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
   } catch (e) {
     throw new InputError(`cannot read plan ${planFile}: ${(e as Error).message}`, { cause: e });
   }
+  checkPlanShape(saved, planFile);
   const base = loadAll(o.inventory, o.profiles);
   const l = o.facts === undefined ? base : withFactsFile(base, o.facts);
   const now = planFromLoaded(l);

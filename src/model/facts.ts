@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { DeviceFacts } from "../../drivers/contract.js";
 import type { Diagnostic } from "./diagnostics.js";
+import { validateFactsFile } from "./facts-file.js";
 import type { Model, ModelHost } from "./model.js";
 import type { NicProfile } from "./profile-schema.js";
 import { macsecDeviceLimits, type MacsecDeviceLimits } from "../render/macsec-device-limits.js";
@@ -27,13 +28,6 @@ export interface FactsFile {
   devices: Record<string, DeviceFacts | UnreachableFacts>;
 }
 
-const FactsFileSchema = z.object({
-  format: z.literal(FACTS_FORMAT),
-  version: z.literal(1),
-  inventory: z.string(),
-  devices: z.record(z.string(), z.looseObject({ reachable: z.boolean() })),
-});
-
 export function parseFactsFile(text: string, file: string): { facts?: FactsFile; diagnostics: Diagnostic[] } {
   let data: unknown;
   try {
@@ -41,10 +35,7 @@ export function parseFactsFile(text: string, file: string): { facts?: FactsFile;
   } catch (e) {
     return { diagnostics: [{ severity: "error", code: "facts.json", path: "(facts)", message: `${file} is not JSON: ${(e as Error).message}` }] };
   }
-  const r = FactsFileSchema.safeParse(data);
-  if (!r.success)
-    return { diagnostics: r.error.issues.map((i) => ({ severity: "error" as const, code: "facts.schema", path: `(facts) ${i.path.join(".")}`, message: `${file}: ${i.message}` })) };
-  return { facts: data as FactsFile, diagnostics: [] };
+  return validateFactsFile(data, file); // the whole file's schema: src/model/facts-file.ts
 }
 
 const OFFLOAD_DRIVERS_WORD: Record<string, string> = { "fixed-off": "off [fixed]", off: "off", absent: "absent (the kernel has no ESP offload feature)" };
