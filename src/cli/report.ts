@@ -9,7 +9,7 @@ import { htmlToPdf } from "../report/pdf.js";
 import { DEFAULT_EVIDENCE_MAX_AGE_HOURS, readVerifyFile, toolIdentity, verifyExceptions, type ExceptionRecord } from "../report/provenance.js";
 import { buildReport } from "../report/report.js";
 import { reportHtml, reportMarkdown } from "../report/render.js";
-import { topologyDot, topologyMermaid, topologySvg } from "../report/topology.js";
+import { topologyDot, topologyFigures, topologyMermaid } from "../report/topology.js";
 import { openCliState } from "../state/cli.js";
 import { SshPool } from "../transport/ssh.js";
 import { verifyInventory } from "../verify/verify.js";
@@ -132,7 +132,7 @@ export async function runReport(file: string, o: ReportCliOptions, out: Out, err
   if (format === "json") emit(o.out, json({ ...r, topology: { dot: topologyDot(r), mermaid: topologyMermaid(r) } }), out);
   else if (format === "md" || format === "markdown") emit(o.out, reportMarkdown(r), out);
   else {
-    const html = reportHtml(r, await topologySvg(r));
+    const html = reportHtml(r, await topologyFigures(r));
     if (format === "html") emit(o.out, html, out);
     else {
       const tmp = `${o.out!}.tmp-${process.pid}`;

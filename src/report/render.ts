@@ -89,21 +89,22 @@ td.k{width:150px;font-weight:bold}.mono{font-family:"DejaVu Sans Mono",monospace
 .b-not-assessed,.b-unknown,.b-not-verified{background:#fff;color:#111;border:1px dashed #111}
 .b-critical{background:#111;color:#fff}.b-high{background:#fff;color:#111;border:2px solid #111}.b-medium{border:1px solid #111}.b-low{border:1px dotted #111}
 ul.proof{margin:0;padding-left:14px}ul.proof li.missing{font-style:italic}
-#topology svg{max-width:100%;height:auto}
+#topology svg{max-width:100%;height:auto}figure.topo{margin:6px 0 12px}figcaption{font-weight:bold;margin-bottom:4px}
 .small{font-size:10px;color:#333}
 @page{size:A4 landscape;margin:11mm}
 @media print{
   *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
   body{margin:0;font-size:10px}
   h2{break-after:avoid}tr,li{break-inside:avoid}
-  #topology{break-inside:avoid}
+  figure.topo{break-inside:avoid}
   #topology svg{max-height:170mm}
   a{color:inherit;text-decoration:none}
 }`;
 
 const badge = (s: ReportStatus | ControlStatus | string) => `<span class="badge b-${s.replace(/ /g, "-")}">${esc(badgeText(s))}</span>`;
 
-export function reportHtml(r: Report, topologySvg: string): string {
+export function reportHtml(r: Report, topology: string | readonly { title: string; svg: string }[]): string {
+  const figures = typeof topology === "string" ? topology : topology.map((f) => `<figure class="topo"><figcaption>${esc(f.title)}</figcaption>${f.svg}</figure>`).join("\n");
   const S = (id: string, title: string, body: string) => `<section id="${id}"><h2>${esc(title)}</h2>${body}</section>`;
   const table = (head: string[], rows: string[][]) => `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>${rows.map((row) => `<tr>${row.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("\n")}</tbody></table>`;
   const list = (items: string[], missing: string[] = []) => (items.length || missing.length ? `<ul class="proof">${items.map((i) => `<li>${esc(i)}</li>`).join("")}${missing.map((i) => `<li class="missing">missing: ${esc(i)}</li>`).join("")}</ul>` : "-");
@@ -133,7 +134,7 @@ export function reportHtml(r: Report, topologySvg: string): string {
 ${r.warnings.map((w) => `<p class="warn">⚠ Warning: ${esc(w)}</p>`).join("\n")}
 ${S("provenance", "Provenance", provenance)}
 ${S("controls", "Controls", controls)}
-${S("topology", "Topology", `${topologySvg}<p class="small">Solid line: verified secured. Dashed: not verified secured (the label says which). Boxes: devices with their ports; rounded boxes: mesh hosts per site.</p>`)}
+${S("topology", "Topology", `${figures}<p class="small">Solid line: verified secured. Dashed: not verified secured (the label says which). Boxes: devices with their ports; rounded boxes: mesh hosts per site.</p>`)}
 ${S("links", "Links", links)}
 ${S("meshes", "Host meshes", meshes)}
 ${S("exceptions", "Exceptions", exceptions)}

@@ -76,31 +76,60 @@ describe("report: HTML in headless Chromium", () => {
   });
 
   it("topology labels never overlap, and the topology stays legible when fitted to A4", () => {
-    const svg = readFileSync(html, "utf8").match(/<svg[\s\S]*?<\/svg>/)![0];
-    // A4 landscape less the print margins: 275 mm wide, 170 mm high at most (the print CSS caps it there).
-    const harness = join(dir, "overlap.html");
-    writeFileSync(harness, `<!doctype html><html><body style="margin:0"><div id="box" style="width:275mm">${svg}</div><pre id="result"></pre><script>
-const svg = document.querySelector("svg");
-svg.style.maxWidth = "100%"; svg.style.maxHeight = "170mm"; svg.style.height = "auto"; svg.style.width = "auto";
-const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
-const texts = [...svg.querySelectorAll("text")].filter((t) => t.textContent.trim());
-const boxes = texts.map((t) => { const r = t.getBoundingClientRect(); return { s: t.textContent, x1: r.left, y1: r.top, x2: r.right, y2: r.bottom, px: parseFloat(t.getAttribute("font-size")) * scale }; });
-const overlaps = [];
-for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
-  const a = boxes[i], b = boxes[j];
-  const w = Math.min(a.x2, b.x2) - Math.max(a.x1, b.x1), h = Math.min(a.y2, b.y2) - Math.max(a.y1, b.y1);
-  if (w > 1 && h > 1) overlaps.push([a.s, b.s]);
-}
-document.getElementById("result").textContent = JSON.stringify({ texts: boxes.length, overlaps, minPx: Math.min(...boxes.map((b) => b.px)), scale });
-</script></body></html>`);
-    const dom = chromium("--dump-dom", `file://${harness}`);
-    const res = JSON.parse(/<pre id="result">([\s\S]*?)<\/pre>/.exec(dom)![1]!.replace(/&quot;/g, '"').replace(/&amp;/g, "&")) as { texts: number; overlaps: string[][]; minPx: number; scale: number };
-    expect(res.texts).toBeGreaterThan(20);
-    expect(res.overlaps).toEqual([]);
-    // 6 pt = 8 CSS px: the smallest label on paper.
-    expect(res.minPx).toBeGreaterThanOrEqual(8);
+    expect(overlapCheck(html)).toEqual({ figures: 1, overlaps: [], tooSmall: [] });
   });
 
+  it("a fleet too large for one legible page gets a site overview and one figure per site pair, each legible", async () => {
+    const fleet = join(dir, "fleet.yaml");
+    writeFileSync(fleet, execFileSync("npx", ["tsx", "examples/generate-fleet.ts", "--hosts", "60", "--links", "30"]));
+    const out = join(dir, "fleet.html");
+    const r = await cli("report", fleet, "--format", "html", "--out", out);
+    expect(r.code, r.err).toBeLessThanOrEqual(1); // the generated fleet has findings (exit 1); anything else is a failure
+    expect(r.err).not.toMatch(/internal error/);
+    const res = overlapCheck(out);
+    expect(res.figures).toBeGreaterThan(5);
+    expect(res).toEqual({ figures: res.figures, overlaps: [], tooSmall: [] });
+    expect(readFileSync(out, "utf8")).toMatch(/<figcaption>Overview: sites, with the links and mesh pairs between them<\/figcaption>/);
+  }, 120_000);
+});
+
+/**
+ * Renders every topology figure of an HTML report in Chromium, each fitted to A4 landscape's printable area as the
+ * print CSS does, and returns the pairs of labels whose boxes overlap and the labels smaller than 6 pt (8 CSS px).
+ */
+function overlapCheck(file: string): { figures: number; overlaps: string[][]; tooSmall: string[] } {
+  {
+    const svgs = readFileSync(file, "utf8").match(/<svg[\s\S]*?<\/svg>/g)!;
+    const svg = svgs.map((x) => `<div class="box" style="width:275mm">${x}</div>`).join("");
+    // A4 landscape less the print margins: 275 mm wide, 170 mm high at most (the print CSS caps it there).
+    const harness = join(dir, `overlap-${Math.random().toString(36).slice(2)}.html`);
+    writeFileSync(harness, `<!doctype html><html><body style="margin:0">${svg}<pre id="result"></pre><script>
+const overlaps = [], tooSmall = [];
+let texts = 0;
+for (const svg of document.querySelectorAll("svg")) {
+  svg.style.maxWidth = "100%"; svg.style.maxHeight = "170mm"; svg.style.height = "auto"; svg.style.width = "auto";
+  const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+  const boxes = [...svg.querySelectorAll("text")].filter((t) => t.textContent.trim()).map((t) => { const r = t.getBoundingClientRect(); return { s: t.textContent, x1: r.left, y1: r.top, x2: r.right, y2: r.bottom, px: parseFloat(t.getAttribute("font-size")) * scale }; });
+  texts += boxes.length;
+  for (let i = 0; i < boxes.length; i++) {
+    if (boxes[i].px < 8) tooSmall.push(boxes[i].s + " " + boxes[i].px.toFixed(1) + "px");
+    for (let j = i + 1; j < boxes.length; j++) {
+      const a = boxes[i], b = boxes[j];
+      const w = Math.min(a.x2, b.x2) - Math.max(a.x1, b.x1), h = Math.min(a.y2, b.y2) - Math.max(a.y1, b.y1);
+      if (w > 1 && h > 1) overlaps.push([a.s, b.s]);
+    }
+  }
+}
+document.getElementById("result").textContent = JSON.stringify({ figures: document.querySelectorAll("svg").length, texts, overlaps, tooSmall });
+</script></body></html>`);
+    const dom = chromium("--dump-dom", `file://${harness}`);
+    const res = JSON.parse(/<pre id="result">([\s\S]*?)<\/pre>/.exec(dom)![1]!.replace(/&quot;/g, '"').replace(/&amp;/g, "&").replace(/&lt;/g, "<").replace(/&gt;/g, ">")) as { figures: number; texts: number; overlaps: string[][]; tooSmall: string[] };
+    expect(res.texts).toBeGreaterThan(10 * res.figures);
+    return { figures: res.figures, overlaps: res.overlaps, tooSmall: res.tooSmall };
+  }
+}
+
+describe("report: PDF through Chromium", () => {
   it("prints to a PDF whose pages all carry content, with badges that read in black and white; screenshots", async () => {
     const pdf = join(dir, "report.pdf");
     const r = await cli("report", "examples/three-site-mixed.yaml", "--verify", verifyFile, "--format", "pdf", "--out", pdf);
