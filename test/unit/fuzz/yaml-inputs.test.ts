@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -122,5 +122,38 @@ describe("fuzz: inventory YAML and the secrets file", () => {
         expect(r.message).not.toContain(MARK);
       } else expect(typeof r).toBe("object");
     });
+  });
+});
+
+describe("fuzz: inventories near a real one", () => {
+  it("any one-value mutation of examples/three-site-mixed.yaml validates and plans, or gives diagnostics: never a throw", async () => {
+    const { parse, stringify } = await import("yaml");
+    const { buildPlan, digest } = await import("../../../src/planner/build-plan.js");
+    const base = parse(readFileSync("examples/three-site-mixed.yaml", "utf8")) as unknown;
+    const p = profiles();
+    const mutate = (path: number[], value: unknown, remove: boolean): unknown => {
+      const copy = structuredClone(base) as Record<string, unknown>;
+      let node: Record<string | number, unknown> = copy;
+      for (let i = 0; i < path.length; i++) {
+        const keys: (string | number)[] = Array.isArray(node) ? node.map((_, j) => j) : Object.keys(node);
+        if (!keys.length) break;
+        const k = keys[path[i]! % keys.length]!;
+        const child = node[k];
+        if (i === path.length - 1 || child === null || typeof child !== "object") {
+          if (remove && !Array.isArray(node)) delete node[k];
+          else node[k] = value;
+          break;
+        }
+        node = child as Record<string | number, unknown>;
+      }
+      return copy;
+    };
+    const value = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constantFrom("toString", "__proto__", "constructor", "", "10G", "100G", "dwdm", "macsec", 0, -1, 9216, 1e9, null, [], {}));
+    fuzz("inventory-mutation", fc.tuple(fc.array(fc.nat(), { minLength: 1, maxLength: 5 }), value, fc.boolean()), ([path, v, remove]) => {
+      const text = stringify(mutate(path, v, remove));
+      const r = returnsOrTyped(() => parseInventory("m.yaml", text, p));
+      if (r instanceof Error || !r.model) return;
+      returnsOrTyped(() => buildPlan(r.model!, { inventoryDigest: digest(r.data), profilesDigest: "x" }, r.diagnostics));
+    }, 300);
   });
 });
