@@ -7,7 +7,7 @@ import { applyFacts, type UnreachableFacts } from "../model/facts.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import { UsageError } from "../errors.js";
 import { loadAll } from "./load.js";
-import { EXIT, formatDiagnostics, formatTable, json, type Out } from "./output.js";
+import { EXIT, formatDiagnostics, invalidInventory, formatTable, json, type Out } from "./output.js";
 import { writeAtomically } from "./plan.js";
 
 export interface DiscoverCliOptions {
@@ -34,7 +34,7 @@ function positive(name: string, v: string | undefined, dflt: number): number {
 export async function runDiscover(file: string, o: DiscoverCliOptions, out: Out, err: Out): Promise<number> {
   const l = loadAll(file, o.profiles);
   if (!l.model || !l.profiles || hasErrors(l.diagnostics)) {
-    out.write(`${formatDiagnostics(l.diagnostics)}${file}: not valid; nothing discovered\n`);
+    out.write(invalidInventory(file, l.diagnostics, o.json, "not valid; nothing discovered"));
     return EXIT.problems;
   }
   const timeoutS = positive("--timeout", o.timeout, 10);

@@ -3,7 +3,7 @@ import { UsageError } from "../errors.js";
 import { explainPair } from "../planner/plan-mesh.js";
 import { sitePathFinder } from "../planner/site-paths.js";
 import { loadAll, planFromLoaded } from "./load.js";
-import { EXIT, formatDiagnostics, json, listSome, type Out } from "./output.js";
+import { EXIT, formatDiagnostics, invalidInventory, json, listSome, type Out } from "./output.js";
 import type { LinkPlan, MtuPlan } from "../planner/plan-types.js";
 
 /** `linkcrypt explain FILE <link | hostA hostB>`: every option considered for one link or one host pair. */
@@ -11,7 +11,7 @@ export function runExplain(file: string, targets: string[], opts: { json?: boole
   const l = loadAll(file, opts.profiles);
   const plan = planFromLoaded(l);
   if (!plan || !l.model) {
-    out.write(`${formatDiagnostics(l.diagnostics)}${file}: not valid; nothing to explain\n`);
+    out.write(invalidInventory(file, l.diagnostics, opts.json, "not valid; nothing to explain"));
     return EXIT.problems;
   }
   const model = l.model;

@@ -11,7 +11,7 @@ import type { MeshPlan } from "../planner/plan-types.js";
 import { resolveSecret, type SecretSources } from "../secrets.js";
 import { SshPool } from "../transport/ssh.js";
 import { cliAccess, loadAll, planFromLoaded } from "./load.js";
-import { EXIT, formatDiagnostics, formatTable, json, type Out } from "./output.js";
+import { EXIT, formatDiagnostics, invalidInventory, formatTable, json, type Out } from "./output.js";
 
 export interface MeshCliOptions {
   mesh?: string;
@@ -38,7 +38,7 @@ function context(file: string, o: MeshCliOptions, out: Out): Ctx | number {
   const l = loadAll(file, o.profiles);
   const plan = planFromLoaded(l);
   if (!plan || !l.data || hasErrors(plan.diagnostics)) {
-    out.write(`${formatDiagnostics(plan?.diagnostics ?? l.diagnostics)}${file}: the plan has errors; fix them first (linkcrypt plan ${file})\n`);
+    out.write(invalidInventory(file, plan?.diagnostics ?? l.diagnostics, o.json, `the plan has errors; fix them first (linkcrypt plan ${file})`));
     return EXIT.problems;
   }
   const inv = l.data as Inventory;

@@ -37,6 +37,11 @@ export function formatDiagnostics(diags: readonly Diagnostic[]): string {
   return `${diags.map(formatDiagnostic).join("\n")}\n${errors} error(s), ${warnings} warning(s)\n`;
 }
 
+/** An invalid inventory, said the way the caller asked: JSON ({file, valid: false, diagnostics}) with --json, else text. */
+export function invalidInventory(file: string, diagnostics: readonly Diagnostic[], asJson: boolean | undefined, text: string): string {
+  return asJson ? json({ file, valid: false, diagnostics }) : `${formatDiagnostics(diagnostics)}${file}: ${text}\n`;
+}
+
 export function json(value: unknown): string {
   return `${JSON.stringify(value, null, 2)}\n`;
 }

@@ -15,7 +15,7 @@ import { SshPool } from "../transport/ssh.js";
 import { verifyInventory } from "../verify/verify.js";
 import { cliAccess, loadAll, planFromLoaded } from "./load.js";
 import { meshHostsFor } from "./mesh.js";
-import { EXIT, formatDiagnostics, formatTable, json, type Out } from "./output.js";
+import { EXIT, formatDiagnostics, invalidInventory, formatTable, json, type Out } from "./output.js";
 import { writeAtomically } from "./plan.js";
 
 export interface VerifyCliOptions {
@@ -32,7 +32,7 @@ export async function runVerify(file: string, o: VerifyCliOptions, out: Out): Pr
   const l = loadAll(file, o.profiles, o.facts);
   const plan = planFromLoaded(l);
   if (!plan || !l.profiles || hasErrors(l.diagnostics)) {
-    out.write(`${formatDiagnostics(l.diagnostics)}${file}: not valid\n`);
+    out.write(invalidInventory(file, l.diagnostics, o.json, "not valid"));
     return EXIT.problems;
   }
   const inv = l.data as Inventory;

@@ -64,6 +64,19 @@ describe("fuzz findings: numeric options", () => {
   });
 });
 
+describe("fuzz findings: --json on an invalid inventory (I-4)", () => {
+  for (const argv of [["explain", "INV", "a", "b"], ["discover", "INV"], ["verify", "INV"], ["mesh", "status", "INV"], ["plan", "INV"], ["validate", "INV"]])
+    it(`${argv.slice(0, 2).join(" ")} --json prints the diagnostics as JSON`, async () => {
+      const f = join(dir, "invalid.yaml");
+      writeFileSync(f, "version: 1\nname: t\npolicy: nosuch\nsites: []\n");
+      const r = await cli(...argv.map((a) => (a === "INV" ? f : a)), "--json");
+      expect(r.code).toBe(1);
+      const j = JSON.parse(r.out) as { valid: boolean; diagnostics: unknown[] };
+      expect(j.valid).toBe(false);
+      expect(j.diagnostics.length).toBeGreaterThan(0);
+    });
+});
+
 describe("fuzz findings: terminal output", () => {
   it("control characters from the input are never echoed raw (policy: \"de\\e[2J…\")", async () => {
     const f = join(dir, "cc.yaml");
