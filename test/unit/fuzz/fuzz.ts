@@ -17,7 +17,8 @@ afterAll(() => {
 });
 
 function params(runs: number | undefined): fc.Parameters<unknown> {
-  return { seed: FUZZ_SEED, numRuns: runs ?? FUZZ_RUNS, interruptAfterTimeLimit: FUZZ_TIME_MS, markInterruptAsFailure: false };
+  // A campaign (LINKCRYPT_FUZZ_RUNS set) overrides the smaller per-target counts used in `npm test`.
+  return { seed: FUZZ_SEED, numRuns: process.env.LINKCRYPT_FUZZ_RUNS ? FUZZ_RUNS : (runs ?? FUZZ_RUNS), interruptAfterTimeLimit: FUZZ_TIME_MS, markInterruptAsFailure: false };
 }
 
 /** Run a synchronous property; `check` must throw (an assertion) on a bad outcome. */
