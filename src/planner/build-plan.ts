@@ -40,7 +40,10 @@ export function buildPlan(model: Model, inputs: Plan["inputs"], inputDiagnostics
       const onPath = new Map(mesh.pathClasses.map((p) => [p.id, new Set(p.links.flat())]));
       for (const l of mine) {
         const crossing = mesh.pairClasses.filter((c) => c.method === "esp" && c.cipher !== null && onPath.get(c.pathClass)!.has(l.name));
-        if (crossing.length === 0) continue;
+        if (crossing.length === 0) {
+          l.reasons.push(`no planned pair's path crosses this link, so its MTU budget is the mesh's worst cipher (${l.mtu.layers.map((x) => x.layer).join(", ")})`);
+          continue;
+        }
         const byCipher = new Map<string, number>();
         for (const c of crossing) byCipher.set(c.cipher!, (byCipher.get(c.cipher!) ?? 0) + c.pairs);
         const top = [...byCipher].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1))[0]![0];
@@ -78,15 +81,44 @@ export function buildPlan(model: Model, inputs: Plan["inputs"], inputDiagnostics
   };
 }
 
-/** sha256 of a value's canonical JSON (object keys sorted), as `sha256:<hex>`. */
+/**
+ * sha256 of a value's canonical JSON (object keys sorted), as `sha256:<hex>`. The JSON is fed to the hash in pieces,
+ * never built as one string: a 10,000-host facts file would otherwise be tens of megabytes of intermediate strings.
+ */
 export function digest(value: unknown): string {
-  return `sha256:${createHash("sha256").update(canonicalJson(value)).digest("hex")}`;
-}
-
-function canonicalJson(v: unknown): string {
-  if (v instanceof Map) return canonicalJson(Object.fromEntries([...v.entries()].sort(([a], [b]) => (a < b ? -1 : 1))));
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
-  if (v !== null && typeof v === "object")
-    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(",")}}`;
-  return JSON.stringify(v) ?? "null";
+  const hash = createHash("sha256");
+  let pending: string[] = [];
+  let size = 0;
+  const emit = (s: string) => {
+    pending.push(s);
+    size += s.length;
+    if (size > 1 << 16) {
+      hash.update(pending.join(""));
+      pending = [];
+      size = 0;
+    }
+  };
+  const walk = (v: unknown): void => {
+    if (v instanceof Map) return walk(Object.fromEntries([...v.entries()].sort(([a], [b]) => (a < b ? -1 : 1))));
+    if (Array.isArray(v)) {
+      emit("[");
+      v.forEach((x, i) => {
+        if (i > 0) emit(",");
+        walk(x);
+      });
+      return void emit("]");
+    }
+    if (v !== null && typeof v === "object") {
+      emit("{");
+      Object.keys(v).sort().forEach((k, i) => {
+        emit(`${i > 0 ? "," : ""}${JSON.stringify(k)}:`);
+        walk((v as Record<string, unknown>)[k]);
+      });
+      return void emit("}");
+    }
+    emit(JSON.stringify(v) ?? "null");
+  };
+  walk(value);
+  hash.update(pending.join(""));
+  return `sha256:${hash.digest("hex")}`;
 }
