@@ -90,7 +90,7 @@ export function evaluateControls(plan: Plan, profiles: ProfileSet, findings: rea
         else {
           const clear = plan.links.filter((l) => l.method === "none" || l.method === "refused");
           out.push(plan.links.length
-            ? r("pass", `${plan.links.length - clear.length}/${plan.links.length} links planned encrypted${clear.length ? `; ${clear.length} in clear on media ${std.policy} trusts (${list(clear.map((l) => `${l.name}: ${l.medium}`))}), listed as exceptions` : ""}`)
+            ? r("pass", `${plan.links.length - clear.length}/${plan.links.length} links planned encrypted (${encrypted.length} by MACsec or L1 for all traffic${plan.links.length - clear.length - encrypted.length ? `, ${plan.links.length - clear.length - encrypted.length} by host ESP for mesh members' traffic only` : ""})${clear.length ? `; ${clear.length} in clear on media ${std.policy} trusts (${list(clear.map((l) => `${l.name}: ${l.medium}`))}), listed as exceptions` : ""}`)
             : r("not assessed", "the inventory has no links"));
         }
       } else if (control === "algorithms") {

@@ -128,7 +128,11 @@ export function reportHtml(r: Report, topology: string | readonly { title: strin
   const findings = r.findings.length
     ? table(["severity", "framework", "control", "subject", "finding"], r.findings.map((f) => [`<span class="badge b-${f.severity}">${esc(f.severity.toUpperCase())}</span>`, esc(f.standard), esc(f.control), esc(f.subject), esc(f.message)]))
     : `<p>None among the controls assessed (${r.summary.controls.notAssessed} not assessed: see Controls).</p>`;
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(`linkcrypt report: ${r.inventory}`)}</title><style>${CSS}</style></head><body>
+  // Every printed page names the report it belongs to (inventory, time, plan digest) and its number.
+  const cssString = (t: string) => `"${t.replace(/[\\"]/g, (c) => `\\${c}`).replace(/[\n\r<>]/g, " ")}"`;
+  const footer = `@page{@bottom-left{content:${cssString(`linkcrypt report · ${r.inventory} · ${r.generatedAt} · plan ${r.provenance.plan.digest.slice(0, 12)}`)};font:8px "DejaVu Sans",sans-serif;color:#333}@bottom-right{content:"page " counter(page) " of " counter(pages);font:8px "DejaVu Sans",sans-serif;color:#333}}`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(`linkcrypt report: ${r.inventory}`)}</title><style>${CSS}
+${footer}</style></head><body>
 <h1>Link encryption report: ${esc(r.inventory)}</h1>
 <p class="headline" id="headline">${esc(r.headline)}</p>
 ${r.warnings.map((w) => `<p class="warn">⚠ Warning: ${esc(w)}</p>`).join("\n")}

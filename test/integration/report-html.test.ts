@@ -149,6 +149,8 @@ describe("report: PDF through Chromium", () => {
     expect(first).toMatch(/Link encryption report: three-site-mixed/);
     expect(first).toMatch(/Provenance/);
     expect(first).toMatch(/commit [0-9a-f]{12}/);
+    // Each page says which report it belongs to and where it sits.
+    expect(first).toMatch(new RegExp(`linkcrypt report · three-site-mixed · \\S+Z · plan [0-9a-f]{12}[\\s\\S]*page 1 of ${pages}`));
     const all = execFileSync("pdftotext", ["-layout", pdf, "-"]).toString();
     for (const s of ["Controls", "✔ PASS", "Topology", "lon1-par1-wave", "key generation 42", "Exceptions", "Findings", "AES_GCM_16-256"]) expect(all).toContain(s);
     // Screenshots: the HTML, and the PDF's first page.
