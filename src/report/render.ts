@@ -99,6 +99,10 @@ ul.proof{margin:0;padding-left:14px}ul.proof li.missing{font-style:italic}
   figure.topo{break-inside:avoid}
   #topology svg{max-height:170mm}
   a{color:inherit;text-decoration:none}
+  /* On paper no badge depends on a background (a browser may drop backgrounds): dark text, and the border tells them apart. */
+  .b-fail,.b-unsecured,.b-critical{background:#fff;color:#000;border:2.5px solid #000}
+  .b-pass,.b-secured{background:#fff;color:#000;border:1px solid #000}
+  .b-degraded{background:#fff;color:#000;border:3px double #000}
 }`;
 
 const badge = (s: ReportStatus | ControlStatus | string) => `<span class="badge b-${s.replace(/ /g, "-")}">${esc(badgeText(s))}</span>`;

@@ -153,6 +153,19 @@ describe("report: controls, evidence and exceptions", () => {
     expect(j.exceptions).toContainEqual({ kind: "mesh-clear", subject: "mesh hosts lon1-web1 in clear", reason: "NIC firmware bug", who: "bob", when: "2026-11-28T01:02:03Z" });
   });
 
+  it("badges read in black and white: a word and a symbol each, and on paper none depends on a background", async () => {
+    const { file } = await threeSiteVerify(tmp(), (v) => {
+      v.entries.find((x) => x.name === "lon1-par1-wave")!.status = "unsecured";
+    });
+    const r = await cli("report", "examples/three-site-mixed.yaml", "--verify", file, "--format", "html");
+    const badges = [...r.out.matchAll(/<span class="badge b-([a-z-]+)">([^<]*)<\/span>/g)].map((m) => [m[1], m[2]]);
+    expect([...new Set(badges.map(([c]) => c))]).toEqual(expect.arrayContaining(["pass", "fail", "secured", "unsecured", "critical"]));
+    for (const [c, text] of badges) expect(text, c).toMatch(/^(✔ PASS|✘ FAIL|\? NOT ASSESSED|✔ SECURED|✘ UNSECURED|\? NOT VERIFIED|\? UNKNOWN|CRITICAL|HIGH|MEDIUM|LOW)$/);
+    const print = /@media print\{([\s\S]*?)\n\}/.exec(r.out)![1]!;
+    expect(print).toMatch(/print-color-adjust:exact/);
+    expect(print).toMatch(/\.b-fail,\.b-unsecured,\.b-critical\{background:#fff;color:#000;border:2\.5px solid #000\}/);
+  });
+
   it("the topology names devices and ports (Graphviz) and the Markdown carries it as Mermaid", async () => {
     const { file } = await threeSiteVerify(tmp());
     const r = JSON.parse((await cli("report", "examples/three-site-mixed.yaml", "--verify", file, "--format", "json")).out);
