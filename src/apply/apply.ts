@@ -198,6 +198,7 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
       await spaceOut(); // before the deadline is taken, so the journaled deadline is the device's
       const deadline = new Date(Date.now() + o.confirmTimeoutS * 1000).toISOString();
       await journal("commit", t, "started", `confirm deadline ${deadline}`);
+      lastStep = Date.now(); // the commit reaches the devices now, after the journal write
       const committed = await Promise.allSettled(ends.map((d) => d.commit({ confirmTimeoutS: o.confirmTimeoutS, token: commitToken(o.run, t) })));
       const refused = committed.flatMap((r, i) => (r.status === "rejected" ? [{ device: ends[i]!.device, why: (r.reason as Error).message }] : []));
       if (refused.length) {
