@@ -3,23 +3,60 @@ import { InputError } from "../errors.js";
 import { depthOver } from "../model/json-depth.js";
 
 /**
- * The shape of a saved plan file, checked before anything reads it: the top-level fields a plan always has, with
- * their types, and a bound on nesting (a hand-made file nested thousands deep would overflow the stack of any
+ * The shape of a saved plan file, checked before anything reads it: every field of src/planner/plan-types.ts with
+ * its type (so a hand-edited entry is an error naming its path, not a TypeError where it is read), and a bound on nesting (a hand-made file nested thousands deep would overflow the stack of any
  * recursive comparison). The decisions inside are not checked here: apply re-derives them and compares
  * (src/apply/plan-gate.ts).
  */
 export const PLAN_MAX_DEPTH = 64;
 
-const Named = z.looseObject({ name: z.string() });
+// Every field a consumer reads (apply's gate, report --plan), with its type; extra fields are kept.
+const str = z.string();
+const num = z.number();
+const Mtu = z.looseObject({
+  pathMtu: num, overheadBytes: num, maxInnerMtu: num, recommendedMtu: num, mssClamp: num,
+  layers: z.array(z.looseObject({ layer: str, bytes: num, items: z.array(z.looseObject({ what: str, bytes: num })) })),
+});
+const Link = z.looseObject({
+  name: str, path: str, a: str, b: str, sites: z.tuple([str, str]), medium: str, speed: str, policy: str,
+  method: z.enum(["l1", "macsec", "host-mesh", "none", "refused"]),
+  cipher: str.nullable(), keyManagement: str.nullable(), reasons: z.array(str),
+  candidates: z.array(z.looseObject({ method: str, viable: z.boolean(), detail: str })),
+  mtu: Mtu,
+  capacity: z.looseObject({ linkSpeed: str, encryptSpeed: str.nullable(), ok: z.boolean(), detail: str }),
+  macsec: z.looseObject({ suite: str, includeSci: z.boolean(), xpn: z.boolean(), pnExhaustion: str }).optional(),
+  l1: z.looseObject({ encryptors: z.tuple([str, str]), family: str, cipher: str, certifications: z.array(str), overheadBytes: num }).optional(),
+  mesh: str.optional(),
+});
+const Side = z.looseObject({ hostClass: str, decision: z.enum(["nic-packet-offload", "nic-crypto-offload", "host-xfrm"]), hwOffload: z.enum(["packet", "crypto", "no"]), throughput: str, reason: str });
+const Family = z.enum(["ipv4", "ipv6"]);
+const Mesh = z.looseObject({
+  name: str, path: str, mode: z.enum(["transport", "tunnel"]), auth: z.enum(["psk", "cert"]), overlay: z.enum(["none", "vxlan"]), initiator: str,
+  ike: z.looseObject({ proposals: z.array(str), pfs: z.boolean(), pfsGroup: str, lifetimeSeconds: num, childLifetimeSeconds: num, dpdSeconds: num }),
+  hosts: num, pairs: num,
+  members: z.array(z.looseObject({ name: str, site: str, ipv4: str.optional(), ipv6: str.optional(), hostClass: str })),
+  hostClasses: z.array(z.looseObject({
+    id: str, nic: str, nicDriver: str, nicSpeed: str, nicMtu: num, offload: z.array(z.enum(["crypto", "packet"])), cpu: str,
+    cpuTier: z.enum(["vaes", "aesni", "generic"]), families: z.array(Family), usableCiphers: z.array(str),
+    strongswan: z.looseObject({ hwOffloadModes: z.boolean().nullable(), esn: z.boolean() }), hosts: z.array(str),
+  })),
+  pathClasses: z.array(z.looseObject({ id: str, linksMtu: num.nullable(), natT: z.boolean(), hardwareEncrypted: z.boolean(), speed: str.nullable(), sitePairs: z.array(str), links: z.array(z.array(str)) })),
+  pairClasses: z.array(z.looseObject({
+    id: str, hostClasses: z.tuple([str, str]), pathClass: str, pairs: num, method: z.enum(["esp", "exempt", "refused"]), cipher: str.nullable(),
+    families: z.array(Family), natT: z.boolean(), sides: z.tuple([Side, Side]).nullable(), mtu: Mtu.nullable(),
+    capacity: z.looseObject({ nicSpeed: str, estimate: str, ok: z.boolean() }).nullable(), esn: z.boolean(), rekeyPackets: num.nullable(), reasons: z.array(str),
+  })),
+});
 const PlanShape = z.looseObject({
-  format: z.string(),
-  version: z.number(),
-  inventory: z.string(),
-  policy: z.string(),
-  inputs: z.looseObject({ inventoryDigest: z.string(), profilesDigest: z.string(), factsDigest: z.string().optional() }),
-  summary: z.looseObject({ errors: z.number().int().nonnegative(), warnings: z.number().int().nonnegative() }),
-  links: z.array(Named),
-  meshes: z.array(Named),
+  format: str,
+  version: num,
+  inventory: str,
+  policy: str,
+  inputs: z.looseObject({ inventoryDigest: str, profilesDigest: str, factsDigest: str.optional() }),
+  summary: z.looseObject({ errors: num.int().nonnegative(), warnings: num.int().nonnegative() }),
+  links: z.array(Link),
+  meshes: z.array(Mesh),
+  diagnostics: z.array(z.looseObject({ severity: z.enum(["error", "warning", "info"]), path: str, message: str })).optional(),
 });
 
 /** Throws an InputError naming every field that is missing or of the wrong type; returns the value unchanged. */

@@ -1,3 +1,4 @@
+import { checkPlanShape } from "../apply/plan-shape.js";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { InputError, UsageError } from "../errors.js";
 import { hasErrors } from "../model/diagnostics.js";
@@ -87,6 +88,8 @@ export async function runReport(file: string, o: ReportCliOptions, out: Out, err
     return EXIT.problems;
   }
   const warnings: string[] = [];
+  // Evidence is checked against the inventory as it is now, also when the report describes an older saved plan.
+  const current = { name: plan.inventory, digest: plan.inputs.inventoryDigest };
   let planFile: { name: string; bytes: Buffer } | undefined;
   if (o.plan) {
     let saved: Plan;
@@ -97,6 +100,7 @@ export async function runReport(file: string, o: ReportCliOptions, out: Out, err
     } catch (e) {
       throw new InputError(`cannot read plan ${o.plan}: ${(e as Error).message}`, { cause: e });
     }
+    checkPlanShape(saved, o.plan);
     if (saved?.format !== "linkcrypt-plan" || !Array.isArray(saved.links) || !Array.isArray(saved.meshes) || typeof saved.inputs?.inventoryDigest !== "string") throw new InputError(`${o.plan} is not the output of linkcrypt plan --out`);
     if (saved.inventory !== plan.inventory) throw new InputError(`${o.plan} is a plan for inventory "${saved.inventory}", not "${plan.inventory}"`);
     if (saved.inputs.inventoryDigest !== plan.inputs.inventoryDigest) warnings.push(`the plan ${o.plan} was made from an earlier version of the inventory (it changed since)`);
@@ -104,7 +108,7 @@ export async function runReport(file: string, o: ReportCliOptions, out: Out, err
     planFile = { name: o.plan, bytes };
   }
   const now = new Date();
-  const verify = o.verify ? readVerifyFile(o.verify, { name: plan.inventory, digest: plan.inputs.inventoryDigest }, { now, maxAgeHours: maxAge }) : undefined;
+  const verify = o.verify ? readVerifyFile(o.verify, current, { now, maxAgeHours: maxAge }) : undefined;
   let journal: JournalEntry[] | undefined;
   let keyCreatedAt: Map<string, string> | undefined;
   if (o.state || o.stateDir) {

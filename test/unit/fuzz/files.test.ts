@@ -157,6 +157,24 @@ describe("fuzz: plan, facts, verify and known_hosts files", () => {
     }, 60);
   });
 
+  it("every example's plan passes the plan shape check unchanged", () => {
+    for (const ex of ["examples/mesh-lab.yaml", "examples/lab-2site.yaml", "examples/two-site-dwdm.yaml", "examples/three-site-mixed.yaml"]) {
+      const plan = JSON.parse(JSON.stringify(planFromLoaded(loadAll(ex, [])))) as unknown;
+      expect(checkPlanShape(plan, ex)).toBe(plan);
+    }
+  });
+
+  it("report --plan with any mutation of a real plan: exit 0 or 1, never 70", async () => {
+    const good = JSON.parse(JSON.stringify(labPlan)) as unknown;
+    let n = 0;
+    await fuzzAsync("plan-file-report", mutation(good), async (v) => {
+      const p = write(`rp${n++ % 8}.json`, JSON.stringify(v) ?? "null");
+      const r = await cli("report", "examples/mesh-lab.yaml", "--plan", p, "--format", "json");
+      expect([0, 1], r.err).toContain(r.code);
+      expect(r.err).not.toMatch(/internal error/);
+    }, 60);
+  });
+
   it("known_hosts: any file content and any presented key give a typed answer", () => {
     const line = fc.oneof(
       fc.constantFrom("# comment", "", "@revoked", "@cert-authority * ssh-ed25519 AAAA", "|1|", "|1|c2FsdA==|aGFzaA==", "[h]:2222", "h,g"),
