@@ -39,7 +39,9 @@ export function gatePlan(g: PlanGateInput): Plan {
   if (stale.length) {
     const what = stale.map((k) => k.replace("Digest", "")).join(" and ");
     const facts = stale.includes("factsDigest") && fresh.inputs.factsDigest === undefined ? " (the plan was made with --facts; give apply the same --facts)" : "";
-    throw new InputError(`${planFile} is stale: the ${what} changed since it was made${facts}; run linkcrypt plan again`);
+    // Unnamed inventories all carry the name "inventory", so another unnamed one looks like a changed one.
+    const unnamed = stale.includes("inventoryDigest") && fresh.inventory === "inventory" ? ` (or it was made for another inventory: give each inventory a name: to tell them apart)` : "";
+    throw new InputError(`${planFile} is stale: the ${what} changed since it was made${facts}${unnamed}; run linkcrypt plan again`);
   }
   const diffs = planDecisionDiffs(s, fresh);
   if (diffs.length)

@@ -80,3 +80,12 @@ describe("apply: plan gate", () => {
     }
   });
 });
+
+describe("apply: plan gate, unnamed inventories", () => {
+  it("says a stale plan of an unnamed inventory may be another inventory's, and how to tell them apart", async () => {
+    const { plan } = await savedPlan();
+    const fresh = { ...structuredClone(plan), inventory: "inventory" };
+    const saved = { ...plan, inventory: "inventory", inputs: { ...plan.inputs, inventoryDigest: "sha256:other" } };
+    expect(() => gatePlan({ saved, fresh, planFile: "p.json", inventoryFile: "i.yaml" })).toThrow(/is stale: the inventory changed since it was made \(or it was made for another inventory: give each inventory a name: to tell them apart\)/);
+  });
+});
