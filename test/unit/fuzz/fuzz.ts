@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { afterAll, expect } from "vitest";
+import { afterAll, expect, vi } from "vitest";
 import { LinkcryptError } from "../../../src/errors.js";
 
 /**
@@ -11,9 +11,13 @@ export const FUZZ_SEED = Number(process.env.LINKCRYPT_FUZZ_SEED ?? 20261128);
 export const FUZZ_RUNS = Number(process.env.LINKCRYPT_FUZZ_RUNS ?? 400);
 export const FUZZ_TIME_MS = Number(process.env.LINKCRYPT_FUZZ_TIME_MS ?? 4000);
 
+// A target may run up to its time bound, plus the slowest single input: the file's tests get that much time.
+vi.setConfig({ testTimeout: Math.max(30_000, FUZZ_TIME_MS * 2 + 20_000) });
+
 const tried = new Map<string, number>();
+const failed = new Set<string>();
 afterAll(() => {
-  for (const [target, n] of tried) console.log(`fuzz ${target}: ${n} inputs, no crash, hang or untyped error`);
+  for (const [target, n] of tried) console.log(`fuzz ${target}: ${n} inputs, ${failed.has(target) ? "FAILED (see the counterexample above)" : "no crash, hang or untyped error"}`);
 });
 
 function params(runs: number | undefined): fc.Parameters<unknown> {
@@ -23,6 +27,7 @@ function params(runs: number | undefined): fc.Parameters<unknown> {
 
 /** Run a synchronous property; `check` must throw (an assertion) on a bad outcome. */
 export function fuzz<T>(target: string, arb: fc.Arbitrary<T>, check: (input: T) => void, runs?: number): void {
+  failed.add(target);
   fc.assert(
     fc.property(arb, (x) => {
       tried.set(target, (tried.get(target) ?? 0) + 1);
@@ -30,9 +35,11 @@ export function fuzz<T>(target: string, arb: fc.Arbitrary<T>, check: (input: T) 
     }),
     params(runs) as fc.Parameters<[T]>,
   );
+  failed.delete(target);
 }
 
 export async function fuzzAsync<T>(target: string, arb: fc.Arbitrary<T>, check: (input: T) => Promise<void>, runs?: number): Promise<void> {
+  failed.add(target);
   await fc.assert(
     fc.asyncProperty(arb, async (x) => {
       tried.set(target, (tried.get(target) ?? 0) + 1);
@@ -40,6 +47,7 @@ export async function fuzzAsync<T>(target: string, arb: fc.Arbitrary<T>, check: 
     }),
     params(runs) as fc.Parameters<[T]>,
   );
+  failed.delete(target);
 }
 
 /** `fn` either returns or throws one of linkcrypt's typed errors; a TypeError, RangeError etc. fails the property. */
