@@ -25,6 +25,8 @@ export interface VerifyProvenance {
   ageHours: number;
   maxAgeHours: number;
   stale: boolean;
+  /** The inventory (same name) was edited after the evidence was collected. */
+  inventoryChanged: boolean;
   warnings: string[];
 }
 
@@ -130,7 +132,7 @@ export function readVerifyFile(file: string, inv: { name: string; digest: string
       file, sha256: sha256(bytes), inventory: name, inventoryDigest: digest,
       generator: typeof raw.generator === "string" ? raw.generator : null,
       startedAt: typeof raw.startedAt === "string" ? raw.startedAt : null,
-      collectedAt: verify.observedAt, ageHours: Math.round(ageHours * 100) / 100, maxAgeHours: o.maxAgeHours, stale, warnings,
+      collectedAt: verify.observedAt, ageHours: Math.round(ageHours * 100) / 100, maxAgeHours: o.maxAgeHours, stale, inventoryChanged: digest !== inv.digest, warnings,
     },
   };
 }

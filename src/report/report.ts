@@ -244,7 +244,7 @@ export function buildReport(plan: Plan, profiles: ProfileSet, inp: ReportInputs)
 
   const findings = evaluateCompliance(plan, profiles, verify, links.filter((l) => l.method === "macsec" && l.keyAge.seconds !== null).map((l) => ({ subject: `link ${l.name}`, seconds: l.keyAge.seconds! })));
   const vp = inp.verify?.provenance ?? null;
-  const evidenceProblem = vp?.stale ? `the verify evidence is ${vp.ageHours} h old; the freshness limit is ${vp.maxAgeHours} h` : vp && vp.inventoryDigest !== plan.inputs.inventoryDigest ? "the inventory changed since the verify evidence was collected" : null;
+  const evidenceProblem = vp?.stale ? `the verify evidence is ${vp.ageHours} h old; the freshness limit is ${vp.maxAgeHours} h` : vp?.inventoryChanged ? "the inventory changed since the verify evidence was collected" : null;
   const controls = evaluateControls(plan, profiles, findings, { ...(verify ? { verify } : {}), evidenceProblem, keyAges });
   const count = (s: string) => findings.filter((f) => f.severity === s).length;
   const applied = lastApplied(inp.journal ?? []);

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -81,6 +82,22 @@ describe("report: the verify file is checked against the inventory", () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^linkcrypt_verify_age_seconds\{inventory="three-site-mixed"\} (29\d|30\d)$/m);
     expect(r.out).toMatch(/^linkcrypt_verify_collected_timestamp_seconds\{inventory="three-site-mixed"\} \d{10}$/m);
+  });
+});
+
+describe("report: the saved plan", () => {
+  it("digests the --plan file's bytes, and refuses another inventory's plan", async () => {
+    const dir = tmp();
+    const planFile = join(dir, "plan.json");
+    expect((await cli("plan", "examples/three-site-mixed.yaml", "--out", planFile)).code).toBe(0);
+    const r = JSON.parse((await cli("report", "examples/three-site-mixed.yaml", "--plan", planFile, "--format", "json")).out);
+    expect(r.provenance.plan.digest).toBe(createHash("sha256").update(readFileSync(planFile)).digest("hex"));
+    expect(r.provenance.plan.source).toBe(`plan file ${planFile}`);
+    const other = join(dir, "other.json");
+    expect((await cli("plan", "examples/two-site-dwdm.yaml", "--out", other)).code).toBe(0);
+    const bad = await cli("report", "examples/three-site-mixed.yaml", "--plan", other);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/is a plan for inventory "two-site-dwdm", not "three-site-mixed"/);
   });
 });
 
