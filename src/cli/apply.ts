@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { applyPlan, commitToken, pendingDeadlines, transactionEnds } from "../apply/apply.js";
 import { factsDrift, planDrift } from "../apply/drift.js";
-import { gatePlan } from "../apply/plan-gate.js";
+import { gatePlan, planDecisionDiffs } from "../apply/plan-gate.js";
 import { checkPlanShape } from "../apply/plan-shape.js";
 import { EXIT_INTERRUPTED, openCliState, withInterrupts } from "../state/cli.js";
 import type { Driver } from "../../drivers/contract.js";
@@ -82,7 +82,7 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
     if (changed.length)
       throw new InputError(
         `${planFile} is stale: the devices no longer match ${o.facts}, and the plan would now differ for ${changed.join(", ")}. ` +
-          `What changed: ${seen.join("; ") || "nothing in the compared fields"}. Run linkcrypt discover --out ${o.facts} and linkcrypt plan again`,
+          `What changed: ${seen.join("; ") || "nothing in the compared fields"}. In the plan: ${planDecisionDiffs(plan, freshPlan).slice(0, 10).join("; ")}. Run linkcrypt discover --out ${o.facts} and linkcrypt plan again`,
       );
     if (seen.length && !o.json) err.write(`note: observed state changed, but the plan comes out the same: ${seen.join("; ")}\n`);
   }

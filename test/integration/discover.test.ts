@@ -126,6 +126,7 @@ describe("cli: discover (real peers)", () => {
     expect(stale.err).toMatch(/plan-old\.json is stale: the devices no longer match .*facts-old\.json, and the plan would now differ for mesh lab-mesh \(hostClasses/);
     expect(stale.err).toContain(`h2: cpu flag aes: ${had ? "absent -> present" : "present -> absent"}`);
     expect(stale.err).toMatch(/Run linkcrypt discover --out .*facts-old\.json and linkcrypt plan again/);
+    expect(stale.err).toMatch(/In the plan: mesh lab-mesh: hostClasses\[hc\d\]\.cpuTier: plan has "\w+", re-derived "\w+"/); // each field, both values
 
     // The current facts pass the check (the mesh step itself then fails: these hosts run no charon).
     const fine = await cli("apply", join(dir, "plan-now.json"), "--inventory", inv, "--facts", facts, ...kh, "--state-dir", join(dir, "st2"), "--dry-run");
