@@ -202,6 +202,13 @@ export async function waitForSocket(path: string, what: string, timeoutMs = 10_0
 export async function labUp(o: { name: string; dir: string; hostNames: string[]; switchNames?: string[]; encryptorNames?: string[]; index?: number; recreate?: boolean; snmpV2c?: boolean }): Promise<LabState> {
   if (process.getuid?.() !== 0) throw new LinkcryptError("E_LAB", "the lab needs root (network namespaces, charon): run it with sudo");
   if (!existsSync(CHARON)) throw new LinkcryptError("E_LAB", `strongSwan's charon is missing (${CHARON}): apt-get install strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins libstrongswan-extra-plugins`);
+  // Every program the lab will start, checked before anything is made (a missing one would otherwise fail half-way).
+  const needs = [
+    ...(o.switchNames?.length ? [["/usr/sbin/sshd", "openssh-server"], ["/usr/bin/ssh-keygen", "openssh-client"], ["/usr/sbin/netconfd", "netconfd"], ["/usr/sbin/netconf-subsystem", "netconfd"]] : []),
+    ...(o.encryptorNames?.length ? [["/usr/sbin/snmpd", "snmpd"], ["/usr/bin/snmpget", "snmp"]] : []),
+  ].filter(([f]) => !existsSync(f!));
+  if (needs.length)
+    throw new LinkcryptError("E_LAB", `the lab's switches and encryptors need ${needs.map(([f]) => f).join(", ")}: apt-get install ${[...new Set(needs.map(([, pkg]) => pkg))].join(" ")}`);
   const dir = resolve(o.dir);
   const prev = readLab(dir);
   if (prev) {
@@ -264,7 +271,7 @@ export async function labUp(o: { name: string; dir: string; hostNames: string[];
   } catch (e) {
     // A half-built lab is taken down again, so that nothing of it is left behind.
     await labDown(dir).catch(() => undefined);
-    throw e;
+    throw e instanceof LinkcryptError ? e : new LinkcryptError("E_LAB", `lab up failed, and what it had started is taken down again: ${(e as Error).message}`, { cause: e });
   }
   return state;
 }

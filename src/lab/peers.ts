@@ -142,6 +142,8 @@ function daemon(cmd: string, args: string[], log: string, env: NodeJS.ProcessEnv
   const fd = openSync(log, "a");
   const p = spawn(cmd, args, { env, stdio: ["ignore", fd, fd], detached: true });
   closeSync(fd);
+  // A program that cannot start (ENOENT) must not take the whole process down: the caller's wait reports it.
+  p.once("error", (e) => writeFileSync(log, `cannot start ${cmd}: ${e.message}\n`, { flag: "a" }));
   p.unref();
   return p;
 }

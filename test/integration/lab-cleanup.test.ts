@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -18,6 +18,7 @@ chmodSync(root, 0o755); // the lab switches' sshd reads keys as the unprivileged
 const dirs: string[] = [];
 afterAll(async () => {
   for (const d of dirs) await labDown(d).catch(() => undefined);
+  rmSync(root, { recursive: true, force: true }); // the test's own directory, users' files and all
 });
 
 function netnsList(): string[] {
