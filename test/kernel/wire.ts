@@ -1,0 +1,68 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+
+/**
+ * The wire, independently of linkcrypt: tcpdump on the kernel lab's bridge (inside the lab's namespace), and what
+ * crossed it. A test that says "encrypted" asks this, not the controller.
+ */
+export const MARKER = "lk-marker-42";
+export const MARKER_HEX = Buffer.from(MARKER).toString("hex");
+
+export interface WireSummary {
+  lines: string[];
+  /** Packets between two mesh addresses with IP protocol 50 (ESP, not in UDP). */
+  esp: number;
+  /** ESP inside UDP 4500 (NAT-T encapsulation): none expected on this lab. */
+  udpEncapEsp: number;
+  /** Cleartext ICMP between mesh addresses. */
+  clearIcmp: string[];
+  /** Whether the ping marker's bytes appear anywhere in the capture (only a cleartext payload carries them). */
+  markerSeen: boolean;
+}
+
+export class Capture {
+  private proc: ChildProcess | undefined;
+  constructor(private readonly netns: string, readonly file: string) {}
+
+  async start(): Promise<void> {
+    const p = spawn("ip", ["netns", "exec", this.netns, "tcpdump", "-i", "br0", "-U", "-n", "-s", "512", "-w", this.file, "ip"], { stdio: ["ignore", "ignore", "pipe"] });
+    this.proc = p;
+    await new Promise<void>((resolve, reject) => {
+      let err = "";
+      const t = setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 10_000);
+      p.stderr!.on("data", (d: Buffer) => {
+        err += d.toString();
+        if (err.includes("listening on")) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+      p.on("exit", () => reject(new Error(`tcpdump exited: ${err}`)));
+    });
+  }
+
+  async stop(): Promise<WireSummary> {
+    const p = this.proc;
+    if (p && p.exitCode === null) {
+      await new Promise((r) => setTimeout(r, 1000)); // the last replies are still on their way
+      const done = new Promise((r) => p.on("exit", r));
+      p.kill("SIGINT");
+      await done;
+    }
+    return summarize(this.file);
+  }
+}
+
+export function summarize(file: string, subnet = "10.77.0."): WireSummary {
+  const r = spawnSync("tcpdump", ["-nn", "-r", file], { encoding: "utf8", maxBuffer: 256 << 20 });
+  const lines = (r.stdout ?? "").split("\n").filter(Boolean);
+  const between = (l: string) => new RegExp(`IP ${subnet.replace(/\./g, "\\.")}\\d+(\\.\\d+)? > ${subnet.replace(/\./g, "\\.")}\\d+`).test(l);
+  const raw = readFileSync(file);
+  return {
+    lines,
+    esp: lines.filter((l) => between(l) && /: ESP\(spi=/.test(l) && !/UDP-encap/.test(l)).length,
+    udpEncapEsp: lines.filter((l) => /UDP-encap: ESP/.test(l)).length,
+    clearIcmp: lines.filter((l) => between(l) && /ICMP/.test(l)),
+    markerSeen: raw.includes(Buffer.from(MARKER)),
+  };
+}
