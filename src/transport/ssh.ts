@@ -1,6 +1,6 @@
 import type { Duplex } from "node:stream";
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
-import { AuthError, CommandError, ConnectError, HostKeyError, InputError, TimeoutError } from "../errors.js";
+import { AuthError, CommandError, ConnectError, HostKeyError, InputError, ProtocolError, TimeoutError } from "../errors.js";
 import { addHostKey, checkHostKey } from "./known-hosts.js";
 
 /**
@@ -129,8 +129,6 @@ export class SshConnection {
     return new Promise((resolve, reject) => {
       client.exec(command, (err, ch) => {
         if (err) return reject(new ConnectError(`${this.device}: cannot start "${command}": ${err.message}`, { ...ctx, cause: err }));
-        let stdout = "";
-        let stderr = "";
         let code: number | null = null;
         let signal: string | undefined;
         let done = false;
@@ -147,8 +145,13 @@ export class SshConnection {
         };
         client.once("close", onDrop);
         if (input !== undefined) ch.end(input);
-        ch.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
-        ch.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+        const output = collectOutput(ch, () => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          ch.close();
+          reject(tooMuchOutput(this.device, `"${command}"`, ctx));
+        });
         ch.on("exit", (c: number | null, sig?: string) => {
           code = c;
           signal = sig;
@@ -160,7 +163,7 @@ export class SshConnection {
           done = true;
           // A channel that closes with neither an exit status nor a signal means the session died under it.
           if (code === null && signal === undefined) return reject(new ConnectError(`${this.device}: connection dropped while running "${command}"`, ctx));
-          resolve({ code, signal, stdout, stderr });
+          resolve({ code, signal, ...output() });
         });
       });
     });
@@ -187,8 +190,6 @@ export class SshConnection {
     return new Promise((resolve, reject) => {
       client.shell(false, (err, ch) => {
         if (err) return reject(new ConnectError(`${this.device}: cannot open a shell: ${err.message}`, { ...ctx, cause: err }));
-        let stdout = "";
-        let stderr = "";
         let code: number | null = null;
         let done = false;
         const timer = setTimeout(() => {
@@ -196,14 +197,19 @@ export class SshConnection {
           ch.close();
           reject(new TimeoutError(`${this.device}: ${what} did not finish within ${timeoutMs} ms`, ctx));
         }, timeoutMs);
-        ch.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
-        ch.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+        const output = collectOutput(ch, () => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          ch.close();
+          reject(tooMuchOutput(this.device, what, ctx));
+        });
         ch.on("exit", (c: number | null) => (code = c));
         ch.on("close", () => {
           if (done) return;
           done = true;
           clearTimeout(timer);
-          resolve({ code, signal: undefined, stdout, stderr });
+          resolve({ code, signal: undefined, ...output() });
         });
         ch.end(`${lines.join("\n")}\nexit\n`);
       });
@@ -266,4 +272,29 @@ export class SshPool {
     this.conns.clear();
     for (const p of all) (await p.catch(() => undefined))?.close();
   }
+}
+
+/** The most a command may print (stdout and stderr together) before it is stopped: far above any real answer. */
+export const SSH_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Collects a channel's output as bytes (a UTF-8 character split across two packets stays whole) and calls
+ * `overflow` once the total passes SSH_MAX_OUTPUT_BYTES, so a device that never stops talking cannot exhaust memory.
+ */
+export function collectOutput(ch: ClientChannel, overflow: () => void): () => { stdout: string; stderr: string } {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  let total = 0;
+  const take = (into: Buffer[]) => (d: Buffer) => {
+    total += d.length;
+    if (total > SSH_MAX_OUTPUT_BYTES) return overflow();
+    into.push(d);
+  };
+  ch.on("data", take(out));
+  ch.stderr.on("data", take(err));
+  return () => ({ stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
+}
+
+function tooMuchOutput(device: string, what: string, ctx: { device: string; operation: string }): ProtocolError {
+  return new ProtocolError(`${device}: ${what} printed more than ${SSH_MAX_OUTPUT_BYTES} bytes (the limit); stopped it`, ctx);
 }
