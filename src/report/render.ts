@@ -29,6 +29,16 @@ function provenanceRows(r: Report): [string, string][] {
   ];
 }
 
+/** Per framework: how many controls pass, fail or were not assessed, and the framework's overall standing. */
+function frameworkSummary(r: Report): { standard: string; pass: number; fail: number; notAssessed: number; overall: "pass" | "fail" | "not assessed" }[] {
+  return r.standards.map((s) => {
+    const cs = r.controls.filter((c) => c.standard === s.standard);
+    const n = (st: string) => cs.filter((c) => c.status === st).length;
+    const overall = n("fail") ? "fail" : n("not assessed") ? "not assessed" : "pass";
+    return { standard: s.standard, pass: n("pass"), fail: n("fail"), notAssessed: n("not assessed"), overall };
+  });
+}
+
 const ends = (l: { a: string; b: string; encryptors: [string, string] | null }) => `${l.a} ↔ ${l.b}${l.encryptors ? ` via ${l.encryptors.join(" ↔ ")}` : ""}`;
 
 function pairLine(p: ReportPair): string {
@@ -40,7 +50,9 @@ export function reportMarkdown(r: Report): string {
   L.push(`# Link encryption report: ${r.inventory}`, "", `**${r.headline}**`, "");
   if (r.warnings.length) L.push(...r.warnings.map((w) => `> **Warning:** ${w}`), "");
   L.push("## Provenance", "", "| | |", "|---|---|", ...provenanceRows(r).map(([k, v]) => `| ${k} | ${cell(v)} |`), "");
-  L.push("## Controls", "", "| framework | control | reference | status | why |", "|---|---|---|---|---|");
+  L.push("## Controls", "", "| framework | overall | pass | fail | not assessed |", "|---|---|---|---|---|");
+  L.push(...frameworkSummary(r).map((f) => `| ${f.standard} | **${badgeText(f.overall)}** | ${f.pass} | ${f.fail} | ${f.notAssessed} |`), "");
+  L.push("| framework | control | reference | status | why |", "|---|---|---|---|---|");
   L.push(...r.controls.map((c) => `| ${c.standard} | ${cell(c.title)} | ${cell(c.reference)} | **${badgeText(c.status)}** | ${cell(c.why)} |`), "");
   L.push("## Topology", "", topologyMermaid(r), "");
   L.push("## Links", "", "| link | ends | medium | method | cipher | key age | status | observed | evidence |", "|---|---|---|---|---|---|---|---|---|");
@@ -95,7 +107,7 @@ ul.proof{margin:0;padding-left:14px}ul.proof li.missing{font-style:italic}
 @media print{
   *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
   body{margin:0;font-size:10px}
-  h2{break-after:avoid}tr,li{break-inside:avoid}
+  h2{break-after:avoid}tr,li{break-inside:avoid}tbody.fw{break-inside:avoid}
   figure.topo{break-inside:avoid}
   #topology svg{max-height:170mm}
   a{color:inherit;text-decoration:none}
@@ -113,7 +125,12 @@ export function reportHtml(r: Report, topology: string | readonly { title: strin
   const table = (head: string[], rows: string[][]) => `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>${rows.map((row) => `<tr>${row.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("\n")}</tbody></table>`;
   const list = (items: string[], missing: string[] = []) => (items.length || missing.length ? `<ul class="proof">${items.map((i) => `<li>${esc(i)}</li>`).join("")}${missing.map((i) => `<li class="missing">missing: ${esc(i)}</li>`).join("")}</ul>` : "-");
   const provenance = `<table>${provenanceRows(r).map(([k, v]) => `<tr><td class="k">${esc(k)}</td><td class="mono">${esc(v)}</td></tr>`).join("")}</table>`;
-  const controls = table(["framework", "control", "reference", "status", "why"], r.controls.map((c) => [esc(c.standard), esc(c.title), esc(c.reference), badge(c.status), esc(c.why)]));
+  const summary = table(["framework", "overall", "pass", "fail", "not assessed"], frameworkSummary(r).map((f) => [`<b>${esc(f.standard)}</b>`, badge(f.overall), String(f.pass), String(f.fail), String(f.notAssessed)]));
+  // One body per framework, its name once (rowspan), kept together on a page.
+  const controls = `${summary}<table class="controls"><thead><tr>${["framework", "control", "reference", "status", "why"].map((h) => `<th>${h}</th>`).join("")}</tr></thead>${r.standards.map((s) => {
+    const cs = r.controls.filter((c) => c.standard === s.standard);
+    return `<tbody class="fw">${cs.map((c, i) => `<tr data-standard="${esc(c.standard)}">${i === 0 ? `<td rowspan="${cs.length}"><b>${esc(c.standard)}</b></td>` : ""}<td>${esc(c.title)}</td><td>${esc(c.reference)}</td><td>${badge(c.status)}</td><td>${esc(c.why)}</td></tr>`).join("")}</tbody>`;
+  }).join("")}</table>`;
   const links = table(["link", "ends", "medium", "method", "cipher", "key age", "status", "observed", "evidence"], r.links.map((l) => [
     `<b>${esc(l.name)}</b>`, esc(ends(l)), esc(`${l.medium} ${l.speed}`), esc(`${l.method} (${l.hardware})`), esc(l.cipher ?? "-"),
     `${esc(l.keyAge.text)}<div class="small">${esc(l.keyAge.source)}</div>`, badge(l.status), esc(l.observedAt ?? "-"),
