@@ -1,0 +1,68 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { cli } from "../cli-run.js";
+
+/** The state options through the CLI: bad state is a typed error (exit 1) or a usage error (64), never 70. */
+const dir = mkdtempSync(join(tmpdir(), "lc-state-cli-"));
+const INV = "examples/two-site-dwdm.yaml";
+const noInternal = (r: { code: number; err: string }) => {
+  expect(r.code).not.toBe(70);
+  expect(r.err).not.toMatch(/internal error|\n\s+at /);
+};
+
+describe("state options (CLI)", () => {
+  it("--help says where the state is and how to override it", async () => {
+    const r = await cli("apply", "--help");
+    expect(r.out.replace(/\s+/g, " ")).toContain("--state <location> inventory state (journal, lock, sealed keys): a SQLite file, or postgres://… for a team (default $LINKCRYPT_STATE_HOME/<inventory name>.sqlite, /var/lib/linkcrypt unless set)");
+    expect(r.out).toMatch(/--state-key <ref>/);
+    expect((await cli("keys", "status", "--help")).out).toMatch(/--state <location>/);
+  });
+
+  it("--state and --state-dir together, or an unknown URL scheme, are usage errors (64)", async () => {
+    const both = await cli("keys", "status", "--inventory", INV, "--state", join(dir, "a.sqlite"), "--state-dir", join(dir, "b"));
+    expect(both.code).toBe(64);
+    expect(both.err).toMatch(/give --state or --state-dir, not both/);
+    const scheme = await cli("keys", "status", "--inventory", INV, "--state", "mysql://h/db");
+    expect(scheme.code).toBe(64);
+    const ref = await cli("keys", "status", "--inventory", INV, "--state", join(dir, "c.sqlite"), "--state-key", "plaintext-key-here");
+    expect(ref.code).toBe(64);
+    expect(ref.err).toMatch(/the state key must be a reference \(env:VAR, file:PATH or secrets:KEY\), got "plaintext-key-here…"/);
+  });
+
+  it("a damaged state database is exit 1 naming it", async () => {
+    const bad = join(dir, "bad.sqlite");
+    writeFileSync(bad, "garbage, not SQLite ".repeat(100));
+    const r = await cli("keys", "status", "--inventory", INV, "--state", bad);
+    noInternal(r);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/bad\.sqlite/);
+  });
+
+  it("an older state directory with a corrupt secrets.json or journal line: exit 1 naming the file, or the bad lines skipped", async () => {
+    const old = join(dir, "old");
+    mkdirSync(old);
+    writeFileSync(join(old, "secrets.json"), "{ not json", { mode: 0o600 });
+    const r = await cli("keys", "status", "--inventory", INV, "--state-dir", old);
+    noInternal(r);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/cannot import .*secrets\.json: it is not the JSON object an older linkcrypt wrote .*; nothing was imported/);
+    const old2 = join(dir, "old2");
+    mkdirSync(old2);
+    writeFileSync(join(old2, "journal.jsonl"), '{"at":"x","run":"r","step":"stage","target":"t","state":"done"}\n{broken\n');
+    writeFileSync(join(old2, "apply.lock"), "not json either");
+    const ok = await cli("keys", "status", "--inventory", INV, "--state-dir", old2);
+    noInternal(ok);
+    expect(ok.code).toBe(0);
+    expect(ok.err).toMatch(/imported the state directory .*old2 \(1 journal entries, 1 unreadable lines skipped, 0 key\(s\)\)/);
+  });
+
+  it("a state location that cannot be created is exit 1 naming it", async () => {
+    writeFileSync(join(dir, "a-file"), "");
+    const r = await cli("keys", "status", "--inventory", INV, "--state", join(dir, "a-file", "x.sqlite"));
+    noInternal(r);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/cannot open the state database .*a-file\/x\.sqlite: E[A-Z]+: /);
+  });
+});
