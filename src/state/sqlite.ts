@@ -17,6 +17,14 @@ CREATE TABLE IF NOT EXISTS lc_lock (ns TEXT PRIMARY KEY, owner TEXT NOT NULL, pi
   since TEXT NOT NULL, heartbeat INTEGER NOT NULL);
 `;
 
+/** mkdir -p, one level at a time: Node's recursive mkdir never returns under /proc. */
+function ensureDir(d: string): void {
+  if (existsSync(d)) return;
+  const parent = dirname(d);
+  if (parent !== d) ensureDir(parent);
+  mkdirSync(d, { mode: 0o700 });
+}
+
 interface LockRow { owner: string; pid: number; host: string; token: string; since: string; heartbeat: number }
 
 export class SqliteBackend implements StateBackend {
@@ -25,7 +33,7 @@ export class SqliteBackend implements StateBackend {
 
   constructor(readonly where: string, private readonly ns: string) {
     try {
-      mkdirSync(dirname(where), { recursive: true, mode: 0o700 });
+      ensureDir(dirname(where));
       const fresh = !existsSync(where);
       this.db = new Database(where, { timeout: 10_000 });
       if (fresh) chmodSync(where, 0o600);

@@ -63,6 +63,13 @@ describe("state options (CLI)", () => {
     const r = await cli("keys", "status", "--inventory", INV, "--state", join(dir, "a-file", "x.sqlite"));
     noInternal(r);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/cannot open the state database .*a-file\/x\.sqlite: E[A-Z]+: /);
+    expect(r.err).toMatch(/cannot open the state database .*a-file\/x\.sqlite: ./);
   });
+
+  it("a location under /proc is refused at once, not a hang", async () => {
+    const r = await cli("keys", "status", "--inventory", INV, "--state", "/proc/linkcrypt-no/x.sqlite");
+    noInternal(r);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/cannot open the state database \/proc\/linkcrypt-no\/x\.sqlite: ENOENT/);
+  }, 10_000);
 });
