@@ -87,7 +87,7 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
     if (seen.length && !o.json) err.write(`note: observed state changed, but the plan comes out the same: ${seen.join("; ")}\n`);
   }
 
-  const store = await openCliState(o, plan.inventory, access.secrets, err);
+  const store = await openCliState(o, plan.inventory, access.secrets, err, { file: o.inventory, state: inv.state });
   const run = randomUUID();
   const pool = new SshPool();
   try {

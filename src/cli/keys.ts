@@ -31,7 +31,7 @@ async function setup(o: KeysCliOptions, err: Out) {
   const plan = planFromLoaded(l);
   if (!plan || !l.profiles || plan.summary.errors > 0) throw new InputError(`${o.inventory} does not plan cleanly: run linkcrypt plan ${o.inventory}`);
   const access = cliAccess(o);
-  return { plan, profiles: l.profiles, inv: l.data as Inventory, access, store: await openCliState(o, plan.inventory, access.secrets, err) };
+  return { plan, profiles: l.profiles, inv: l.data as Inventory, access, store: await openCliState(o, plan.inventory, access.secrets, err, { file: o.inventory, state: (l.data as Inventory).state }) };
 }
 
 /** `linkcrypt rotate link NAME` (MACsec, make-before-break) or `rotate mesh NAME` (new PSK master; SAs stay up). */

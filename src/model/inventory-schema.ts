@@ -172,6 +172,13 @@ export const Inventory = z.strictObject({
   devices: z.array(Device),
   links: z.array(Link).default([]),
   meshes: z.array(Mesh).default([]),
+  /** Where this inventory's state lives and the key that seals its secrets (--state and --state-key override). */
+  state: z
+    .strictObject({
+      location: z.string().min(1).describe("A SQLite file (relative to this inventory file) or a postgres:// URL.").optional(),
+      key: SecretRef.describe("The state key, by reference: env:VAR, file:/path or secrets:key.").optional(),
+    })
+    .optional(),
 });
 
 export type Inventory = z.infer<typeof Inventory>;

@@ -1,3 +1,4 @@
+import { dirname, resolve } from "node:path";
 import type { SecretSources } from "../secrets.js";
 import { openState } from "./open.js";
 import type { StateStore } from "./store.js";
@@ -9,8 +10,19 @@ export interface StateCliOptions {
   stateKey?: string;
 }
 
-export function openCliState(o: StateCliOptions, inventory: string, secrets: SecretSources, err: { write(s: string): unknown }): Promise<StateStore> {
-  return openState({ state: o.state, stateDir: o.stateDir, stateKey: o.stateKey, inventory, secrets, say: (l) => void err.write(`${l}\n`) });
+/**
+ * Opens the inventory's state from the options, else from the inventory's own `state:` block (give `inventoryFile`
+ * and that block), else the default location.
+ */
+export function openCliState(
+  o: StateCliOptions,
+  inventory: string,
+  secrets: SecretSources,
+  err: { write(s: string): unknown },
+  fromInventory?: { file: string; state?: { location?: string | undefined; key?: string | undefined } | undefined },
+): Promise<StateStore> {
+  const inventoryState = fromInventory?.state ? { ...fromInventory.state, base: dirname(resolve(fromInventory.file)) } : undefined;
+  return openState({ state: o.state, stateDir: o.stateDir, stateKey: o.stateKey, inventory, secrets, inventoryState, say: (l) => void err.write(`${l}\n`) });
 }
 
 export const EXIT_INTERRUPTED = 130;

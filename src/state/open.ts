@@ -27,6 +27,8 @@ export interface StateOptions {
   state?: string | undefined;
   stateDir?: string | undefined;
   stateKey?: string | undefined;
+  /** The inventory's `state:` block: used when no option says otherwise; a relative SQLite path is from `base`. */
+  inventoryState?: { location?: string | undefined; key?: string | undefined; base: string } | undefined;
   /** The inventory's identity: its `name`. */
   inventory: string;
   secrets: SecretSources;
@@ -61,6 +63,7 @@ export function stateLocation(o: StateOptions): StateLocation {
     const dir = resolve(cwd, o.stateDir);
     return { kind: "sqlite", path: join(dir, "state.sqlite"), keyFile: join(dir, "state.key"), legacyDir: dir, legacyExplicit: true };
   }
+  if (o.inventoryState?.location !== undefined) return stateLocation({ ...o, state: o.inventoryState.location, inventoryState: undefined, cwd: o.inventoryState.base });
   const home = resolve(cwd, env.LINKCRYPT_STATE_HOME || DEFAULT_STATE_HOME);
   const base = join(home, stateFileName(o.inventory));
   return { kind: "sqlite", path: `${base}.sqlite`, keyFile: `${base}.key`, legacyDir: join(cwd, ".linkcrypt"), legacyExplicit: false };
@@ -87,7 +90,7 @@ function keyFileSource(path: string): KeySource {
 export async function openState(o: StateOptions): Promise<StateStore> {
   const env = o.env ?? process.env;
   const loc = stateLocation(o);
-  const ref = o.stateKey ?? (env.LINKCRYPT_STATE_KEY || undefined);
+  const ref = o.stateKey ?? (env.LINKCRYPT_STATE_KEY || undefined) ?? o.inventoryState?.key;
   if (ref !== undefined && !/^(env|file|secrets):./.test(ref)) throw new UsageError(`the state key must be a reference (env:VAR, file:PATH or secrets:KEY), got "${ref.split(":")[0]}…"`);
   const keySource = ref !== undefined ? referencedKey(ref, (r) => resolveSecret(r, o.secrets), deriveStateKey) : loc.kind === "sqlite" ? keyFileSource(loc.keyFile) : undefined;
   const backend = loc.kind === "postgres" ? await PgBackend.connect(loc.url, o.inventory) : new SqliteBackend(loc.path, o.inventory);

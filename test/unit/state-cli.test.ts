@@ -1,7 +1,8 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
 import { cli } from "../cli-run.js";
 
 /** The state options through the CLI: bad state is a typed error (exit 1) or a usage error (64), never 70. */
@@ -64,6 +65,23 @@ describe("state options (CLI)", () => {
     noInternal(r);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/cannot open the state database .*a-file\/x\.sqlite: ./);
+  });
+
+  it("an inventory's state: block gives the location (relative to the inventory file) and the key; --state overrides it", async () => {
+    const d = join(dir, "inv-state");
+    mkdirSync(d);
+    const inv = parse(readFileSync(INV, "utf8")) as Record<string, unknown>;
+    writeFileSync(join(d, "inv.yaml"), stringify({ ...inv, state: { location: "team.sqlite", key: "env:LC_NO_SUCH_STATE_KEY" } }));
+    const r = await cli("keys", "status", "--inventory", join(d, "inv.yaml"));
+    expect(r.code, r.err).toBe(0);
+    expect(existsSync(join(d, "team.sqlite"))).toBe(true);
+    const other = await cli("keys", "status", "--inventory", join(d, "inv.yaml"), "--state", join(dir, "override.sqlite"));
+    expect(other.code, other.err).toBe(0);
+    expect(existsSync(join(dir, "override.sqlite"))).toBe(true);
+    writeFileSync(join(d, "bad.yaml"), stringify({ ...inv, state: { key: "the-key-itself" } }));
+    const bad = await cli("validate", join(d, "bad.yaml"));
+    expect(bad.code).toBe(1);
+    expect(bad.out).toMatch(/state\.key.*a secret reference is/);
   });
 
   it("a location under /proc is refused at once, not a hang", async () => {
