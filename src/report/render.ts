@@ -25,7 +25,7 @@ function provenanceRows(r: Report): [string, string][] {
     ["plan", `sha256 ${p.plan.digest} (${p.plan.source})`],
     ["plan applied", p.plan.appliedAt ? `${p.plan.appliedAt} (run ${p.plan.appliedRun})` : "not known: no state store given, or never applied"],
     ["policy", r.policy],
-    ["verify evidence", v ? `${v.file}, sha256 ${v.sha256}; inventory ${v.inventory ?? "(not named in the file)"}; collected ${v.startedAt ? `${v.startedAt} to ` : ""}${v.collectedAt} (${v.ageHours} h before this report; freshness limit ${v.maxAgeHours} h)${v.stale ? ", STALE" : ""}` : "none given: statuses are not observed"],
+    ["verify evidence", v ? `${v.file}, sha256 ${v.sha256}; inventory ${v.inventory ?? "(not named in the file)"}; collected ${v.startedAt ? `${v.startedAt} to ` : ""}${v.collectedAt} (${v.ageHours < 1 ? `${Math.round(v.ageHours * 60)} min` : `${v.ageHours} h`} before this report; freshness limit ${v.maxAgeHours} h)${v.stale ? ", STALE" : ""}` : "none given: statuses are not observed"],
   ];
 }
 
