@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { InputError } from "../errors.js";
 import { depthOver } from "../model/json-depth.js";
+import { PLAN_FORMAT, PLAN_VERSION } from "../planner/plan-types.js";
 
 /**
  * The shape of a saved plan file, checked before anything reads it: every field of src/planner/plan-types.ts with
@@ -63,6 +64,11 @@ const PlanShape = z.looseObject({
 export function checkPlanShape(saved: unknown, file: string): unknown {
   if (saved === null || typeof saved !== "object" || Array.isArray(saved))
     throw new InputError(`${file} is not a linkcrypt plan (not a JSON object); make one with linkcrypt plan --out`);
+  const { format, version } = saved as { format?: unknown; version?: unknown };
+  if (format !== PLAN_FORMAT || version !== PLAN_VERSION) {
+    const shown = (v: unknown) => (v === undefined ? "nothing" : (JSON.stringify(v) ?? String(v)).slice(0, 40));
+    throw new InputError(`${file} is not a linkcrypt plan of version ${PLAN_VERSION} (format ${shown(format)}, version ${shown(version)}); make a new one with linkcrypt plan --out`);
+  }
   if (depthOver(saved, PLAN_MAX_DEPTH)) throw new InputError(`${file} is nested deeper than ${PLAN_MAX_DEPTH} levels (the limit); it is not a linkcrypt plan`);
   const r = PlanShape.safeParse(saved);
   if (!r.success) {

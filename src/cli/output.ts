@@ -7,13 +7,21 @@ export interface Out {
   write(s: string): void;
 }
 
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+const escapeChar = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+
 /**
  * Text from input made safe for a terminal: C0 controls other than newline and tab, DEL and the C1 controls
- * (which include the 8-bit CSI) are shown as \xHH, so a value like "de\x1b[2J" cannot clear or rewrite the screen.
+ * (which include the 8-bit CSI) are shown as \u00HH, so a value like "de\u001b[2J" cannot clear or rewrite the
+ * screen. The escape is also JSON's, so JSON output stays valid JSON.
  */
 export function safeText(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return s.replace(CONTROL, escapeChar);
+}
+
+/** safeText for stderr, keeping the two sequences the progress line itself uses: "\r" and erase-line "\u001b[K". */
+export function safeProgress(s: string): string {
+  return s.replace(/\x1b\[K|[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (m) => (m === "\x1b[K" || m === "\r" ? m : escapeChar(m)));
 }
 
 /** A plain, aligned text table; the last column is not padded. Cells are shown with safeText. */

@@ -10,7 +10,7 @@ import { runLab } from "./lab.js";
 import { runMesh } from "./mesh.js";
 import { runMtu } from "./mtu.js";
 import { NUMERIC } from "./numeric.js";
-import { EXIT, safeText, type Out } from "./output.js";
+import { EXIT, safeProgress, safeText, type Out } from "./output.js";
 import { runPlan } from "./plan.js";
 import { runSchema } from "./schema.js";
 import { runValidate } from "./validate.js";
@@ -19,7 +19,10 @@ import { runValidate } from "./validate.js";
  * The CLI. Each verb lives in its own file and returns an exit code; this is the only place that catches:
  * usage mistakes exit 64, bad input 1 (with the problems listed), anything unexpected 70 with a one-line message.
  */
-export async function main(argv: string[], out: Out = process.stdout, err: Out = process.stderr): Promise<number> {
+export async function main(argv: string[], rawOut: Out = process.stdout, rawErr: Out = process.stderr): Promise<number> {
+  // Nothing from input reaches the terminal raw: every write has its control characters escaped (src/cli/output.ts).
+  const out: Out = { write: (s) => rawOut.write(safeText(s)) };
+  const err: Out = { write: (s) => rawErr.write(safeProgress(s)) };
   let code: number = EXIT.ok;
   const collect = (v: string, prev: string[]) => [...prev, v];
   const profilesOpt = () => new Option("--profiles <dir>", "extra profile directory (repeatable); later ones override bundled profiles").argParser(collect).default([]);

@@ -83,7 +83,7 @@ describe("fuzz findings: terminal output", () => {
     writeFileSync(f, 'version: 1\nname: t\npolicy: "de\\e[2J\\x9b2Jx\\r"\nsites: []\ndevices: []\nlinks: []\nmeshes: []\n');
     const r = await cli("validate", f);
     expect(r.code).toBe(1);
-    expect(r.out).toContain("de\\x1b[2J\\x9b2Jx\\x0d");
+    expect(r.out).toContain("de\\u001b[2J\\u009b2Jx\\u000d");
     expect(`${r.out}${r.err}`).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
   });
 
