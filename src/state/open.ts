@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { chmodSync, existsSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { InputError, UsageError } from "../errors.js";
 import { resolveSecret, type SecretSources } from "../secrets.js";
 import { deriveStateKey, seal, StateKeyError } from "./cipher.js";
 import { PgBackend } from "./postgres.js";
-import { SqliteBackend } from "./sqlite.js";
+import { SqliteBackend, stateFileMode } from "./sqlite.js";
 import { referencedKey, StateStore, type JournalEntry, type KeySource } from "./store.js";
 
 /**
@@ -76,12 +76,15 @@ function keyFileSource(path: string): KeySource {
     ref,
     read() {
       if (!existsSync(path)) return undefined;
-      if ((statSync(path).mode & 0o077) !== 0) throw new StateKeyError(`the state key ${path} is readable by group or others; chmod 600 it`);
+      // Group access only where the directory is a team's (group-writable); never others.
+      const shared = stateFileMode(dirname(path)) === 0o660;
+      if ((statSync(path).mode & (shared ? 0o007 : 0o077)) !== 0) throw new StateKeyError(`the state key ${path} is readable by ${shared ? "others" : "group or others"}; chmod ${shared ? "660" : "600"} it`);
       return deriveStateKey(readFileSync(path, "utf8"), ref);
     },
     create() {
       const hex = randomBytes(32).toString("hex");
       writeFileSync(path, `${hex}\n`, { mode: 0o600, flag: "wx" });
+      chmodSync(path, stateFileMode(dirname(path)));
       return Buffer.from(hex, "hex");
     },
   };

@@ -1,5 +1,5 @@
 import Database from "better-sqlite3";
-import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { LinkcryptError } from "../errors.js";
 import { pidAlive, type Batch, type JournalEntry, type LockAttempt, type LockHolder, type SealedRow, type StateBackend } from "./store.js";
@@ -16,6 +16,14 @@ CREATE TABLE IF NOT EXISTS lc_secrets (ns TEXT NOT NULL, name TEXT NOT NULL, sea
 CREATE TABLE IF NOT EXISTS lc_lock (ns TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL, token TEXT NOT NULL,
   since TEXT NOT NULL, heartbeat INTEGER NOT NULL);
 `;
+
+/**
+ * 0600, or 0660 in a directory its group may write (a team's `install -d -m 2770 -g GROUP /var/lib/linkcrypt`), so
+ * that every member can open the state the first one made. SQLite gives its -wal and -shm files the same mode.
+ */
+export function stateFileMode(dir: string): number {
+  return (statSync(dir).mode & 0o070) === 0o070 ? 0o660 : 0o600;
+}
 
 /** mkdir -p, one level at a time: Node's recursive mkdir never returns under /proc. */
 function ensureDir(d: string): void {
@@ -36,7 +44,7 @@ export class SqliteBackend implements StateBackend {
       ensureDir(dirname(where));
       const fresh = !existsSync(where);
       this.db = new Database(where, { timeout: 10_000 });
-      if (fresh) chmodSync(where, 0o600);
+      if (fresh) chmodSync(where, stateFileMode(dirname(where)));
       this.db.pragma("journal_mode = WAL");
       this.db.pragma("synchronous = FULL");
       this.db.exec(SCHEMA);

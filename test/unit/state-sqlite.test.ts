@@ -1,5 +1,5 @@
 import Database from "better-sqlite3";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -70,6 +70,21 @@ describe("SQLite state: where it lives, its key file, the lease, the old directo
     const u = await openState(o);
     expect(await u.getSecret("macsec/l1")).toBe("v1");
     await u.close();
+  });
+
+  it("in a team's group-writable directory the database and key file are 0660, so every member can open them; never readable by others", async () => {
+    const home = join(dir, "team");
+    mkdirSync(home);
+    chmodSync(home, 0o2770);
+    const s = await openState({ inventory: "team", secrets: { env: {} }, env: { LINKCRYPT_STATE_HOME: home }, cwd: dir });
+    await s.putSecret("macsec/l1", "v");
+    await s.close();
+    expect(statSync(join(home, "team.sqlite")).mode & 0o777).toBe(0o660);
+    expect(statSync(join(home, "team.key")).mode & 0o777).toBe(0o660);
+    chmodSync(join(home, "team.key"), 0o664);
+    const t = await openState({ inventory: "team", secrets: { env: {} }, env: { LINKCRYPT_STATE_HOME: home }, cwd: dir });
+    await expect(t.getSecret("macsec/l1")).rejects.toThrow(/team\.key is readable by others; chmod 660 it/);
+    await t.close();
   });
 
   it("a holder that stopped renewing its lease is taken over (a live pid that is not the holder, e.g. a reused one)", async () => {
