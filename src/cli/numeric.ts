@@ -43,4 +43,6 @@ export const NUMERIC = {
   confirmTimeoutS: () => wholeNumber(1, 86_400, " s"),
   securedTimeoutS: () => decimalNumber(0, 86_400, " s"),
   percent: () => decimalNumber(0, 100, " %"),
+  /** How old verify evidence may be, hours (report, metrics). */
+  evidenceAgeH: () => decimalNumber(0.001, 87_600, " h"),
 } as const;

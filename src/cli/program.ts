@@ -158,7 +158,7 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     .option("--out <file>", "write the report to a file")
     .option("--verify <file>", "results of linkcrypt verify --out (the same inventory's), for status, evidence and key ages")
     .option("--plan <file>", "the saved plan that was applied (its digest goes in the provenance; default: plan the inventory now)")
-    .option("--max-evidence-age <hours>", "warn, and assess nothing as in operation, when the verify evidence is older (default 24)")
+    .option("--max-evidence-age <hours>", "warn, and assess nothing as in operation, when the verify evidence is older (default 24)", NUMERIC.evidenceAgeH())
     .option("--state <location>", "inventory state: when the plan was applied, last apply failures, MACsec key ages")
     .option("--state-dir <dir>", "state directory (older layout) for the same")
     .option("--state-key <ref>", "key reference for the state store")
@@ -176,7 +176,7 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     .option("--verify <file>", "results of linkcrypt verify --out")
     .option("--format <fmt>", "prometheus (default) or graphite")
     .option("--prefix <p>", "Graphite metric prefix (default linkcrypt.INVENTORY)")
-    .option("--max-evidence-age <hours>", "warn when the verify evidence is older (default 24)")
+    .option("--max-evidence-age <hours>", "warn when the verify evidence is older (default 24)", NUMERIC.evidenceAgeH())
     .addOption(profilesOpt())
     .action((file: string, o: Parameters<typeof runMetrics>[1]) => {
       code = runMetrics(file, o, out, err);

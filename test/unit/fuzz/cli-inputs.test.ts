@@ -18,6 +18,7 @@ const OPTIONS: { verb: string[]; option: string; parse: (raw: string) => string 
   ...["--concurrency", "--per-device", "--per-device-interval", "--timeout"].map((option) => ({ verb: ["discover", join(dir, "none.yaml")], option, parse: pick(option) })),
   ...["--confirm-timeout", "--secured-timeout", "--max-fail-percent", "--concurrency", "--per-device", "--per-device-interval", "--per-site"].map((option) => ({ verb: ["apply", join(dir, "none.json"), "--inventory", join(dir, "none.yaml")], option, parse: pick(option) })),
   { verb: ["rotate", "link", "x", "--inventory", join(dir, "none.yaml")], option: "--confirm-timeout", parse: NUMERIC.confirmTimeoutS() },
+  ...["report", "metrics"].map((verb) => ({ verb: [verb, join(dir, "none.yaml")], option: "--max-evidence-age", parse: NUMERIC.evidenceAgeH() })),
 ];
 function pick(option: string): (raw: string) => string {
   const m: Record<string, (raw: string) => string> = {
