@@ -27,6 +27,8 @@ export interface HostDelivery {
   host: string;
   loaded: string[];
   unloaded: string[];
+  /** PSKs of departed peers, unloaded from charon (VICI unload-shared ids). */
+  secretsUnloaded: string[];
   unchanged: string[];
   error?: string;
 }
@@ -85,7 +87,7 @@ export async function deliverMesh(
     // Phase 0: connect, read what is loaded, load secrets, drop connections to peers that left.
     await Promise.all(
       plans.map(async (p) => {
-        const r: HostDelivery = { host: p.access.name, loaded: [], unloaded: [], unchanged: [] };
+        const r: HostDelivery = { host: p.access.name, loaded: [], unloaded: [], secretsUnloaded: [], unchanged: [] };
         reports.set(p.access.name, r);
         try {
           const v = clients.get(p.access.name) ?? (await p.access.vici());
@@ -123,7 +125,7 @@ export async function deliverMesh(
           const held = await loadedSharedIds(v);
           for (const id of prev.secrets.filter((x) => !keep.has(x) && (held === undefined || held.has(x)))) {
             await v.request("unload-shared", { id });
-            r.unloaded.push(id);
+            r.secretsUnloaded.push(id);
           }
           for (const s of p.specs) if (loaded.has(s.name) && prev.conns[s.name] === specHash(s)) r.unchanged.push(s.name);
         } catch (e) {

@@ -173,27 +173,59 @@ export async function repairPairs(pairs: readonly { a: string; b: string }[], ho
  * Verifies that no mesh CHILD_SA is left when blocking.
  */
 export async function meshDown(hosts: readonly HostAccess[], o: { blocking: boolean; mode: "block" | "clear"; exception?: MeshException }): Promise<{ host: string; unloaded: number; remainingSas: number | null; error?: string }[]> {
-  return Promise.all(
+  // In phases across all hosts, so no initiator's close_action re-initiates a pair while it is being taken down:
+  // 1. unload the ESP connections everywhere (their traps go; the drop shunts take over);
+  // 2. each initiator terminates its own IKE_SAs (a local terminate triggers no close_action; the DELETE it sends
+  //    ends the responder's side, whose close_action is none);
+  // 3. whatever is left (a peer that did not answer) is terminated by force; shunts go too with --clear.
+  const state = new Map<string, { v: ViciClient; all: string[]; mesh: string[]; error?: string }>();
+  const fail = (h: HostAccess, e: unknown) => {
+    const s = state.get(h.name);
+    if (s) s.error ??= (e as Error).message;
+    else state.set(h.name, { v: undefined as unknown as ViciClient, all: [], mesh: [], error: (e as Error).message });
+  };
+  await Promise.all(
     hosts.map(async (h) => {
       try {
-        return await withVici(h, async (v) => {
-          const { events } = await v.stream("list-conns", "list-conn");
-          const all = events.flatMap((e) => Object.keys(e));
-          const names = [...all.filter((n) => n.startsWith("mesh-")), ...(o.mode === "clear" ? all.filter((n) => n.startsWith("block-")) : [])];
-          if (o.mode === "clear" && o.exception) await h.writeFile(join(h.confDir, EXCEPTION_FILE), `${JSON.stringify(o.exception, null, 2)}\n`, 0o644);
-          for (const n of names) {
-            if (n.startsWith("mesh-")) await v.request("terminate", { ike: n, force: "yes", timeout: o.blocking ? "3000" : "-1" }).catch(() => undefined);
-            await v.request("unload-conn", { name: n });
-          }
-          // What a reboot would load: the shunts alone (block), or nothing (clear).
-          const shunts = o.mode === "block" ? all.filter((n) => n.startsWith("block-")) : [];
-          const shuntSpecs = await currentShunts(v, shunts);
-          await h.writeFile(join(h.confDir, CONF_FILE), renderSwanctlConf(h.name, [], shuntSpecs), 0o644);
-          const remaining = o.blocking ? (await readSaTable(h.name, v)).children.filter((c) => c.conn.startsWith("mesh-")).length : null;
-          return { host: h.name, unloaded: names.length, remainingSas: remaining };
-        });
+        const v = await h.vici();
+        const { events } = await v.stream("list-conns", "list-conn");
+        const all = events.flatMap((e) => Object.keys(e));
+        state.set(h.name, { v, all, mesh: all.filter((n) => n.startsWith("mesh-")) });
+        if (o.mode === "clear" && o.exception) await h.writeFile(join(h.confDir, EXCEPTION_FILE), `${JSON.stringify(o.exception, null, 2)}\n`, 0o644);
+        for (const n of state.get(h.name)!.mesh) await v.request("unload-conn", { name: n });
+      } catch (e) {
+        fail(h, e);
+      }
+    }),
+  );
+  const terminate = (initiatorSide: boolean) =>
+    Promise.all(
+      hosts.map(async (h) => {
+        const s = state.get(h.name);
+        if (!s?.v || s.error) return;
+        for (const n of s.mesh.filter((x) => (h.name < x.slice("mesh-".length)) === initiatorSide))
+          await s.v.request("terminate", { ike: n, force: initiatorSide ? "no" : "yes", timeout: o.blocking ? "3000" : "-1" }).catch(() => undefined);
+      }),
+    );
+  await terminate(true);
+  await terminate(false);
+  return Promise.all(
+    hosts.map(async (h) => {
+      const s = state.get(h.name);
+      try {
+        if (!s?.v || s.error) return { host: h.name, unloaded: 0, remainingSas: null, error: s?.error ?? "unreachable" };
+        const v = s.v;
+        const shuntNames = s.all.filter((n) => n.startsWith("block-"));
+        if (o.mode === "clear") for (const n of shuntNames) await v.request("unload-conn", { name: n });
+        // What a reboot would load: the shunts alone (block), or nothing (clear).
+        const shuntSpecs = o.mode === "block" ? await currentShunts(v, shuntNames) : [];
+        await h.writeFile(join(h.confDir, CONF_FILE), renderSwanctlConf(h.name, [], shuntSpecs), 0o644);
+        const remaining = o.blocking ? (await readSaTable(h.name, v)).children.filter((c) => c.conn.startsWith("mesh-")).length : null;
+        return { host: h.name, unloaded: s.mesh.length + (o.mode === "clear" ? shuntNames.length : 0), remainingSas: remaining };
       } catch (e) {
         return { host: h.name, unloaded: 0, remainingSas: null, error: (e as Error).message };
+      } finally {
+        s?.v?.close();
       }
     }),
   );

@@ -363,7 +363,8 @@ describe("mesh on real kernels: transport mode, kernel xfrm, netdevsim offload",
       await pingInBackground("app1", "db1", 120);
       const t0 = Date.now();
       figures.rebootBootSeconds = (await rebootVm(lab, "db1")) / 1000;
-      const pols = await sh("db1", "ip xfrm policy");
+      // charon's start script loads the rendered swanctl.conf: the drop shunts come first.
+      const pols = await sh("db1", 'for i in $(seq 60); do ip xfrm policy | grep -q "action block" && break; sleep 0.5; done; ip xfrm policy');
       expect(pols).toMatch(/action block priority 2000000/);
       return secondsUntilHealed("app1", "db1", t0, 150);
     });
