@@ -65,7 +65,7 @@ export function applyFacts(model: Model, facts: FactsFile): { model: Model; diag
       hosts.set(name, h);
       continue;
     }
-    const cpuFlags = [...hf.cpuFlags];
+    const cpuFlags = hf.cpuFlags; // read-only from here on: no copy per host
     for (const flag of ["aes", "vaes", "vpclmulqdq"]) {
       const inProfile = h.profile.cpu.flags.includes(flag);
       const seen = cpuFlags.includes(flag);

@@ -40,9 +40,15 @@ export interface StrongswanLevel {
  */
 export const ESN_SINCE = "5.0.0";
 
+const ASSUMED_CURRENT: StrongswanLevel = Object.freeze({ observed: false, hwOffloadModes: true, esn: true });
+const levels = new Map<string, StrongswanLevel>();
+
+/** The feature level of a strongSwan version (one shared, frozen object per version). */
 export function strongswanLevel(version: string | undefined): StrongswanLevel {
-  if (version === undefined) return { observed: false, hwOffloadModes: true, esn: true };
-  return { observed: true, hwOffloadModes: versionAtLeast(version, HW_OFFLOAD_MODES_SINCE), esn: versionAtLeast(version, ESN_SINCE) };
+  if (version === undefined) return ASSUMED_CURRENT;
+  let l = levels.get(version);
+  if (!l) levels.set(version, (l = Object.freeze({ observed: true, hwOffloadModes: versionAtLeast(version, HW_OFFLOAD_MODES_SINCE), esn: versionAtLeast(version, ESN_SINCE) })));
+  return l;
 }
 
 /** The /proc/crypto names any ESP transform needs; everything else /proc/crypto lists does not change a decision. */

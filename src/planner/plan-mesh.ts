@@ -6,7 +6,7 @@ import type { XfrmPerfProfile } from "../model/profile-schema.js";
 import { decidePair, evaluateSide, hostTraits, newDecideCache, type HostTraits, type PairDecision, type PathTraits } from "./decide-pair.js";
 import type { Family } from "./mtu-budget.js";
 import type { HostClassPlan, MeshPlan, PairClassPlan, PathClassPlan, SidePlan } from "./plan-types.js";
-import type { SitePath } from "./site-paths.js";
+import type { PathNode, SitePath, SitePathFinder } from "./site-paths.js";
 
 /**
  * Plans a mesh without visiting every pair. Hosts that decide alike (same NIC, CPU, MTU, address families) form a
@@ -17,7 +17,7 @@ import type { SitePath } from "./site-paths.js";
 export function planMesh(
   mesh: ModelMesh,
   model: Model,
-  pathBetween: (a: string, b: string) => SitePath,
+  pathBetween: SitePathFinder,
 ): { plan: MeshPlan; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
 
@@ -27,10 +27,14 @@ export function planMesh(
   const classOfHost = new Map<string, string>();
   const offloadKeys = new Map<object, string>();
   const memberTraits = mesh.hosts.map((h) => hostTraits(h));
-  const matters = ciphersThatMatter(mesh, memberTraits, model.profiles.xfrmPerf);
+  const runnableOf = runnableCiphers(mesh);
+  const matters = ciphersThatMatter(mesh, memberTraits, model.profiles.xfrmPerf, runnableOf);
+  const usableOf = new Map<readonly EspCipherId[], EspCipherId[]>();
   for (const [i, h] of mesh.hosts.entries()) {
     const t = memberTraits[i]!;
-    const usable = usableCiphers(t, matters);
+    const r = runnableOf(t);
+    let usable = usableOf.get(r);
+    if (!usable) usableOf.set(r, (usable = matters.filter((id) => r.includes(id))));
     const swanPacket = packetOffloadPossible(t, mesh) ? t.strongswan.hwOffloadModes : null;
     const key = hostClassKey(t, usable, swanPacket, offloadKeys);
     let hc = classOfKey.get(key);
@@ -69,34 +73,40 @@ export function planMesh(
   // Path classes over site pairs. Pair counts per (class, class, path class) are summed without visiting every
   // (site, site, class, class) combination: for each site, the class counts of the sites it reaches are first added
   // up per path class, then multiplied by its own class counts once per path class.
-  const pathClassOfKey = new Map<string, PathClassPlan>();
-  const pathClassList: { plan: PathClassPlan; traits: PathTraits; hopKeys: Set<string> }[] = [];
+  const pathClassOfKey = new Map<string, number>();
+  const pathClassList: { plan: PathClassPlan; traits: PathTraits; hopKeys: Set<string>; walked: Set<PathNode> }[] = [];
   const unconnected: string[] = [];
   const pairCounts = new Map<number, PairCount>();
-  const addPairs = (x: number, y: number, pc: number, pairs: number, example: [string, string]) => {
-    const [lo, hi, ex] = x <= y ? [x, y, example] : [y, x, [example[1], example[0]] as [string, string]];
+  const addPairs = (x: number, y: number, pc: number, pairs: number, exA: string, exB: string) => {
+    const [lo, hi, a, b] = x <= y ? [x, y, exA, exB] : [y, x, exB, exA];
     const k = (lo * nClasses + hi) * 65536 + pc;
     const acc = pairCounts.get(k);
     if (acc) acc.pairs += pairs;
-    else pairCounts.set(k, { lo, hi, pc, pairs, example: ex });
+    else pairCounts.set(k, { lo, hi, pc, pairs, example: [a, b] });
   };
-  const pathClassOf = (p: SitePath): number => {
+  const pathClassOf = (node: PathNode): number => {
+    const p = node.traits;
     const key = `${p.linksMtu}|${p.natT}|${p.hardwareEncrypted}|${p.speedBps}`;
-    let pc = pathClassOfKey.get(key);
-    if (!pc) {
-      pc = { id: `path${pathClassOfKey.size + 1}`, linksMtu: p.linksMtu, natT: p.natT, hardwareEncrypted: p.hardwareEncrypted, speed: p.speedBps === null ? null : formatSpeed(p.speedBps), sitePairs: [], links: [] };
-      pathClassOfKey.set(key, pc);
-      pathClassList.push({ plan: pc, traits: p, hopKeys: new Set() });
+    let index = pathClassOfKey.get(key);
+    if (index === undefined) {
+      index = pathClassList.length;
+      pathClassOfKey.set(key, index);
+      const plan: PathClassPlan = { id: `path${index + 1}`, linksMtu: p.linksMtu, natT: p.natT, hardwareEncrypted: p.hardwareEncrypted, speed: p.speedBps === null ? null : formatSpeed(p.speedBps), sitePairs: [], links: [] };
+      pathClassList.push({ plan, traits: { linksMtu: p.linksMtu, natT: p.natT, hardwareEncrypted: p.hardwareEncrypted, speedBps: p.speedBps }, hopKeys: new Set(), walked: new Set() });
     }
-    const entry = pathClassList[Number(pc.id.slice(4)) - 1]!;
-    for (const hop of p.links) {
-      const hk = hop[0]!; // a link belongs to exactly one hop (the site pair it joins), so its first link names it
+    const entry = pathClassList[index]!;
+    const pc = entry.plan;
+    // The hops this path adds to its class. Paths from one source share their prefix in the tree, so the walk stops
+    // at the first node already walked for this class.
+    for (let x: PathNode | null = node; x !== null && x.hop !== null && !entry.walked.has(x); x = x.up) {
+      entry.walked.add(x);
+      const hk = x.hop[0]!; // a link belongs to exactly one hop (the site pair it joins), so its first link names it
       if (!entry.hopKeys.has(hk)) {
         entry.hopKeys.add(hk);
-        pc.links.push(hop);
+        pc.links.push(x.hop);
       }
     }
-    return Number(pc.id.slice(4)) - 1;
+    return index;
   };
   // Per path class: summed class counts of the sites reached, and the first site that brought each class (examples).
   let sums: Float64Array[] = [];
@@ -105,21 +115,20 @@ export function planMesh(
     const sa = sites[i]!;
     const own = perSite[i]!;
     // Same site: pairs inside one class, and between two classes.
-    const lan = pathBetween(sa, sa);
-    const lanPc = pathClassOf(lan);
+    const lanPc = pathClassOf(pathBetween.node(sa, sa));
     pathClassList[lanPc]!.plan.sitePairs.push(`${sa}~${sa}`);
     for (let x = 0; x < own.length; x++) {
       const ex = own[x]!;
-      if (ex.n > 1) addPairs(ex.ci, ex.ci, lanPc, (ex.n * (ex.n - 1)) / 2, [ex.example, ex.second!]);
-      for (let y = x + 1; y < own.length; y++) addPairs(ex.ci, own[y]!.ci, lanPc, ex.n * own[y]!.n, [ex.example, own[y]!.example]);
+      if (ex.n > 1) addPairs(ex.ci, ex.ci, lanPc, (ex.n * (ex.n - 1)) / 2, ex.example, ex.second!);
+      for (let y = x + 1; y < own.length; y++) addPairs(ex.ci, own[y]!.ci, lanPc, ex.n * own[y]!.n, ex.example, own[y]!.example);
     }
     // Other sites after this one.
     const touched: number[] = [];
     for (let j = i + 1; j < sites.length; j++) {
       const sb = sites[j]!;
-      const p = pathBetween(sa, sb);
-      if (!p.connected) unconnected.push(`${sa}~${sb}`);
-      const pc = pathClassOf(p);
+      const node = pathBetween.node(sa, sb);
+      if (!node.traits.connected) unconnected.push(`${sa}~${sb}`);
+      const pc = pathClassOf(node);
       pathClassList[pc]!.plan.sitePairs.push(`${sa}~${sb}`);
       if (sums.length < pathClassList.length) {
         for (let k = sums.length; k < pathClassList.length; k++) {
@@ -142,7 +151,7 @@ export function planMesh(
         const nb = acc[y]!;
         if (nb === 0) continue;
         const exampleB = perSiteMap.get(sites[exs[y]!]!)!.get(y)!.example;
-        for (const ea of own) addPairs(ea.ci, y, pc, ea.n * nb, [ea.example, exampleB]);
+        for (const ea of own) addPairs(ea.ci, y, pc, ea.n * nb, ea.example, exampleB);
         acc[y] = 0;
         exs[y] = -1;
       }
@@ -150,6 +159,7 @@ export function planMesh(
   }
   sums = [];
   exampleSite = [];
+  for (const e of pathClassList) e.plan.links.sort((x, y) => cmp(x[0]!, y[0]!));
   if (unconnected.length > 0)
     diagnostics.push({
       severity: "warning", code: "mesh.unconnected-sites", path: mesh.path,
@@ -250,13 +260,19 @@ function packetOffloadPossible(t: HostTraits, mesh: ModelMesh): boolean {
   return mesh.offload !== "off" && t.nicProfile.espOffload.modes.includes("packet");
 }
 
-function runnable(t: HostTraits, id: EspCipherId): boolean {
-  return t.kernelAlgorithms === undefined || espCipher(id).kernelAlgorithms.every((k) => t.kernelAlgorithms!.includes(k));
-}
-
-/** The mesh ciphers `t`'s kernel can run, among those that matter. */
-function usableCiphers(t: HostTraits, matters: readonly EspCipherId[]): EspCipherId[] {
-  return matters.filter((id) => runnable(t, id));
+/** The mesh ciphers a host's kernel can run; one shared array per distinct set of ESP kernel algorithms. */
+function runnableCiphers(mesh: Pick<ModelMesh, "ciphers">): (t: HostTraits) => readonly EspCipherId[] {
+  const memo = new Map<string, readonly EspCipherId[]>();
+  return (t) => {
+    const key = t.kernelAlgorithms === undefined ? "*" : t.kernelAlgorithms.join(",");
+    let r = memo.get(key);
+    if (!r) {
+      const has = (k: string) => t.kernelAlgorithms === undefined || t.kernelAlgorithms.includes(k);
+      r = mesh.ciphers.filter((id) => espCipher(id).kernelAlgorithms.every(has));
+      memo.set(key, r);
+    }
+    return r;
+  };
 }
 
 /**
@@ -265,13 +281,20 @@ function usableCiphers(t: HostTraits, matters: readonly EspCipherId[]): EspCiphe
  * CPU tier, strongSwan level, address families; with and without NAT-T), runs at least as fast and offloads at least
  * as much: then g is always at least as good as c, ties go to g, and c never wins whether a host can run it or not.
  */
-export function ciphersThatMatter(mesh: Pick<ModelMesh, "ciphers" | "mode" | "offload">, members: readonly HostTraits[], perf: XfrmPerfProfile): EspCipherId[] {
+export function ciphersThatMatter(
+  mesh: Pick<ModelMesh, "ciphers" | "mode" | "offload">,
+  members: readonly HostTraits[],
+  perf: XfrmPerfProfile,
+  runnableOf: (t: HostTraits) => readonly EspCipherId[] = runnableCiphers(mesh),
+): EspCipherId[] {
   const kinds = new Map<string, HostTraits>();
+  const sets = new Set<readonly EspCipherId[]>();
   for (const t of members) {
+    sets.add(runnableOf(t));
     const k = `${t.nicProfile.name}|${t.nicProfile.espOffload.modes.join("+")}|${t.nicSpeedBps}|${t.cpuTier}|${t.strongswan.hwOffloadModes}|${t.families.join(",")}`;
     if (!kinds.has(k)) kinds.set(k, { ...t, kernelAlgorithms: undefined });
   }
-  const everywhere = mesh.ciphers.filter((id) => members.every((t) => runnable(t, id)));
+  const everywhere = mesh.ciphers.filter((id) => [...sets].every((r) => r.includes(id)));
   const side = (t: HostTraits, id: EspCipherId, natT: boolean, fams: readonly Family[]) => {
     const s = evaluateSide(t, espCipher(id), mesh, natT, fams, perf);
     return { bps: s.throughputBps, score: s.decision === "nic-packet-offload" ? 2 : s.decision === "nic-crypto-offload" ? 1 : 0 };

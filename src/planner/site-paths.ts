@@ -23,7 +23,24 @@ interface Hop {
   hardware: boolean;
 }
 
-export function sitePathFinder(links: readonly ModelLink[], plans: ReadonlyMap<string, LinkPlan>): (a: string, b: string) => SitePath {
+/** One site of a breadth-first tree: the hop that reached it and the site it came from (null at the source). */
+export interface PathNode {
+  hop: string[] | null;
+  up: PathNode | null;
+  /** The path from the tree's source to here, without its hop list (shared: never change it). */
+  traits: PathTraits & { connected: boolean };
+}
+
+/**
+ * `finder(a, b)` gives the path with its hops listed; `finder.node(a, b)` gives the tree node instead (no list built),
+ * for callers that visit many site pairs and walk the hops only where they need them.
+ */
+export interface SitePathFinder {
+  (a: string, b: string): SitePath;
+  node(a: string, b: string): PathNode;
+}
+
+export function sitePathFinder(links: readonly ModelLink[], plans: ReadonlyMap<string, LinkPlan>): SitePathFinder {
   const hops = new Map<string, Map<string, Hop>>();
   const sorted = [...links].sort((x, y) => cmp(x.name, y.name));
   for (const l of sorted) {
@@ -45,29 +62,39 @@ export function sitePathFinder(links: readonly ModelLink[], plans: ReadonlyMap<s
       } else m.set(to, { to, links: [l.name], mtu, speedBps: l.speedBps, nat: l.nat, hardware });
     }
   }
-  // One breadth-first tree per source site, each node holding the whole path from the source (aggregated as the tree
-  // grows), so a site pair costs a lookup rather than a walk back along the tree.
-  const cache = new Map<string, Map<string, SitePath>>();
-  const lan: SitePath = { linksMtu: null, natT: false, hardwareEncrypted: false, speedBps: null, links: [], connected: true };
+  // One breadth-first tree per source site, each node holding the path's traits from the source (aggregated as the
+  // tree grows) and a link to its parent, so a site pair costs a lookup rather than a walk back along the tree.
+  const cache = new Map<string, Map<string, PathNode>>();
+  const lanTraits = { linksMtu: null, natT: false, hardwareEncrypted: false, speedBps: null, connected: true };
+  const unconnected: PathNode = { hop: null, up: null, traits: { linksMtu: null, natT: false, hardwareEncrypted: false, speedBps: null, connected: false } };
+  const sortedHops = new Map<string, Hop[]>();
+  const adjacent = (site: string): Hop[] => {
+    let list = sortedHops.get(site);
+    if (!list) sortedHops.set(site, (list = [...(hops.get(site)?.values() ?? [])].sort((x, y) => cmp(x.to, y.to))));
+    return list;
+  };
   const bfs = (src: string) => {
     let tree = cache.get(src);
     if (tree) return tree;
-    tree = new Map([[src, lan]]);
+    tree = new Map([[src, { hop: null, up: null, traits: lanTraits }]]);
     const queue = [src];
     for (let i = 0; i < queue.length; i++) {
       const cur = queue[i]!;
       const here = tree.get(cur)!;
-      const next = [...(hops.get(cur)?.values() ?? [])].sort((x, y) => cmp(x.to, y.to));
-      for (const hop of next) {
+      const t = here.traits;
+      const first = here.up === null;
+      for (const hop of adjacent(cur)) {
         if (tree.has(hop.to)) continue;
-        const first = here.links.length === 0;
         tree.set(hop.to, {
-          linksMtu: first ? hop.mtu : Math.min(here.linksMtu!, hop.mtu),
-          speedBps: first ? hop.speedBps : Math.min(here.speedBps!, hop.speedBps),
-          natT: here.natT || hop.nat,
-          hardwareEncrypted: first ? hop.hardware : here.hardwareEncrypted && hop.hardware,
-          links: [...here.links, hop.links],
-          connected: true,
+          hop: hop.links,
+          up: here,
+          traits: {
+            linksMtu: first ? hop.mtu : Math.min(t.linksMtu!, hop.mtu),
+            speedBps: first ? hop.speedBps : Math.min(t.speedBps!, hop.speedBps),
+            natT: t.natT || hop.nat,
+            hardwareEncrypted: first ? hop.hardware : t.hardwareEncrypted && hop.hardware,
+            connected: true,
+          },
         });
         queue.push(hop.to);
       }
@@ -75,10 +102,12 @@ export function sitePathFinder(links: readonly ModelLink[], plans: ReadonlyMap<s
     cache.set(src, tree);
     return tree;
   };
-  return (a: string, b: string): SitePath => {
-    if (a === b) return { ...lan, links: [] };
-    const p = bfs(a).get(b);
-    if (!p) return { linksMtu: null, natT: false, hardwareEncrypted: false, speedBps: null, links: [], connected: false };
-    return { ...p }; // the hop arrays are shared between queries: read them, never change them
+  const node = (a: string, b: string): PathNode => bfs(a).get(b) ?? unconnected;
+  const finder = (a: string, b: string): SitePath => {
+    const n = node(a, b);
+    const hopsOut: string[][] = [];
+    for (let x: PathNode | null = n; x !== null && x.hop !== null; x = x.up) hopsOut.push([...x.hop]);
+    return { ...n.traits, links: hopsOut.reverse() };
   };
+  return Object.assign(finder, { node });
 }
