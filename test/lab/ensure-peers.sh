@@ -3,6 +3,15 @@
 # tools, strongSwan (charon with kernel-libipsec), iproute2, tcpdump and ping for the mesh lab, and Chromium
 # (headless) to check the HTML report. As root it installs what is missing with apt; otherwise it fails and names the command to run.
 set -euo pipefail
+# The kernel-datapath lab (test/kernel): QEMU, Debian's backports kernel and netdevsim, prepared and cached by its own
+# script, which installs what it needs as root or fails naming the command.
+kernel_lab() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "the kernel-lab tests need root: run  sudo bash src/lab/kernel/prepare.sh  (or npm test as root)" >&2
+    exit 1
+  fi
+  bash "$(dirname "$0")/../../src/lab/kernel/prepare.sh" >/dev/null
+}
 need=()
 command -v /usr/sbin/sshd >/dev/null 2>&1 || need+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
@@ -28,7 +37,7 @@ command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)   # the PDF report 
 # the state store tests run a throwaway PostgreSQL cluster (initdb, pg_ctl), as nobody through runuser
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
-if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ ${#need[@]} -eq 0 ]; then kernel_lab; exit 0; fi
 pkgs=$(printf '%s\n' "${need[@]}" | sort -u | tr '\n' ' ')
 cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs"
 if [ "$(id -u)" -ne 0 ]; then
@@ -39,3 +48,4 @@ fi
 echo "installing test peers: $pkgs" >&2
 apt-get update -qq >/dev/null
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+kernel_lab
