@@ -54,10 +54,14 @@ const PlanShape = z.looseObject({
   inventory: str,
   policy: str,
   inputs: z.looseObject({ inventoryDigest: str, profilesDigest: str, factsDigest: str.optional() }),
-  summary: z.looseObject({ errors: num.int().nonnegative(), warnings: num.int().nonnegative() }),
+  generator: str,
+  summary: z.looseObject({
+    links: z.looseObject({ l1: num, macsec: num, "host-mesh": num, none: num, refused: num }),
+    meshes: num, hosts: num, pairs: num, errors: num.int().nonnegative(), warnings: num.int().nonnegative(),
+  }),
   links: z.array(Link),
   meshes: z.array(Mesh),
-  diagnostics: z.array(z.looseObject({ severity: z.enum(["error", "warning", "info"]), path: str, message: str })).optional(),
+  diagnostics: z.array(z.looseObject({ severity: z.enum(["error", "warning", "info"]), code: str.optional(), path: str, message: str, source: str.optional() })),
 });
 
 /** Throws an InputError naming every field that is missing or of the wrong type; returns the value unchanged. */
