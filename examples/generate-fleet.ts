@@ -77,7 +77,7 @@ export function generateFleet(o: FleetOptions): Record<string, unknown> {
   }
   return {
     version: 1, name: `fleet-${o.hosts}h-${o.links}l`, policy: o.policy ?? "default", sites, devices, links,
-    meshes: [{ name: "fleet", members: { roles: ["app"] }, mode: "transport" }],
+    meshes: [{ name: "fleet", members: { roles: ["app"] }, mode: "transport", pskMaster: "file:/etc/linkcrypt/mesh-master.key" }],
   };
 }
 
