@@ -49,3 +49,7 @@ for (const hosts of (process.env.BENCH_MESH_SIZES ?? "1000").split(",").map(Numb
 // Apply against 500 in-process simulated devices at 20 ms RTT (issue 5 target: within 1.3x of the ideal).
 const applyOne = fileURLToPath(new URL("./apply-one.ts", import.meta.url));
 process.stdout.write(execFileSync(process.execPath, [tsx, applyOne], { encoding: "utf8" }));
+
+// Start-up of the bundled bin against tsx, and plan --json identical both ways (issue 13 target: <= 0.3 s median).
+const startupOne = fileURLToPath(new URL("./startup-one.ts", import.meta.url));
+process.stdout.write(execFileSync(process.execPath, [tsx, startupOne], { encoding: "utf8" }));
