@@ -13,9 +13,7 @@ import { NUMERIC } from "./numeric.js";
 import { EXIT, safeProgress, safeText, type Out } from "./output.js";
 import { runPlan } from "./plan.js";
 import { runSchema } from "./schema.js";
-import { runServe } from "./serve.js";
 import { runValidate } from "./validate.js";
-import { versionLine } from "./version.js";
 
 /**
  * The CLI. Each verb lives in its own file and returns an exit code; this is the only place that catches:
@@ -219,28 +217,6 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     .addOption(profilesOpt())
     .action(async (verb: string, file: string | undefined, o: Parameters<typeof runLab>[2]) => {
       code = await runLab(verb, file, o, out, err);
-    });
-
-  program
-    .command("serve")
-    .description("run until stopped: watch the mesh hosts' VICI events, verify periodically, repair broken pairs; /metrics, /healthz, /readyz, /api/status and a live status page over HTTP (docs/serve.md)")
-    .argument("<inventory>", "inventory YAML file")
-    .option("--listen <host:port>", "HTTP address (default 127.0.0.1:9469)")
-    .option("--state <location>", `${STATE_HELP}; postgres://… lets several replicas share it, one leading`)
-    .option("--state-key <ref>", STATE_KEY_HELP)
-    .option("--interval <seconds>", "full verify period, varied by ±10 % (default 60)", NUMERIC.timeoutS())
-    .option("--max-attempts <n>", "repair attempts per broken pair, with backoff (default 3)", NUMERIC.perDevice())
-    .option("--breaker-share <percent>", "stop acting when more than this share of the pairs is broken at once (default 50)", NUMERIC.percent())
-    .option("--flap-limit <n>", "a host whose event stream drops or whose repairs fail this often within 5 min is left alone (default 3)", NUMERIC.perDevice())
-    .option("--refresh <seconds>", "status page refresh period (default 5)", NUMERIC.timeoutS())
-    .option("--no-watch", "no VICI event streams: periodic verify only")
-    .option("--log-format <fmt>", "json or text (default: json unless stdout is a terminal)")
-    .option("--facts <file>", "discovered facts the plan should use")
-    .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
-    .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys")
-    .addOption(profilesOpt())
-    .action(async (file: string, o: Parameters<typeof runServe>[1]) => {
-      code = await runServe(file, o, out, err);
     });
 
   program
