@@ -14,6 +14,7 @@ import { EXIT, safeProgress, safeText, type Out } from "./output.js";
 import { runPlan } from "./plan.js";
 import { runSchema } from "./schema.js";
 import { runValidate } from "./validate.js";
+import { versionLine } from "./version.js";
 
 /**
  * The CLI. Each verb lives in its own file and returns an exit code; this is the only place that catches:
