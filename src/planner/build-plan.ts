@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { sortDiagnostics, type Diagnostic } from "../model/diagnostics.js";
 import type { Model } from "../model/model.js";
 import type { EspCipherId } from "../crypto/esp-ciphers.js";
-import { decideLink, meshLinkMtu } from "./decide-link.js";
+import { decideLink, meshLinkMtu, type MeshCrossing } from "./decide-link.js";
 import { planMesh } from "./plan-mesh.js";
 import { PLAN_FORMAT, PLAN_VERSION, type LinkMethod, type LinkPlan, type MeshPlan, type Plan } from "./plan-types.js";
 import { sitePathFinder } from "./site-paths.js";
@@ -49,7 +49,12 @@ export function buildPlan(model: Model, inputs: Plan["inputs"], inputDiagnostics
         const top = [...byCipher].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1))[0]![0];
         l.cipher = top;
         const ml = modelLinks.get(l.name)!;
-        l.mtu = meshLinkMtu(model.meshes[mi]!, ml, crossing.map((c) => ({ cipher: c.cipher as EspCipherId, natT: c.natT, families: c.families.map((f) => (f === "ipv4" ? 4 : 6)) })));
+        const ways = new Map<string, MeshCrossing>(); // distinct (cipher, NAT-T, families): many classes share one
+        for (const c of crossing) {
+          const k = `${c.cipher}|${c.natT}|${c.families.join(",")}`;
+          if (!ways.has(k)) ways.set(k, { cipher: c.cipher as EspCipherId, natT: c.natT, families: c.families.map((f) => (f === "ipv4" ? 4 : 6)) });
+        }
+        l.mtu = meshLinkMtu(model.meshes[mi]!, ml, [...ways.values()]);
         const ciphers = [...byCipher.keys()];
         l.reasons.push(
           `MTU budget for the pairs that cross this link (${crossing.reduce((a, c) => a + c.pairs, 0)} pair(s), ${ciphers.join(", ")})` +
