@@ -4,6 +4,7 @@ import type { Driver } from "./contract.js";
 import * as eosMacsec from "./eos-macsec/index.js";
 import * as junosMacsec from "./junos-macsec/index.js";
 import * as linuxHost from "./linux-host/index.js";
+import * as linuxMacsec from "./linux-macsec/index.js";
 import * as l1Snmp from "./l1-snmp/index.js";
 import * as openconfigMacsec from "./openconfig-macsec/index.js";
 
@@ -29,6 +30,7 @@ const registry = new Map<string, DriverFactory>([
   [openconfigMacsec.name, openconfigMacsec.create],
   [junosMacsec.name, junosMacsec.create],
   [eosMacsec.name, eosMacsec.create],
+  [linuxMacsec.name, linuxMacsec.create],
 ]);
 
 export function driverFactory(name: string): DriverFactory | undefined {

@@ -41,6 +41,17 @@ export const SwitchProfile = z.strictObject({
   portGroups: z.array(PortGroup).min(1),
   /** false for lab switches that store configuration but run no MKA: apply cannot wait for "secured" on them. */
   mkaObservable: z.boolean().default(true),
+  /** Linux switches (driver linux-macsec: kernel macsec + wpa_supplicant MKA): where it keeps state, NIC offload. */
+  linux: z
+    .strictObject({
+      /** Whether the port's NIC offloads MACsec (`ip macsec offload DEV mac|phy`); `off`: the kernel encrypts. */
+      macsecOffload: z.enum(["off", "mac", "phy"]).default("off"),
+      stateDir: z.string().optional(),
+      runDir: z.string().optional(),
+      /** Make-before-break: how long a commit waits for a new CA to be secured before it restores the old one. */
+      switchoverWaitS: z.number().int().min(1).max(600).optional(),
+    })
+    .optional(),
   /** NETCONF dialect details: XML namespaces where a device differs from the defaults. */
   netconf: z
     .strictObject({
