@@ -13,7 +13,9 @@ import { NUMERIC } from "./numeric.js";
 import { EXIT, safeProgress, safeText, type Out } from "./output.js";
 import { runPlan } from "./plan.js";
 import { runSchema } from "./schema.js";
+import { runServe } from "./serve.js";
 import { runValidate } from "./validate.js";
+import { addExamples, completionScript } from "./help.js";
 import { versionLine } from "./version.js";
 
 /**
@@ -156,6 +158,7 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     .description("compliance report (PCI DSS 4.0 4.2.1, CNSA, RFC 8221/8247, BSI TR-02102-3) as JSON, Markdown or HTML")
     .argument("<inventory>", "inventory YAML file")
     .option("--format <fmt>", "json, md, html or pdf (default md; pdf through Chromium, needs --out)")
+    .option("--json", "the report as JSON (same as --format json)")
     .option("--out <file>", "write the report to a file")
     .option("--verify <file>", "results of linkcrypt verify --out (the same inventory's), for status, evidence and key ages")
     .option("--plan <file>", "the saved plan that was applied (its digest goes in the provenance; default: plan the inventory now)")
@@ -177,6 +180,7 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     .option("--verify <file>", "results of linkcrypt verify --out")
     .option("--format <fmt>", "prometheus (default) or graphite")
     .option("--prefix <p>", "Graphite metric prefix (default linkcrypt.INVENTORY)")
+    .option("--json", "the samples as JSON: {inventory, samples: [{name, help, type, labels, value}]}")
     .option("--max-evidence-age <hours>", "warn when the verify evidence is older (default 24)", NUMERIC.evidenceAgeH())
     .addOption(profilesOpt())
     .action((file: string, o: Parameters<typeof runMetrics>[1]) => {
@@ -221,6 +225,28 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     });
 
   program
+    .command("serve")
+    .description("run until stopped: watch the mesh hosts' VICI events, verify periodically, repair broken pairs; /metrics, /healthz, /readyz, /api/status and a live status page over HTTP (docs/serve.md)")
+    .argument("<inventory>", "inventory YAML file")
+    .option("--listen <host:port>", "HTTP address (default 127.0.0.1:9469)")
+    .option("--state <location>", `${STATE_HELP}; postgres://… lets several replicas share it, one leading`)
+    .option("--state-key <ref>", STATE_KEY_HELP)
+    .option("--interval <seconds>", "full verify period, varied by ±10 % (default 60)", NUMERIC.timeoutS())
+    .option("--max-attempts <n>", "repair attempts per broken pair, with backoff (default 3)", NUMERIC.perDevice())
+    .option("--breaker-share <percent>", "stop acting when more than this share of the pairs is broken at once (default 50)", NUMERIC.percent())
+    .option("--flap-limit <n>", "a host whose event stream drops or whose repairs fail this often within 5 min is left alone (default 3)", NUMERIC.perDevice())
+    .option("--refresh <seconds>", "status page refresh period (default 5)", NUMERIC.timeoutS())
+    .option("--no-watch", "no VICI event streams: periodic verify only")
+    .option("--log-format <fmt>", "json or text (default: json unless stdout is a terminal)")
+    .option("--facts <file>", "discovered facts the plan should use")
+    .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
+    .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys")
+    .addOption(profilesOpt())
+    .action(async (file: string, o: Parameters<typeof runServe>[1]) => {
+      code = await runServe(file, o, out, err);
+    });
+
+  program
     .command("mtu")
     .description("ESP / MACsec / VXLAN overhead and MTU calculator")
     .option("--path-mtu <bytes>", "MTU of the path (with --macsec: of the MACsec port)")
@@ -243,6 +269,21 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     .action((o: { out?: string }) => {
       code = runSchema(o, out);
     });
+
+  program
+    .command("completion")
+    .description("print a shell completion script (bash or zsh) for the verbs and options")
+    .argument("<shell>", "bash or zsh")
+    .action((shell: string) => {
+      out.write(completionScript(program, shell));
+    });
+
+  addExamples(program);
+  // A bare `linkcrypt` is a usage mistake (EX_USAGE), not a request for help: the help goes to stderr.
+  if (argv.length === 0) {
+    program.outputHelp({ error: true });
+    return EXIT.usage;
+  }
 
   try {
     await program.parseAsync(argv, { from: "user" });

@@ -160,6 +160,9 @@ export class ViciClient {
   private events = new Map<string, ((m: ViciMessage) => void)[]>();
   private queue: Promise<unknown> = Promise.resolve();
   private broken: Error | undefined;
+  private onClosed: ((e: Error) => void) | undefined;
+  /** Settles (never rejects) with the reason once the connection is closed or broken: a watcher reconnects then. */
+  readonly closed: Promise<Error> = new Promise((resolve) => (this.onClosed = resolve));
 
   private constructor(private readonly s: Duplex, readonly device: string, private readonly timeoutMs: number) {
     s.on("data", (d: Buffer) => this.onData(d));
@@ -220,6 +223,7 @@ export class ViciClient {
     this.broken = e;
     for (const w of this.waiters.splice(0)) w.reject(e);
     this.s.destroy();
+    this.onClosed?.(e);
   }
 
   private send(type: Pkt, name: string, msg: ViciMessage | undefined, operation: string): Promise<{ type: number; msg: ViciMessage }> {
@@ -266,8 +270,31 @@ export class ViciClient {
     });
   }
 
+  /**
+   * Registers for charon's events (e.g. ike-updown, child-updown, child-rekey) for as long as this connection stays
+   * open; `handler` gets each one with its name. The handler is in place before the register is sent, so an event
+   * that follows the confirmation in the same read is not lost. A refused event name is a ProtocolError.
+   */
+  async listen(events: readonly string[], handler: (event: string, msg: ViciMessage) => void): Promise<void> {
+    for (const event of events) {
+      const h = (m: ViciMessage) => handler(event, m);
+      this.events.set(event, [...(this.events.get(event) ?? []), h]);
+      const r = await this.serial(() => this.send(Pkt.EVENT_REGISTER, event, undefined, `register ${event}`)).catch((e: Error) => {
+        this.events.set(event, (this.events.get(event) ?? []).filter((x) => x !== h));
+        throw e;
+      });
+      if (r.type !== Pkt.EVENT_CONFIRM) {
+        this.events.set(event, (this.events.get(event) ?? []).filter((x) => x !== h));
+        throw new ProtocolError(`${this.device}: charon refused to register event "${event}"`, { device: this.device, operation: `register ${event}` });
+      }
+    }
+  }
+
   close(): void {
-    this.broken ??= new ConnectError(`${this.device}: VICI connection closed`, { device: this.device });
+    if (!this.broken) {
+      this.broken = new ConnectError(`${this.device}: VICI connection closed`, { device: this.device });
+      this.onClosed?.(this.broken);
+    }
     this.s.end();
   }
 }

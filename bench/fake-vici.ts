@@ -1,0 +1,200 @@
+import { createServer, type Server, type Socket } from "node:net";
+import { join } from "node:path";
+import { connName } from "../src/mesh/conn-spec.js";
+import type { HostAccess } from "../src/mesh/host-access.js";
+import { decodeMessage, encodeMessage, ViciClient, type ViciMessage } from "../src/transport/vici.js";
+
+/**
+ * FAKE VICI peers, for tests and the serve bench only: one in-process UNIX-socket server per synthetic host that
+ * speaks enough of charon's VICI (event register/unregister, list-sas, stats, initiate, terminate) for serve to
+ * watch, check and repair a mesh. A pair is one shared record, so both sides always agree unless a test breaks one
+ * side (`dropSide`: a half pair) or the pair (`dropPair`: down on both). Every change sends child-updown to the hosts
+ * that registered for it, as charon does. Nothing here is strongSwan; results from it are labelled as fakes.
+ */
+type Pair = { spiA: string; spiB: string };
+
+export class FakeViciMesh {
+  readonly hosts: string[];
+  private readonly servers: Server[] = [];
+  private readonly subs = new Map<string, Map<Socket, Set<string>>>();
+  /** Per host, the peers it has an INSTALLED CHILD_SA with (both sides unless a test dropped one). */
+  private readonly sides = new Map<string, Set<string>>();
+  private readonly pairs = new Map<string, Pair>();
+  private spi = 0xc1000000;
+  /** When each `initiate` arrived, per pair (the bench's reaction figure). */
+  readonly initiated: { pair: string; at: number }[] = [];
+  /** Hosts whose charon answers nothing (connections refused). */
+  readonly dead = new Set<string>();
+
+  constructor(readonly dir: string, hosts: string[]) {
+    this.hosts = hosts;
+    for (const h of hosts) this.sides.set(h, new Set());
+  }
+
+  static key(a: string, b: string): string {
+    return a < b ? `${a}~${b}` : `${b}~${a}`;
+  }
+
+  socketOf(h: string): string {
+    return join(this.dir, `${h}.vici`);
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(
+      this.hosts.map(
+        (h) =>
+          new Promise<void>((resolve, reject) => {
+            const srv = createServer((s) => this.session(h, s));
+            srv.once("error", reject);
+            srv.listen(this.socketOf(h), () => resolve());
+            this.servers.push(srv);
+          }),
+      ),
+    );
+  }
+
+  async stop(): Promise<void> {
+    for (const m of this.subs.values()) for (const s of m.keys()) s.destroy();
+    await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
+  }
+
+  /** Every pair of the full mesh established. */
+  establishAll(): void {
+    for (let i = 0; i < this.hosts.length; i++) for (let j = i + 1; j < this.hosts.length; j++) this.establish(this.hosts[i]!, this.hosts[j]!, false);
+  }
+
+  private hex(): string {
+    return (this.spi++ >>> 0).toString(16).padStart(8, "0");
+  }
+
+  establish(a: string, b: string, notify = true): void {
+    this.pairs.set(FakeViciMesh.key(a, b), { spiA: this.hex(), spiB: this.hex() });
+    this.sides.get(a)!.add(b);
+    this.sides.get(b)!.add(a);
+    if (notify) {
+      this.emit(a, "child-updown", updown(b, true));
+      this.emit(b, "child-updown", updown(a, true));
+    }
+  }
+
+  /** The pair goes down on both sides (child-updown to both). */
+  dropPair(a: string, b: string): void {
+    this.pairs.delete(FakeViciMesh.key(a, b));
+    for (const [x, y] of [[a, b], [b, a]] as const) if (this.sides.get(x)!.delete(y)) this.emit(x, "child-updown", updown(y, false));
+  }
+
+  /** Only `a` loses its SA with `b` (a half pair); child-updown to `a` alone. */
+  dropSide(a: string, b: string): void {
+    if (this.sides.get(a)!.delete(b)) this.emit(a, "child-updown", updown(b, false));
+  }
+
+  /** The host's charon dies: its sessions close and it refuses connections until `revive`. */
+  kill(h: string): void {
+    this.dead.add(h);
+    for (const s of this.subs.get(h)?.keys() ?? []) s.destroy();
+    this.subs.delete(h);
+  }
+
+  revive(h: string): void {
+    this.dead.delete(h);
+  }
+
+  isUp(a: string, b: string): boolean {
+    return this.sides.get(a)!.has(b) && this.sides.get(b)!.has(a);
+  }
+
+  private emit(h: string, event: string, msg: ViciMessage): void {
+    for (const [s, evs] of this.subs.get(h) ?? []) if (evs.has(event)) s.write(packet(7, event, msg));
+  }
+
+  private session(h: string, s: Socket): void {
+    if (this.dead.has(h)) {
+      s.destroy();
+      return;
+    }
+    let buf = Buffer.alloc(0);
+    s.on("error", () => undefined);
+    s.on("close", () => this.subs.get(h)?.delete(s));
+    s.on("data", (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+        const n = buf.readUInt32BE(0);
+        const p = buf.subarray(4, 4 + n);
+        buf = buf.subarray(4 + n);
+        const type = p[0]!;
+        const name = p.subarray(2, 2 + p[1]!).toString();
+        const body = decodeMessage(p.subarray(2 + p[1]!));
+        if (type === 3 || type === 4) {
+          const m = this.subs.get(h) ?? new Map<Socket, Set<string>>();
+          this.subs.set(h, m);
+          const evs = m.get(s) ?? new Set<string>();
+          m.set(s, evs);
+          if (type === 3) evs.add(name);
+          else evs.delete(name);
+          s.write(packet(5));
+        } else if (type === 0) this.command(h, s, name, body);
+      }
+    });
+  }
+
+  private command(h: string, s: Socket, cmd: string, body: ViciMessage): void {
+    const ok = (m: ViciMessage = {}) => s.write(packet(1, undefined, { success: "yes", ...m }));
+    switch (cmd) {
+      case "list-sas": {
+        for (const peer of this.sides.get(h)!) {
+          const p = this.pairs.get(FakeViciMesh.key(h, peer));
+          if (!p) continue;
+          const mine = h < peer ? p.spiA : p.spiB;
+          const theirs = h < peer ? p.spiB : p.spiA;
+          // Only this host's side is installed when the peer dropped it: its SPIs stay as they were.
+          const cn = connName(peer);
+          const msg: ViciMessage = { [cn]: { state: "ESTABLISHED", "child-sas": { [`${cn}-1`]: { name: cn, state: "INSTALLED", "spi-in": mine, "spi-out": theirs, "bytes-in": "100", "bytes-out": "100", "packets-in": "1", "packets-out": "1", "use-in": "1", "use-out": "1", "install-time": "10" } } } };
+          if (this.subs.get(h)?.get(s)?.has("list-sa")) s.write(packet(7, "list-sa", msg));
+        }
+        return void ok();
+      }
+      case "stats":
+        return void ok({ ikesas: { total: "0", "half-open": "0" }, plugins: ["fake-vici"] });
+      case "terminate": {
+        const peer = String(body.ike ?? "").slice("mesh-".length);
+        if (this.sides.has(peer)) this.dropPair(h, peer);
+        return void ok();
+      }
+      case "initiate": {
+        const peer = String(body.ike ?? "").slice("mesh-".length);
+        if (!this.sides.has(peer) || this.dead.has(peer)) return void s.write(packet(1, undefined, { success: "no", errmsg: "establishing CHILD_SA failed (fake peer)" }));
+        this.initiated.push({ pair: FakeViciMesh.key(h, peer), at: performance.now() });
+        this.establish(h, peer);
+        return void ok();
+      }
+      default:
+        return void s.write(packet(2));
+    }
+  }
+
+  /** HostAccess for serve, over the fake sockets. */
+  access(): HostAccess[] {
+    return this.hosts.map((h) => ({
+      name: h,
+      confDir: this.dir,
+      vici: () => ViciClient.connect({ device: h, socketPath: this.socketOf(h), timeoutMs: 5000 }),
+      readFile: async () => undefined,
+      writeFile: async () => undefined,
+    }));
+  }
+}
+
+function updown(peer: string, up: boolean): ViciMessage {
+  const cn = connName(peer);
+  return { ...(up ? { up: "yes" } : {}), [cn]: { state: "ESTABLISHED", "child-sas": { [`${cn}-1`]: { name: cn, state: up ? "INSTALLED" : "DELETING" } } } };
+}
+
+function packet(type: number, name?: string, msg?: ViciMessage): Buffer {
+  const parts: Buffer[] = [Buffer.from([type])];
+  if (name !== undefined) parts.push(Buffer.from([Buffer.byteLength(name)]), Buffer.from(name));
+  if (msg) parts.push(encodeMessage(msg));
+  const b = Buffer.concat(parts);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(b.length);
+  return Buffer.concat([len, b]);
+}

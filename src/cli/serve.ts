@@ -1,0 +1,119 @@
+import type { Server } from "node:http";
+import { UsageError, InputError } from "../errors.js";
+import { hasErrors } from "../model/diagnostics.js";
+import type { Inventory } from "../model/inventory-schema.js";
+import type { ProfileSet } from "../model/load-profiles.js";
+import { startHttp } from "../serve/http.js";
+import { backendLeadership } from "../serve/leader.js";
+import { streamLogger } from "../serve/log.js";
+import { Reconciler, type ServeTarget } from "../serve/reconciler.js";
+import { openCliState } from "../state/cli.js";
+import { stateLocation } from "../state/open.js";
+import { PgBackend } from "../state/postgres.js";
+import { SqliteBackend } from "../state/sqlite.js";
+import { SshPool } from "../transport/ssh.js";
+import { verifyInventory } from "../verify/verify.js";
+import { cliAccess, loadAll, planFromLoaded } from "./load.js";
+import { meshHostsFor } from "./mesh.js";
+import { formatDiagnostics, EXIT, type Out } from "./output.js";
+import { dirname, resolve } from "node:path";
+
+export interface ServeCliOptions {
+  listen?: string;
+  state?: string;
+  stateKey?: string;
+  facts?: string;
+  secrets?: string;
+  knownHosts?: string;
+  interval?: string;
+  breakerShare?: string;
+  flapLimit?: string;
+  maxAttempts?: string;
+  refresh?: string;
+  watch?: boolean;
+  logFormat?: string;
+  profiles: string[];
+}
+
+export function parseListen(v: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(v.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`--listen takes HOST:PORT (e.g. 127.0.0.1:9469), got "${v}"`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
+}
+
+/** `linkcrypt serve INVENTORY`: runs until SIGTERM (exit 0); SIGHUP reloads. The reconciler is src/serve/. */
+export async function runServe(file: string, o: ServeCliOptions, out: Out, err: Out): Promise<number> {
+  const listen = parseListen(o.listen ?? "127.0.0.1:9469");
+  const log = streamLogger(out, { json: o.logFormat ? o.logFormat === "json" : !process.stdout.isTTY });
+  if (o.logFormat && !["json", "text"].includes(o.logFormat)) throw new UsageError(`--log-format must be json or text, got "${o.logFormat}"`);
+  const access = cliAccess(o);
+  let profiles: ProfileSet | undefined;
+  const load = async (): Promise<ServeTarget> => {
+    const l = loadAll(file, o.profiles, o.facts);
+    const plan = planFromLoaded(l);
+    if (!plan || !l.profiles || hasErrors(plan.diagnostics)) throw new InputError(`${file}: not valid\n${formatDiagnostics(plan?.diagnostics ?? l.diagnostics)}`);
+    const inv = l.data as Inventory;
+    const pool = new SshPool();
+    const meshes = plan.meshes.map((mesh) => ({ mesh, hosts: meshHostsFor(inv, mesh, pool, access) }));
+    profiles = l.profiles;
+    const p = l.profiles;
+    return {
+      plan, meshes,
+      verify: () => verifyInventory(plan, inv, p, { access, now: () => new Date(), meshHosts: (name) => meshes.find((m) => m.mesh.name === name)!.hosts }),
+      close: () => pool.closeAll(),
+    };
+  };
+  const first = await load();
+  const inv = loadAll(file, o.profiles).data as Inventory;
+  const journal = await openCliState(o, first.plan.inventory, access.secrets, err, { file, state: inv.state });
+  // Leadership on a connection and namespace of its own: serve never holds the lock apply and rotate take.
+  const loc = stateLocation({ state: o.state, stateKey: o.stateKey, inventory: first.plan.inventory, secrets: access.secrets, inventoryState: inv.state ? { ...inv.state, base: dirname(resolve(file)) } : undefined });
+  const ns = `${first.plan.inventory}#serve`;
+  const leaderBackend = loc.kind === "postgres" ? await PgBackend.connect(loc.url, ns) : new SqliteBackend(loc.path, ns);
+  const leadership = backendLeadership(leaderBackend, `linkcrypt serve ${file}`);
+  await first.close?.();
+  const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
+  const rec = new Reconciler(
+    { load, journal, leadership, log },
+    {
+      verifyIntervalMs: num(o.interval, 60) * 1000,
+      breakerShare: num(o.breakerShare, 50) / 100,
+      flapLimit: num(o.flapLimit, 3),
+      maxAttempts: num(o.maxAttempts, 3),
+      watch: o.watch !== false,
+      ...(Number(process.env.LINKCRYPT_TEST_REPAIR_DELAY_MS) > 0 ? { testRepairDelayMs: Number(process.env.LINKCRYPT_TEST_REPAIR_DELAY_MS) } : {}),
+      ...(process.env.LINKCRYPT_SERVE_BREAKER_COOLDOWN_S ? { breakerCooldownMs: Number(process.env.LINKCRYPT_SERVE_BREAKER_COOLDOWN_S) * 1000 } : {}),
+      ...(process.env.LINKCRYPT_SERVE_BACKOFF_MS ? { backoffMs: Number(process.env.LINKCRYPT_SERVE_BACKOFF_MS) } : {}),
+    },
+  );
+  let server: Server;
+  try {
+    server = await startHttp({ snapshot: () => rec.snapshot(), profiles: () => profiles }, listen, { refreshS: num(o.refresh, 5) });
+  } catch (e) {
+    await journal.close();
+    await leaderBackend.close();
+    throw new InputError(`cannot listen on ${listen.host}:${listen.port}: ${(e as Error).message}`);
+  }
+  log.log("info", "listening", { address: `${listen.host}:${(server.address() as { port: number }).port}`, state: journal.where });
+  const onTerm = (sig: string) => {
+    log.log("info", `${sig}: stopping`, {});
+    rec.stop();
+  };
+  const onHup = () => void rec.reload();
+  process.on("SIGTERM", onTerm);
+  process.on("SIGINT", onTerm);
+  process.on("SIGHUP", onHup);
+  try {
+    await rec.run();
+  } finally {
+    process.off("SIGTERM", onTerm);
+    process.off("SIGINT", onTerm);
+    process.off("SIGHUP", onHup);
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await journal.close();
+    await leaderBackend.close();
+  }
+  return EXIT.ok;
+}
