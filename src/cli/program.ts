@@ -15,6 +15,7 @@ import { runPlan } from "./plan.js";
 import { runSchema } from "./schema.js";
 import { runServe } from "./serve.js";
 import { runValidate } from "./validate.js";
+import { addExamples, completionScript } from "./help.js";
 import { versionLine } from "./version.js";
 
 /**
@@ -157,6 +158,7 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     .description("compliance report (PCI DSS 4.0 4.2.1, CNSA, RFC 8221/8247, BSI TR-02102-3) as JSON, Markdown or HTML")
     .argument("<inventory>", "inventory YAML file")
     .option("--format <fmt>", "json, md, html or pdf (default md; pdf through Chromium, needs --out)")
+    .option("--json", "the report as JSON (same as --format json)")
     .option("--out <file>", "write the report to a file")
     .option("--verify <file>", "results of linkcrypt verify --out (the same inventory's), for status, evidence and key ages")
     .option("--plan <file>", "the saved plan that was applied (its digest goes in the provenance; default: plan the inventory now)")
@@ -178,6 +180,7 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     .option("--verify <file>", "results of linkcrypt verify --out")
     .option("--format <fmt>", "prometheus (default) or graphite")
     .option("--prefix <p>", "Graphite metric prefix (default linkcrypt.INVENTORY)")
+    .option("--json", "the samples as JSON: {inventory, samples: [{name, help, type, labels, value}]}")
     .option("--max-evidence-age <hours>", "warn when the verify evidence is older (default 24)", NUMERIC.evidenceAgeH())
     .addOption(profilesOpt())
     .action((file: string, o: Parameters<typeof runMetrics>[1]) => {
@@ -266,6 +269,21 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     .action((o: { out?: string }) => {
       code = runSchema(o, out);
     });
+
+  program
+    .command("completion")
+    .description("print a shell completion script (bash or zsh) for the verbs and options")
+    .argument("<shell>", "bash or zsh")
+    .action((shell: string) => {
+      out.write(completionScript(program, shell));
+    });
+
+  addExamples(program);
+  // A bare `linkcrypt` is a usage mistake (EX_USAGE), not a request for help: the help goes to stderr.
+  if (argv.length === 0) {
+    program.outputHelp({ error: true });
+    return EXIT.usage;
+  }
 
   try {
     await program.parseAsync(argv, { from: "user" });

@@ -52,6 +52,8 @@ export async function runVerify(file: string, o: VerifyCliOptions, out: Out): Pr
 
 export interface ReportCliOptions {
   format?: string;
+  /** Same as --format json. */
+  json?: boolean;
   out?: string;
   verify?: string;
   plan?: string;
@@ -77,14 +79,16 @@ function maxAgeHours(v: string | undefined): number {
  * what is encrypted, how, what proves it, and each framework's controls.
  */
 export async function runReport(file: string, o: ReportCliOptions, out: Out, err: Out = { write: () => undefined }): Promise<number> {
-  const format = o.format ?? "md";
+  // --json is --format json, as on every other verb.
+  if (o.json && o.format && o.format !== "json") throw new UsageError(`--json prints the report as JSON; it cannot be combined with --format ${o.format}`);
+  const format = o.json ? "json" : (o.format ?? "md");
   if (!["json", "md", "markdown", "html", "pdf"].includes(format)) throw new UsageError(`--format must be json, md, html or pdf, got "${format}"`);
   if (format === "pdf" && !o.out) throw new UsageError("--format pdf writes a binary file: give --out FILE.pdf");
   const maxAge = maxAgeHours(o.maxEvidenceAge);
   const l = loadAll(file, o.profiles, o.facts);
   let plan = planFromLoaded(l);
   if (!plan || !l.profiles) {
-    out.write(`${formatDiagnostics(l.diagnostics)}${file}: not valid\n`);
+    out.write(invalidInventory(file, l.diagnostics, format === "json" && !o.out, "not valid"));
     return EXIT.problems;
   }
   const warnings: string[] = [];
@@ -152,21 +156,24 @@ function emit(file: string | undefined, text: string, out: Out): void {
   else out.write(text);
 }
 
-/** `linkcrypt metrics INVENTORY [--verify verify.json] [--format prometheus|graphite]`. */
-export function runMetrics(file: string, o: { format?: string; verify?: string; prefix?: string; maxEvidenceAge?: string; profiles: string[] }, out: Out, err: Out = { write: () => undefined }): number {
+/** `linkcrypt metrics INVENTORY [--verify verify.json] [--format prometheus|graphite] [--json]`. */
+export function runMetrics(file: string, o: { format?: string; verify?: string; prefix?: string; maxEvidenceAge?: string; json?: boolean; profiles: string[] }, out: Out, err: Out = { write: () => undefined }): number {
   const format = o.format ?? "prometheus";
   if (format !== "prometheus" && format !== "graphite") throw new UsageError(`--format must be prometheus or graphite, got "${format}"`);
+  if (o.json && o.format) throw new UsageError(`--json prints the samples as JSON; it cannot be combined with --format ${o.format}`);
   const maxAge = maxAgeHours(o.maxEvidenceAge);
   const l = loadAll(file, o.profiles);
   const plan = planFromLoaded(l);
   if (!plan) {
-    out.write(`${formatDiagnostics(l.diagnostics)}${file}: not valid\n`);
+    out.write(invalidInventory(file, l.diagnostics, o.json, "not valid"));
     return EXIT.problems;
   }
   const now = new Date();
   const v = o.verify ? readVerifyFile(o.verify, { name: plan.inventory, digest: plan.inputs.inventoryDigest }, { now, maxAgeHours: maxAge }) : undefined;
   for (const w of v?.provenance.warnings ?? []) err.write(`warning: ${w}\n`);
   const samples = collectSamples(plan, v?.verify, [], v ? { collectedAt: v.provenance.collectedAt, now } : undefined);
-  out.write(format === "prometheus" ? prometheusText(samples) : graphiteText(samples, o.prefix ?? `linkcrypt.${plan.inventory}`, Math.floor(now.getTime() / 1000)));
+  // --json: the same samples as data, {inventory, samples: [{name, help, type, labels, value}]}.
+  if (o.json) out.write(json({ inventory: plan.inventory, samples }));
+  else out.write(format === "prometheus" ? prometheusText(samples) : graphiteText(samples, o.prefix ?? `linkcrypt.${plan.inventory}`, Math.floor(now.getTime() / 1000)));
   return EXIT.ok;
 }
