@@ -36,7 +36,7 @@ export function parseYamlSource(file: string, text: string): { source?: YamlSour
     severity: doc.errors.includes(e as never) ? "error" : "warning",
     code: "yaml.syntax",
     path: "(yaml)",
-    message: `${file} is not valid YAML: ${firstLine(e.message)}`,
+    message: `${file} is not valid YAML: ${/Maximum call stack/.test(e.message) ? "nested too deeply to read" : firstLine(e.message)}`,
     source: pos(e.pos[0]),
   }));
   if (doc.errors.length > 0) return { diagnostics };

@@ -43,6 +43,14 @@ describe("fuzz findings: inventory YAML", () => {
     expect((await cli("plan", file("lol.yaml", `version: 1\n${lol}\n`))).code).toBe(1);
   });
 
+  it("YAML nested thousands deep is a diagnostic, not a stack overflow", async () => {
+    for (const text of [`version: 1\nname: ${"[".repeat(5000)}${"]".repeat(5000)}\n`, `version: 1\nx: ${"{a: ".repeat(3000)}1${"}".repeat(3000)}\n`]) {
+      const r = await cli("validate", file("deep.yaml", text));
+      expect(r.code).toBe(1);
+      expect(r.out).toMatch(/nested too deeply to read/);
+    }
+  });
+
   it("an alias that contains itself is refused (a cycle would hang or overflow later)", async () => {
     const r = await cli("plan", file("cyc.yaml", "version: 1\nname: t\nsites: &s [{ name: a, x: *s }]\n"));
     expect(r.code).toBe(1);
