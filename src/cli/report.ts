@@ -16,7 +16,7 @@ import { SshPool } from "../transport/ssh.js";
 import { verifyInventory } from "../verify/verify.js";
 import { cliAccess, loadAll, planFromLoaded } from "./load.js";
 import { meshHostsFor } from "./mesh.js";
-import { EXIT, formatDiagnostics, invalidInventory, formatTable, json, type Out } from "./output.js";
+import { EXIT, invalidInventory, formatTable, json, type Out } from "./output.js";
 import { writeAtomically } from "./plan.js";
 
 export interface VerifyCliOptions {
