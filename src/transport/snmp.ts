@@ -122,7 +122,8 @@ export class SnmpSession {
       const name = STATUS[e.status] ?? `error-status ${e.status}`;
       return new DeviceError(name, `${this.o.device}: SNMP ${operation} of ${oids.join(", ")} refused: ${name}`, oids[0], this.ctx(operation, { cause: e }));
     }
-    if (v3 && (e.name === "ResponseInvalidError" || /authentication|wrong digest|decrypt|usmStats/i.test(e.message)))
+    const authCodes: number[] = [snmp.ResponseInvalidCode.ECouldNotDecrypt, snmp.ResponseInvalidCode.EAuthFailure];
+    if (v3 && ((e instanceof snmp.ResponseInvalidError && e.code !== undefined && authCodes.includes(e.code)) || /authentication|wrong digest|decrypt|usmStats/i.test(e.message)))
       return new AuthError(`${this.o.device}: SNMPv3 authentication with ${where} failed (${this.redact(e.message)}); check the user, auth and privacy keys and protocols`, this.ctx(operation));
     return new ProtocolError(`${this.o.device}: SNMP ${operation} failed: ${this.redact(e.message)}`, this.ctx(operation));
   }
