@@ -1,6 +1,10 @@
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { isAlias, isCollection, isPair, LineCounter, parseDocument, visit, type Document } from "yaml";
 import { InputError } from "./errors.js";
+import { readBounded } from "./model/read-bounded.js";
+
+/** A secret, or the secrets file, is small: reading stops here (file:/dev/zero must not fill memory). */
+const SECRET_MAX_BYTES = 1024 * 1024;
 
 /**
  * Resolves secret references: `env:VAR`, `file:/path` (the whole file, trailing newline trimmed) and
@@ -26,7 +30,7 @@ export function resolveSecret(ref: string, src: SecretSources, device?: string):
   }
   if (kind === "file") {
     try {
-      return readFileSync(name, "utf8").replace(/\r?\n$/, "");
+      return readBounded(name, SECRET_MAX_BYTES).replace(/\r?\n$/, "");
     } catch (e) {
       throw new InputError(`${device ? `${device}: ` : ""}secret ${ref}: cannot read ${name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { ...ctx, cause: e });
     }
@@ -38,7 +42,7 @@ export function resolveSecret(ref: string, src: SecretSources, device?: string):
       try {
         const mode = statSync(src.secretsFile).mode & 0o077;
         if (mode !== 0) throw new InputError(`secrets file ${src.secretsFile} is readable by group or others (mode ${(statSync(src.secretsFile).mode & 0o777).toString(8)}); chmod 600 it`, ctx);
-        text = readFileSync(src.secretsFile, "utf8");
+        text = readBounded(src.secretsFile, SECRET_MAX_BYTES);
       } catch (e) {
         if (e instanceof InputError) throw e;
         throw new InputError(`cannot read secrets file ${src.secretsFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { ...ctx, cause: e });

@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { applyPlan, commitToken, pendingDeadlines, transactionEnds } from "../apply/apply.js";
 import { factsDrift, planDrift } from "../apply/drift.js";
@@ -17,6 +16,7 @@ import { SshPool } from "../transport/ssh.js";
 import { cliAccess, loadAll, planFromLoaded, withFacts, withFactsFile } from "./load.js";
 import { meshAuthFor, meshHostsFor } from "./mesh.js";
 import { EXIT, formatTable, json, type Out } from "./output.js";
+import { readBounded } from "../model/read-bounded.js";
 
 export interface ApplyCliOptions {
   inventory?: string;
@@ -56,7 +56,7 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
   if (!o.inventory) throw new UsageError("apply needs --inventory FILE (device addresses and credential references)");
   let saved: unknown;
   try {
-    saved = JSON.parse(readFileSync(planFile, "utf8"));
+    saved = JSON.parse(readBounded(planFile));
   } catch (e) {
     throw new InputError(`cannot read plan ${planFile}: ${(e as Error).message}`, { cause: e });
   }

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { hasErrors, type Diagnostic } from "../model/diagnostics.js";
@@ -10,6 +9,7 @@ import { loadProfiles, type ProfileSet } from "../model/load-profiles.js";
 import type { Model } from "../model/model.js";
 import { buildPlan, digest } from "../planner/build-plan.js";
 import type { Plan } from "../planner/plan-types.js";
+import { readBounded } from "../model/read-bounded.js";
 
 export interface Loaded {
   model?: Model;
@@ -33,7 +33,7 @@ export function withFactsFile(base: Loaded, factsFile: string): Loaded {
   if (!base.model) return base;
   let text: string;
   try {
-    text = readFileSync(factsFile, "utf8");
+    text = readBounded(factsFile);
   } catch (e) {
     return { diagnostics: [...base.diagnostics, { severity: "error", code: "io.read", path: "(facts)", message: `cannot read facts ${factsFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }] };
   }

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { z } from "zod";
 import type { Diagnostic } from "./diagnostics.js";
 import { Device, Inventory, Link, Mesh, Site } from "./inventory-schema.js";
@@ -7,6 +6,7 @@ import type { Model } from "./model.js";
 import { resolveInventory } from "./resolve.js";
 import { schemaDiagnostics, schemaKeys } from "./schema-issues.js";
 import { parseYamlSource } from "./yaml-source.js";
+import { readBounded } from "./read-bounded.js";
 
 let knownKeys: Set<string> | undefined;
 
@@ -14,7 +14,7 @@ let knownKeys: Set<string> | undefined;
 export function loadInventory(file: string, profiles: ProfileSet): { model?: Model; data?: unknown; diagnostics: Diagnostic[] } {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = readBounded(file);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const why = err.code === "ENOENT" ? "no such file" : err.code === "EISDIR" ? "it is a directory" : err.message;

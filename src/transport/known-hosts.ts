@@ -1,6 +1,7 @@
 import { createHash, createHmac } from "node:crypto";
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { readBounded } from "../model/read-bounded.js";
 
 /**
  * OpenSSH known_hosts handling: plain and hashed (`|1|salt|hash`) host patterns, `[host]:port` for non-22 ports,
@@ -46,7 +47,7 @@ export function checkHostKey(file: string, host: string, port: number, keyBlob: 
   const presented = keyBlob.toString("base64");
   const expected: string[] = [];
   let matched = false;
-  const text = existsSync(file) ? readFileSync(file, "utf8") : "";
+  const text = existsSync(file) ? readBounded(file) : "";
   for (const raw of text.split("\n")) {
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) continue;

@@ -1,11 +1,12 @@
 import fc from "fast-check";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InvalidArgumentError } from "commander";
 import { afterAll, describe, expect, it } from "vitest";
 import { NUMERIC } from "../../../src/cli/numeric.js";
+import { resolveSecret } from "../../../src/secrets.js";
 import { DeviceLimiter } from "../../../src/transport/limiter.js";
 import { cli } from "../../cli-run.js";
 import { fuzz, fuzzAsync } from "./fuzz.js";
@@ -76,6 +77,21 @@ describe("fuzz findings: --json on an invalid inventory (I-4)", () => {
       expect(j.valid).toBe(false);
       expect(j.diagnostics.length).toBeGreaterThan(0);
     });
+});
+
+describe("inputs that never end (/dev/zero) are refused naming the limit, not read into memory", () => {
+  it.skipIf(!existsSync("/dev/zero"))("inventory, facts, plan and file: secret", async () => {
+    const v = await cli("validate", "/dev/zero");
+    expect(v.code).toBe(1);
+    expect(v.out).toMatch(/larger than 67108864 bytes \(the limit for an input file\)/);
+    const f = await cli("plan", "examples/mesh-lab.yaml", "--facts", "/dev/zero");
+    expect(f.code).toBe(1);
+    expect(f.out).toMatch(/larger than 67108864 bytes/);
+    const a = await cli("apply", "/dev/zero", "--inventory", "examples/mesh-lab.yaml");
+    expect(a.code).toBe(1);
+    expect(a.err).toMatch(/larger than 67108864 bytes/);
+    expect(() => resolveSecret("file:/dev/zero", { env: {} }, "sw1")).toThrowError(/sw1: secret file:\/dev\/zero: cannot read \/dev\/zero: .*larger than 1048576 bytes/);
+  });
 });
 
 describe("fuzz findings: terminal output", () => {
