@@ -34,6 +34,10 @@ export function collectSamples(plan: Plan, verify?: VerifyReport, keyAges: { key
     const pairs = (verify?.entries ?? []).filter((e) => e.kind === "pair" && e.name.startsWith(`${m.name}:`));
     for (const s of ["secured", "degraded", "unsecured", "unknown"])
       if (pairs.length) out.push({ name: "linkcrypt_mesh_pairs", help: "pairs the plan protects with ESP or exempts", type: "gauge", labels: { mesh: m.name, status: s }, value: pairs.filter((p) => p.status === s).length });
+    // One-hot per verified pair (a host's unreadable entry `mesh:host` has no `~` and is not a pair).
+    for (const p of pairs.filter((x) => x.name.includes("~")))
+      for (const s of ["secured", "degraded", "unsecured", "unknown"])
+        out.push({ name: "linkcrypt_pair_status", help: "1 for the mesh pair's current status (from verify), 0 otherwise", type: "gauge", labels: { mesh: m.name, pair: p.name.slice(m.name.length + 1), status: s }, value: p.status === s ? 1 : 0 });
   }
   for (const h of verify?.hosts ?? []) {
     const labels = { mesh: h.mesh, host: h.host };

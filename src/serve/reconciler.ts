@@ -516,6 +516,7 @@ export class Reconciler {
     const seen = this.downSeenAt.get(key);
     if (this.o.testRepairDelayMs) await this.clock.sleep(this.o.testRepairDelayMs);
     let last = "";
+    let lastError = "";
     let unreachable: string[] = [];
     for (let attempt = 1; attempt <= this.o.maxAttempts; attempt++) {
       if (attempt > 1 && this.stopping) {
@@ -526,6 +527,7 @@ export class Reconciler {
       const r = await (this.deps.repair ?? defaultRepair)({ a, b }, hosts).catch((e: Error) => ({ ok: false, detail: e.message }));
       const c = await this.check(mesh, hosts, a, b);
       unreachable = c.unreachable;
+      lastError = r.ok ? "" : r.detail;
       if (pairStatus(c.finding) === "secured") {
         this.inc(this.counters.repairs, "repaired");
         this.deps.log.log("info", "repaired", { cid: run, pair: key, attempt });
@@ -539,7 +541,9 @@ export class Reconciler {
     this.inc(this.counters.repairs, "failed");
     this.inc(this.counters.failures, "repair");
     await this.record(run, "serve-repair", target, "failed", last);
-    for (const h of unreachable.length ? unreachable : [a, b]) await this.noteFlap(h, `repair of ${key} failed`);
+    // Blame the host that could not be read, else the one charon's error names (`h1: initiate failed: …`), else both.
+    const named = [a, b].filter((h) => lastError.startsWith(`${h}: `));
+    for (const h of unreachable.length ? unreachable : named.length ? named : [a, b]) await this.noteFlap(h, `repair of ${key} failed`);
   }
 
   private async noteFlap(host: string, why: string): Promise<void> {
