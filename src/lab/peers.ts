@@ -317,7 +317,7 @@ export async function startSnmpd(o: { under?: string; v2c?: boolean } = {}): Pro
 }
 
 /**
- * The lab's EOS CLI stand-in (test/lab/eos-cli.mjs) behind a real sshd: it plays the configuration-session
+ * The lab's EOS CLI stand-in (src/lab/eos-cli.mjs) behind a real sshd: it plays the configuration-session
  * behaviour the eos-macsec driver relies on. It is not EOS.
  */
 export async function startEosStandin(): Promise<SshdPeer & { stateFile: string }> {
