@@ -138,7 +138,13 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
         const v = await verifyMesh(c.mesh, c.hosts);
         const broken = v.findings.filter((f) => f.severity === "warning" || f.severity === "critical");
         const r = await repairPairs(broken, c.hosts);
-        const after = await verifyMesh(c.mesh, c.hosts);
+        // A repaired pair's old SAs can take a moment to leave the responder (its DELETE exchange): confirm for up
+        // to 10 s before calling a pair still broken.
+        let after = await verifyMesh(c.mesh, c.hosts);
+        for (let i = 0; i < 5 && r.length && after.findings.some((f) => f.severity === "warning" || f.severity === "critical"); i++) {
+          await new Promise((t) => setTimeout(t, 2000));
+          after = await verifyMesh(c.mesh, c.hosts);
+        }
         const still = after.findings.filter((f) => f.severity === "warning" || f.severity === "critical");
         if (o.json) out.write(json({ repaired: r, remaining: still }));
         else {

@@ -38,7 +38,9 @@ async function sh(vm: string, cmd: string, timeoutMs = 120_000): Promise<string>
 }
 async function verify(): Promise<VerifyOut> {
   const r = await cli("mesh", "verify", inv, ...K, "--json");
-  return JSON.parse(r.out) as VerifyOut;
+  const v = JSON.parse(r.out) as VerifyOut;
+  if (!Array.isArray(v.pairs)) throw new Error(`mesh verify gave no pairs (exit ${r.code}): ${r.out}${r.err}`);
+  return v;
 }
 const spiMap = (f: Finding[]) => Object.fromEntries(f.map((x) => [`${x.a}~${x.b}`, x.spis ? `${x.spis.aIn}/${x.spis.aOut}` : "-"]));
 const healthy = (f: Finding[]) => f.every((x) => x.status === "up" || x.status === "idle");
@@ -369,6 +371,7 @@ describe("mesh on real kernels: transport mode, kernel xfrm, netdevsim offload",
       return secondsUntilHealed("app1", "db1", t0, 150);
     });
     figures.rebootHealSeconds = healedS;
+    figures.rebootIkePortUnreachable = wire.ikePortUnreachable.length;
     expect(wire.clearIcmp).toEqual([]);
     expect(wire.markerSeen).toBe(false);
     expect(healedS).toBeLessThanOrEqual(150);

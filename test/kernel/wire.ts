@@ -14,8 +14,13 @@ export interface WireSummary {
   esp: number;
   /** ESP inside UDP 4500 (NAT-T encapsulation): none expected on this lab. */
   udpEncapEsp: number;
-  /** Cleartext ICMP between mesh addresses. */
+  /** Cleartext ICMP between mesh addresses (echo and anything else but the kernel's errors about IKE's ports). */
   clearIcmp: string[];
+  /**
+   * ICMP port-unreachable for IKE (UDP 500/4500) from a host whose charon is not listening yet (a reboot): control
+   * plane, never data, and counted apart.
+   */
+  ikePortUnreachable: string[];
   /** Whether the ping marker's bytes appear anywhere in the capture (only a cleartext payload carries them). */
   markerSeen: boolean;
 }
@@ -62,7 +67,8 @@ export function summarize(file: string, subnet = "10.77.0."): WireSummary {
     lines,
     esp: lines.filter((l) => between(l) && /: ESP\(spi=/.test(l) && !/UDP-encap/.test(l)).length,
     udpEncapEsp: lines.filter((l) => /UDP-encap: ESP/.test(l)).length,
-    clearIcmp: lines.filter((l) => between(l) && /ICMP/.test(l)),
+    clearIcmp: lines.filter((l) => between(l) && /ICMP/.test(l) && !/udp port (500|4500) unreachable/.test(l)),
+    ikePortUnreachable: lines.filter((l) => between(l) && /ICMP .*udp port (500|4500) unreachable/.test(l)),
     markerSeen: raw.includes(Buffer.from(MARKER)),
   };
 }
