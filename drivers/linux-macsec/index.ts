@@ -87,11 +87,13 @@ export function portState(port: string, cas: CaStatus[], now: string): LinkSecur
     ...(ca.wpa.keysDistributed !== undefined ? { keysDistributed: ca.wpa.keysDistributed } : {}),
     ...(ca.wpa.keysReceived !== undefined ? { keysReceived: ca.wpa.keysReceived } : {}),
     ...(s?.offload ? { offload: s.offload } : {}),
+    ...(ca.wpa.fields.live_peers !== undefined ? { mkaLivePeers: Number(ca.wpa.fields.live_peers) } : {}),
+    ...(ca.wpa.fields.key_server_sci ? { keyServerSci: ca.wpa.fields.key_server_sci } : {}),
   };
   const secured = ca.wpa.secured && !!txSa && peers.length > 0;
   const role = (ca.wpa.keysDistributed ?? 0) > 0 ? "key server (distributed the SAK)" : (ca.wpa.keysReceived ?? 0) > 0 ? "received the SAK from the key server" : "no SAK yet";
   const detail = secured
-    ? `MKA secured on CA ${ckn} (SecY ${ca.secyName}, SCI port ${ca.port}): MKA peer SCI ${peers.map((p) => p.sci).join(", ")}, key number ${txSa!.keyNumber} on AN ${txSa!.an}, ${role}, InPktsOK ${s!.counters.InPktsOK ?? 0}, OutPktsEncrypted ${s!.counters.OutPktsEncrypted ?? 0}, offload ${s!.offload ?? "?"}${others.length ? `; ${others.join("; ")}` : ""}`
+    ? `MKA secured on CA ${ckn} (SecY ${ca.secyName}, SCI port ${ca.port}): MKA peer SCI ${peers.map((p) => p.sci).join(", ")} (${ca.wpa.fields.live_peers ?? "?"} live), key server ${ca.wpa.fields.key_server_sci ?? "?"}, key number ${txSa!.keyNumber} on AN ${txSa!.an}, ${role}, InPktsOK ${s!.counters.InPktsOK ?? 0}, OutPktsEncrypted ${s!.counters.OutPktsEncrypted ?? 0}, offload ${s!.offload ?? "?"}${others.length ? `; ${others.join("; ")}` : ""}`
     : `MKA not secured on CA ${ckn} (SCI port ${ca.port}): KaY ${ca.wpa.kayActive ? "active" : "inactive"}, Secured=${ca.wpa.fields.Secured ?? "?"}, ${peers.length ? `peer SCI ${peers.map((p) => p.sci).join(", ")}` : "no MKA peer"}${ca.wpa.failed ? ", Failed=Yes" : ""}${others.length ? `; ${others.join("; ")}` : ""}`;
   return { port, status: secured ? "secured" : ca.wpa.failed ? "unsecured" : "pending", ...(s?.cipher ? { cipher: s.cipher } : {}), counters, detail, observedAt: now };
 }

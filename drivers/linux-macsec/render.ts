@@ -80,9 +80,9 @@ export function planPorts(c: MacsecChange, running: Map<string, { port: number; 
       }
       return { port: n, ckn: key.ckn, text: renderWpaConf(c, iface, { port: n, ckn: key.ckn, cak: key.cak }, o) };
     });
-    // The next key, once installed, is the primary: MKA on both ends runs both CAs, and the bond sends on the new one.
-    const primaryCkn = k.nextKey && !retire.has(k.nextKey.ckn) ? k.nextKey.ckn : k.ckn;
-    return { port: iface.name, primary: assigned.find((a) => a.ckn === primaryCkn)!.port, cas: assigned };
+    // Installing the next key keeps sending on the current one (the other end may not run the new CA yet); the
+    // retiring step names the new key as the keychain's key, and its commit moves the bond to it once it is secured.
+    return { port: iface.name, primary: assigned[0]!.port, cas: assigned };
   });
 }
 
@@ -111,9 +111,10 @@ umask 077
 mkdir -p "$D" "$R"
 log() { echo "$(date +%T) $*" >> "$D/agent.log"; }
 fail() { echo "linux-macsec: $I: $*" >&2; log "FAIL $*"; exit 2; }
-ports_of() { for f in "$1"/ca-*.conf; do [ -f "$f" ] || continue; f=\${f##*/ca-}; echo "\${f%.conf}"; done; }
-pid_of() { p=$(cat "$R/p$1.pid" 2>/dev/null) && kill -0 "$p" 2>/dev/null && echo "$p"; }
+ports_of() { local f; for f in "$1"/ca-*.conf; do [ -f "$f" ] || continue; f=\${f##*/ca-}; echo "\${f%.conf}"; done; }
+pid_of() { local q; q=$(cat "$R/p$1.pid" 2>/dev/null) && kill -0 "$q" 2>/dev/null && echo "$q"; }
 secy_of() {
+  local hex d
   hex=$(printf '%04x' "$1")
   for d in $(ip -o link show type macsec 2>/dev/null | sed -n "s/^[0-9]*: \\([^@:]*\\)@$I:.*/\\1/p"); do
     ip -d link show dev "$d" | grep -q "sci [0-9a-f]*$hex " && { echo "$d"; return 0; }
@@ -129,12 +130,14 @@ ensure_bond() {
   ip link set "$I" up; ip link set "$B" up
 }
 stop_ca() {
-  p=$(pid_of "$1") && { kill "$p"; n=0; while kill -0 "$p" 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done; kill -9 "$p" 2>/dev/null; }
+  local q n d
+  q=$(pid_of "$1") && { kill "$q"; n=0; while kill -0 "$q" 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done; kill -9 "$q" 2>/dev/null; }
   d=$(secy_of "$1") && ip link del "$d" 2>/dev/null
   rm -rf "$R/p$1" "$R/p$1.pid" "$R/p$1.conf"
   log "stopped CA on SCI port $1"
 }
 start_ca() {
+  local n d
   cp "$D/running/ca-$1.conf" "$R/p$1.conf"
   rm -rf "$R/p$1"
   wpa_supplicant -B -i "$I" -D macsec_linux -c "$R/p$1.conf" -P "$R/p$1.pid" -f "$R/p$1.log" >/dev/null 2>&1 || { log "wpa_supplicant for SCI port $1 did not start"; return 1; }
@@ -146,6 +149,7 @@ start_ca() {
 }
 # Make the daemons match running/. final=1 also stops CAs that running/ no longer has (confirm, restore).
 reconcile() {
+  local final p f new nd cur n
   final=$1; ensure_bond
   for p in $(ports_of "$D/running"); do
     if pid_of "$p" >/dev/null && cmp -s "$D/running/ca-$p.conf" "$R/p$p.conf"; then continue; fi
@@ -168,6 +172,7 @@ reconcile() {
   echo "$nd" > "/sys/class/net/$B/bonding/active_slave" 2>/dev/null || ip link set "$B" type bond active_slave "$nd" || return 1
 }
 verify() {
+  local p
   for p in $(ports_of "$D/running"); do
     pid_of "$p" >/dev/null || { echo "wpa_supplicant for SCI port $p is not running"; return 1; }
     wpa_cli -p "$R/p$p" -i "$I" ping 2>/dev/null | grep -q PONG || { echo "wpa_supplicant for SCI port $p does not answer on its control interface"; return 1; }
