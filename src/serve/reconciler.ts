@@ -531,7 +531,7 @@ export class Reconciler {
       if (pairStatus(c.finding) === "secured") {
         this.inc(this.counters.repairs, "repaired");
         this.deps.log.log("info", "repaired", { cid: run, pair: key, attempt });
-        await this.record(run, "serve-repair", target, "done", `${r.detail}; pair ${c.finding.status} after attempt ${attempt} of ${this.o.maxAttempts}`);
+        await this.record(run, "serve-repair", target, "done", `${resumed ? "taken over from the previous leader and finished: " : ""}${r.detail}; pair ${c.finding.status} after attempt ${attempt} of ${this.o.maxAttempts}`);
         return;
       }
       last = `attempt ${attempt}: ${r.ok ? r.detail : `failed: ${r.detail}`}; pair still ${c.finding.status}: ${c.finding.detail}`;
@@ -540,7 +540,7 @@ export class Reconciler {
     }
     this.inc(this.counters.repairs, "failed");
     this.inc(this.counters.failures, "repair");
-    await this.record(run, "serve-repair", target, "failed", last);
+    await this.record(run, "serve-repair", target, "failed", `${resumed ? "taken over from the previous leader: " : ""}${last}`);
     // Blame the host that could not be read, else the one charon's error names (`h1: initiate failed: …`), else both.
     const named = [a, b].filter((h) => lastError.startsWith(`${h}: `));
     for (const h of unreachable.length ? unreachable : named.length ? named : [a, b]) await this.noteFlap(h, `repair of ${key} failed`);
