@@ -9,7 +9,7 @@ import { NUMERIC } from "../../../src/cli/numeric.js";
 import { resolveSecret } from "../../../src/secrets.js";
 import { DeviceLimiter } from "../../../src/transport/limiter.js";
 import { cli } from "../../cli-run.js";
-import { fuzz, fuzzAsync } from "./fuzz.js";
+import { fuzz, fuzzAsync, nastyString } from "./fuzz.js";
 
 const dir = mkdtempSync(join(tmpdir(), "lc-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -147,6 +147,23 @@ describe("fuzz: numeric CLI options", () => {
       }
       const r = await cli(...o.verb, o.option, v);
       expect(r.code).toBe(refused ? 64 : 1);
+    }, 150);
+  });
+});
+
+describe("fuzz: command lines of the offline verbs", () => {
+  it("validate, plan, explain, mtu, report and metrics with any arguments: exit 0, 1, 2 or 64, never 70", async () => {
+    const invs = ["examples/mesh-lab.yaml", "examples/three-site-mixed.yaml", join(dir, "none.yaml"), "/dev/null", "examples"];
+    const value = fc.oneof(fc.constantFrom(...invs, "0", "-1", "1e9", "9216", "aes-gcm-128", "aes128gcm16", "chacha20poly1305", "sci", "nosci", "4", "6", "tunnel", "transport", "json", "md", "html", "graphite", "x", "toString", "__proto__", ""), nastyString(12));
+    const option = fc.constantFrom("--json", "--path-mtu", "--ip", "--mode", "--cipher", "--nat-t", "--macsec", "--vxlan", "--inner", "--format", "--prefix", "--facts", "--verify", "--profiles", "--max-evidence-age", "--mesh", "--bogus");
+    const argv = fc.tuple(
+      fc.constantFrom("validate", "plan", "explain", "mtu", "report", "metrics"),
+      fc.array(fc.oneof(option, value), { maxLength: 7 }),
+    ).map(([verb, rest]) => (verb === "mtu" ? [verb, ...rest] : [verb, rest.find((x) => invs.includes(x)) ?? invs[0]!, ...rest]));
+    await fuzzAsync("cli-argv-offline", argv, async (args) => {
+      const r = await cli(...args);
+      expect([0, 1, 2, 64], `${JSON.stringify(args)}: ${r.err}`).toContain(r.code);
+      expect(r.err).not.toMatch(/internal error/);
     }, 150);
   });
 });
