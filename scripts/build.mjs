@@ -3,7 +3,7 @@
 // Run by `npm run build`, and by `prepare` (npm ci, npm install in a checkout, npm pack).
 // The version and git commit are embedded; the dependencies that are native or large stay external.
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, renameSync, rmSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -84,9 +84,11 @@ const lazyDeps = {
   },
 };
 
+// Written beside the bundle and renamed over it, so a linkcrypt starting during a rebuild never reads half a file.
+const tmp = `${outfile}.tmp-${process.pid}`;
 await esbuild.build({
   entryPoints: [resolve(root, "src/cli/main.ts")],
-  outfile,
+  outfile: tmp,
   bundle: true,
   platform: "node",
   format: "esm",
@@ -100,4 +102,6 @@ await esbuild.build({
   legalComments: "none",
   logLevel: "warning",
 });
+renameSync(tmp, outfile);
+rmSync(`${outfile}.map`, { force: true }); // from older builds that wrote one
 console.error(`linkcrypt build: ${relative(root, outfile)} (${pkg.version}, ${commit})`);
