@@ -11,16 +11,15 @@ import { decodeMessage, encodeMessage, ViciClient, type ViciMessage } from "../s
  * side (`dropSide`: a half pair) or the pair (`dropPair`: down on both). Every change sends child-updown to the hosts
  * that registered for it, as charon does. Nothing here is strongSwan; results from it are labelled as fakes.
  */
-type Pair = { spiA: string; spiB: string };
-
 export class FakeViciMesh {
   readonly hosts: string[];
   private readonly servers: Server[] = [];
   private readonly subs = new Map<string, Map<Socket, Set<string>>>();
-  /** Per host, the peers it has an INSTALLED CHILD_SA with (both sides unless a test dropped one). */
-  private readonly sides = new Map<string, Set<string>>();
-  private readonly pairs = new Map<string, Pair>();
-  private spi = 0xc1000000;
+  private readonly known: Set<string>;
+  /** Sides without their CHILD_SA, as "host>peer"; every other side of the full mesh is up (kept small at 1,000 hosts). */
+  private readonly down = new Set<string>();
+  /** Per pair, how often it was re-established: its SPIs derive from the pair and this. */
+  private readonly gen = new Map<string, number>();
   /** When each `initiate` arrived, per pair (the bench's reaction figure). */
   readonly initiated: { pair: string; at: number }[] = [];
   /** Hosts whose charon answers nothing (connections refused). */
@@ -28,7 +27,7 @@ export class FakeViciMesh {
 
   constructor(readonly dir: string, hosts: string[]) {
     this.hosts = hosts;
-    for (const h of hosts) this.sides.set(h, new Set());
+    this.known = new Set(hosts);
   }
 
   static key(a: string, b: string): string {
@@ -58,19 +57,27 @@ export class FakeViciMesh {
     await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
   }
 
-  /** Every pair of the full mesh established. */
+  /** Every pair of the full mesh established (the initial state). */
   establishAll(): void {
-    for (let i = 0; i < this.hosts.length; i++) for (let j = i + 1; j < this.hosts.length; j++) this.establish(this.hosts[i]!, this.hosts[j]!, false);
+    this.down.clear();
   }
 
-  private hex(): string {
-    return (this.spi++ >>> 0).toString(16).padStart(8, "0");
+  private spis(a: string, b: string): [string, string] {
+    const k = FakeViciMesh.key(a, b);
+    const base = `${k}#${this.gen.get(k) ?? 0}`;
+    const h = (s: string) => {
+      let x = 0x811c9dc5;
+      for (let i = 0; i < s.length; i++) x = Math.imul(x ^ s.charCodeAt(i), 0x01000193) >>> 0;
+      return (x | 0xc0000000) >>> 0;
+    };
+    return [h(`${base}<`).toString(16), h(`${base}>`).toString(16)];
   }
 
   establish(a: string, b: string, notify = true): void {
-    this.pairs.set(FakeViciMesh.key(a, b), { spiA: this.hex(), spiB: this.hex() });
-    this.sides.get(a)!.add(b);
-    this.sides.get(b)!.add(a);
+    const k = FakeViciMesh.key(a, b);
+    this.gen.set(k, (this.gen.get(k) ?? 0) + 1);
+    this.down.delete(`${a}>${b}`);
+    this.down.delete(`${b}>${a}`);
     if (notify) {
       this.emit(a, "child-updown", updown(b, true));
       this.emit(b, "child-updown", updown(a, true));
@@ -79,13 +86,18 @@ export class FakeViciMesh {
 
   /** The pair goes down on both sides (child-updown to both). */
   dropPair(a: string, b: string): void {
-    this.pairs.delete(FakeViciMesh.key(a, b));
-    for (const [x, y] of [[a, b], [b, a]] as const) if (this.sides.get(x)!.delete(y)) this.emit(x, "child-updown", updown(y, false));
+    for (const [x, y] of [[a, b], [b, a]] as const) if (this.dropOne(x, y)) this.emit(x, "child-updown", updown(y, false));
+  }
+
+  private dropOne(x: string, y: string): boolean {
+    if (this.down.has(`${x}>${y}`)) return false;
+    this.down.add(`${x}>${y}`);
+    return true;
   }
 
   /** Only `a` loses its SA with `b` (a half pair); child-updown to `a` alone. */
   dropSide(a: string, b: string): void {
-    if (this.sides.get(a)!.delete(b)) this.emit(a, "child-updown", updown(b, false));
+    if (this.dropOne(a, b)) this.emit(a, "child-updown", updown(b, false));
   }
 
   /** The host's charon dies: its sessions close and it refuses connections until `revive`. */
@@ -100,7 +112,7 @@ export class FakeViciMesh {
   }
 
   isUp(a: string, b: string): boolean {
-    return this.sides.get(a)!.has(b) && this.sides.get(b)!.has(a);
+    return !this.down.has(`${a}>${b}`) && !this.down.has(`${b}>${a}`);
   }
 
   private emit(h: string, event: string, msg: ViciMessage): void {
@@ -141,15 +153,15 @@ export class FakeViciMesh {
     const ok = (m: ViciMessage = {}) => s.write(packet(1, undefined, { success: "yes", ...m }));
     switch (cmd) {
       case "list-sas": {
-        for (const peer of this.sides.get(h)!) {
-          const p = this.pairs.get(FakeViciMesh.key(h, peer));
-          if (!p) continue;
-          const mine = h < peer ? p.spiA : p.spiB;
-          const theirs = h < peer ? p.spiB : p.spiA;
-          // Only this host's side is installed when the peer dropped it: its SPIs stay as they were.
+        const listening = this.subs.get(h)?.get(s)?.has("list-sa");
+        const only = typeof body.ike === "string" ? [String(body.ike).slice("mesh-".length)].filter((x) => this.known.has(x)) : this.hosts;
+        for (const peer of only) {
+          if (peer === h || this.down.has(`${h}>${peer}`) || !listening) continue;
+          // A side whose peer dropped its SA keeps its own SPIs: a half pair.
+          const [lo, hi] = this.spis(h, peer);
+          const [mine, theirs] = h < peer ? [lo, hi] : [hi, lo];
           const cn = connName(peer);
-          const msg: ViciMessage = { [cn]: { state: "ESTABLISHED", "child-sas": { [`${cn}-1`]: { name: cn, state: "INSTALLED", "spi-in": mine, "spi-out": theirs, "bytes-in": "100", "bytes-out": "100", "packets-in": "1", "packets-out": "1", "use-in": "1", "use-out": "1", "install-time": "10" } } } };
-          if (this.subs.get(h)?.get(s)?.has("list-sa")) s.write(packet(7, "list-sa", msg));
+          s.write(packet(7, "list-sa", { [cn]: { state: "ESTABLISHED", "child-sas": { [`${cn}-1`]: { name: cn, state: "INSTALLED", "spi-in": mine, "spi-out": theirs, "bytes-in": "100", "bytes-out": "100", "packets-in": "1", "packets-out": "1", "use-in": "1", "use-out": "1", "install-time": "10" } } } }));
         }
         return void ok();
       }
@@ -157,12 +169,12 @@ export class FakeViciMesh {
         return void ok({ ikesas: { total: "0", "half-open": "0" }, plugins: ["fake-vici"] });
       case "terminate": {
         const peer = String(body.ike ?? "").slice("mesh-".length);
-        if (this.sides.has(peer)) this.dropPair(h, peer);
+        if (this.known.has(peer)) this.dropPair(h, peer);
         return void ok();
       }
       case "initiate": {
         const peer = String(body.ike ?? "").slice("mesh-".length);
-        if (!this.sides.has(peer) || this.dead.has(peer)) return void s.write(packet(1, undefined, { success: "no", errmsg: "establishing CHILD_SA failed (fake peer)" }));
+        if (!this.known.has(peer) || this.dead.has(peer)) return void s.write(packet(1, undefined, { success: "no", errmsg: "establishing CHILD_SA failed (fake peer)" }));
         this.initiated.push({ pair: FakeViciMesh.key(h, peer), at: performance.now() });
         this.establish(h, peer);
         return void ok();

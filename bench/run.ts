@@ -53,3 +53,8 @@ process.stdout.write(execFileSync(process.execPath, [tsx, applyOne], { encoding:
 // Start-up of the bundled bin against tsx, and plan --json identical both ways (issue 13 target: <= 0.3 s median).
 const startupOne = fileURLToPath(new URL("./startup-one.ts", import.meta.url));
 process.stdout.write(execFileSync(process.execPath, [tsx, startupOne], { encoding: "utf8" }));
+
+// serve watching a synthetic 1,000-host mesh of FAKE in-process VICI peers (issue 12 targets: RSS <= 300 MB,
+// child-updown -> repair action p99 <= 1 s).
+const serveOne = fileURLToPath(new URL("./serve-one.ts", import.meta.url));
+process.stdout.write(execFileSync(process.execPath, [tsx, serveOne, "--hosts", process.env.BENCH_SERVE_HOSTS ?? "1000", "--faults", "100"], { encoding: "utf8" }));

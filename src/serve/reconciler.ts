@@ -1,7 +1,9 @@
 import type { JournalEntry } from "../state/store.js";
 import { checkPairs, type PairFinding } from "../mesh/check-pairs.js";
 import type { HostAccess } from "../mesh/host-access.js";
-import { collectTables, repairPairs } from "../mesh/operations.js";
+import { connName } from "../mesh/conn-spec.js";
+import { repairPairs } from "../mesh/operations.js";
+import { saTableFromVici, type HostSaTable } from "../mesh/sa-table.js";
 import type { MeshPlan, Plan } from "../planner/plan-types.js";
 import type { ViciClient, ViciMessage } from "../transport/vici.js";
 import type { VerifyReport, VerifyStatus } from "../verify/verify.js";
@@ -112,8 +114,30 @@ export function pairStatus(f: PairFinding): VerifyStatus {
   return f.status === "up" || f.status === "idle" ? "secured" : f.status === "down" || f.status === "cleartext-possible" ? "unsecured" : f.status === "unknown" ? "unknown" : "degraded";
 }
 
+/**
+ * One pair's state: each host lists only its IKE_SA with the other (list-sas filtered by name), so a check costs the
+ * same on a host with 3 peers as on one with 999.
+ */
 export async function defaultCheckPair(mesh: MeshPlan, a: string, b: string, hosts: readonly HostAccess[]): Promise<PairCheck> {
-  const { tables, errors } = await collectTables(hosts.filter((h) => h.name === a || h.name === b));
+  const tables: HostSaTable[] = [];
+  const errors: { host: string; error: string }[] = [];
+  await Promise.all(
+    [[a, b], [b, a]].map(async ([self, peer]) => {
+      const h = hosts.find((x) => x.name === self);
+      if (!h) return void errors.push({ host: self!, error: "not a reachable mesh host" });
+      try {
+        const v = await h.vici();
+        try {
+          const { events } = await v.stream("list-sas", "list-sa", { noblock: "yes", ike: connName(peer!) });
+          tables.push(saTableFromVici(self!, events));
+        } finally {
+          v.close();
+        }
+      } catch (e) {
+        errors.push({ host: self!, error: (e as Error).message });
+      }
+    }),
+  );
   if (errors.length)
     return { finding: { a, b, status: "unknown", severity: "warning", detail: errors.map((e) => `${e.host}: ${e.error}`).join("; ") }, unreachable: errors.map((e) => e.host) };
   return { finding: checkPairs([[a, b]], tables, { idleAfterS: mesh.ike.dpdSeconds * 10 })[0]!, unreachable: [] };
