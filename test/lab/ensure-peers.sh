@@ -37,6 +37,8 @@ command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)   # the PDF report 
 # the state store tests run a throwaway PostgreSQL cluster (initdb, pg_ctl), as nobody through runuser
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
+# the serve tests check /metrics with promtool (Debian's prometheus package)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -eq 0 ]; then kernel_lab; exit 0; fi
 pkgs=$(printf '%s\n' "${need[@]}" | sort -u | tr '\n' ' ')
 cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs"
