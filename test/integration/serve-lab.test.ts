@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -170,6 +170,13 @@ describe("serve on the libipsec lab", () => {
     const dom2 = chromiumDom(url);
     expect(dom2).toMatch(/CIRCUIT BREAKER OPEN for app1/);
     expect(dom2).not.toMatch(/app1 ~ db1<\/td><td><span class="badge[^"]*">✔ SECURED/);
+    // A screenshot of the live page with the alert (LINKCRYPT_WRITE_DOCS=1 puts it in docs/).
+    const png = join(root, "serve-status.png");
+    const profile = mkdtempSync(join(tmpdir(), "lc-chromium-"));
+    spawnSync("/usr/bin/chromium", ["--headless", "--no-sandbox", "--disable-gpu", `--user-data-dir=${profile}`, "--hide-scrollbars", "--window-size=1280,1400", `--screenshot=${png}`, url], { timeout: 60_000 });
+    rmSync(profile, { recursive: true, force: true });
+    expect(readFileSync(png).subarray(1, 4).toString()).toBe("PNG");
+    if (process.env.LINKCRYPT_WRITE_DOCS === "1") copyFileSync(png, "docs/serve-status.png");
     // No repair of app1's pairs starts while its breaker is open (two verify periods).
     const started = async () => (await journal()).filter((e) => e.step === "serve-repair" && e.state === "started" && e.target.includes("app1")).length;
     const n = await started();
