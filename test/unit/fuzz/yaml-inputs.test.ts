@@ -134,13 +134,13 @@ describe("fuzz: inventory YAML and the secrets file", () => {
 });
 
 describe("fuzz: inventories near a real one", () => {
-  it("any one-value mutation of examples/three-site-mixed.yaml validates and plans, or gives diagnostics: never a throw", async () => {
+  it("any one to three value mutations of examples/three-site-mixed.yaml validate and plan, or give diagnostics: never a throw", async () => {
     const { parse, stringify } = await import("yaml");
     const { buildPlan, digest } = await import("../../../src/planner/build-plan.js");
     const base = parse(readFileSync("examples/three-site-mixed.yaml", "utf8")) as unknown;
     const p = profiles();
-    const mutate = (path: number[], value: unknown, remove: boolean): unknown => {
-      const copy = structuredClone(base) as Record<string, unknown>;
+    const mutate = (start: unknown, path: number[], value: unknown, remove: boolean): unknown => {
+      const copy = structuredClone(start) as Record<string, unknown>;
       let node: Record<string | number, unknown> = copy;
       for (let i = 0; i < path.length; i++) {
         const keys: (string | number)[] = Array.isArray(node) ? node.map((_, j) => j) : Object.keys(node);
@@ -157,8 +157,9 @@ describe("fuzz: inventories near a real one", () => {
       return copy;
     };
     const value = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constantFrom("toString", "__proto__", "constructor", "", "10G", "100G", "dwdm", "macsec", 0, -1, 9216, 1e9, null, [], {}));
-    fuzz("inventory-mutation", fc.tuple(fc.array(fc.nat(), { minLength: 1, maxLength: 5 }), value, fc.boolean()), ([path, v, remove]) => {
-      const text = stringify(mutate(path, v, remove));
+    const edit = fc.tuple(fc.array(fc.nat(), { minLength: 1, maxLength: 5 }), value, fc.boolean());
+    fuzz("inventory-mutation", fc.array(edit, { minLength: 1, maxLength: 3 }), (edits) => {
+      const text = stringify(edits.reduce<unknown>((doc, [path, v, remove]) => mutate(doc, path, v, remove), base));
       const r = returnsOrTyped(() => parseInventory("m.yaml", text, p));
       if (r instanceof Error || !r.model) return;
       returnsOrTyped(() => buildPlan(r.model!, { inventoryDigest: digest(r.data), profilesDigest: "x" }, r.diagnostics));
