@@ -160,11 +160,11 @@ describe("a MACsec link that MKA secures, on real kernels (linux-macsec driver, 
     for (const e of v1.ends!) {
       expect(e.status).toBe("secured");
       expect(e.mkaPeer).toMatch(/^[0-9a-f]{16}$/);
-      expect(typeof e.keyNumber).toBe("number");
+      expect(Number(e.keyNumber)).toBeGreaterThanOrEqual(1);
     }
     const peers = Object.fromEntries(v1.ends!.map((e) => [e.device, e.mkaPeer]));
     expect(peers.sw1).not.toBe(peers.sw2);
-    expect(v1.ends![0]!.keyNumber).toBe(v1.ends![1]!.keyNumber); // one SAK, distributed by the key server
+    expect(String(v1.ends![0]!.keyNumber)).toBe(String(v1.ends![1]!.keyNumber)); // one SAK, distributed by the key server
     ckn = String(v1.ends![0]!.counters!.ckn);
     expect(await ping("sw1", "sw2", 10)).toBe(10);
     const v2 = linkOf(await verify("verify2"));
@@ -173,7 +173,7 @@ describe("a MACsec link that MKA secures, on real kernels (linux-macsec driver, 
       const after = Number(v2.ends!.find((e) => e.device === dev)!.counters!.InPktsOK);
       expect(after - before, dev).toBeGreaterThanOrEqual(10);
     }
-    figures.keyNumber = v1.ends![0]!.keyNumber!;
+    figures.keyNumber = Number(v1.ends![0]!.keyNumber);
   }, 120_000);
 
   it("3. a key rotation (two CAKs, make-before-break) loses no pings", async () => {
@@ -181,7 +181,7 @@ describe("a MACsec link that MKA secures, on real kernels (linux-macsec driver, 
     const t0 = Date.now();
     const r = await cli("rotate", "link", LINK, "--inventory", inv, "--state-dir", state, ...access(), "--confirm-timeout", "120", "--json");
     figures.rotateSeconds = (Date.now() - t0) / 1000;
-    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.code, r.out + r.err).toBe(2); // changed
     await new Promise((res) => setTimeout(res, 3000));
     const log = await sh("sw1", "kill -INT $(pidof ping) 2>/dev/null; sleep 1; cat /tmp/rot.log");
     const l = lostSeqs(log);
@@ -225,10 +225,13 @@ describe("a MACsec link that MKA secures, on real kernels (linux-macsec driver, 
   it("5. the report shows the link secured with its evidence", async () => {
     const out = join(work, "report.md");
     const r = await cli("report", inv, "--verify", join(work, "verify-refused.json"), "--state-dir", state, "--out", out);
-    expect(r.code, r.out + r.err).toBe(0);
+    // exit 1: a compliance framework fails (CNSA wants 256-bit suites; wpa_supplicant 2.10 has GCM-AES-128 only)
+    expect([0, 1], r.out + r.err).toContain(r.code);
     const md = readFileSync(out, "utf8");
-    expect(md).toContain(LINK);
-    expect(md).toMatch(/secured/);
+    const row = md.split("\n").find((l) => l.startsWith(`| ${LINK} `))!;
+    expect(row).toMatch(/\| secured \|/);
+    expect(row).toMatch(/sw1 mesh0: secured, GCM-AES-128; MKA peer [0-9a-f]{16}; key number \d+/);
+    expect(row).toMatch(/sw2 mesh0: secured, GCM-AES-128; MKA peer [0-9a-f]{16}; key number \d+/);
   }, 60_000);
 
   it("6. EAPOL filtered by the circuit (bridge group_fwd_mask 0): MKA never secures, apply rolls back, and the planner's rule says why", async () => {
