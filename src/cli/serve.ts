@@ -11,6 +11,7 @@ import { openCliState } from "../state/cli.js";
 import { stateLocation } from "../state/open.js";
 import { PgBackend } from "../state/postgres.js";
 import { SqliteBackend } from "../state/sqlite.js";
+import type { StateStore } from "../state/store.js";
 import { SshPool } from "../transport/ssh.js";
 import { verifyInventory } from "../verify/verify.js";
 import { cliAccess, loadAll, planFromLoaded } from "./load.js";
@@ -49,6 +50,7 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
   if (o.logFormat && !["json", "text"].includes(o.logFormat)) throw new UsageError(`--log-format must be json or text, got "${o.logFormat}"`);
   const access = cliAccess(o);
   let profiles: ProfileSet | undefined;
+  let journalRef: StateStore | undefined;
   const load = async (): Promise<ServeTarget> => {
     const l = loadAll(file, o.profiles, o.facts);
     const plan = planFromLoaded(l);
@@ -58,8 +60,22 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
     const meshes = plan.meshes.map((mesh) => ({ mesh, hosts: meshHostsFor(inv, mesh, pool, access) }));
     profiles = l.profiles;
     const p = l.profiles;
+    const loadedDigest = plan.inputs.inventoryDigest;
     return {
       plan, meshes,
+      planPending: () => {
+        const now = planFromLoaded(loadAll(file, o.profiles, o.facts));
+        if (!now) return `${file} no longer loads; fix it before the next SIGHUP`;
+        return now.inputs.inventoryDigest !== loadedDigest ? `${file} changed (digest ${now.inputs.inventoryDigest.slice(0, 19)}…, running ${loadedDigest.slice(0, 19)}…): run linkcrypt plan and apply, then SIGHUP` : undefined;
+      },
+      keyAges: async () => {
+        const out: { key: string; kind: string; seconds: number }[] = [];
+        for (const link of plan.links.filter((x) => x.method === "macsec")) {
+          const at = await journalRef?.secretCreatedAt(`macsec/${link.name}`);
+          if (at) out.push({ key: link.name, kind: "macsec-cak", seconds: Math.max(0, Math.round((Date.now() - Date.parse(at)) / 1000)) });
+        }
+        return out;
+      },
       verify: () => verifyInventory(plan, inv, p, { access, now: () => new Date(), meshHosts: (name) => meshes.find((m) => m.mesh.name === name)!.hosts }),
       close: () => pool.closeAll(),
     };
@@ -67,6 +83,7 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
   const first = await load();
   const inv = loadAll(file, o.profiles).data as Inventory;
   const journal = await openCliState(o, first.plan.inventory, access.secrets, err, { file, state: inv.state });
+  journalRef = journal;
   // Leadership on a connection and namespace of its own: serve never holds the lock apply and rotate take.
   const loc = stateLocation({ state: o.state, stateKey: o.stateKey, inventory: first.plan.inventory, secrets: access.secrets, inventoryState: inv.state ? { ...inv.state, base: dirname(resolve(file)) } : undefined });
   const ns = `${first.plan.inventory}#serve`;

@@ -49,13 +49,14 @@ export function serveSamples(s: Snapshot, now: number): Sample[] {
   for (const b of s.breakers.filter((x) => x.scope === "host")) g("linkcrypt_serve_breaker_open", "1 while a circuit breaker is open: serve does not act there (an alert)", { inventory: inv, scope: "host", host: b.host ?? "" }, 1);
   for (const w of s.watching) g("linkcrypt_serve_vici_connected", "1 while the host's VICI event stream is connected", { inventory: inv, host: w.host }, w.connected ? 1 : 0);
   for (const l of s.lastOk) g("linkcrypt_last_success_timestamp_seconds", "when a check of this link, pair or device last succeeded (Unix time)", { inventory: inv, kind: l.kind, name: l.name }, Math.floor(l.at / 1000));
+  g("linkcrypt_serve_plan_pending", "1 when the inventory on disk differs from the plan serve runs with (never applied by serve)", { inventory: inv }, s.planPending ? 1 : 0);
   if (s.lastVerifyAt !== undefined) g("linkcrypt_serve_last_verify_timestamp_seconds", "when serve's last full verify finished (Unix time)", { inventory: inv }, Math.floor(s.lastVerifyAt / 1000));
   void now;
   return out;
 }
 
 export function metricsText(s: Snapshot, now: number): string {
-  const base = s.plan ? collectSamples(s.plan, s.status, [], s.status ? { collectedAt: s.status.observedAt, now: new Date(now) } : undefined) : [];
+  const base = s.plan ? collectSamples(s.plan, s.status, s.keyAges, s.status ? { collectedAt: s.status.observedAt, now: new Date(now) } : undefined) : [];
   return prometheusText([...base, ...serveSamples(s, now)]);
 }
 
@@ -63,7 +64,7 @@ export function metricsText(s: Snapshot, now: number): string {
 export async function statusPage(s: Snapshot, profiles: ProfileSet | undefined, o: ServeHttpOptions): Promise<string> {
   const now = o.now?.() ?? Date.now();
   const alerts = s.breakers.map((b) => `<p class="alert" data-alert="${esc(b.scope)}">⚠ CIRCUIT BREAKER OPEN${b.host ? ` for ${esc(b.host)}` : ""}: ${esc(b.reason)} (since ${esc(new Date(b.since).toISOString())})</p>`).join("");
-  const banner = `<div id="serve" data-role="${s.role}"><b>linkcrypt serve</b>: ${s.role}${s.leaderHolder ? ` (leader: ${esc(s.leaderHolder)})` : ""}; last verify ${s.lastVerifyAt ? `${esc(new Date(s.lastVerifyAt).toISOString())}, ${Math.round((now - s.lastVerifyAt) / 1000)} s ago` : "not yet"}; this page refreshes every ${o.refreshS} s.${alerts}</div>`;
+  const banner = `<div id="serve" data-role="${s.role}"><b>linkcrypt serve</b>: ${s.role}${s.leaderHolder ? ` (leader: ${esc(s.leaderHolder)})` : ""}; last verify ${s.lastVerifyAt ? `${esc(new Date(s.lastVerifyAt).toISOString())}, ${Math.round((now - s.lastVerifyAt) / 1000)} s ago` : "not yet"}; this page refreshes every ${o.refreshS} s.${s.planPending ? `<p class="pending">Plan pending: ${esc(s.planPending)}</p>` : ""}${alerts}</div>`;
   const head = `<meta http-equiv="refresh" content="${o.refreshS}"><style>#serve{border:2px solid #333;padding:6px 10px;margin:0 0 10px}#serve .alert{color:#900;font-weight:bold;border:2px solid #900;padding:4px}</style>`;
   if (!s.plan || !profiles || !s.status) {
     return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>linkcrypt serve</title>${head}</head><body>${banner}<p id="headline">${s.role === "leader" ? "Verifying: the first results appear on the next refresh." : "This replica stands by; the leader serves the status."}</p></body></html>\n`;
@@ -106,7 +107,7 @@ export function startHttp(src: HttpSource, listen: { host: string; port: number 
         return s.status ? send(200, "application/json", `${JSON.stringify(s.status, null, 2)}\n`) : send(503, "application/json", `${JSON.stringify({ error: { code: "E_NOT_READY", message: s.role === "leader" ? "the first verify is running" : `this replica is ${s.role}; ask the leader` } })}\n`);
       case "/": {
         // Rendering (topology included) once per change of what it shows; the banner's clock is per request.
-        const key = `${s.role}|${s.status?.observedAt}|${s.lastVerifyAt}|${JSON.stringify(s.breakers)}|${Math.floor((o.now?.() ?? Date.now()) / 5000)}`;
+        const key = `${s.role}|${s.status?.observedAt}|${s.lastVerifyAt}|${JSON.stringify(s.breakers)}|${s.planPending}|${Math.floor((o.now?.() ?? Date.now()) / 5000)}`;
         if (page?.key !== key) page = { key, html: await statusPage(s, src.profiles(), o) };
         return send(200, "text/html; charset=utf-8", page.html);
       }

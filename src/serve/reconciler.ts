@@ -52,6 +52,10 @@ export interface ServeTarget {
   meshes: { mesh: MeshPlan; hosts: HostAccess[] }[];
   /** A full verify (links and pairs), the same as `linkcrypt verify --json`. */
   verify(): Promise<VerifyReport>;
+  /** Ages of the keys the state store holds (MACsec CAKs), for the metrics. */
+  keyAges?(): Promise<{ key: string; kind: string; seconds: number }[]>;
+  /** Why the inventory on disk no longer matches the loaded plan ("plan pending"), if it does not. Never applied. */
+  planPending?(): string | undefined;
   close?(): Promise<void>;
 }
 
@@ -186,6 +190,9 @@ export interface Snapshot {
   lastOk: { kind: "link" | "pair" | "device"; name: string; at: number }[];
   watching: { host: string; connected: boolean }[];
   leaderHolder?: string;
+  keyAges: { key: string; kind: string; seconds: number }[];
+  /** The inventory changed on disk since it was loaded: a new plan waits (serve never applies it; SIGHUP loads it). */
+  planPending?: string;
 }
 
 const pairKey = (mesh: string, a: string, b: string) => `${mesh}:${a < b ? a : b}~${a < b ? b : a}`;
@@ -215,6 +222,8 @@ export class Reconciler {
   private readonly flaps = new Map<string, number[]>();
   private readonly hostBreakers = new Map<string, BreakerState>();
   private globalBreaker: BreakerState | undefined;
+  private keyAges: Snapshot["keyAges"] = [];
+  private planPending: string | undefined;
   private readonly counters: Snapshot["counters"] = { repairs: {}, failures: {}, breakerTrips: {}, events: {}, reconnects: 0 };
   /** Times (ms) a down event was seen, per pair, for the reaction figures. */
   readonly reactions: { pair: string; eventAt: number; actedAt: number }[] = [];
@@ -618,6 +627,10 @@ export class Reconciler {
     try {
       const r = await this.target.verify();
       const now = this.clock.now();
+      this.keyAges = (await this.target.keyAges?.().catch(() => undefined)) ?? this.keyAges;
+      const pending = this.target.planPending?.();
+      if (pending && pending !== this.planPending) this.deps.log.log("warn", "plan pending: the inventory changed on disk; not applied (SIGHUP reloads it; apply applies it)", { cid, reason: pending });
+      this.planPending = pending;
       this.lastVerify = r;
       this.lastVerifyAt = now;
       for (const e of r.entries) {
@@ -677,6 +690,8 @@ export class Reconciler {
       lastOk: [...this.lastOk.values()],
       watching: [...this.connected.entries()].map(([host, connected]) => ({ host, connected })),
       ...(holder ? { leaderHolder: `${holder.owner} (pid ${holder.pid} on ${holder.host}, since ${holder.since})` } : {}),
+      keyAges: this.keyAges,
+      ...(this.planPending ? { planPending: this.planPending } : {}),
     };
   }
 }

@@ -3,6 +3,7 @@ import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
 import { labDown, labStatePath, readLab, startCharon, waitForSocket, type LabState } from "../../src/lab/lab.js";
 import { openState } from "../../src/state/open.js";
 import { ViciClient } from "../../src/transport/vici.js";
@@ -131,10 +132,18 @@ describe("serve on the libipsec lab", () => {
     expect((await serve.get("/readyz")).status).toBe(200);
   }, 60_000);
 
-  it("3. SIGHUP reloads the inventory (journaled)", async () => {
+  it("3. an edited inventory shows as plan pending (never applied); SIGHUP reloads it (journaled)", async () => {
+    const doc = parse(readFileSync(inv, "utf8"));
+    doc.sites.push({ name: "spare" });
+    writeFileSync(inv, stringify(doc));
+    await serve.waitLog("plan pending", (l) => l.msg?.toString().startsWith("plan pending") === true);
+    expect((await serve.get("/metrics")).body).toMatch(/^linkcrypt_serve_plan_pending\{inventory="[^"]+"\} 1$/m);
     serve.child.kill("SIGHUP");
     await serve.waitLog("reloaded", (l) => l.msg === "reloaded the inventory");
     expect((await journal()).some((e) => e.step === "serve-reload")).toBe(true);
+    const n = serve.logs.filter((l) => l.msg === "verified").length;
+    await serve.waitLog("verified after the reload", () => serve.logs.filter((l) => l.msg === "verified").length > n);
+    expect((await serve.get("/metrics")).body).toMatch(/^linkcrypt_serve_plan_pending\{inventory="[^"]+"\} 0$/m);
   }, 30_000);
 
   it("4. a host whose charon is killed repeatedly trips the breaker; the metrics and the live page raise it, and serve stops retrying that host", async () => {

@@ -23,7 +23,7 @@ let fake: FakeViciMesh;
 let journal: JournalEntry[];
 let running: { rec: Reconciler; done: Promise<void> }[];
 
-const mesh = { name: "m", members: HOSTS.map((name) => ({ name, site: "s", hostClass: "c" })), ike: { dpdSeconds: 30 } } as unknown as MeshPlan;
+const mesh = { name: "m", pairs: 6, members: HOSTS.map((name) => ({ name, site: "s", hostClass: "c" })), ike: { dpdSeconds: 30 } } as unknown as MeshPlan;
 const plan = { inventory: "inv", links: [], meshes: [mesh], inputs: { inventoryDigest: "d", profilesDigest: "p" }, generator: "test" } as unknown as Plan;
 
 async function fullVerify(): Promise<VerifyReport> {
@@ -173,5 +173,24 @@ describe("serve reconciler (fake VICI peers)", () => {
     lead = true;
     await until("leader", () => rec.snapshot().ready);
     expect(journal.some((e) => e.step === "serve-lead")).toBe(true);
+  });
+});
+
+describe("serve metrics text", () => {
+  it("carries MACsec key ages from the state store and plan pending, and passes promtool", async () => {
+    const { promtoolCheck } = await import("../lab/serve-proc.js");
+    const snap = {
+      role: "leader" as const, ready: true, startedAt: 0, plan, status: await fullVerify(), lastVerifyAt: 1000, breakers: [],
+      counters: { repairs: { repaired: 2 }, failures: {}, breakerTrips: {}, events: { "child-updown": 4 }, reconnects: 0 },
+      lastOk: [{ kind: "pair" as const, name: "m:h1~h2", at: 5000 }], watching: [{ host: "h1", connected: true }],
+      keyAges: [{ key: "l1", kind: "macsec-cak", seconds: 86400 }], planPending: "inventory.yaml changed",
+    };
+    const text = metricsText(snap, 10_000);
+    expect(text).toMatch(/^linkcrypt_key_age_seconds\{key="l1",kind="macsec-cak"\} 86400$/m);
+    expect(text).toMatch(/^linkcrypt_serve_plan_pending\{inventory="inv"\} 1$/m);
+    expect(text).toMatch(/^linkcrypt_serve_repairs_total\{inventory="inv",result="repaired"\} 2$/m);
+    expect(text).toMatch(/^linkcrypt_pair_status\{mesh="m",pair="h1~h2",status="secured"\} 1$/m);
+    const c = promtoolCheck(text);
+    expect(c.code, c.out).toBe(0);
   });
 });
