@@ -46,8 +46,8 @@ export function parseListen(v: string): { host: string; port: number } {
 /** `linkcrypt serve INVENTORY`: runs until SIGTERM (exit 0); SIGHUP reloads. The reconciler is src/serve/. */
 export async function runServe(file: string, o: ServeCliOptions, out: Out, err: Out): Promise<number> {
   const listen = parseListen(o.listen ?? "127.0.0.1:9469");
-  const log = streamLogger(out, { json: o.logFormat ? o.logFormat === "json" : !process.stdout.isTTY });
   if (o.logFormat && !["json", "text"].includes(o.logFormat)) throw new UsageError(`--log-format must be json or text, got "${o.logFormat}"`);
+  const log = streamLogger(out, { json: o.logFormat ? o.logFormat === "json" : !process.stdout.isTTY });
   const access = cliAccess(o);
   let profiles: ProfileSet | undefined;
   let journalRef: StateStore | undefined;

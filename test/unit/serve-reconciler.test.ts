@@ -194,3 +194,17 @@ describe("serve metrics text", () => {
     expect(c.code, c.out).toBe(0);
   });
 });
+
+describe("serve CLI", () => {
+  it("a malformed --listen or --log-format is a usage error (exit 64); --help names the endpoints", async () => {
+    const { cli } = await import("../cli-run.js");
+    const bad = await cli("serve", "examples/mesh-lab.yaml", "--listen", "9469");
+    expect(bad.code).toBe(64);
+    expect(bad.err).toMatch(/--listen takes HOST:PORT/);
+    const port = await cli("serve", "examples/mesh-lab.yaml", "--listen", "127.0.0.1:70000");
+    expect(port.code).toBe(64);
+    const help = await cli("serve", "--help");
+    expect(help.code).toBe(0);
+    expect(help.out).toMatch(/\/metrics, \/healthz, \/readyz, \/api\/status/);
+  });
+});
