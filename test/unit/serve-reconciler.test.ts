@@ -164,6 +164,22 @@ describe("serve reconciler (fake VICI peers)", () => {
     expect(repairs("started")).toHaveLength(2); // no new run was started for either pair
   });
 
+  it("stop() (SIGTERM) in the middle of a repair finishes it, closes its run and releases the lead", async () => {
+    let released = false;
+    const rec = start({ testRepairDelayMs: 300 }, { tryAcquire: async () => true, check: async () => true, release: async () => void (released = true) });
+    await until("watching", () => rec.snapshot().watching.filter((w) => w.connected).length === 4);
+    const done = running.at(-1)!.done;
+    fake.dropPair("h1", "h2");
+    await until("started", () => repairs("started").length === 1);
+    rec.stop();
+    await done;
+    expect(repairs().map((e) => e.state)).toEqual(["started", "done"]);
+    expect(fake.isUp("h1", "h2")).toBe(true);
+    expect(journal.at(-1)!.step).toBe("serve-stop");
+    expect(released).toBe(true);
+    expect(rec.snapshot().role).toBe("stopped");
+  });
+
   it("a standby does not act until it gets the lead", async () => {
     let lead = false;
     const rec = start({}, { tryAcquire: async () => lead, check: async () => lead, release: async () => undefined });
