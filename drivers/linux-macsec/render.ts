@@ -188,6 +188,9 @@ restore() {
   rm -rf "$D/running"; mv "$D/previous" "$D/running"; rm -f "$D/pending"
   WAIT=0 reconcile 1; log "restored the previous configuration"
 }
+# One operation at a time per port (the confirm timer too): a timer that fires while a commit is still switching
+# waits for it, then restores.
+case "$OP" in commit|confirm|rollback|cancel|timer) exec 9>"$D/.lock"; [ "$OP" = timer ] || flock 9 ;; esac
 case "$OP" in
   stage)
     for p in $(ports_of "$D/candidate"); do grep -q '^[[:space:]]*mka_cak=[0-9a-f]*$' "$D/candidate/ca-$p.conf" || fail "candidate CA $p has no CAK"; done
@@ -206,16 +209,18 @@ case "$OP" in
     rm -rf "$D/running.new"; cp -a "$D/candidate" "$D/running.new"; rm -rf "$D/running"; mv "$D/running.new" "$D/running"
     echo "$TOKEN" > "$D/pending"
     log "commit $TOKEN (confirm within $T s)"
+    # the confirm deadline runs from now, as NETCONF's does from the commit
+    disarm
+    setsid sh "$S/agent.sh" timer "$I" "$TOKEN" "$T" </dev/null >/dev/null 2>&1 9>&- &
+    echo $! > "$D/timer.pid"
     WAIT=$WAIT reconcile 0; rc=$?
     why=; [ $rc = 3 ] && why="the new CA was not secured within $WAIT s while the old one was (make-before-break)"
     [ $rc = 0 ] || why=\${why:-"the daemons could not be switched to the new configuration (see $D/agent.log)"}
     [ -z "$why" ] && why=$(verify)
-    if [ -n "$why" ]; then restore; rm -rf "$D/candidate"; fail "commit refused, previous configuration restored: $why"; fi
-    disarm
-    setsid sh "$S/agent.sh" timer "$I" "$TOKEN" "$T" </dev/null >/dev/null 2>&1 &
-    echo $! > "$D/timer.pid" ;;
+    if [ -n "$why" ]; then disarm; restore; rm -rf "$D/candidate"; fail "commit refused, previous configuration restored: $why"; fi ;;
   timer)
     sleep "$2"
+    flock 9
     [ "$(cat "$D/pending" 2>/dev/null)" = "$1" ] || exit 0
     log "confirm timeout for $1"; rm -f "$D/timer.pid"; restore ;;
   confirm)

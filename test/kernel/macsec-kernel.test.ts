@@ -133,6 +133,8 @@ describe("a MACsec link that MKA secures, on real kernels (linux-macsec driver, 
     expect(a.code, a.out + a.err).toBe(2);
     const j = await stateJournal({ stateDir: state }, "macsec-kernel-lab");
     const checked = j.find((e) => e.step === "verify" && e.state === "done")!;
+    const committed = j.find((e) => e.step === "commit" && e.state === "done")!;
+    figures.securedAfterCommitSeconds = (Date.parse(checked.at) - Date.parse(committed.at)) / 1000; // MKA: commit to both ends secured
     // apply's own wait: both ends said secured, with MKA evidence
     expect(checked.detail).toMatch(/sw1 mesh0: secured \(MKA secured on CA .*MKA peer SCI [0-9a-f]{16}/);
     expect(checked.detail).toMatch(/sw2 mesh0: secured \(MKA secured on CA .*key number \d+/);
