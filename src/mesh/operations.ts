@@ -100,16 +100,19 @@ export async function verifyMesh(mesh: MeshPlan, hosts: readonly HostAccess[], o
       try {
         const usesKernel = !t.plugins.includes("kernel-libipsec");
         const report: KernelReport = { host: h.name, comparedSpis: usesKernel, xfrmDeltas: [] };
+        // One round trip for the kernel's view: SAs, policies and counters.
+        const SEP = "=====linkcrypt=====";
+        const [stateText = "", policyText = "", statText = ""] = (await h.exec(usesKernel ? `ip xfrm state; echo ${SEP}; ip xfrm policy; echo ${SEP}; cat /proc/net/xfrm_stat` : `echo ${SEP}; echo ${SEP}; cat /proc/net/xfrm_stat`)).split(`${SEP}\n`);
         if (usesKernel) {
-          kernelSpis.set(h.name, parseXfrmStateSpis(await h.exec("ip xfrm state")));
-          const pols = parseXfrmPolicies(await h.exec("ip xfrm policy"));
+          kernelSpis.set(h.name, parseXfrmStateSpis(stateText));
+          const pols = parseXfrmPolicies(policyText);
           const mine = new Map<string, Protection>();
           const self = addrOf.get(h.name) ?? "";
           for (const m of mesh.members) if (m.name !== h.name) mine.set(m.name, outboundProtection(pols, self, addrOf.get(m.name) ?? "").protection);
           protection.set(h.name, mine);
           report.protection = Object.fromEntries(mine);
         }
-        const now = parseXfrmStat(await h.exec("cat /proc/net/xfrm_stat"));
+        const now = parseXfrmStat(statText);
         report.xfrmStat = now;
         const file = join(h.confDir, "linkcrypt-xfrm-stat.json");
         const before = JSON.parse((await h.readFile(file)) ?? "{}") as Record<string, number>;

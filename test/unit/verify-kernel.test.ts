@@ -33,7 +33,11 @@ describe("mesh: verify against the kernel", () => {
       }) as unknown as ViciClient,
       readFile: async (p) => files.get(p),
       writeFile: async (p, c) => void files.set(p, c),
-      exec: async (cmd) => (cmd === "ip xfrm policy" ? (name === "k1" ? policy("10.0.0.1", "10.0.0.2") : policy("10.0.0.2", "10.0.0.1")) : cmd.startsWith("ip xfrm") ? kernel : xfrmStat),
+      // One exec: `ip xfrm state`, `ip xfrm policy` and xfrm_stat, between separator lines.
+      exec: async (cmd) => {
+        const sep = /echo (\S+);/.exec(cmd)![1]!;
+        return [kernel, name === "k1" ? policy("10.0.0.1", "10.0.0.2") : policy("10.0.0.2", "10.0.0.1"), xfrmStat].join(`${sep}\n`);
+      },
     });
     const hosts = [
       fake("k1", "k2", "aaaa0001", "bbbb0001", "src a dst b\n\tproto esp spi 0xaaaa0001 reqid 1 mode transport\n\tproto esp spi 0xbbbb0001 reqid 1 mode transport\n", "XfrmInNoStates 12\nXfrmInError 0\n"),
