@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { JournalEntry } from "../state/store.js";
 import { checkPairs, type PairFinding } from "../mesh/check-pairs.js";
 import type { HostAccess } from "../mesh/host-access.js";
@@ -231,6 +232,8 @@ export class Reconciler {
 
   constructor(private readonly deps: ServeDeps, o: Partial<ServeOptions> = {}) {
     this.o = { ...DEFAULT_SERVE_OPTIONS, ...o };
+    // Every watcher's backoff sleep listens on the stop signal: one per host, so no listener limit.
+    setMaxListeners(0, this.stopCtl.signal);
     this.clock = deps.clock ?? realClock;
     this.startedAt = this.clock.now();
   }
@@ -286,8 +289,9 @@ export class Reconciler {
       for (const [host, b] of this.hostBreakers) if (this.clock.now() >= b.until) await this.closeBreaker(host, b);
       if (this.globalBreaker && this.clock.now() >= this.globalBreaker.until && this.brokenShare().share <= this.o.breakerShare) await this.closeBreaker(undefined, this.globalBreaker);
       const wait = Math.max(0, Math.min(this.nextVerifyAt, nextBeat) - this.clock.now());
+      // stop() aborts the wake signal too; one controller per wake, no composite signal kept per loop.
       if (this.wakeCtl.signal.aborted) this.wakeCtl = new AbortController();
-      await this.clock.sleep(wait, AbortSignal.any([this.stopCtl.signal, this.wakeCtl.signal]));
+      if (!this.stopping) await this.clock.sleep(wait, this.wakeCtl.signal);
     }
     await this.shutdown();
   }
