@@ -140,7 +140,8 @@ start_ca() {
   local n d
   cp "$D/running/ca-$1.conf" "$R/p$1.conf"
   rm -rf "$R/p$1"
-  wpa_supplicant -B -i "$I" -D macsec_linux -c "$R/p$1.conf" -P "$R/p$1.pid" -f "$R/p$1.log" >/dev/null 2>&1 || { log "wpa_supplicant for SCI port $1 did not start"; return 1; }
+  # 9>&-: the daemon must not inherit the port's lock
+  wpa_supplicant -B -i "$I" -D macsec_linux -c "$R/p$1.conf" -P "$R/p$1.pid" -f "$R/p$1.log" </dev/null >/dev/null 2>&1 9>&- || { log "wpa_supplicant for SCI port $1 did not start"; return 1; }
   n=0; until d=$(secy_of "$1"); do n=$((n+1)); [ $n -gt 100 ] && { log "no SecY for SCI port $1"; return 1; }; sleep 0.1; done
   if [ "$OFFLOAD" != off ]; then ip link set "$d" down; ip macsec offload "$d" "$OFFLOAD" || { log "offload $OFFLOAD refused on $d"; return 1; }; fi
   ip link set "$d" down; ip link set "$d" master "$B" || { log "cannot enslave $d to $B"; return 1; }

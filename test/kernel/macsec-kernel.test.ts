@@ -176,6 +176,14 @@ describe("a MACsec link that MKA secures, on real kernels (linux-macsec driver, 
       expect(after - before, dev).toBeGreaterThanOrEqual(10);
     }
     figures.keyNumber = Number(v1.ends![0]!.keyNumber);
+    if (process.env.LINKCRYPT_WRITE_FIXTURES === "1") {
+      // the unit tests' fixtures (test/fixtures/linux-macsec): captures of a secured port, CAK-free by construction
+      const fxDir = new URL("../fixtures/linux-macsec/", import.meta.url);
+      const secy = (await sh("sw1", "ip -o link show type macsec | sed -n 's/^[0-9]*: \\([^@]*\\)@.*/\\1/p' | head -1")).trim();
+      writeFileSync(new URL("ip-s-macsec-show.txt", fxDir), await sh("sw1", `ip -s macsec show ${secy}`));
+      writeFileSync(new URL("wpa-cli-status-secured.txt", fxDir), await sh("sw1", "wpa_cli -p /run/linkcrypt-macsec/mesh0/p$(cat /etc/linkcrypt/macsec/mesh0/running/primary) -i mesh0 status"));
+      writeFileSync(new URL("agent-status.txt", fxDir), await sh("sw1", "echo '#### port mesh0'; sh /etc/linkcrypt/macsec/agent.sh status mesh0"));
+    }
   }, 120_000);
 
   it("3. a key rotation (two CAKs, make-before-break) loses no pings", async () => {
@@ -241,6 +249,8 @@ describe("a MACsec link that MKA secures, on real kernels (linux-macsec driver, 
     try {
       // fresh switches: nothing configured, a new key
       for (const vm of ["sw1", "sw2"]) await sh(vm, "pkill wpa_supplicant; sleep 1; for d in $(ip -o link show type macsec | sed -n 's/^[0-9]*: \\([^@]*\\)@.*/\\1/p'); do ip link del $d; done; rm -rf /etc/linkcrypt/macsec /run/linkcrypt-macsec");
+      // half-way through apply's wait: what the port says with no MKA peer (a unit-test fixture)
+      await sh("sw1", "(sleep 15; (echo '#### port mesh0'; sh /etc/linkcrypt/macsec/agent.sh status mesh0) > /tmp/alone.txt) >/dev/null 2>&1 &");
       const cap = new BridgeCapture(join(work, "filtered.pcap"));
       await cap.start();
       const t0 = Date.now();
@@ -252,6 +262,9 @@ describe("a MACsec link that MKA secures, on real kernels (linux-macsec driver, 
       expect(wire.eapol).toBe(0); // the bridge dropped every MKPDU
       expect(wire.macsec).toBe(0);
       for (const vm of ["sw1", "sw2"]) expect((await sh(vm, "pgrep -c wpa_supplicant || true")).trim(), vm).toBe("0");
+      const alone = await sh("sw1", "cat /tmp/alone.txt");
+      expect(alone).toMatch(/Secured=No/);
+      if (process.env.LINKCRYPT_WRITE_FIXTURES === "1") writeFileSync(new URL("../fixtures/linux-macsec/agent-status-alone.txt", import.meta.url), alone);
       // the same circuit described as it is: the planner refuses MACsec and says why
       writeFileSync(join(work, "filtered.yaml"), stringify(inventory({ medium: "provider-l2", eapolPassthrough: false })));
       const p = await cli("plan", join(work, "filtered.yaml"), "--json");
