@@ -210,15 +210,15 @@ case "$OP" in
     rm -rf "$D/running.new"; cp -a "$D/candidate" "$D/running.new"; rm -rf "$D/running"; mv "$D/running.new" "$D/running"
     echo "$TOKEN" > "$D/pending"
     log "commit $TOKEN (confirm within $T s)"
-    # the confirm deadline runs from now, as NETCONF's does from the commit
-    disarm
-    setsid sh "$S/agent.sh" timer "$I" "$TOKEN" "$T" </dev/null >/dev/null 2>&1 9>&- &
-    echo $! > "$D/timer.pid"
     WAIT=$WAIT reconcile 0; rc=$?
     why=; [ $rc = 3 ] && why="the new CA was not secured within $WAIT s while the old one was (make-before-break)"
     [ $rc = 0 ] || why=\${why:-"the daemons could not be switched to the new configuration (see $D/agent.log)"}
     [ -z "$why" ] && why=$(verify)
-    if [ -n "$why" ]; then disarm; restore; rm -rf "$D/candidate"; fail "commit refused, previous configuration restored: $why"; fi ;;
+    if [ -n "$why" ]; then restore; rm -rf "$D/candidate"; fail "commit refused, previous configuration restored: $why"; fi
+    # the confirm deadline runs from the completed commit (the new configuration is live and verified)
+    disarm
+    setsid sh "$S/agent.sh" timer "$I" "$TOKEN" "$T" </dev/null >/dev/null 2>&1 9>&- &
+    echo $! > "$D/timer.pid" ;;
   timer)
     sleep "$2"
     flock 9
