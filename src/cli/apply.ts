@@ -14,9 +14,13 @@ import type { Inventory } from "../model/inventory-schema.js";
 import type { Plan } from "../planner/plan-types.js";
 import { SshPool } from "../transport/ssh.js";
 import { cliAccess, loadAll, planFromLoaded, withFacts, withFactsFile } from "./load.js";
-import { meshAuthFor, meshHostsFor } from "./mesh.js";
+import { meshAuthFor, meshHostsFor, usesStateMaster } from "./mesh.js";
 import { EXIT, formatTable, json, type Out } from "./output.js";
 import { readBounded } from "../model/read-bounded.js";
+import type { MeshAuth } from "../mesh/deliver.js";
+
+/** A dry run of a mesh whose master is in the state store: only connections are diffed, so no master is read. */
+const DRY_RUN_NO_AUTH: MeshAuth = { kind: "psk", master: Buffer.alloc(0) };
 
 export interface ApplyCliOptions {
   inventory?: string;
@@ -110,6 +114,10 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
       err.write(`waiting ${Math.ceil(ms / 1000)} s: a previous run left ${p.target} committed but unconfirmed; the device rolls it back at ${p.deadline.toISOString()}\n`);
       await new Promise((r) => setTimeout(r, ms));
     }
+    // A pskMaster "state:" is read from this store, or generated and stored sealed (a dry run neither reads nor makes
+    // it: it only diffs the connections, which hold no secret).
+    const stateAuths = new Map<string, MeshAuth>();
+    if (o.dryRun !== true) for (const m of plan.meshes) if (m.auth === "psk" && usesStateMaster(inv, m.name)) stateAuths.set(m.name, await meshAuthFor(inv, m, access.secrets, { store, generate: true, run }));
     const profiles = l.profiles;
     const { value: results, interrupted } = await withInterrupts(store, err, (signal) => applyPlan(plan, inv, profiles, {
       access, store, run, signal,
@@ -120,7 +128,7 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
       limits,
       meshAccess: (name) => {
         const m = plan.meshes.find((x) => x.name === name);
-        return m ? { hosts: meshHostsFor(inv, m, pool, access), auth: meshAuthFor(inv, m, access.secrets), lab: o.lab === true } : undefined;
+        return m ? { hosts: meshHostsFor(inv, m, pool, access), auth: stateAuths.get(name) ?? (m.auth === "psk" && usesStateMaster(inv, name) ? DRY_RUN_NO_AUTH : meshAuthFor(inv, m, access.secrets)), lab: o.lab === true } : undefined;
       },
       // A live line on a terminal, plain lines otherwise (CI, pipes).
       onProgress: (line) => {

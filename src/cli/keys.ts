@@ -9,7 +9,7 @@ import { deliverMesh } from "../mesh/deliver.js";
 import { verifyMesh } from "../mesh/operations.js";
 import { SshPool } from "../transport/ssh.js";
 import { cliAccess, loadAll, planFromLoaded } from "./load.js";
-import { meshAuthFor, meshHostsFor } from "./mesh.js";
+import { meshAuthFor, meshHostsFor, pskMasterSecretName } from "./mesh.js";
 import { EXIT, formatTable, json, type Out } from "./output.js";
 
 export interface KeysCliOptions {
@@ -72,17 +72,33 @@ export async function runRotate(what: string, name: string, o: KeysCliOptions, o
       const mesh = s.plan.meshes.find((m) => m.name === name);
       if (!mesh) throw new UsageError(`no mesh "${name}"`);
       const ref = s.inv.meshes.find((m) => m.name === name)?.pskMaster;
-      if (mesh.auth !== "psk" || !ref?.startsWith("file:")) throw new InputError(`rotate mesh needs a PSK mesh whose pskMaster is a file: reference (linkcrypt writes the new master there, mode 0600)`);
-      const file = ref.slice(5);
-      const tmp = `${file}.tmp-${process.pid}`;
-      writeFileSync(tmp, `${generateMasterSecret()}\n`, { mode: 0o600 });
-      renameSync(tmp, file);
-      s.store.append({ at: new Date().toISOString(), run, step: "rotate psk-master", target: name, state: "done" });
+      if (mesh.auth !== "psk" || !(ref === "state:" || ref?.startsWith("file:")))
+        throw new InputError(`rotate mesh needs a PSK mesh whose pskMaster is "state:" (kept sealed in the state store) or a file: reference (linkcrypt writes the new master there, mode 0600)`);
       const pool = new SshPool();
       const hosts = meshHostsFor(s.inv, mesh, pool, s.access);
-      // New PSKs replace the old ones (load-shared); connections are unchanged, so no SA is touched. The next IKE
-      // authentication of each pair uses the new key.
-      const r = await deliverMesh(mesh, hosts, meshAuthFor(s.inv, mesh, s.access.secrets), { forceEncap: o.lab === true, waitMs: 5000 });
+      let r: Awaited<ReturnType<typeof deliverMesh>>;
+      try {
+        if (ref === "state:") {
+          // Stored (sealed) before it is delivered, as a file: master is written first: a host the delivery misses
+          // gets it with the next mesh deliver. A wrong or missing state key stops here, before any host is touched.
+          // The journal entry never holds the value.
+          const next = generateMasterSecret();
+          await s.store.putSecrets({ [pskMasterSecretName(name)]: next }, { at: new Date().toISOString(), run, step: "rotate psk-master", target: name, state: "done", detail: `sealed in the state store as ${pskMasterSecretName(name)}` });
+          r = await deliverMesh(mesh, hosts, await meshAuthFor(s.inv, mesh, s.access.secrets, { store: s.store }), { forceEncap: o.lab === true, waitMs: 5000 });
+        } else {
+          const file = ref!.slice(5);
+          const tmp = `${file}.tmp-${process.pid}`;
+          writeFileSync(tmp, `${generateMasterSecret()}\n`, { mode: 0o600 });
+          renameSync(tmp, file);
+          s.store.append({ at: new Date().toISOString(), run, step: "rotate psk-master", target: name, state: "done" });
+          // New PSKs replace the old ones (load-shared); connections are unchanged, so no SA is touched. The next IKE
+          // authentication of each pair uses the new key.
+          r = await deliverMesh(mesh, hosts, meshAuthFor(s.inv, mesh, s.access.secrets), { forceEncap: o.lab === true, waitMs: 5000 });
+        }
+      } catch (e) {
+        await pool.closeAll();
+        throw e;
+      }
       const v = await verifyMesh(mesh, hosts);
       await pool.closeAll();
       const up = v.findings.filter((f) => f.status === "up" || f.status === "idle").length;
@@ -118,7 +134,11 @@ async function keysStatus(s: Awaited<ReturnType<typeof setup>>, o: KeysCliOption
   for (const m of s.inv.meshes) {
     const max = s.profiles.policies.get(s.plan.policy)!.lifetimes.maxKeyAgeDays;
     let age: number | null = null;
-    if (m.pskMaster?.startsWith("file:")) {
+    if (m.pskMaster === "state:") {
+      // Kept in clear beside the sealed master, like the MACsec keys' times: no state key needed.
+      const created = await s.store.secretCreatedAt(pskMasterSecretName(m.name));
+      age = created ? (now - Date.parse(created)) / 86_400_000 : null;
+    } else if (m.pskMaster?.startsWith("file:")) {
       try {
         age = (now - statSync(m.pskMaster.slice(5)).mtimeMs) / 86_400_000;
       } catch {

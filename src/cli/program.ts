@@ -203,6 +203,9 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     .option("--json", "machine-readable output")
     .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys")
     .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
+    .option("--state <location>", `${STATE_HELP}; used by deliver and up when the mesh's pskMaster is "state:"`)
+    .option("--state-key <ref>", STATE_KEY_HELP)
+    .option("--state-dir <dir>", "older layout: the state in DIR/state.sqlite (a .linkcrypt directory's files are imported once)")
     .addOption(profilesOpt())
     .action(async (verb: string, file: string, o: Parameters<typeof runMesh>[2]) => {
       code = await runMesh(verb, file, o, out, err);
