@@ -223,7 +223,16 @@ export async function meshDown(hosts: readonly HostAccess[], o: { blocking: bool
         // What a reboot would load: the shunts alone (block), or nothing (clear).
         const shuntSpecs = o.mode === "block" ? await currentShunts(v, shuntNames) : [];
         await h.writeFile(join(h.confDir, CONF_FILE), renderSwanctlConf(h.name, [], shuntSpecs), 0o644);
-        const remaining = o.blocking ? (await readSaTable(h.name, v)).children.filter((c) => c.conn.startsWith("mesh-")).length : null;
+        // An IKE_SA still waiting for its DELETE answer (a slow peer) is forced down, for up to about 3 s.
+        let remaining: number | null = null;
+        for (let i = 0; o.blocking && i < 6; i++) {
+          const left = (await readSaTable(h.name, v)).children.filter((c) => c.conn.startsWith("mesh-"));
+          remaining = left.length;
+          if (!left.length) break;
+          for (const conn of new Set(left.map((c) => c.conn))) await v.request("terminate", { ike: conn, force: "yes", timeout: "-1" }).catch(() => undefined);
+          await new Promise((t) => setTimeout(t, 500));
+        }
+        if (o.blocking && remaining) remaining = (await readSaTable(h.name, v)).children.filter((c) => c.conn.startsWith("mesh-")).length;
         return { host: h.name, unloaded: s.mesh.length + (o.mode === "clear" ? shuntNames.length : 0), remainingSas: remaining };
       } catch (e) {
         return { host: h.name, unloaded: 0, remainingSas: null, error: (e as Error).message };
