@@ -31,7 +31,7 @@ export async function linuxMacsecSubject(cak: string, ctx: (device: string, prof
   const probe = await connect("probe");
   const driver: Driver = driverFactory("linux-macsec")!(ctx("lab-linux-sw1", profiles().switches.get("linux-macsec-switch")!, { ssh: async () => conn, commandTimeoutMs: 60_000 }));
   // the configuration file each running wpa_supplicant was started with (-c), from /proc
-  const daemonConfs = "for p in $(pgrep -x wpa_supplicant); do tr '\\0' ' ' < /proc/$p/cmdline | sed -n 's/.* -c \\([^ ]*\\).*/\\1/p'; done";
+  const daemonConfs = "for p in $(pgrep -x wpa_supplicant); do tr '\\0' '\\n' < /proc/$p/cmdline | sed -n '/^-c$/{n;p;}'; done";
   const change: ConfigChange = {
     kind: "macsec",
     policy: { name: "lc-p1", suite: "GCM-AES-128", includeSci: true, keyServerPriority: 16, sakRekeySeconds: 3600, mustSecure: true },
