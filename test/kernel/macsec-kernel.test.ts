@@ -5,7 +5,10 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { kernelLabDown, kernelLabUp, readKernelLab, vmExec, type KernelLabState } from "../../src/lab/kernel/vm-lab.js";
+import { driverFactory } from "../../drivers/registry.js";
+import { SshConnection } from "../../src/transport/ssh.js";
 import { cli } from "../cli-run.js";
+import { profiles } from "../helpers.js";
 import { stateJournal } from "../lab/state.js";
 import { MARKER, MARKER_HEX } from "./wire.js";
 
@@ -275,4 +278,33 @@ describe("a MACsec link that MKA secures, on real kernels (linux-macsec driver, 
       spawnSync("ip", ["-n", lab.netns, "link", "set", "br0", "type", "bridge", "group_fwd_mask", "8"]);
     }
   }, 400_000);
+
+  it("7. a NIC that offloads MACsec (netdevsim, profile linux-macsec-switch-nsim): facts show it, the SecY is created with offload mac", async () => {
+    const port = (await sh("sw1", 'modprobe netdevsim; [ -d /sys/bus/netdevsim/devices/netdevsim77 ] || echo "77 1" > /sys/bus/netdevsim/new_device; sleep 1; ls /sys/bus/netdevsim/devices/netdevsim77/net/')).trim();
+    expect(port).toMatch(/^eth\d+$/);
+    await sh("sw1", `ip link set ${port} up`);
+    const vm = lab.vms.find((v) => v.name === "sw1")!;
+    const conn = await SshConnection.connect({ device: "sw1", host: "127.0.0.1", port: vm.sshPort, username: "root", privateKey: readFileSync(lab.clientKey), knownHostsFile: lab.knownHosts });
+    try {
+      const d = driverFactory("linux-macsec")!({ device: "sw1", profile: profiles().switches.get("linux-macsec-switch-nsim")! as unknown as Record<string, unknown>, ssh: async () => conn, snmp: () => { throw new Error("no snmp"); }, commandTimeoutMs: 60_000, now: () => new Date() });
+      const f = await d.facts();
+      expect(f.system?.description).toMatch(new RegExp(`macsec-hw-offload: .*${port} on \\[fixed\\].*profile offload: mac`));
+      await d.loadCandidate({
+        kind: "macsec",
+        policy: { name: "lc-nsim", suite: "GCM-AES-128", includeSci: true, keyServerPriority: 16, sakRekeySeconds: 3600, mustSecure: true },
+        keychain: { name: "lc-nsim", ckn: "ab".repeat(16), cak: "cd".repeat(16), cryptoAlgorithm: "AES_128_CMAC" },
+        interfaces: [{ name: port, replayWindow: 64 }],
+      });
+      await d.commit({ confirmTimeoutS: 60 });
+      const show = await sh("sw1", `ip macsec show $(ip -o link show type macsec | sed -n 's/^[0-9]*: \\([^@]*\\)@${port}:.*/\\1/p')`);
+      expect(show).toMatch(/offload: mac/);
+      const st = (await d.linkSecurity()).find((x) => x.port === port)!;
+      expect(st.counters?.offload).toBe("mac");
+      expect(st.status).toBe("pending"); // netdevsim carries nothing to a peer: MKA has no one to talk to
+      await d.rollback();
+      expect((await sh("sw1", `ip -o link show type macsec | grep -c "@${port}" || true`)).trim()).toBe("0");
+    } finally {
+      conn.close();
+    }
+  }, 120_000);
 });
