@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { kernelLabAddVm, kernelLabDown, kernelLabRemoveVm, readKernelLab, rebootVm, vmExec, type KernelLabState } from "../../src/lab/kernel/vm-lab.js";
+import { consoleTail, kernelLabAddVm, kernelLabDown, kernelLabRemoveVm, readKernelLab, rebootVm, vmExec, type KernelLabState } from "../../src/lab/kernel/vm-lab.js";
 import { loadAll, planFromLoaded, cliAccess } from "../../src/cli/load.js";
 import { meshHostsFor } from "../../src/cli/mesh.js";
 import { meshConnSpecs } from "../../src/mesh/conn-spec.js";
@@ -106,6 +106,18 @@ beforeAll(async () => {
 
 afterAll(async () => {
   writeFileSync(join(work, "figures.json"), `${JSON.stringify(figures, null, 2)}\n`);
+  // Keep each VM's console and charon log beside the figures, and show any guest kernel oops in the test output.
+  for (const vm of readKernelLab(dir)?.vms ?? []) {
+    for (const f of ["console.log", "charon.log"]) {
+      try {
+        copyFileSync(join(vm.dir, f), join(work, `${vm.name}-${f}`));
+      } catch {
+        /* not written */
+      }
+    }
+    const tail = consoleTail(vm, 400);
+    if (/Oops|Kernel panic|BUG:/.test(tail)) console.log(`${vm.name}: guest kernel trouble:\n${tail}`);
+  }
   console.log(`kernel lab figures (${join(work, "figures.json")}): ${JSON.stringify(figures)}`);
   if (!reuse) await kernelLabDown(dir);
 }, 120_000);

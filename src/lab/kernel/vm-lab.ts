@@ -343,10 +343,24 @@ async function waitForSshd(s: KernelLabState, vm: KernelVm, timeoutMs = 60_000):
   }
 }
 
-export function vmExec(s: KernelLabState, vm: string, command: string, timeoutMs = 60_000): Promise<ExecResult> {
+export async function vmExec(s: KernelLabState, vm: string, command: string, timeoutMs = 60_000): Promise<ExecResult> {
   const v = s.vms.find((x) => x.name === vm);
   if (!v) throw new LinkcryptError("E_LAB", `the kernel lab has no VM "${vm}"`);
-  return guestExec(join(v.dir, "qga.sock"), command, timeoutMs);
+  try {
+    return await guestExec(join(v.dir, "qga.sock"), command, timeoutMs);
+  } catch (e) {
+    if (!qemuAlive(v)) throw new LinkcryptError("E_LAB", `VM ${vm} is not running (QEMU exited); the end of its console:\n${consoleTail(v)}`, { cause: e });
+    throw e;
+  }
+}
+
+/** The last lines of a VM's serial console: where a guest kernel's oops or panic is. */
+export function consoleTail(vm: KernelVm, lines = 40): string {
+  try {
+    return readFileSync(join(vm.dir, "console.log"), "utf8").split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no console log)";
+  }
 }
 
 /** Reboot one VM: power off and boot again from the same share (its swanctl files survive, its RAM does not). */
