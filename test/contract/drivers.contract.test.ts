@@ -144,14 +144,14 @@ for (const [name, make] of Object.entries(subjects)) {
       }
     });
 
-    it("a read-only driver refuses every write step", async () => {
-      if (s.driver.flags.writable) return;
+    it("a read-only driver refuses every write step", async (t) => {
+      if (s.driver.flags.writable) return t.skip(`${name} is writable`);
       for (const step of [() => s.driver.loadCandidate({ kind: "l1", settings: {} }), () => s.driver.diff(), () => s.driver.commit({ confirmTimeoutS: 5 }), () => s.driver.confirm(), () => s.driver.rollback()])
         await expect(step()).rejects.toBeInstanceOf(UnsupportedError);
     });
 
-    it("a staged change shows in the diff and changes nothing live; rollback drops it", async () => {
-      if (!s.driver.flags.candidate || !s.change) return;
+    it("a staged change shows in the diff and changes nothing live; rollback drops it", async (t) => {
+      if (!s.driver.flags.candidate || !s.change) return t.skip(`${name} has no candidate to stage into`);
       const before = await s.observe();
       await s.driver.loadCandidate(s.change);
       const diff = await s.driver.diff();
@@ -162,8 +162,8 @@ for (const [name, make] of Object.entries(subjects)) {
       expect(await s.observe()).toBe(before);
     });
 
-    it("a confirmed commit that is not confirmed really rolls back", async () => {
-      if (!s.driver.flags.confirmedCommit || !s.change) return;
+    it("a confirmed commit that is not confirmed really rolls back", async (t) => {
+      if (!s.driver.flags.confirmedCommit || !s.change) return t.skip(`${name} has no confirmed commit`);
       const before = await s.observe();
       await s.driver.loadCandidate(s.change);
       await s.driver.commit({ confirmTimeoutS: 2 });
@@ -173,8 +173,8 @@ for (const [name, make] of Object.entries(subjects)) {
       await s.driver.rollback().catch(() => undefined); // nothing left to cancel: the device already did
     });
 
-    it("a confirmed commit that is confirmed stays", async () => {
-      if (!s.driver.flags.confirmedCommit || !s.change) return;
+    it("a confirmed commit that is confirmed stays", async (t) => {
+      if (!s.driver.flags.confirmedCommit || !s.change) return t.skip(`${name} has no confirmed commit`);
       await s.driver.loadCandidate(s.change);
       await s.driver.commit({ confirmTimeoutS: 2 });
       const during = await s.observe();
@@ -183,8 +183,8 @@ for (const [name, make] of Object.entries(subjects)) {
       expect(await s.observe()).toBe(during);
     });
 
-    it("a confirmed commit left by a closed session is cancelled by its token from a new one (cancelPending)", async () => {
-      if (!s.driver.cancelPending || s.change?.kind !== "macsec") return;
+    it("a confirmed commit left by a closed session is cancelled by its token from a new one (cancelPending)", async (t) => {
+      if (!s.driver.cancelPending || s.change?.kind !== "macsec") return t.skip(`${name} has no cancelPending, or is not a MACsec driver`);
       const before = await s.observe();
       // a change from whatever earlier steps left: the other XPN suite
       const suite = /128/.test(before) ? "GCM-AES-XPN-256" : "GCM-AES-XPN-128";
@@ -199,8 +199,8 @@ for (const [name, make] of Object.entries(subjects)) {
       expect(await s.driver.cancelPending("linkcrypt-contract-orphan")).toBe(false); // nothing pending any more
     });
 
-    it("a MACsec key rotation installs both keys, then retiring leaves only the new one", async () => {
-      if (!s.keys || s.change?.kind !== "macsec") return;
+    it("a MACsec key rotation installs both keys, then retiring leaves only the new one", async (t) => {
+      if (!s.keys || s.change?.kind !== "macsec") return t.skip(`${name} is not a MACsec driver with observable keys`);
       const base = s.change;
       const step = async (c: ConfigChange) => {
         await s.driver.loadCandidate(c);
@@ -216,8 +216,8 @@ for (const [name, make] of Object.entries(subjects)) {
       expect(await s.keys()).toEqual(["0c0d"]);
     });
 
-    it("without confirmed commit, confirm() says so; commit is verified and rollback restores", async () => {
-      if (s.driver.flags.confirmedCommit || !s.driver.flags.writable || !s.change) return;
+    it("without confirmed commit, confirm() says so; commit is verified and rollback restores", async (t) => {
+      if (s.driver.flags.confirmedCommit || !s.driver.flags.writable || !s.change) return t.skip(`${name} has confirmed commit, or is read-only`);
       await expect(s.driver.confirm()).rejects.toBeInstanceOf(UnsupportedError);
       const before = await s.observe();
       await s.driver.loadCandidate(s.change);
