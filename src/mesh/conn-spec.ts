@@ -12,6 +12,8 @@ export interface ChildSpec {
   localTs: string;
   remoteTs: string;
   espProposal: string;
+  /** swanctl `rekey_packets`: where the 32-bit ESP sequence number would run out before the rekey and ESN is not possible. */
+  rekeyPackets?: number;
   /** The swanctl value for the target charon: `packet`/`crypto`/`no`, or `yes`/`no` on older releases. */
   hwOffload: "packet" | "crypto" | "yes" | "no";
   /**
@@ -138,7 +140,8 @@ export function meshConnSpecs(mesh: MeshPlan, host: string, o: ConnSpecOptions =
     const side = hit.aIsSideA ? hit.pc.sides[0] : hit.pc.sides[1];
     const initiator = host < peer.name;
     const cipher = espCipher(hit.pc.cipher as EspCipherId);
-    const espProposal = mesh.ike.pfs ? `${cipher.strongswan}-${mesh.ike.pfsGroup}` : cipher.strongswan;
+    // ESN where the planner found that 2^32 packets run out before the rekey and both ends (and any offloading NIC) support it.
+    const espProposal = `${mesh.ike.pfs ? `${cipher.strongswan}-${mesh.ike.pfsGroup}` : cipher.strongswan}${hit.pc.esn ? "-esn" : ""}`;
     const rekey = mesh.ike.childLifetimeSeconds;
     const child = (fam: "ipv4" | "ipv6", l: string, r: string, suffix: string): ChildSpec => ({
       name: `${connName(peer.name)}${suffix}`,
@@ -146,6 +149,7 @@ export function meshConnSpecs(mesh: MeshPlan, host: string, o: ConnSpecOptions =
       localTs: `${l}/${fam === "ipv4" ? 32 : 128}`,
       remoteTs: `${r}/${fam === "ipv4" ? 32 : 128}`,
       espProposal,
+      ...(hit.pc.rekeyPackets !== null ? { rekeyPackets: hit.pc.rekeyPackets } : {}),
       hwOffload: hwOffloadValue(side.hwOffload, host, peer.name, o.strongswanVersion),
       startAction: initiator ? "trap" : "none",
       closeAction: initiator ? "start" : "none",

@@ -48,6 +48,7 @@ export function renderSwanctlConf(host: string, conns: readonly ConnSpec[], shun
         `        dpd_action = ${ch.dpdAction}`,
         `        rekey_time = ${ch.rekeyTimeS}s`,
         `        rand_time = ${ch.randTimeS}s`,
+        ...(ch.rekeyPackets !== undefined ? [`        rekey_packets = ${ch.rekeyPackets}`] : []),
         "      }",
       );
     lines.push("    }", "  }");
@@ -74,6 +75,7 @@ export function connToVici(c: ConnSpec, certPem?: string): ViciMessage {
       mode: ch.mode, local_ts: [ch.localTs], remote_ts: [ch.remoteTs], esp_proposals: [ch.espProposal],
       hw_offload: ch.hwOffload, start_action: ch.startAction, close_action: ch.closeAction, dpd_action: ch.dpdAction,
       rekey_time: `${ch.rekeyTimeS}s`, rand_time: `${ch.randTimeS}s`,
+      ...(ch.rekeyPackets !== undefined ? { rekey_packets: String(ch.rekeyPackets) } : {}),
     };
   return {
     [c.name]: {

@@ -4,6 +4,9 @@ import { host, messages, plan, port, sw, twoSite } from "../helpers.js";
 import { profiles } from "../helpers.js";
 import { decidePair, hostTraits } from "../../src/planner/decide-pair.js";
 import { load } from "../helpers.js";
+import { meshConnSpecs } from "../../src/mesh/conn-spec.js";
+import { connToVici, renderSwanctlConf } from "../../src/render/swanctl.js";
+import { readFileSync } from "node:fs";
 
 /**
  * Planner decisions a reviewer checks against the standards (issue 14). Every expected number is worked out here from
@@ -141,6 +144,24 @@ describe("planner: decisions (issue 14)", () => {
       expect(rekey + Math.floor(rekey / 10)).toBeLessThanOrEqual(2 ** 32 - 1);
       expect(rekey + Math.floor(rekey / 10) + 11).toBeGreaterThan(2 ** 32 - 1);
       expect(d.sequence!.detail).toMatch(/offloads the SA but not with ESN/);
+    });
+
+    it("swanctl.conf carries the decision: -esn in esp_proposals, or rekey_packets", () => {
+      const lab = plan(readFileSync("examples/mesh-lab.yaml", "utf8")).meshes[0]!;
+      const specs = meshConnSpecs(lab, "app1");
+      const conf = renderSwanctlConf("app1", specs);
+      // app1 ~ app2: 25G offloaded on both ConnectX-6 Dx (ESN-capable): 2114 s < 3600 s, so ESN
+      expect(specs.find((c) => c.peer === "app2")!.children[0]!.espProposal).toBe("aes256gcm16-ecp384-esn");
+      // app1 ~ db1: 10G: 5285 s > 3600 s, no ESN
+      expect(specs.find((c) => c.peer === "db1")!.children[0]!.espProposal).not.toMatch(/esn/);
+      expect(conf).toMatch(/esp_proposals = aes256gcm16-ecp384-esn\n/);
+      const { p } = pairOf("netronome-nfp4000", "40G");
+      const nfp = meshConnSpecs(p.meshes[0]!, "a-h1");
+      const child = nfp[0]!.children[0]!;
+      expect(child.espProposal).not.toMatch(/esn/);
+      expect(child.rekeyPackets).toBe(Math.floor((2 ** 32 - 1) / 1.1));
+      expect(renderSwanctlConf("a-h1", nfp)).toMatch(/rekey_packets = 3904515722\n/);
+      expect(JSON.stringify(connToVici(nfp[0]!))).toMatch(/"rekey_packets":"3904515722"/);
     });
 
     it("explain shows the arithmetic for a 25G offloaded pair (~2114 s against 3600 s)", async () => {
