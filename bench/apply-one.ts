@@ -26,9 +26,11 @@ registerDriver("sim-macsec", (ctx): Driver => {
   let staged = false;
   let live = false;
   return {
-    name: "sim-macsec", device: ctx.device,
+    name: "sim-macsec",
+    device: ctx.device,
     flags: { writable: true, candidate: true, confirmedCommit: true, rollback: true, verifiedWrites: false },
-    connect: async () => undefined, close: async () => undefined,
+    connect: async () => undefined,
+    close: async () => undefined,
     facts: async () => ({ device: ctx.device, driver: "sim-macsec", reachable: true, observedAt: "" }),
     linkSecurity: async () => (await rt(), [{ port: "eth1", status: live ? "secured" : "unsecured", detail: "simulated", observedAt: "" }]),
     loadCandidate: async () => (await rt(), void (staged = true)),
@@ -40,16 +42,41 @@ registerDriver("sim-macsec", (ctx): Driver => {
 });
 
 const dir = mkdtempSync(join(tmpdir(), "lc-bench-apply-"));
-writeFileSync(join(dir, "sim-switch.yaml"), stringify({
-  kind: "switch", name: "sim-switch", vendor: "sim", model: "in-process simulator", driver: "sim-macsec", maxFrame: 9216,
-  portGroups: [{ match: "eth*", macsec: { suites: ["GCM-AES-XPN-256"], sci: "always" } }],
-}));
+writeFileSync(
+  join(dir, "sim-switch.yaml"),
+  stringify({
+    kind: "switch",
+    name: "sim-switch",
+    vendor: "sim",
+    model: "in-process simulator",
+    driver: "sim-macsec",
+    maxFrame: 9216,
+    portGroups: [{ match: "eth*", macsec: { suites: ["GCM-AES-XPN-256"], sci: "always" } }],
+  }),
+);
 const { profiles } = loadProfiles([dir]);
-const sw = (name: string, site: string) => ({ name, kind: "switch", site, profile: "sim-switch", management: { address: "sim", transport: "ssh" }, ports: [{ name: "eth1", speed: "100G", mtu: 9000 }] });
+const sw = (name: string, site: string) => ({
+  name,
+  kind: "switch",
+  site,
+  profile: "sim-switch",
+  management: { address: "sim", transport: "ssh" },
+  ports: [{ name: "eth1", speed: "100G", mtu: 9000 }],
+});
 const inv = {
-  version: 1, name: "sim", policy: "default", sites: [{ name: "a" }, { name: "b" }],
+  version: 1,
+  name: "sim",
+  policy: "default",
+  sites: [{ name: "a" }, { name: "b" }],
   devices: Array.from({ length: LINKS }, (_, i) => [sw(`a${i}`, "a"), sw(`b${i}`, "b")]).flat(),
-  links: Array.from({ length: LINKS }, (_, i) => ({ name: `l${i}`, a: `a${i}:eth1`, b: `b${i}:eth1`, medium: "dwdm", speed: "100G", pathMtu: 9216 })),
+  links: Array.from({ length: LINKS }, (_, i) => ({
+    name: `l${i}`,
+    a: `a${i}:eth1`,
+    b: `b${i}:eth1`,
+    medium: "dwdm",
+    speed: "100G",
+    pathMtu: 9216,
+  })),
 };
 const r = parseInventory("sim.yaml", stringify(inv), profiles!);
 const plan = buildPlan(r.model!, { inventoryDigest: "b", profilesDigest: "b" });
@@ -57,10 +84,17 @@ const store = await openState({ state: join(dir, "state.sqlite"), inventory: "si
 const t0 = performance.now();
 const results = await applyPlan(plan, r.data as Inventory, profiles!, {
   access: { knownHostsFile: "/dev/null", acceptNewHostKey: false, secrets: { env: {} }, connectTimeoutMs: 1000, commandTimeoutMs: 1000 },
-  store, run: "bench", confirmTimeoutS: 60, securedTimeoutMs: 5000, dryRun: false, maxFailPercent: 0,
+  store,
+  run: "bench",
+  confirmTimeoutS: 60,
+  securedTimeoutMs: 5000,
+  dryRun: false,
+  maxFailPercent: 0,
   limits: { globalConcurrency: TXNS, perDeviceConcurrency: 1 },
 });
 const wallMs = performance.now() - t0;
 const failed = results.filter((x) => x.outcome !== "changed").length;
 const idealMs = (ops * RTT) / (2 * TXNS);
-process.stdout.write(`${JSON.stringify({ bench: "apply", devices: LINKS * 2, links: LINKS, rttMs: RTT, operations: ops, concurrency: 2 * TXNS, linkTransactionsInFlight: TXNS, idealMs: Math.round(idealMs), wallMs: Math.round(wallMs), ratio: +(wallMs / idealMs).toFixed(2), failed })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ bench: "apply", devices: LINKS * 2, links: LINKS, rttMs: RTT, operations: ops, concurrency: 2 * TXNS, linkTransactionsInFlight: TXNS, idealMs: Math.round(idealMs), wallMs: Math.round(wallMs), ratio: +(wallMs / idealMs).toFixed(2), failed })}\n`,
+);

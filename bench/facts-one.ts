@@ -45,7 +45,10 @@ for (let i = 0; i < runs; i++) {
   const t1 = performance.now();
   const c1 = process.cpuUsage();
   const applied = applyFacts(inv.model!, f.facts!);
-  const plan = buildPlan(applied.model, { inventoryDigest: "bench", profilesDigest: "bench" }, [...inv.diagnostics, ...applied.diagnostics]);
+  const plan = buildPlan(applied.model, { inventoryDigest: "bench", profilesDigest: "bench" }, [
+    ...inv.diagnostics,
+    ...applied.diagnostics,
+  ]);
   const t2 = performance.now();
   const c2 = process.cpuUsage(c1);
   digest(inv.data);
@@ -57,15 +60,35 @@ for (let i = 0; i < runs; i++) {
   const m = plan.meshes[0]!;
   if (i === 0) {
     const seen = new Set(Object.values(f.facts!.devices).map((d) => JSON.stringify((d as { host?: unknown }).host)));
-    out = { hostClasses: m.hostClasses.length, pairClasses: m.pairClasses.length, pathClasses: m.pathClasses.length, pairs: m.pairs, planBytes: JSON.stringify(plan).length, distinctFacts: seen.size };
+    out = {
+      hostClasses: m.hostClasses.length,
+      pairClasses: m.pairClasses.length,
+      pathClasses: m.pathClasses.length,
+      pairs: m.pairs,
+      planBytes: JSON.stringify(plan).length,
+      distinctFacts: seen.size,
+    };
   }
 }
 const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
 process.stdout.write(
   `${JSON.stringify({
-    bench: "plan-with-facts", hosts, sites: fleet.sites instanceof Array ? fleet.sites.length : sites, links, facts: variation, ...(aesHidden ? { aesHidden } : {}),
-    distinctFacts: out.distinctFacts, hostClasses: out.hostClasses, pathClasses: out.pathClasses, pairClasses: out.pairClasses, pairs: out.pairs,
-    plannerMsMedian: +median(planner).toFixed(1), plannerCpuMsMedian: +median(plannerCpu).toFixed(1), endToEndMsMedian: +median(endToEnd).toFixed(1), peakRssMb,
-    planJsonKb: Math.round(out.planBytes / 1024), runs,
+    bench: "plan-with-facts",
+    hosts,
+    sites: fleet.sites instanceof Array ? fleet.sites.length : sites,
+    links,
+    facts: variation,
+    ...(aesHidden ? { aesHidden } : {}),
+    distinctFacts: out.distinctFacts,
+    hostClasses: out.hostClasses,
+    pathClasses: out.pathClasses,
+    pairClasses: out.pairClasses,
+    pairs: out.pairs,
+    plannerMsMedian: +median(planner).toFixed(1),
+    plannerCpuMsMedian: +median(plannerCpu).toFixed(1),
+    endToEndMsMedian: +median(endToEnd).toFixed(1),
+    peakRssMb,
+    planJsonKb: Math.round(out.planBytes / 1024),
+    runs,
   })}\n`,
 );

@@ -25,7 +25,10 @@ export class FakeViciMesh {
   /** Hosts whose charon answers nothing (connections refused). */
   readonly dead = new Set<string>();
 
-  constructor(readonly dir: string, hosts: string[]) {
+  constructor(
+    readonly dir: string,
+    hosts: string[],
+  ) {
     this.hosts = hosts;
     this.known = new Set(hosts);
   }
@@ -86,7 +89,11 @@ export class FakeViciMesh {
 
   /** The pair goes down on both sides (child-updown to both). */
   dropPair(a: string, b: string): void {
-    for (const [x, y] of [[a, b], [b, a]] as const) if (this.dropOne(x, y)) this.emit(x, "child-updown", updown(y, false));
+    for (const [x, y] of [
+      [a, b],
+      [b, a],
+    ] as const)
+      if (this.dropOne(x, y)) this.emit(x, "child-updown", updown(y, false));
   }
 
   private dropOne(x: string, y: string): boolean {
@@ -161,7 +168,28 @@ export class FakeViciMesh {
           const [lo, hi] = this.spis(h, peer);
           const [mine, theirs] = h < peer ? [lo, hi] : [hi, lo];
           const cn = connName(peer);
-          s.write(packet(7, "list-sa", { [cn]: { state: "ESTABLISHED", "child-sas": { [`${cn}-1`]: { name: cn, state: "INSTALLED", "spi-in": mine, "spi-out": theirs, "bytes-in": "100", "bytes-out": "100", "packets-in": "1", "packets-out": "1", "use-in": "1", "use-out": "1", "install-time": "10" } } } }));
+          s.write(
+            packet(7, "list-sa", {
+              [cn]: {
+                state: "ESTABLISHED",
+                "child-sas": {
+                  [`${cn}-1`]: {
+                    name: cn,
+                    state: "INSTALLED",
+                    "spi-in": mine,
+                    "spi-out": theirs,
+                    "bytes-in": "100",
+                    "bytes-out": "100",
+                    "packets-in": "1",
+                    "packets-out": "1",
+                    "use-in": "1",
+                    "use-out": "1",
+                    "install-time": "10",
+                  },
+                },
+              },
+            }),
+          );
         }
         return void ok();
       }
@@ -174,7 +202,8 @@ export class FakeViciMesh {
       }
       case "initiate": {
         const peer = String(body.ike ?? "").slice("mesh-".length);
-        if (!this.known.has(peer) || this.dead.has(peer)) return void s.write(packet(1, undefined, { success: "no", errmsg: "establishing CHILD_SA failed (fake peer)" }));
+        if (!this.known.has(peer) || this.dead.has(peer))
+          return void s.write(packet(1, undefined, { success: "no", errmsg: "establishing CHILD_SA failed (fake peer)" }));
         this.initiated.push({ pair: FakeViciMesh.key(h, peer), at: performance.now() });
         this.establish(h, peer);
         return void ok();
@@ -198,7 +227,10 @@ export class FakeViciMesh {
 
 function updown(peer: string, up: boolean): ViciMessage {
   const cn = connName(peer);
-  return { ...(up ? { up: "yes" } : {}), [cn]: { state: "ESTABLISHED", "child-sas": { [`${cn}-1`]: { name: cn, state: up ? "INSTALLED" : "DELETING" } } } };
+  return {
+    ...(up ? { up: "yes" } : {}),
+    [cn]: { state: "ESTABLISHED", "child-sas": { [`${cn}-1`]: { name: cn, state: up ? "INSTALLED" : "DELETING" } } },
+  };
 }
 
 function packet(type: number, name?: string, msg?: ViciMessage): Buffer {

@@ -33,7 +33,9 @@ for (let k = 0; k < runs; k++) {
   conns = specs.length;
   bytes = conf.length;
 }
-process.stdout.write(`${JSON.stringify({ bench: "render-one-host", hosts, connections: conns, confKb: Math.round(bytes / 1024), renderMsMedian: +median(render).toFixed(1), runs })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ bench: "render-one-host", hosts, connections: conns, confKb: Math.round(bytes / 1024), renderMsMedian: +median(render).toFixed(1), runs })}\n`,
+);
 
 const { pairs, tables } = syntheticMeshTables(hosts);
 const check: number[] = [];
@@ -43,4 +45,6 @@ for (let k = 0; k < 3; k++) {
   check.push(performance.now() - t0);
 }
 const childSas = tables.reduce((a, t) => a + t.children.length, 0);
-process.stdout.write(`${JSON.stringify({ bench: "pair-check", hosts, pairs: pairs.length, childSas, checkMsMedian: +median(check).toFixed(0), peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024), runs: 3 })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ bench: "pair-check", hosts, pairs: pairs.length, childSas, checkMsMedian: +median(check).toFixed(0), peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024), runs: 3 })}\n`,
+);

@@ -12,7 +12,9 @@ const one = fileURLToPath(new URL("./plan-one.ts", import.meta.url));
 const tsx = fileURLToPath(new URL("../node_modules/tsx/dist/cli.mjs", import.meta.url));
 const rows: { hosts: number; pairs: number; planMsMedian: number }[] = [];
 for (const hosts of sizes) {
-  const line = execFileSync(process.execPath, [tsx, one, "--hosts", String(hosts), "--links", "200", "--runs", runs], { encoding: "utf8" }).trim();
+  const line = execFileSync(process.execPath, [tsx, one, "--hosts", String(hosts), "--links", "200", "--runs", runs], {
+    encoding: "utf8",
+  }).trim();
   process.stdout.write(`${line}\n`);
   rows.push(JSON.parse(line));
 }
@@ -21,7 +23,9 @@ for (let i = 1; i < rows.length; i++) {
   const [a, b] = [rows[i - 1]!, rows[i]!];
   const timeRatio = b.planMsMedian / a.planMsMedian;
   const pairRatio = b.pairs / a.pairs;
-  process.stdout.write(`${JSON.stringify({ growth: `${a.hosts}->${b.hosts}`, timeRatio: +timeRatio.toFixed(2), pairRatio: +pairRatio.toFixed(2), timeOverPairs: +(timeRatio / pairRatio).toFixed(3) })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ growth: `${a.hosts}->${b.hosts}`, timeRatio: +timeRatio.toFixed(2), pairRatio: +pairRatio.toFixed(2), timeOverPairs: +(timeRatio / pairRatio).toFixed(3) })}\n`,
+  );
 }
 
 // Plans with discovered facts (issue 14 targets: 2,000 hosts with every host's facts distinct <= 1 s and <= 512 MB,
@@ -30,13 +34,18 @@ for (let i = 1; i < rows.length; i++) {
 const factsOne = fileURLToPath(new URL("./facts-one.ts", import.meta.url));
 const gcEnv = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --expose-gc` };
 const withFacts = (...args: string[]) => {
-  const line = execFileSync(process.execPath, [tsx, factsOne, ...args, "--runs", process.env.BENCH_FACTS_RUNS ?? "5"], { encoding: "utf8", env: gcEnv }).trim();
+  const line = execFileSync(process.execPath, [tsx, factsOne, ...args, "--runs", process.env.BENCH_FACTS_RUNS ?? "5"], {
+    encoding: "utf8",
+    env: gcEnv,
+  }).trim();
   process.stdout.write(`${line}\n`);
   return JSON.parse(line) as { plannerMsMedian: number; plannerCpuMsMedian: number };
 };
 const distinct = withFacts("--hosts", "2000", "--links", "200", "--facts", "distinct");
 const uniform = withFacts("--hosts", "2000", "--links", "200", "--facts", "uniform");
-process.stdout.write(`${JSON.stringify({ facts: "2000 hosts, distinct vs uniform", timeRatio: +(distinct.plannerMsMedian / uniform.plannerMsMedian).toFixed(2), cpuRatio: +(distinct.plannerCpuMsMedian / uniform.plannerCpuMsMedian).toFixed(2) })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ facts: "2000 hosts, distinct vs uniform", timeRatio: +(distinct.plannerMsMedian / uniform.plannerMsMedian).toFixed(2), cpuRatio: +(distinct.plannerCpuMsMedian / uniform.plannerCpuMsMedian).toFixed(2) })}\n`,
+);
 withFacts("--hosts", "2000", "--links", "200", "--facts", "distinct", "--aes-hidden", "0.03");
 withFacts("--hosts", "10000", "--sites", "100", "--links", "200", "--facts", "distinct");
 withFacts("--hosts", "20000", "--sites", "300", "--links", "600", "--facts", "uniform");
@@ -57,4 +66,8 @@ process.stdout.write(execFileSync(process.execPath, [tsx, startupOne], { encodin
 // serve watching a synthetic 1,000-host mesh of FAKE in-process VICI peers (issue 12 targets: RSS <= 300 MB,
 // child-updown -> repair action p99 <= 1 s).
 const serveOne = fileURLToPath(new URL("./serve-one.ts", import.meta.url));
-process.stdout.write(execFileSync(process.execPath, [tsx, serveOne, "--hosts", process.env.BENCH_SERVE_HOSTS ?? "1000", "--faults", "100"], { encoding: "utf8" }));
+process.stdout.write(
+  execFileSync(process.execPath, [tsx, serveOne, "--hosts", process.env.BENCH_SERVE_HOSTS ?? "1000", "--faults", "100"], {
+    encoding: "utf8",
+  }),
+);

@@ -33,8 +33,18 @@ const dir = mkdtempSync(join(tmpdir(), "lc-bench-serve-"));
 const hosts = syntheticHostNames(n);
 const fake = new FakeViciMesh(dir, hosts);
 await fake.start();
-const mesh = { name: "bench", members: hosts.map((name) => ({ name, site: "s", hostClass: "c" })), ike: { dpdSeconds: 30 } } as unknown as MeshPlan;
-const plan = { inventory: "bench-fake", links: [], meshes: [mesh], inputs: { inventoryDigest: "d", profilesDigest: "p" }, generator: "bench" } as unknown as Plan;
+const mesh = {
+  name: "bench",
+  members: hosts.map((name) => ({ name, site: "s", hostClass: "c" })),
+  ike: { dpdSeconds: 30 },
+} as unknown as MeshPlan;
+const plan = {
+  inventory: "bench-fake",
+  links: [],
+  meshes: [mesh],
+  inputs: { inventoryDigest: "d", profilesDigest: "p" },
+  generator: "bench",
+} as unknown as Plan;
 const journal: JournalEntry[] = [];
 let verifyMs = 0;
 async function verifyAll(): Promise<VerifyReport> {
@@ -43,7 +53,14 @@ async function verifyAll(): Promise<VerifyReport> {
   const pairs: [string, string][] = [];
   for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) pairs.push([hosts[i]!, hosts[j]!]);
   const at = new Date().toISOString();
-  const entries = checkPairs(pairs, tables, { idleAfterS: 300 }).map((f) => ({ kind: "pair" as const, name: `bench:${f.a}~${f.b}`, method: "host-mesh", status: pairStatus(f), evidence: [`${f.status}: ${f.detail}`], observedAt: at }));
+  const entries = checkPairs(pairs, tables, { idleAfterS: 300 }).map((f) => ({
+    kind: "pair" as const,
+    name: `bench:${f.a}~${f.b}`,
+    method: "host-mesh",
+    status: pairStatus(f),
+    evidence: [`${f.status}: ${f.detail}`],
+    observedAt: at,
+  }));
   verifyMs = performance.now() - t;
   return { format: "linkcrypt-verify", version: 1, plan: plan.inputs, observedAt: at, entries };
 }
@@ -51,7 +68,13 @@ let peakRss = 0;
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
 const rec = new Reconciler(
   {
-    load: async () => ({ plan, meshes: [{ mesh, hosts: fake.access() }], verify: fullVerify ? verifyAll : async () => ({ format: "linkcrypt-verify", version: 1, plan: plan.inputs, observedAt: new Date().toISOString(), entries: [] }) }),
+    load: async () => ({
+      plan,
+      meshes: [{ mesh, hosts: fake.access() }],
+      verify: fullVerify
+        ? verifyAll
+        : async () => ({ format: "linkcrypt-verify", version: 1, plan: plan.inputs, observedAt: new Date().toISOString(), entries: [] }),
+    }),
     journal: { append: async (e) => void journal.push(e), journal: async () => journal },
     leadership: soleLeader,
     log: { log: () => undefined },
@@ -69,7 +92,7 @@ if (fullVerify) while (!rec.snapshot().ready) await new Promise((r) => setTimeou
 // Deterministic distinct pairs spread over the mesh.
 const reactions: number[] = [];
 let seed = 7;
-const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
 for (let k = 0; k < faults; k++) {
   let a = hosts[Math.floor(rnd() * n)]!;
   let b = hosts[Math.floor(rnd() * n)]!;
@@ -96,10 +119,18 @@ rmSync(dir, { recursive: true, force: true });
 const repaired = journal.filter((e) => e.step === "serve-repair" && e.state === "done").length;
 process.stdout.write(
   `${JSON.stringify({
-    bench: "serve-fake-vici", peers: "FAKE in-process VICI peers (not strongSwan)", hosts: n, faults, repaired,
+    bench: "serve-fake-vici",
+    peers: "FAKE in-process VICI peers (not strongSwan)",
+    hosts: n,
+    faults,
+    repaired,
     fullVerify: fullVerify ? { pairs: (n * (n - 1)) / 2, ms: Math.round(verifyMs) } : "stubbed",
-    watchConnectMs: Math.round(connectMs), reactionMsP50: +pct(50).toFixed(1), reactionMsP99: +pct(99).toFixed(1), reactionMsMax: +sorted[sorted.length - 1]!.toFixed(1),
-    peakRssMb: Math.round(peakRss / 2 ** 20), targets: { rssMb: 300, reactionMsP99: 1000 },
+    watchConnectMs: Math.round(connectMs),
+    reactionMsP50: +pct(50).toFixed(1),
+    reactionMsP99: +pct(99).toFixed(1),
+    reactionMsMax: +sorted[sorted.length - 1]!.toFixed(1),
+    peakRssMb: Math.round(peakRss / 2 ** 20),
+    targets: { rssMb: 300, reactionMsP99: 1000 },
     pass: pct(99) <= 1000 && peakRss <= 300 * 2 ** 20,
   })}\n`,
 );

@@ -28,7 +28,9 @@ const differ = examples.filter((f) => {
   const b = run(["plan", `examples/${f}`, "--json"], fromSource);
   return a.code !== b.code || a.out !== b.out;
 });
-process.stdout.write(`${JSON.stringify({ startup: "plan --json, bundle vs tsx", examples: examples.length, identical: examples.length - differ.length, differ })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ startup: "plan --json, bundle vs tsx", examples: examples.length, identical: examples.length - differ.length, differ })}\n`,
+);
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -67,7 +67,14 @@ export interface LinkSecurityState {
 /** MACsec on a set of ports: policy, key chain and bindings. The CAK is a secret and never logged. */
 export interface MacsecChange {
   kind: "macsec";
-  policy: { name: string; suite: MacsecSuiteId; includeSci: boolean; keyServerPriority: number; sakRekeySeconds: number; mustSecure: boolean };
+  policy: {
+    name: string;
+    suite: MacsecSuiteId;
+    includeSci: boolean;
+    keyServerPriority: number;
+    sakRekeySeconds: number;
+    mustSecure: boolean;
+  };
   keychain: {
     name: string;
     ckn: string;

@@ -47,7 +47,12 @@ const PROFILE_TIER: Record<string, keyof typeof TIER_FLAGS> = {
 };
 /** Kernel crypto algorithms an IPsec host has instantiated, with the drivers /proc/crypto names per tier. */
 const ESP_ALGORITHMS: Record<string, (tier: string) => string[]> = {
-  "rfc4106(gcm(aes))": (t) => (t === "vaes" ? ["rfc4106-gcm-vaes-avx10_512"] : t === "aesni" ? ["rfc4106-gcm-aesni-avx"] : ["rfc4106(gcm_base(ctr(aes-generic),ghash-generic))"]),
+  "rfc4106(gcm(aes))": (t) =>
+    t === "vaes"
+      ? ["rfc4106-gcm-vaes-avx10_512"]
+      : t === "aesni"
+        ? ["rfc4106-gcm-aesni-avx"]
+        : ["rfc4106(gcm_base(ctr(aes-generic),ghash-generic))"],
   "gcm(aes)": (t) => (t === "generic" ? ["gcm_base(ctr(aes-generic),ghash-generic)"] : ["generic-gcm-aesni"]),
   "cbc(aes)": (t) => (t === "generic" ? ["cbc(aes-generic)"] : ["cbc-aes-aesni"]),
   "hmac(sha256)": () => ["hmac(sha256-ni)"],
@@ -121,11 +126,17 @@ export function generateFacts(fleet: Obj, o: FactsOptions): Obj {
     for (const a of algorithms) kernelAlgorithms[a] = ESP_ALGORITHMS[a]!(tier);
     for (const a of others) kernelAlgorithms[a] = [`${a.replace(/[()]/g, "_")}-generic`];
     devices[h.name as string] = {
-      device: h.name, driver: "linux-host", reachable: true, observedAt: "2026-01-01T00:00:00.000Z",
+      device: h.name,
+      driver: "linux-host",
+      reachable: true,
+      observedAt: "2026-01-01T00:00:00.000Z",
       host: {
-        kernel, cpuFlags: flags, kernelAlgorithms,
+        kernel,
+        cpuFlags: flags,
+        kernelAlgorithms,
         nics: [{ name: nic.name, driver: nicInfo.driver, espHwOffload, espTxCsumHwOffload: espHwOffload }],
-        strongswanVersion: strongswan, xfrmStat: undefined,
+        strongswanVersion: strongswan,
+        xfrmStat: undefined,
       },
     };
   }

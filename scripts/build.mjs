@@ -22,7 +22,9 @@ try {
 const pkg = JSON.parse(readFileSync(resolve(root, "package.json"), "utf8"));
 const git = (...args) => {
   try {
-    return execFileSync("git", ["-C", root, ...args], { stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+    return execFileSync("git", ["-C", root, ...args], { stdio: ["ignore", "pipe", "ignore"] })
+      .toString()
+      .trim();
   } catch {
     return "";
   }
@@ -43,7 +45,10 @@ const ownUrl = {
       const text = readFileSync(args.path, "utf8");
       if (!text.includes("import.meta.url")) return undefined;
       const rel = relative(dirname(outfile), args.path).split("\\").join("/");
-      return { contents: text.replaceAll("import.meta.url", `new URL(${JSON.stringify(rel)}, import.meta.url).href`), loader: args.path.endsWith(".ts") ? "ts" : "js" };
+      return {
+        contents: text.replaceAll("import.meta.url", `new URL(${JSON.stringify(rel)}, import.meta.url).href`),
+        loader: args.path.endsWith(".ts") ? "ts" : "js",
+      };
     });
   },
 };
@@ -60,7 +65,8 @@ const lazyDeps = {
     );
     build.onLoad({ filter: /.*/, namespace: "lazy" }, (args) => {
       // @viz-js/viz is ESM and its one export is async already: import it when first called.
-      if (args.path === "@viz-js/viz") return { contents: 'export const instance = (...a) => import("@viz-js/viz").then((m) => m.instance(...a));', loader: "js" };
+      if (args.path === "@viz-js/viz")
+        return { contents: 'export const instance = (...a) => import("@viz-js/viz").then((m) => m.instance(...a));', loader: "js" };
       const names = LAZY[args.path];
       const lines = [
         'import { createRequire } from "node:module";',

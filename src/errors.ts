@@ -65,7 +65,13 @@ export class TimeoutError extends LinkcryptError {
 export class HostKeyError extends LinkcryptError {
   readonly fingerprint: string;
   readonly expected: string | undefined;
-  constructor(code: "E_HOSTKEY_UNKNOWN" | "E_HOSTKEY_MISMATCH", message: string, fingerprint: string, expected: string | undefined, opts: LinkcryptErrorOptions = {}) {
+  constructor(
+    code: "E_HOSTKEY_UNKNOWN" | "E_HOSTKEY_MISMATCH",
+    message: string,
+    fingerprint: string,
+    expected: string | undefined,
+    opts: LinkcryptErrorOptions = {},
+  ) {
     super(code, message, opts);
     this.fingerprint = fingerprint;
     this.expected = expected;

@@ -25,14 +25,18 @@ export function resolveSecret(ref: string, src: SecretSources, device?: string):
   const name = rest.join(":");
   if (kind === "env") {
     const v = src.env[name];
-    if (v === undefined || v === "") throw new InputError(`${device ? `${device}: ` : ""}secret ${ref}: environment variable ${name} is not set`, ctx);
+    if (v === undefined || v === "")
+      throw new InputError(`${device ? `${device}: ` : ""}secret ${ref}: environment variable ${name} is not set`, ctx);
     return v;
   }
   if (kind === "file") {
     try {
       return readBounded(name, SECRET_MAX_BYTES).replace(/\r?\n$/, "");
     } catch (e) {
-      throw new InputError(`${device ? `${device}: ` : ""}secret ${ref}: cannot read ${name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { ...ctx, cause: e });
+      throw new InputError(
+        `${device ? `${device}: ` : ""}secret ${ref}: cannot read ${name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        { ...ctx, cause: e },
+      );
     }
   }
   if (kind === "secrets") {
@@ -41,16 +45,24 @@ export function resolveSecret(ref: string, src: SecretSources, device?: string):
       let text: string;
       try {
         const mode = statSync(src.secretsFile).mode & 0o077;
-        if (mode !== 0) throw new InputError(`secrets file ${src.secretsFile} is readable by group or others (mode ${(statSync(src.secretsFile).mode & 0o777).toString(8)}); chmod 600 it`, ctx);
+        if (mode !== 0)
+          throw new InputError(
+            `secrets file ${src.secretsFile} is readable by group or others (mode ${(statSync(src.secretsFile).mode & 0o777).toString(8)}); chmod 600 it`,
+            ctx,
+          );
         text = readBounded(src.secretsFile, SECRET_MAX_BYTES);
       } catch (e) {
         if (e instanceof InputError) throw e;
-        throw new InputError(`cannot read secrets file ${src.secretsFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { ...ctx, cause: e });
+        throw new InputError(`cannot read secrets file ${src.secretsFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+          ...ctx,
+          cause: e,
+        });
       }
       cachedFile = { path: src.secretsFile, data: parseSecretsText(src.secretsFile, text, ctx) };
     }
     const v = Object.hasOwn(cachedFile.data, name) ? cachedFile.data[name] : undefined;
-    if (typeof v !== "string" || v === "") throw new InputError(`${device ? `${device}: ` : ""}secret ${ref}: no key "${name}" in ${src.secretsFile}`, ctx);
+    if (typeof v !== "string" || v === "")
+      throw new InputError(`${device ? `${device}: ` : ""}secret ${ref}: no key "${name}" in ${src.secretsFile}`, ctx);
     return v;
   }
   throw new InputError(`secret reference "${ref.split(":")[0]}:…" is not env:, file: or secrets:`, ctx);
@@ -71,7 +83,10 @@ export function parseSecretsText(file: string, text: string, ctx: { device?: str
     return ` at line ${p.line}, column ${p.col}`;
   };
   const refuse = (why: string, cause?: unknown) =>
-    new InputError(`secrets file ${file} ${why}; its contents are not shown`, { ...ctx, ...(cause === undefined ? {} : { cause: new Error(String((cause as { code?: string })?.code ?? "YAML error")) }) });
+    new InputError(`secrets file ${file} ${why}; its contents are not shown`, {
+      ...ctx,
+      ...(cause === undefined ? {} : { cause: new Error(String((cause as { code?: string })?.code ?? "YAML error")) }),
+    });
   let doc: Document;
   try {
     doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });

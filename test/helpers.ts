@@ -25,18 +25,28 @@ export function port(name: string, speed = "100G", mtu = 9000): Obj {
 }
 export function host(name: string, site: string, nic: string, extra: Obj = {}): Obj {
   return {
-    name, kind: "host", site, profile: "dell-r760-xeon-6430", role: "app",
+    name,
+    kind: "host",
+    site,
+    profile: "dell-r760-xeon-6430",
+    role: "app",
     addresses: { ipv4: `10.0.${name.length}.${name.charCodeAt(name.length - 1)}` },
-    nics: [{ name: "eth0", profile: nic, speed: "25G", mtu: 9000 }], ...extra,
+    nics: [{ name: "eth0", profile: nic, speed: "25G", mtu: 9000 }],
+    ...extra,
   };
 }
 
 /** A two-site inventory with one link between two switches; `link` and `top` override fields. */
 export function twoSite(link: Obj = {}, top: Obj = {}, switchProfile = "juniper-ptx10001-36mr"): Obj {
   return {
-    version: 1, name: "t", policy: "default",
+    version: 1,
+    name: "t",
+    policy: "default",
     sites: [{ name: "a" }, { name: "b" }],
-    devices: [sw("a-sw", "a", switchProfile, [port("et-0/0/0"), port("Ethernet1")]), sw("b-sw", "b", switchProfile, [port("et-0/0/0"), port("Ethernet1")])],
+    devices: [
+      sw("a-sw", "a", switchProfile, [port("et-0/0/0"), port("Ethernet1")]),
+      sw("b-sw", "b", switchProfile, [port("et-0/0/0"), port("Ethernet1")]),
+    ],
     links: [{ name: "ab", a: "a-sw:et-0/0/0", b: "b-sw:et-0/0/0", medium: "dwdm", speed: "100G", pathMtu: 9216, ...link }],
     meshes: [],
     ...top,

@@ -31,12 +31,22 @@ export function create(ctx: DriverContext): Driver {
   const cli = async (operation: string, lines: string[]): Promise<string> => {
     const r = await (await ssh()).shellScript(["enable", ...lines], ctx.commandTimeoutMs);
     const bad = `${r.stdout}\n${r.stderr}`.split("\n").find((l) => /^%\s/.test(l.trim()));
-    if (bad) throw new CommitError(`${ctx.device}: ${operation}: the CLI answered "${maskEosKeys(bad.trim())}"`, { device: ctx.device, driver: name, operation });
+    if (bad)
+      throw new CommitError(`${ctx.device}: ${operation}: the CLI answered "${maskEosKeys(bad.trim())}"`, {
+        device: ctx.device,
+        driver: name,
+        operation,
+      });
     return r.stdout;
   };
   const show = async (cmd: string) => cli(cmd, [cmd]);
   const protocol = (cmd: string, e: unknown) =>
-    new ProtocolError(`${ctx.device}: "${cmd}" gave an answer linkcrypt cannot read: ${(e as Error).message}`, { device: ctx.device, driver: name, operation: cmd, cause: e });
+    new ProtocolError(`${ctx.device}: "${cmd}" gave an answer linkcrypt cannot read: ${(e as Error).message}`, {
+      device: ctx.device,
+      driver: name,
+      operation: cmd,
+      cause: e,
+    });
   const parseJson = <T>(text: string, cmd: string): T => {
     try {
       return JSON.parse(text) as T;
@@ -63,12 +73,22 @@ export function create(ctx: DriverContext): Driver {
     },
     async facts(): Promise<DeviceFacts> {
       const raw = parseJson<unknown>(await show("show version | json"), "show version | json");
-      if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw protocol("show version | json", new Error(`expected a JSON object, got ${raw === null ? "null" : Array.isArray(raw) ? "an array" : typeof raw}`));
+      if (raw === null || typeof raw !== "object" || Array.isArray(raw))
+        throw protocol(
+          "show version | json",
+          new Error(`expected a JSON object, got ${raw === null ? "null" : Array.isArray(raw) ? "an array" : typeof raw}`),
+        );
       const o = raw as Record<string, unknown>;
-      const v = { modelName: typeof o.modelName === "string" ? o.modelName : undefined, version: typeof o.version === "string" ? o.version : undefined };
+      const v = {
+        modelName: typeof o.modelName === "string" ? o.modelName : undefined,
+        version: typeof o.version === "string" ? o.version : undefined,
+      };
       const ifs = interfaces(await show(SHOW_MACSEC));
       return {
-        device: ctx.device, driver: name, reachable: true, observedAt: ctx.now().toISOString(),
+        device: ctx.device,
+        driver: name,
+        reachable: true,
+        observedAt: ctx.now().toISOString(),
         system: { ...(v.modelName ? { description: v.modelName } : {}), ...(v.version ? { version: v.version } : {}) },
         macsecInterfaces: ifs.map((i) => i.name),
       };
@@ -87,7 +107,12 @@ export function create(ctx: DriverContext): Driver {
       }));
     },
     async loadCandidate(change: ConfigChange) {
-      if (change.kind !== "macsec") throw new UnsupportedError(`${ctx.device}: ${name} handles MACsec changes, not ${change.kind}`, { device: ctx.device, driver: name, operation: "loadCandidate" });
+      if (change.kind !== "macsec")
+        throw new UnsupportedError(`${ctx.device}: ${name} handles MACsec changes, not ${change.kind}`, {
+          device: ctx.device,
+          driver: name,
+          operation: "loadCandidate",
+        });
       if (session) await cli("abort", [`configure session ${session} abort`]).catch(() => undefined);
       session = `linkcrypt-${randomUUID().slice(0, 8)}`;
       await cli("loadCandidate", [`configure session ${session}`, ...renderEosMacsec(change), "end"]);
@@ -97,11 +122,13 @@ export function create(ctx: DriverContext): Driver {
       return maskEosKeys(await show(`show session-config named ${session} diffs`)).trim();
     },
     async commit({ confirmTimeoutS }) {
-      if (!session) throw new UnsupportedError(`${ctx.device}: nothing staged to commit`, { device: ctx.device, driver: name, operation: "commit" });
+      if (!session)
+        throw new UnsupportedError(`${ctx.device}: nothing staged to commit`, { device: ctx.device, driver: name, operation: "commit" });
       await cli("commit", [`configure session ${session}`, `commit timer ${timer(confirmTimeoutS)}`]);
     },
     async confirm() {
-      if (!session) throw new UnsupportedError(`${ctx.device}: nothing to confirm`, { device: ctx.device, driver: name, operation: "confirm" });
+      if (!session)
+        throw new UnsupportedError(`${ctx.device}: nothing to confirm`, { device: ctx.device, driver: name, operation: "confirm" });
       await cli("confirm", [`configure session ${session} commit`]);
       session = undefined;
     },

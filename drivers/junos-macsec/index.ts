@@ -33,7 +33,11 @@ export function create(ctx: DriverContext): Driver {
     const profileModel = typeof ctx.profile.model === "string" ? ctx.profile.model : undefined;
     platform = model
       ? { family: junosFamily(model), from: `product model ${model}`, productModel: model }
-      : { family: junosFamily(profileModel), from: `profile model ${profileModel ?? "?"} (the device did not name its product model)`, productModel: undefined };
+      : {
+          family: junosFamily(profileModel),
+          from: `profile model ${profileModel ?? "?"} (the device did not name its product model)`,
+          productModel: undefined,
+        };
     return platform;
   };
   const tx = netconfTransaction(ctx, {
@@ -41,13 +45,22 @@ export function create(ctx: DriverContext): Driver {
     filter: junosMacsecFilter(ns),
     secretLeaves: new Set(["cak"]),
     render: async (change: ConfigChange, s) => {
-      if (change.kind !== "macsec") throw new UnsupportedError(`${ctx.device}: ${name} handles MACsec changes, not ${change.kind}`, { device: ctx.device, driver: name, operation: "loadCandidate" });
+      if (change.kind !== "macsec")
+        throw new UnsupportedError(`${ctx.device}: ${name} handles MACsec changes, not ${change.kind}`, {
+          device: ctx.device,
+          driver: name,
+          operation: "loadCandidate",
+        });
       const p = await family(s);
       try {
         return renderJunosMacsec(change, ns, p.family);
       } catch (e) {
         if (!(e instanceof UnsupportedError)) throw e;
-        throw new UnsupportedError(`${ctx.device} (schema family ${p.family}, from the ${p.from}): ${e.message}; nothing was sent`, { device: ctx.device, driver: name, operation: "loadCandidate" });
+        throw new UnsupportedError(`${ctx.device} (schema family ${p.family}, from the ${p.from}): ${e.message}; nothing was sent`, {
+          device: ctx.device,
+          driver: name,
+          operation: "loadCandidate",
+        });
       }
     },
   });
@@ -56,7 +69,10 @@ export function create(ctx: DriverContext): Driver {
     const d = (await parseXml(`<data>${dataXml(await s.getConfig("running", junosMacsecFilter(ns)))}</data>`)).data;
     const macsec = children(children(children(d, "configuration")[0], "security")[0], "macsec")[0];
     const cas = new Map(children(macsec, "connectivity-association").map((c) => [childText(c, "name"), childText(c, "cipher-suite")]));
-    return children(macsec, "interfaces").map((i) => ({ name: childText(i, "name") ?? "?", cipher: cas.get(childText(i, "connectivity-association")) }));
+    return children(macsec, "interfaces").map((i) => ({
+      name: childText(i, "name") ?? "?",
+      cipher: cas.get(childText(i, "connectivity-association")),
+    }));
   };
   return {
     name,
@@ -66,7 +82,15 @@ export function create(ctx: DriverContext): Driver {
     async facts(): Promise<DeviceFacts> {
       const s = await tx.session();
       const p = await family(s);
-      return { device: ctx.device, driver: name, reachable: true, observedAt: ctx.now().toISOString(), ...(p.productModel ? { system: { description: p.productModel } } : {}), netconf: netconfFacts(s), macsecInterfaces: (await configured()).map((i) => i.name) };
+      return {
+        device: ctx.device,
+        driver: name,
+        reachable: true,
+        observedAt: ctx.now().toISOString(),
+        ...(p.productModel ? { system: { description: p.productModel } } : {}),
+        netconf: netconfFacts(s),
+        macsecInterfaces: (await configured()).map((i) => i.name),
+      };
     },
     async linkSecurity(): Promise<LinkSecurityState[]> {
       const s = await tx.session();
@@ -78,13 +102,28 @@ export function create(ctx: DriverContext): Driver {
         text = innerXml(r.xml, "output", "first") ?? "";
       } catch (e) {
         if (!(e instanceof NetconfRpcError)) throw e;
-        return ifs.map((i) => notVerified(ctx, { port: i.name, status: "unknown", ...(i.cipher ? { cipher: i.cipher } : {}), detail: `the device did not answer "show security mka sessions" (${e.tag})`, observedAt: now }));
+        return ifs.map((i) =>
+          notVerified(ctx, {
+            port: i.name,
+            status: "unknown",
+            ...(i.cipher ? { cipher: i.cipher } : {}),
+            detail: `the device did not answer "show security mka sessions" (${e.tag})`,
+            observedAt: now,
+          }),
+        );
       }
       const sessions = parseShowSecurityMkaSessions(text);
       return ifs.map((i) => {
         const m = sessions.find((x) => x.interface === i.name);
-        const status = m?.state === "Secured" ? "secured" : m?.state === "Unsecured" || m?.state === "Secured-Suspended" ? "unsecured" : "unknown";
-        return notVerified(ctx, { port: i.name, status, ...(i.cipher ? { cipher: i.cipher } : {}), detail: m ? `MKA session ${m.state}${m.keyServer ? " (key server)" : ""}` : "no MKA session for this interface", observedAt: now } satisfies LinkSecurityState);
+        const status =
+          m?.state === "Secured" ? "secured" : m?.state === "Unsecured" || m?.state === "Secured-Suspended" ? "unsecured" : "unknown";
+        return notVerified(ctx, {
+          port: i.name,
+          status,
+          ...(i.cipher ? { cipher: i.cipher } : {}),
+          detail: m ? `MKA session ${m.state}${m.keyServer ? " (key server)" : ""}` : "no MKA session for this interface",
+          observedAt: now,
+        } satisfies LinkSecurityState);
       });
     },
   };

@@ -31,7 +31,12 @@ export function create(ctx: DriverContext): Driver {
   const ciphers = (ctx.profile.ciphers as string[] | undefined) ?? [];
   const oid = (key: string) => {
     const rel = map.oids[key];
-    if (!rel || !map.base) throw new UnsupportedError(`${ctx.device}: profile has no SNMP OID for "${key}"`, { device: ctx.device, driver: name, operation: key });
+    if (!rel || !map.base)
+      throw new UnsupportedError(`${ctx.device}: profile has no SNMP OID for "${key}"`, {
+        device: ctx.device,
+        driver: name,
+        operation: key,
+      });
     return `${map.base.replace(/^\./, "")}${rel}`;
   };
   const nameOf = (key: string, v: number) => Object.entries(map.values[key] ?? {}).find(([, n]) => n === v)?.[0] ?? String(v);
@@ -44,7 +49,10 @@ export function create(ctx: DriverContext): Driver {
     const vbs = await s().get(oids);
     // An agent may answer fewer (or other) objects than asked: never read a value from a missing varbind.
     if (vbs.length !== oids.length || vbs.some((vb, i) => vb.oid.replace(/^\./, "") !== oids[i]!.replace(/^\./, "")))
-      throw new ProtocolError(`${ctx.device}: the agent answered ${vbs.length} object(s) (${vbs.map((v) => v.oid).join(", ") || "none"}) for ${oids.length} requested`, { device: ctx.device, driver: name, operation: "get" });
+      throw new ProtocolError(
+        `${ctx.device}: the agent answered ${vbs.length} object(s) (${vbs.map((v) => v.oid).join(", ") || "none"}) for ${oids.length} requested`,
+        { device: ctx.device, driver: name, operation: "get" },
+      );
     return vbs;
   };
   const read = async (keys: string[]) => {
@@ -55,17 +63,28 @@ export function create(ctx: DriverContext): Driver {
   const int = (key: string, v: number | bigint | string | undefined): number => {
     if (typeof v === "bigint") return Number(v);
     if (typeof v === "number" && Number.isFinite(v)) return v;
-    throw new ProtocolError(`${ctx.device}: ${key} should be a number, but the agent answered ${typeof v === "string" ? `the text ${JSON.stringify(v.slice(0, 40))}` : String(v)}`, { device: ctx.device, driver: name, operation: `get ${key}` });
+    throw new ProtocolError(
+      `${ctx.device}: ${key} should be a number, but the agent answered ${typeof v === "string" ? `the text ${JSON.stringify(v.slice(0, 40))}` : String(v)}`,
+      { device: ctx.device, driver: name, operation: `get ${key}` },
+    );
   };
   const text = (key: string, v: number | bigint | string | undefined): string => {
     if (typeof v === "string") return v;
-    throw new ProtocolError(`${ctx.device}: ${key} should be text, but the agent answered the number ${String(v)}`, { device: ctx.device, driver: name, operation: `get ${key}` });
+    throw new ProtocolError(`${ctx.device}: ${key} should be text, but the agent answered the number ${String(v)}`, {
+      device: ctx.device,
+      driver: name,
+      operation: `get ${key}`,
+    });
   };
   const write = async (p: Pending, value: number | string) => {
     await s().set([{ oid: p.oid, type: p.type, value }]);
     const [back] = await s().get([p.oid]);
     if (back?.value !== value)
-      throw new CommitError(`${ctx.device}: wrote ${p.key} = ${value} but read back ${String(back?.value)}`, { device: ctx.device, driver: name, operation: `set ${p.key}` });
+      throw new CommitError(`${ctx.device}: wrote ${p.key} = ${value} but read back ${String(back?.value)}`, {
+        device: ctx.device,
+        driver: name,
+        operation: `set ${p.key}`,
+      });
   };
   return {
     name,
@@ -82,35 +101,61 @@ export function create(ctx: DriverContext): Driver {
       const [descr, sysName] = await got(["1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.5.0"]);
       const v = await read(["status", "cipher", "keyAgeSeconds", "rotationInterval", "keyGeneration"]);
       return {
-        device: ctx.device, driver: name, reachable: true, observedAt: ctx.now().toISOString(),
+        device: ctx.device,
+        driver: name,
+        reachable: true,
+        observedAt: ctx.now().toISOString(),
         system: { description: String(descr!.value), name: String(sysName!.value) },
-        l1: { status: nameOf("status", int("status", v.status)), cipher: text("cipher", v.cipher), keyAgeSeconds: int("keyAgeSeconds", v.keyAgeSeconds), rotationIntervalSeconds: int("rotationInterval", v.rotationInterval), keyGeneration: int("keyGeneration", v.keyGeneration) },
+        l1: {
+          status: nameOf("status", int("status", v.status)),
+          cipher: text("cipher", v.cipher),
+          keyAgeSeconds: int("keyAgeSeconds", v.keyAgeSeconds),
+          rotationIntervalSeconds: int("rotationInterval", v.rotationInterval),
+          keyGeneration: int("keyGeneration", v.keyGeneration),
+        },
       };
     },
     async linkSecurity(): Promise<LinkSecurityState[]> {
       const v = await read(["status", "cipher", "keyAgeSeconds", "keyGeneration", "framesEncrypted"]);
       const status = nameOf("status", int("status", v.status));
-      return [{
-        port: "line",
-        status: status === "secure" ? "secured" : status === "bypass" || status === "alarm" ? "unsecured" : "unknown",
-        cipher: text("cipher", v.cipher),
-        keyAgeSeconds: int("keyAgeSeconds", v.keyAgeSeconds),
-        counters: { keyGeneration: int("keyGeneration", v.keyGeneration), framesEncrypted: typeof v.framesEncrypted === "bigint" ? String(v.framesEncrypted) : String(int("framesEncrypted", v.framesEncrypted)) },
-        detail: `encryptor status ${status}`,
-        observedAt: ctx.now().toISOString(),
-      }];
+      return [
+        {
+          port: "line",
+          status: status === "secure" ? "secured" : status === "bypass" || status === "alarm" ? "unsecured" : "unknown",
+          cipher: text("cipher", v.cipher),
+          keyAgeSeconds: int("keyAgeSeconds", v.keyAgeSeconds),
+          counters: {
+            keyGeneration: int("keyGeneration", v.keyGeneration),
+            framesEncrypted:
+              typeof v.framesEncrypted === "bigint" ? String(v.framesEncrypted) : String(int("framesEncrypted", v.framesEncrypted)),
+          },
+          detail: `encryptor status ${status}`,
+          observedAt: ctx.now().toISOString(),
+        },
+      ];
     },
     async loadCandidate(change: ConfigChange) {
-      if (change.kind !== "l1") throw new UnsupportedError(`${ctx.device}: ${name} handles L1 changes, not ${change.kind}`, { device: ctx.device, driver: name, operation: "loadCandidate" });
+      if (change.kind !== "l1")
+        throw new UnsupportedError(`${ctx.device}: ${name} handles L1 changes, not ${change.kind}`, {
+          device: ctx.device,
+          driver: name,
+          operation: "loadCandidate",
+        });
       const c: L1Change = change;
       if (c.settings.cipher !== undefined && !ciphers.includes(c.settings.cipher))
-        throw new UnsupportedError(`${ctx.device}: cipher ${c.settings.cipher} is not one this encryptor offers (${ciphers.join(", ")})`, { device: ctx.device, driver: name, operation: "loadCandidate" });
+        throw new UnsupportedError(`${ctx.device}: cipher ${c.settings.cipher} is not one this encryptor offers (${ciphers.join(", ")})`, {
+          device: ctx.device,
+          driver: name,
+          operation: "loadCandidate",
+        });
       const want: [string, Varbind["type"], number | string][] = [];
       if (c.settings.cipher !== undefined) want.push(["cipher", "OctetString", c.settings.cipher]);
       if (c.settings.rotationInterval !== undefined) want.push(["rotationInterval", "Integer", c.settings.rotationInterval]);
       if (c.settings.adminMode !== undefined) want.push(["adminMode", "Integer", map.values.adminMode?.[c.settings.adminMode] ?? NaN]);
       const cur = want.length ? await read(want.map(([k]) => k)) : {};
-      staged = want.filter(([k, , to]) => cur[k] !== to).map(([key, type, to]) => ({ key, oid: oid(key), type, from: cur[key] as number | string, to }));
+      staged = want
+        .filter(([k, , to]) => cur[k] !== to)
+        .map(([key, type, to]) => ({ key, oid: oid(key), type, from: cur[key] as number | string, to }));
       rotate = c.rotateNow === true;
       applied = [];
     },
@@ -128,7 +173,12 @@ export function create(ctx: DriverContext): Driver {
           const before = int("keyGeneration", (await read(["keyGeneration"])).keyGeneration);
           await s().set([{ oid: oid("rotateNow"), type: "Integer", value: 1 }]);
           const after = int("keyGeneration", (await read(["keyGeneration"])).keyGeneration);
-          if (after !== before + 1) throw new CommitError(`${ctx.device}: key rotation not confirmed (generation ${before} -> ${after})`, { device: ctx.device, driver: name, operation: "rotateNow" });
+          if (after !== before + 1)
+            throw new CommitError(`${ctx.device}: key rotation not confirmed (generation ${before} -> ${after})`, {
+              device: ctx.device,
+              driver: name,
+              operation: "rotateNow",
+            });
         }
       } catch (e) {
         for (const p of [...applied].reverse()) await write(p, p.from).catch(() => undefined);
@@ -139,7 +189,11 @@ export function create(ctx: DriverContext): Driver {
       rotate = false;
     },
     async confirm() {
-      throw new UnsupportedError(`${ctx.device}: ${name} has no confirmed commit; commit() already verified each write`, { device: ctx.device, driver: name, operation: "confirm" });
+      throw new UnsupportedError(`${ctx.device}: ${name} has no confirmed commit; commit() already verified each write`, {
+        device: ctx.device,
+        driver: name,
+        operation: "confirm",
+      });
     },
     async rollback() {
       for (const p of [...applied].reverse()) await write(p, p.from);

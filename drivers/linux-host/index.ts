@@ -24,7 +24,7 @@ export const FACTS_SCRIPT = [
   "echo '### xfrm_stat'; cat /proc/net/xfrm_stat 2>/dev/null",
   "echo '### strongswan'; (swanctl --version || ipsec --version || /usr/lib/ipsec/charon --version) 2>/dev/null | head -1",
   "echo '### ethtool'; command -v ethtool >/dev/null && echo present || echo missing",
-  "for i in $(ls /sys/class/net); do [ \"$i\" = lo ] && continue; echo \"### nic $i\"; ethtool -i \"$i\" 2>/dev/null; echo '### features'; ethtool -k \"$i\" 2>/dev/null | grep -E '^(esp|tx-esp)'; done",
+  'for i in $(ls /sys/class/net); do [ "$i" = lo ] && continue; echo "### nic $i"; ethtool -i "$i" 2>/dev/null; echo \'### features\'; ethtool -k "$i" 2>/dev/null | grep -E \'^(esp|tx-esp)\'; done',
 ].join("; ");
 
 export function splitSections(out: string): { name: string; body: string }[] {
@@ -60,7 +60,12 @@ export function parseHostFacts(out: string): HostFacts {
 
 export function create(ctx: DriverContext): Driver {
   let conn: SshConnection | undefined;
-  const readOnly = (op: string) => new UnsupportedError(`${ctx.device}: the linux-host driver is read-only (${op}); the host mesh is changed through VICI`, { device: ctx.device, driver: name, operation: op });
+  const readOnly = (op: string) =>
+    new UnsupportedError(`${ctx.device}: the linux-host driver is read-only (${op}); the host mesh is changed through VICI`, {
+      device: ctx.device,
+      driver: name,
+      operation: op,
+    });
   return {
     name,
     device: ctx.device,
@@ -77,12 +82,29 @@ export function create(ctx: DriverContext): Driver {
       return { device: ctx.device, driver: name, reachable: true, observedAt: ctx.now().toISOString(), host: parseHostFacts(out) };
     },
     async linkSecurity(): Promise<LinkSecurityState[]> {
-      return [{ port: "mesh", status: "unknown", detail: "host mesh state is read over VICI by `linkcrypt mesh verify`", observedAt: ctx.now().toISOString() }];
+      return [
+        {
+          port: "mesh",
+          status: "unknown",
+          detail: "host mesh state is read over VICI by `linkcrypt mesh verify`",
+          observedAt: ctx.now().toISOString(),
+        },
+      ];
     },
-    loadCandidate: async () => { throw readOnly("loadCandidate"); },
-    diff: async () => { throw readOnly("diff"); },
-    commit: async () => { throw readOnly("commit"); },
-    confirm: async () => { throw readOnly("confirm"); },
-    rollback: async () => { throw readOnly("rollback"); },
+    loadCandidate: async () => {
+      throw readOnly("loadCandidate");
+    },
+    diff: async () => {
+      throw readOnly("diff");
+    },
+    commit: async () => {
+      throw readOnly("commit");
+    },
+    confirm: async () => {
+      throw readOnly("confirm");
+    },
+    rollback: async () => {
+      throw readOnly("rollback");
+    },
   };
 }

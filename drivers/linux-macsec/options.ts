@@ -38,14 +38,27 @@ export function linuxMacsecOptions(profile: Record<string, unknown>, device: str
     const suites = (profile.portGroups as { macsec?: { suites?: string[] } }[]).flatMap((g) => g.macsec?.suites ?? []);
     if (suites.length) o.suites = [...new Set(suites)];
   }
-  for (const [k, v] of [["stateDir", o.stateDir], ["runDir", o.runDir]] as const)
-    if (!SAFE_PATH.test(v)) throw new UnsupportedError(`${device}: the profile's linux.${k} "${v}" is not a plain absolute path`, { device, driver: "linux-macsec", operation: "options" });
+  for (const [k, v] of [
+    ["stateDir", o.stateDir],
+    ["runDir", o.runDir],
+  ] as const)
+    if (!SAFE_PATH.test(v))
+      throw new UnsupportedError(`${device}: the profile's linux.${k} "${v}" is not a plain absolute path`, {
+        device,
+        driver: "linux-macsec",
+        operation: "options",
+      });
   return o;
 }
 
 /** A port name as the kernel allows it, safe to put in a shell word and a file name. */
 export function checkPortName(name: string, device: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$/.test(name)) throw new UnsupportedError(`${device}: "${name}" is not a Linux interface name`, { device, driver: "linux-macsec", operation: "loadCandidate" });
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$/.test(name))
+    throw new UnsupportedError(`${device}: "${name}" is not a Linux interface name`, {
+      device,
+      driver: "linux-macsec",
+      operation: "loadCandidate",
+    });
   return name;
 }
 

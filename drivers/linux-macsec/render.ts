@@ -27,7 +27,12 @@ export interface PortCandidate {
 }
 
 /** One CA's wpa_supplicant configuration (holds the CAK: it goes to the device only, into a 0600 file). */
-export function renderWpaConf(c: MacsecChange, iface: { name: string; replayWindow: number }, ca: { port: number; ckn: string; cak: string }, o: LinuxMacsecOptions): string {
+export function renderWpaConf(
+  c: MacsecChange,
+  iface: { name: string; replayWindow: number },
+  ca: { port: number; ckn: string; cak: string },
+  o: LinuxMacsecOptions,
+): string {
   return [
     `# linkcrypt linux-macsec: policy ${c.policy.name}, suite ${c.policy.suite}, port ${iface.name}, SCI port ${ca.port}`,
     `ctrl_interface=${o.runDir}/${iface.name}/p${ca.port}`,

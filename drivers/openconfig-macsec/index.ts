@@ -58,13 +58,17 @@ const num = (n: XmlNode | undefined, leaf: string): number | undefined => {
   const t = childText(n, leaf);
   return t === undefined || !/^\d+$/.test(t.trim()) ? undefined : Number(t);
 };
-const sum = (xs: (number | undefined)[]): number | undefined => (xs.some((x) => x !== undefined) ? xs.reduce<number>((a, x) => a + (x ?? 0), 0) : undefined);
+const sum = (xs: (number | undefined)[]): number | undefined =>
+  xs.some((x) => x !== undefined) ? xs.reduce<number>((a, x) => a + (x ?? 0), 0) : undefined;
 
 /** Pure: the evidence per MACsec interface in a <get> reply of /macsec. */
 export function readOpenconfigEvidence(data: XmlNode | undefined): OpenconfigEvidence[] {
   const macsec = children(data, "macsec")[0];
   const policies = new Map(
-    children(children(children(macsec, "mka")[0], "policies")[0], "policy").map((p) => [childText(p, "name"), childText(children(p, "config")[0], "macsec-cipher-suite")]),
+    children(children(children(macsec, "mka")[0], "policies")[0], "policy").map((p) => [
+      childText(p, "name"),
+      childText(children(p, "config")[0], "macsec-cipher-suite"),
+    ]),
   );
   return children(children(macsec, "interfaces")[0], "interface").map((i) => {
     const cfg = children(i, "config")[0];
@@ -74,8 +78,10 @@ export function readOpenconfigEvidence(data: XmlNode | undefined): OpenconfigEvi
     const rx = children(children(i, "scsa-rx")[0], "scsa-rx").map((c) => children(children(c, "state")[0], "counters")[0]);
     const tx = children(children(i, "scsa-tx")[0], "scsa-tx").map((c) => children(children(c, "state")[0], "counters")[0]);
     const counters: Record<string, number> = {};
-    for (const [k, v] of Object.entries(children(st, "counters")[0] ?? {})) if (Array.isArray(v)) counters[k] = Number((v[0] as XmlNode)._ ?? v[0]);
-    for (const [k, v] of Object.entries(mkaCounters ?? {})) if (Array.isArray(v)) counters[`mka-${k}`] = Number((v[0] as XmlNode)._ ?? v[0]);
+    for (const [k, v] of Object.entries(children(st, "counters")[0] ?? {}))
+      if (Array.isArray(v)) counters[k] = Number((v[0] as XmlNode)._ ?? v[0]);
+    for (const [k, v] of Object.entries(mkaCounters ?? {}))
+      if (Array.isArray(v)) counters[`mka-${k}`] = Number((v[0] as XmlNode)._ ?? v[0]);
     const policy = childText(children(mka, "config")[0], "mka-policy");
     const e: OpenconfigEvidence = {
       port: childText(i, "name") ?? "?",
@@ -94,7 +100,13 @@ export function readOpenconfigEvidence(data: XmlNode | undefined): OpenconfigEvi
       saAuthOnly: sum(tx.map((c) => num(c, "sa-auth-only"))),
       counters,
     };
-    for (const [k, v] of [["sa-valid", e.saValid], ["sa-invalid", e.saInvalid], ["sa-encrypted", e.saEncrypted], ["sa-auth-only", e.saAuthOnly]] as const) if (v !== undefined) e.counters[k] = v;
+    for (const [k, v] of [
+      ["sa-valid", e.saValid],
+      ["sa-invalid", e.saInvalid],
+      ["sa-encrypted", e.saEncrypted],
+      ["sa-auth-only", e.saAuthOnly],
+    ] as const)
+      if (v !== undefined) e.counters[k] = v;
     return e;
   });
 }
@@ -111,14 +123,25 @@ export function readOpenconfigEvidence(data: XmlNode | undefined): OpenconfigEvi
  * No state at all is "unknown" with the reason; apply then never confirms without the profile saying so.
  */
 export function judgeOpenconfig(now: OpenconfigEvidence, before: OpenconfigEvidence | undefined, observedAt: string): LinkSecurityState {
-  const base = { port: now.port, ...(now.cipher ? { cipher: now.cipher } : {}), ...(Object.keys(now.counters).length ? { counters: now.counters } : {}), observedAt };
+  const base = {
+    port: now.port,
+    ...(now.cipher ? { cipher: now.cipher } : {}),
+    ...(Object.keys(now.counters).length ? { counters: now.counters } : {}),
+    observedAt,
+  };
   if (now.status !== undefined) {
-    const s = now.status === "ACTIVE" ? "secured" : now.status === "PENDING" ? "pending" : now.status === "INACTIVE" ? "unsecured" : "unknown";
+    const s =
+      now.status === "ACTIVE" ? "secured" : now.status === "PENDING" ? "pending" : now.status === "INACTIVE" ? "unsecured" : "unknown";
     return { ...base, status: s, detail: `state/status ${now.status} (openconfig-macsec 1.3.0 draft leaf)` };
   }
   if (!now.enabled) return { ...base, status: "unsecured", detail: "MACsec not enabled on the interface" };
   if (!now.hasState || now.inMkpdu === undefined)
-    return { ...base, status: "unknown", detail: "enabled, but the device reports no MKA state (openconfig-macsec 1.2.0 mka/state/counters, scsa-rx, scsa-tx): secured cannot be observed" };
+    return {
+      ...base,
+      status: "unknown",
+      detail:
+        "enabled, but the device reports no MKA state (openconfig-macsec 1.2.0 mka/state/counters, scsa-rx, scsa-tx): secured cannot be observed",
+    };
   const grew = before?.inMkpdu !== undefined && now.inMkpdu > before.inMkpdu;
   const sak = (now.inSakMkpdu ?? 0) + (now.outSakMkpdu ?? 0) > 0;
   const channels = now.rxChannels > 0 && now.txChannels > 0;
@@ -134,19 +157,31 @@ export function parseInterfaceStatus(data: XmlNode | undefined, now: string): Li
 }
 
 export function create(ctx: DriverContext): Driver {
-  const ns: OpenconfigNamespaces = { ...DEFAULT_OC_NAMESPACES, ...((ctx.profile.netconf as { namespaces?: Partial<OpenconfigNamespaces> } | undefined)?.namespaces ?? {}) };
+  const ns: OpenconfigNamespaces = {
+    ...DEFAULT_OC_NAMESPACES,
+    ...((ctx.profile.netconf as { namespaces?: Partial<OpenconfigNamespaces> } | undefined)?.namespaces ?? {}),
+  };
   const tx = netconfTransaction(ctx, {
     driver: name,
     filter: openconfigMacsecFilter(ns),
     secretLeaves: SECRET_LEAVES,
     render: (change: ConfigChange, s) => {
-      if (change.kind !== "macsec") throw new UnsupportedError(`${ctx.device}: ${name} handles MACsec changes, not ${change.kind}`, { device: ctx.device, driver: name, operation: "loadCandidate" });
+      if (change.kind !== "macsec")
+        throw new UnsupportedError(`${ctx.device}: ${name} handles MACsec changes, not ${change.kind}`, {
+          device: ctx.device,
+          driver: name,
+          operation: "loadCandidate",
+        });
       const dialect = openconfigDialect(s.serverCapabilities, ns);
       try {
         return renderOpenconfigMacsec(change, ns, dialect);
       } catch (e) {
         if (!(e instanceof UnsupportedError)) throw e;
-        throw new UnsupportedError(`${ctx.device} (${describeOpenconfigDialect(dialect)}): ${e.message}; nothing was sent`, { device: ctx.device, driver: name, operation: "loadCandidate" });
+        throw new UnsupportedError(`${ctx.device} (${describeOpenconfigDialect(dialect)}): ${e.message}; nothing was sent`, {
+          device: ctx.device,
+          driver: name,
+          operation: "loadCandidate",
+        });
       }
     },
   });
@@ -161,10 +196,17 @@ export function create(ctx: DriverContext): Driver {
     ...tx,
     async facts(): Promise<DeviceFacts> {
       const s = await tx.session();
-      const parsed = await parseXml(`<data>${dataXml(await s.getConfig("running", `<macsec xmlns="${ns.macsec}"><interfaces/></macsec>`))}</data>`);
-      const ifs = children(children(children(parsed.data, "macsec")[0], "interfaces")[0], "interface").map((i) => childText(i, "name") ?? "?");
+      const parsed = await parseXml(
+        `<data>${dataXml(await s.getConfig("running", `<macsec xmlns="${ns.macsec}"><interfaces/></macsec>`))}</data>`,
+      );
+      const ifs = children(children(children(parsed.data, "macsec")[0], "interfaces")[0], "interface").map(
+        (i) => childText(i, "name") ?? "?",
+      );
       return {
-        device: ctx.device, driver: name, reachable: true, observedAt: ctx.now().toISOString(),
+        device: ctx.device,
+        driver: name,
+        reachable: true,
+        observedAt: ctx.now().toISOString(),
         system: { description: describeOpenconfigDialect(openconfigDialect(s.serverCapabilities, ns)) },
         netconf: netconfFacts(s),
         macsecInterfaces: ifs,
@@ -173,11 +215,21 @@ export function create(ctx: DriverContext): Driver {
     async linkSecurity() {
       // Two samples one MKA hello time apart, but only where the first could be secured (MKA state present).
       const first = await evidence();
-      if (!first.some((e) => e.status === undefined && e.enabled && e.inMkpdu !== undefined)) return first.map((e) => notVerified(ctx, judgeOpenconfig(e, undefined, ctx.now().toISOString())));
+      if (!first.some((e) => e.status === undefined && e.enabled && e.inMkpdu !== undefined))
+        return first.map((e) => notVerified(ctx, judgeOpenconfig(e, undefined, ctx.now().toISOString())));
       await new Promise((r) => setTimeout(r, MKA_HELLO_MS + 500));
       const second = await evidence();
       const now = ctx.now().toISOString();
-      return second.map((e) => notVerified(ctx, judgeOpenconfig(e, first.find((f) => f.port === e.port), now)));
+      return second.map((e) =>
+        notVerified(
+          ctx,
+          judgeOpenconfig(
+            e,
+            first.find((f) => f.port === e.port),
+            now,
+          ),
+        ),
+      );
     },
   };
 }

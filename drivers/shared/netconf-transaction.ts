@@ -38,9 +38,18 @@ export function netconfTransaction(ctx: DriverContext, d: NetconfDialect): Netco
   let nc: NetconfSession | undefined;
   let locked = false;
   let persistId: string | undefined;
-  const session = async () => (nc ??= await NetconfSession.open(await (await ctx.ssh()).subsystem("netconf"), { device: ctx.device, rpcTimeoutMs: ctx.commandTimeoutMs }));
+  const session = async () =>
+    (nc ??= await NetconfSession.open(await (await ctx.ssh()).subsystem("netconf"), {
+      device: ctx.device,
+      rpcTimeoutMs: ctx.commandTimeoutMs,
+    }));
   const need = (s: NetconfSession, cap: string, what: string) => {
-    if (!s.hasCapability(cap)) throw new UnsupportedError(`${ctx.device}: the device does not advertise ${cap}, needed for ${what}`, { device: ctx.device, driver: d.driver, operation: what });
+    if (!s.hasCapability(cap))
+      throw new UnsupportedError(`${ctx.device}: the device does not advertise ${cap}, needed for ${what}`, {
+        device: ctx.device,
+        driver: d.driver,
+        operation: what,
+      });
   };
   const flat = async (s: NetconfSession, ds: "running" | "candidate") =>
     flattenXml((await parseXml(`<data>${dataXml(await s.getConfig(ds, d.filter))}</data>`)).data, d.secretLeaves);
@@ -96,7 +105,8 @@ export function netconfTransaction(ctx: DriverContext, d: NetconfDialect): Netco
     },
     async confirm() {
       const s = await session();
-      if (!persistId) throw new UnsupportedError(`${ctx.device}: nothing to confirm`, { device: ctx.device, driver: d.driver, operation: "confirm" });
+      if (!persistId)
+        throw new UnsupportedError(`${ctx.device}: nothing to confirm`, { device: ctx.device, driver: d.driver, operation: "confirm" });
       await s.commit({ persistId });
       persistId = undefined;
       await unlock(s);
@@ -140,5 +150,7 @@ export function netconfFacts(s: NetconfSession): { capabilities: string[]; candi
 
 /** A profile that says MKA cannot be observed (`mkaObservable: false`) turns "unknown" into an explicit "secured: not verified". */
 export function notVerified(ctx: Pick<DriverContext, "profile">, st: LinkSecurityState): LinkSecurityState {
-  return st.status === "unknown" && ctx.profile.mkaObservable === false ? { ...st, detail: `secured: not verified (the profile sets mkaObservable: false): ${st.detail}` } : st;
+  return st.status === "unknown" && ctx.profile.mkaObservable === false
+    ? { ...st, detail: `secured: not verified (the profile sets mkaObservable: false): ${st.detail}` }
+    : st;
 }

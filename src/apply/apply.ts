@@ -70,7 +70,8 @@ export async function linkKey(store: StateStore, link: string, suite: MacsecSuit
 export function parseKey(text: string, name: string, store: StateStore): MacsecKey {
   try {
     const { ckn, cak, cryptoAlgorithm } = JSON.parse(text) as MacsecKey;
-    if (typeof ckn === "string" && typeof cak === "string" && (cryptoAlgorithm === "AES_128_CMAC" || cryptoAlgorithm === "AES_256_CMAC")) return { ckn, cak, cryptoAlgorithm };
+    if (typeof ckn === "string" && typeof cak === "string" && (cryptoAlgorithm === "AES_128_CMAC" || cryptoAlgorithm === "AES_256_CMAC"))
+      return { ckn, cak, cryptoAlgorithm };
   } catch {
     /* reported below */
   }
@@ -85,7 +86,14 @@ class Interrupted extends Error {}
 export function macsecChanges(link: LinkPlan, key: MacsecKey, sakRekeySeconds: number): [MacsecChange, MacsecChange] {
   const mk = (port: string, priority: number): MacsecChange => ({
     kind: "macsec",
-    policy: { name: safeName(link.name), suite: link.cipher as MacsecSuiteId, includeSci: link.macsec?.includeSci ?? true, keyServerPriority: priority, sakRekeySeconds, mustSecure: true },
+    policy: {
+      name: safeName(link.name),
+      suite: link.cipher as MacsecSuiteId,
+      includeSci: link.macsec?.includeSci ?? true,
+      keyServerPriority: priority,
+      sakRekeySeconds,
+      mustSecure: true,
+    },
     keychain: { name: safeName(link.name), ckn: key.ckn, cak: key.cak, cryptoAlgorithm: key.cryptoAlgorithm },
     interfaces: [{ name: port, replayWindow: 64 }],
   });
@@ -121,7 +129,14 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
     }
   }
   if (Object.keys(missing).length && !o.dryRun)
-    await o.store.putSecrets(missing, { at: new Date().toISOString(), run: o.run, step: "keys", target: Object.keys(missing).join(" "), state: "done", detail: `generated ${Object.keys(missing).length} MKA key(s), sealed in the state` });
+    await o.store.putSecrets(missing, {
+      at: new Date().toISOString(),
+      run: o.run,
+      step: "keys",
+      target: Object.keys(missing).join(" "),
+      state: "done",
+      detail: `generated ${Object.keys(missing).length} MKA key(s), sealed in the state`,
+    });
   const total = targets.length + plan.meshes.length;
   let failed = 0;
   let done = 0;
@@ -135,8 +150,13 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
     for (;;) {
       const st = (await d.linkSecurity()).find((s) => s.port === port);
       if (st?.status === "secured") return `${d.device} ${port}: secured (${st.detail})`;
-      if (!observable) return `${d.device} ${port}: ${st?.detail.startsWith("secured: not verified") ? st.detail : `secured: not verified (its profile sets mkaObservable: false, so apply does not wait for MKA; the device said: ${st?.status ?? "no state"}${st ? `, ${st.detail}` : ""})`}`;
-      if (Date.now() > until) throw new LinkcryptError("E_NOT_SECURED", `${d.device} ${port} did not report secured within ${o.securedTimeoutMs} ms (last: ${st?.status ?? "no state"}${st ? `, ${st.detail}` : ""})`);
+      if (!observable)
+        return `${d.device} ${port}: ${st?.detail.startsWith("secured: not verified") ? st.detail : `secured: not verified (its profile sets mkaObservable: false, so apply does not wait for MKA; the device said: ${st?.status ?? "no state"}${st ? `, ${st.detail}` : ""})`}`;
+      if (Date.now() > until)
+        throw new LinkcryptError(
+          "E_NOT_SECURED",
+          `${d.device} ${port} did not report secured within ${o.securedTimeoutMs} ms (last: ${st?.status ?? "no state"}${st ? `, ${st.detail}` : ""})`,
+        );
       await pause(500);
     }
   }
@@ -156,7 +176,13 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
     if (stopped()) throw new Interrupted();
   }
 
-  async function transaction(link: LinkPlan, ends: [Driver, Driver], changes: [ConfigChange, ConfigChange], kind: "macsec" | "l1", mkaObservable: [boolean, boolean] = [true, true]): Promise<TargetResult> {
+  async function transaction(
+    link: LinkPlan,
+    ends: [Driver, Driver],
+    changes: [ConfigChange, ConfigChange],
+    kind: "macsec" | "l1",
+    mkaObservable: [boolean, boolean] = [true, true],
+  ): Promise<TargetResult> {
     const t = link.name;
     await journal("stage", t, "started");
     // Each step runs on both ends at once; any failure rolls both back, so both-or-neither still holds.
@@ -178,7 +204,10 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
         throw (staged[stageFail] as PromiseRejectedResult).reason;
       }
       const diffs = await Promise.all(ends.map((d) => d.diff()));
-      const diff = diffs.map((d, i) => (d ? `${ends[i]!.device}:\n${d}` : "")).filter(Boolean).join("\n");
+      const diff = diffs
+        .map((d, i) => (d ? `${ends[i]!.device}:\n${d}` : ""))
+        .filter(Boolean)
+        .join("\n");
       if (!diffs[0] && !diffs[1]) {
         await Promise.all(ends.map((d) => d.rollback()));
         await journal("stage", t, "done", "no change");
@@ -199,8 +228,12 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
       const deadline = new Date(Date.now() + o.confirmTimeoutS * 1000).toISOString();
       await journal("commit", t, "started", `confirm deadline ${deadline}`);
       lastStep = Date.now(); // the commit reaches the devices now, after the journal write
-      const committed = await Promise.allSettled(ends.map((d) => d.commit({ confirmTimeoutS: o.confirmTimeoutS, token: commitToken(o.run, t) })));
-      const refused = committed.flatMap((r, i) => (r.status === "rejected" ? [{ device: ends[i]!.device, why: (r.reason as Error).message }] : []));
+      const committed = await Promise.allSettled(
+        ends.map((d) => d.commit({ confirmTimeoutS: o.confirmTimeoutS, token: commitToken(o.run, t) })),
+      );
+      const refused = committed.flatMap((r, i) =>
+        r.status === "rejected" ? [{ device: ends[i]!.device, why: (r.reason as Error).message }] : [],
+      );
       if (refused.length) {
         await rollbackBoth();
         const others = ends.map((d) => d.device).filter((d) => !refused.some((r) => r.device === d));
@@ -214,13 +247,22 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
       let check: string[];
       try {
         if (o.pauseAfterCommitMs) await pause(o.pauseAfterCommitMs);
-        check = await Promise.all(ends.map((d, i) => securedEvidence(d, kind === "macsec" ? (i === 0 ? link.a : link.b).split(":").slice(1).join(":") : "line", mkaObservable[i]!)));
+        check = await Promise.all(
+          ends.map((d, i) =>
+            securedEvidence(d, kind === "macsec" ? (i === 0 ? link.a : link.b).split(":").slice(1).join(":") : "line", mkaObservable[i]!),
+          ),
+        );
         if (stopped()) throw new Interrupted();
       } catch (e) {
         await rollbackBoth();
         if (e instanceof Interrupted || stopped()) {
           await journal("verify", t, "rolled-back", `${INTERRUPTED} after commit: both ends rolled back`);
-          return { target: t, kind, outcome: "interrupted", detail: "interrupted after commit: both ends rolled back (unconfirmed commit cancelled)" };
+          return {
+            target: t,
+            kind,
+            outcome: "interrupted",
+            detail: "interrupted after commit: both ends rolled back (unconfirmed commit cancelled)",
+          };
         }
         await journal("verify", t, "rolled-back", (e as Error).message);
         throw new LinkcryptError("E_NOT_SECURED", `${(e as Error).message}; both ends rolled back`, { cause: e });
@@ -240,7 +282,12 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
     await Promise.all(
       targets.map(async (link) => {
         if (tooMany()) {
-          results.push({ target: link.name, kind: link.method as "macsec" | "l1", outcome: "failed", detail: `not attempted: more than ${o.maxFailPercent}% of targets failed` });
+          results.push({
+            target: link.name,
+            kind: link.method as "macsec" | "l1",
+            outcome: "failed",
+            detail: `not attempted: more than ${o.maxFailPercent}% of targets failed`,
+          });
           return;
         }
         let r: TargetResult;
@@ -254,8 +301,14 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
             r = await both(a, b, async () => {
               if (stopped()) throw new Interrupted();
               try {
-                const observable = [a, b].map((n) => (profiles.switches.get(device(n).profile)?.mkaObservable ?? true)) as [boolean, boolean];
-                return await transaction(link, ends, macsecChanges(link, key, policy.lifetimes.macsecSakRekeySeconds), "macsec", observable);
+                const observable = [a, b].map((n) => profiles.switches.get(device(n).profile)?.mkaObservable ?? true) as [boolean, boolean];
+                return await transaction(
+                  link,
+                  ends,
+                  macsecChanges(link, key, policy.lifetimes.macsecSakRekeySeconds),
+                  "macsec",
+                  observable,
+                );
               } finally {
                 await Promise.all(ends.map((d) => d.close().catch(() => undefined)));
               }
@@ -264,7 +317,10 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
             const [a, b] = transactionEnds(link);
             const policy = profiles.policies.get(link.policy)!;
             const ends: [Driver, Driver] = [driverFor(device(a), profiles, pool, o.access), driverFor(device(b), profiles, pool, o.access)];
-            const change: ConfigChange = { kind: "l1", settings: { cipher: link.cipher!, rotationInterval: policy.lifetimes.childSeconds, adminMode: "secure" } };
+            const change: ConfigChange = {
+              kind: "l1",
+              settings: { cipher: link.cipher!, rotationInterval: policy.lifetimes.childSeconds, adminMode: "secure" },
+            };
             r = await both(a, b, async () => {
               if (stopped()) throw new Interrupted();
               try {
@@ -275,9 +331,10 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
             });
           }
         } catch (e) {
-          r = e instanceof Interrupted
-            ? { target: link.name, kind: link.method as "macsec" | "l1", outcome: "interrupted", detail: "not started: interrupted" }
-            : { target: link.name, kind: link.method as "macsec" | "l1", outcome: "failed", detail: (e as Error).message };
+          r =
+            e instanceof Interrupted
+              ? { target: link.name, kind: link.method as "macsec" | "l1", outcome: "interrupted", detail: "not started: interrupted" }
+              : { target: link.name, kind: link.method as "macsec" | "l1", outcome: "failed", detail: (e as Error).message };
         }
         if (r.outcome === "failed") failed++;
         done++;
@@ -305,8 +362,12 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
           if (d.length) diffs.push(`${h.name}:\n${d.join("\n")}`);
         }
         results.push({
-          target: `mesh ${m.name}`, kind: "mesh", outcome: diffs.length ? "planned" : "unchanged",
-          detail: diffs.length ? `${diffs.length} of ${acc.hosts.length} hosts would change (connections loaded one by one, no flush)` : "every host already has this configuration",
+          target: `mesh ${m.name}`,
+          kind: "mesh",
+          outcome: diffs.length ? "planned" : "unchanged",
+          detail: diffs.length
+            ? `${diffs.length} of ${acc.hosts.length} hosts would change (connections loaded one by one, no flush)`
+            : "every host already has this configuration",
           ...(diffs.length ? { diff: diffs.join("\n") } : {}),
         });
         continue;
@@ -317,7 +378,12 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
         const changedHosts = r.hosts.filter((h) => h.loaded.length || h.unloaded.length).length;
         const err = r.hosts.find((h) => h.error);
         await journal("mesh", m.name, err ? "failed" : "done", `${r.pairsUp}/${r.pairsExpected} pairs up`);
-        results.push({ target: `mesh ${m.name}`, kind: "mesh", outcome: err ? "failed" : changedHosts ? "changed" : "unchanged", detail: err ? `${err.host}: ${err.error}` : `${r.pairsUp}/${r.pairsExpected} pairs up; ${changedHosts} host(s) changed` });
+        results.push({
+          target: `mesh ${m.name}`,
+          kind: "mesh",
+          outcome: err ? "failed" : changedHosts ? "changed" : "unchanged",
+          detail: err ? `${err.host}: ${err.error}` : `${r.pairsUp}/${r.pairsExpected} pairs up; ${changedHosts} host(s) changed`,
+        });
       } catch (e) {
         await journal("mesh", m.name, "failed", (e as Error).message);
         results.push({ target: `mesh ${m.name}`, kind: "mesh", outcome: "failed", detail: (e as Error).message });
@@ -344,8 +410,12 @@ export function commitToken(run: string, target: string): string {
 export async function pendingDeadlines(store: StateStore, now: Date): Promise<{ run: string; target: string; deadline: Date }[]> {
   const out = new Map<string, Date>();
   for (const e of await store.journal()) {
-    if (e.step === "commit" && e.state === "started" && e.detail?.startsWith("confirm deadline ")) out.set(`${e.run}/${e.target}`, new Date(e.detail.slice(17)));
-    if ((e.step === "confirm" && e.state === "done") || e.state === "failed" || e.state === "rolled-back") out.delete(`${e.run}/${e.target}`);
+    if (e.step === "commit" && e.state === "started" && e.detail?.startsWith("confirm deadline "))
+      out.set(`${e.run}/${e.target}`, new Date(e.detail.slice(17)));
+    if ((e.step === "confirm" && e.state === "done") || e.state === "failed" || e.state === "rolled-back")
+      out.delete(`${e.run}/${e.target}`);
   }
-  return [...out.entries()].map(([k, deadline]) => ({ run: k.split("/")[0]!, target: k.split("/").slice(1).join("/"), deadline })).filter((x) => x.deadline > now);
+  return [...out.entries()]
+    .map(([k, deadline]) => ({ run: k.split("/")[0]!, target: k.split("/").slice(1).join("/"), deadline }))
+    .filter((x) => x.deadline > now);
 }

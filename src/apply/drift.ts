@@ -30,7 +30,11 @@ export function factsDrift(then: FactsFile, now: FactsFile): string[] {
     change("driver", fa.driver, fb.driver);
     if (fa.host || fb.host) {
       for (const flag of ["aes", "vaes", "vpclmulqdq"])
-        change(`cpu flag ${flag}`, fa.host?.cpuFlags.includes(flag) ? "present" : "absent", fb.host?.cpuFlags.includes(flag) ? "present" : "absent");
+        change(
+          `cpu flag ${flag}`,
+          fa.host?.cpuFlags.includes(flag) ? "present" : "absent",
+          fb.host?.cpuFlags.includes(flag) ? "present" : "absent",
+        );
       const algs = (f: DeviceFacts) => Object.keys(f.host?.kernelAlgorithms ?? {}).filter((k) => !k.startsWith("__"));
       const [ka, kb] = [algs(fa), algs(fb)];
       for (const k of ka.filter((x) => !kb.includes(x))) out.push(`${name}: kernel algorithm ${k}: gone`);

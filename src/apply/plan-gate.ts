@@ -28,7 +28,9 @@ export function gatePlan(g: PlanGateInput): Plan {
     throw new InputError(`${planFile} is not a linkcrypt plan (not a JSON object); make one with linkcrypt plan --out`);
   const s = saved as Partial<Plan>;
   if (s.format !== PLAN_FORMAT || s.version !== PLAN_VERSION)
-    throw new InputError(`${planFile} is not a linkcrypt plan of version ${PLAN_VERSION} (format ${short(s.format)}, version ${short(s.version)}); make a new one with linkcrypt plan --out`);
+    throw new InputError(
+      `${planFile} is not a linkcrypt plan of version ${PLAN_VERSION} (format ${short(s.format)}, version ${short(s.version)}); make a new one with linkcrypt plan --out`,
+    );
   if (typeof s.inventory !== "string" || s.inventory !== fresh.inventory)
     throw new InputError(
       `${planFile}: this plan was made for inventory ${short(s.inventory)}, but ${g.inventoryFile} is inventory ${JSON.stringify(fresh.inventory)}; ` +
@@ -38,16 +40,25 @@ export function gatePlan(g: PlanGateInput): Plan {
   const stale = (["inventoryDigest", "profilesDigest", "factsDigest"] as const).filter((k) => inputs[k] !== fresh.inputs[k]);
   if (stale.length) {
     const what = stale.map((k) => k.replace("Digest", "")).join(" and ");
-    const facts = stale.includes("factsDigest") && fresh.inputs.factsDigest === undefined ? " (the plan was made with --facts; give apply the same --facts)" : "";
+    const facts =
+      stale.includes("factsDigest") && fresh.inputs.factsDigest === undefined
+        ? " (the plan was made with --facts; give apply the same --facts)"
+        : "";
     // Unnamed inventories all carry the name "inventory", so another unnamed one looks like a changed one.
-    const unnamed = stale.includes("inventoryDigest") && fresh.inventory === "inventory" ? ` (or it was made for another inventory: give each inventory a name: to tell them apart)` : "";
+    const unnamed =
+      stale.includes("inventoryDigest") && fresh.inventory === "inventory"
+        ? ` (or it was made for another inventory: give each inventory a name: to tell them apart)`
+        : "";
     throw new InputError(`${planFile} is stale: the ${what} changed since it was made${facts}${unnamed}; run linkcrypt plan again`);
   }
   const diffs = planDecisionDiffs(s, fresh);
   if (diffs.length)
     throw new InputError(
       `${planFile} does not match the decisions re-derived from ${g.inventoryFile}${g.factsFile ? ` and ${g.factsFile}` : ""} (was it edited?); apply refuses it:\n` +
-        `${diffs.slice(0, SHOWN).map((d) => `  ${d}`).join("\n")}${diffs.length > SHOWN ? `\n  ... and ${diffs.length - SHOWN} more` : ""}\n` +
+        `${diffs
+          .slice(0, SHOWN)
+          .map((d) => `  ${d}`)
+          .join("\n")}${diffs.length > SHOWN ? `\n  ... and ${diffs.length - SHOWN} more` : ""}\n` +
         "make a new plan with linkcrypt plan --out",
     );
   if (typeof s.summary?.errors !== "number" || s.summary.errors > 0 || fresh.summary.errors > 0)
@@ -63,7 +74,10 @@ export function gatePlan(g: PlanGateInput): Plan {
 export function planDecisionDiffs(saved: Partial<Plan>, fresh: Plan): string[] {
   const out: string[] = [];
   if (saved.policy !== fresh.policy) out.push(`policy: plan has ${short(saved.policy)}, re-derived ${short(fresh.policy)}`);
-  for (const [list, what] of [["links", "link"], ["meshes", "mesh"]] as const) {
+  for (const [list, what] of [
+    ["links", "link"],
+    ["meshes", "mesh"],
+  ] as const) {
     const a = keyed(saved[list]);
     const b = keyed(fresh[list]);
     if (!a) {

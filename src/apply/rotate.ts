@@ -24,7 +24,10 @@ function interruptible(ms: number, signal: AbortSignal | undefined): Promise<voi
 
 /** An interrupt stopped the rotation between steps (or before a step's commits): the link runs on the old key, or on both. */
 export class RotateInterrupted extends LinkcryptError {
-  constructor(readonly stepName: string, readonly staged: boolean) {
+  constructor(
+    readonly stepName: string,
+    readonly staged: boolean,
+  ) {
     super("E_INTERRUPTED", `interrupted in step "${stepName}"${staged ? ": both ends rolled back" : " before it began"}`);
   }
 }
@@ -37,7 +40,20 @@ export class RotateInterrupted extends LinkcryptError {
  * MKA moves to the new key while the old one still works, so traffic never depends on a key only one end has.
  * The new key is kept in the state store as `next` until step 3 is done, so an interrupted rotation can resume.
  */
-export async function rotateMacsecLink(plan: Plan, linkName: string, inv: Inventory, profiles: ProfileSet, o: { access: AccessOptions; store: StateStore; confirmTimeoutS: number; journal: (step: string, state: "started" | "done" | "failed" | "rolled-back", detail?: string) => Promise<void>; signal?: AbortSignal; pauseAfterCommitMs?: number }): Promise<{ oldCkn: string; newCkn: string }> {
+export async function rotateMacsecLink(
+  plan: Plan,
+  linkName: string,
+  inv: Inventory,
+  profiles: ProfileSet,
+  o: {
+    access: AccessOptions;
+    store: StateStore;
+    confirmTimeoutS: number;
+    journal: (step: string, state: "started" | "done" | "failed" | "rolled-back", detail?: string) => Promise<void>;
+    signal?: AbortSignal;
+    pauseAfterCommitMs?: number;
+  },
+): Promise<{ oldCkn: string; newCkn: string }> {
   const link = plan.links.find((l) => l.name === linkName);
   if (!link || link.method !== "macsec") throw new LinkcryptError("E_INPUT", `"${linkName}" is not a MACsec link in the plan`);
   const policy = profiles.policies.get(link.policy)!;
@@ -77,15 +93,28 @@ export async function rotateMacsecLink(plan: Plan, linkName: string, inv: Invent
         throw e;
       }
       await o.journal(name, "failed", (e as Error).message);
-      throw new LinkcryptError("E_ROTATE", `${linkName}: rotation step "${name}" failed, both ends rolled back (the old key still works): ${(e as Error).message}`, { cause: e });
+      throw new LinkcryptError(
+        "E_ROTATE",
+        `${linkName}: rotation step "${name}" failed, both ends rolled back (the old key still works): ${(e as Error).message}`,
+        { cause: e },
+      );
     }
   };
   try {
-    const withBoth = macsecChanges(link, old, policy.lifetimes.macsecSakRekeySeconds).map((c) => ({ ...c, keychain: { ...c.keychain, nextKey: { ckn: next.ckn, cak: next.cak } } })) as [MacsecChange, MacsecChange];
+    const withBoth = macsecChanges(link, old, policy.lifetimes.macsecSakRekeySeconds).map((c) => ({
+      ...c,
+      keychain: { ...c.keychain, nextKey: { ckn: next.ckn, cak: next.cak } },
+    })) as [MacsecChange, MacsecChange];
     await step("install-next-key", withBoth);
-    const onlyNew = macsecChanges(link, next, policy.lifetimes.macsecSakRekeySeconds).map((c) => ({ ...c, keychain: { ...c.keychain, retireCkns: [old.ckn] } })) as [MacsecChange, MacsecChange];
+    const onlyNew = macsecChanges(link, next, policy.lifetimes.macsecSakRekeySeconds).map((c) => ({
+      ...c,
+      keychain: { ...c.keychain, retireCkns: [old.ckn] },
+    })) as [MacsecChange, MacsecChange];
     await step("retire-old-key", onlyNew);
-    await o.store.putSecrets({ [`macsec/${link.name}`]: JSON.stringify({ ...next, createdAt: new Date().toISOString() }), [nextKeyName]: "" });
+    await o.store.putSecrets({
+      [`macsec/${link.name}`]: JSON.stringify({ ...next, createdAt: new Date().toISOString() }),
+      [nextKeyName]: "",
+    });
     return { oldCkn: old.ckn, newCkn: next.ckn };
   } finally {
     await Promise.all(ends.map((d) => d.close().catch(() => undefined)));

@@ -74,7 +74,12 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
 
   const inv = l.data as Inventory;
   const access = cliAccess(o);
-  const limits = { globalConcurrency: num("--concurrency", o.concurrency, 8, 1), perDeviceConcurrency: num("--per-device", o.perDevice, 1, 1), perDeviceMinTimeMs: num("--per-device-interval", o.perDeviceInterval, 0), ...(o.perSite ? { perSiteConcurrency: num("--per-site", o.perSite, 1, 1) } : {}) };
+  const limits = {
+    globalConcurrency: num("--concurrency", o.concurrency, 8, 1),
+    perDeviceConcurrency: num("--per-device", o.perDevice, 1, 1),
+    perDeviceMinTimeMs: num("--per-device-interval", o.perDeviceInterval, 0),
+    ...(o.perSite ? { perSiteConcurrency: num("--per-site", o.perSite, 1, 1) } : {}),
+  };
 
   // The plan was made from observed facts: read the devices again and refuse the plan if it would now come out different.
   if (l.facts && o.refresh !== false) {
@@ -96,7 +101,10 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
   const pool = new SshPool();
   try {
     const took = await store.lock(`apply ${planFile}`);
-    if (took.tookOverFrom) err.write(`took over the state lock from a run that is gone (${took.tookOverFrom.owner}, pid ${took.tookOverFrom.pid} on ${took.tookOverFrom.host}); recovering from the journal\n`);
+    if (took.tookOverFrom)
+      err.write(
+        `took over the state lock from a run that is gone (${took.tookOverFrom.owner}, pid ${took.tookOverFrom.pid} on ${took.tookOverFrom.host}); recovering from the journal\n`,
+      );
     if (o.dryRun !== true) await store.checkKey(); // a wrong or missing state key stops here, before any device is touched
     for (const p of await pendingDeadlines(store, new Date())) {
       // First choice: cancel the orphaned confirmed commit on both ends by its token, at once and deterministically.
@@ -105,43 +113,75 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
         return undefined;
       });
       if (cancelled) {
-        await store.append({ at: new Date().toISOString(), run: p.run, step: "commit", target: p.target, state: "rolled-back", detail: `cancelled by run ${run}: ${cancelled}` });
+        await store.append({
+          at: new Date().toISOString(),
+          run: p.run,
+          step: "commit",
+          target: p.target,
+          state: "rolled-back",
+          detail: `cancelled by run ${run}: ${cancelled}`,
+        });
         err.write(`a previous run left ${p.target} committed but unconfirmed: ${cancelled}\n`);
         continue;
       }
       // Otherwise (a device with no such handle) wait it out, with a 5 s margin for the device's own rollback timer.
       const ms = p.deadline.getTime() - Date.now() + 5000;
-      err.write(`waiting ${Math.ceil(ms / 1000)} s: a previous run left ${p.target} committed but unconfirmed; the device rolls it back at ${p.deadline.toISOString()}\n`);
+      err.write(
+        `waiting ${Math.ceil(ms / 1000)} s: a previous run left ${p.target} committed but unconfirmed; the device rolls it back at ${p.deadline.toISOString()}\n`,
+      );
       await new Promise((r) => setTimeout(r, ms));
     }
     // A pskMaster "state:" is read from this store, or generated and stored sealed (a dry run neither reads nor makes
     // it: it only diffs the connections, which hold no secret).
     const stateAuths = new Map<string, MeshAuth>();
-    if (o.dryRun !== true) for (const m of plan.meshes) if (m.auth === "psk" && usesStateMaster(inv, m.name)) stateAuths.set(m.name, await meshAuthFor(inv, m, access.secrets, { store, generate: true, run }));
+    if (o.dryRun !== true)
+      for (const m of plan.meshes)
+        if (m.auth === "psk" && usesStateMaster(inv, m.name))
+          stateAuths.set(m.name, await meshAuthFor(inv, m, access.secrets, { store, generate: true, run }));
     const profiles = l.profiles;
-    const { value: results, interrupted } = await withInterrupts(store, err, (signal) => applyPlan(plan, inv, profiles, {
-      access, store, run, signal,
-      confirmTimeoutS: num("--confirm-timeout", o.confirmTimeout, 120, 1),
-      securedTimeoutMs: num("--secured-timeout", o.securedTimeout, 60, 0) * 1000,
-      dryRun: o.dryRun === true,
-      maxFailPercent: num("--max-fail-percent", o.maxFailPercent, 0),
-      limits,
-      meshAccess: (name) => {
-        const m = plan.meshes.find((x) => x.name === name);
-        return m ? { hosts: meshHostsFor(inv, m, pool, access), auth: stateAuths.get(name) ?? (m.auth === "psk" && usesStateMaster(inv, name) ? DRY_RUN_NO_AUTH : meshAuthFor(inv, m, access.secrets)), lab: o.lab === true } : undefined;
-      },
-      // A live line on a terminal, plain lines otherwise (CI, pipes).
-      onProgress: (line) => {
-        if (o.json) return;
-        if (process.stderr.isTTY && /^\[\d+\/\d+\] [^:]+: (changed|unchanged|planned)$/.test(line)) err.write(`\r${line}\x1b[K`);
-        else err.write(`${process.stderr.isTTY ? "\r\x1b[K" : ""}${line}\n`);
-      },
-      // Test-only fault injection (documented in docs/apply.md): a window in which to kill the process.
-      ...(process.env.LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS ? { pauseAfterCommitMs: Number(process.env.LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS) } : {}),
-    }));
+    const { value: results, interrupted } = await withInterrupts(store, err, (signal) =>
+      applyPlan(plan, inv, profiles, {
+        access,
+        store,
+        run,
+        signal,
+        confirmTimeoutS: num("--confirm-timeout", o.confirmTimeout, 120, 1),
+        securedTimeoutMs: num("--secured-timeout", o.securedTimeout, 60, 0) * 1000,
+        dryRun: o.dryRun === true,
+        maxFailPercent: num("--max-fail-percent", o.maxFailPercent, 0),
+        limits,
+        meshAccess: (name) => {
+          const m = plan.meshes.find((x) => x.name === name);
+          return m
+            ? {
+                hosts: meshHostsFor(inv, m, pool, access),
+                auth:
+                  stateAuths.get(name) ??
+                  (m.auth === "psk" && usesStateMaster(inv, name) ? DRY_RUN_NO_AUTH : meshAuthFor(inv, m, access.secrets)),
+                lab: o.lab === true,
+              }
+            : undefined;
+        },
+        // A live line on a terminal, plain lines otherwise (CI, pipes).
+        onProgress: (line) => {
+          if (o.json) return;
+          if (process.stderr.isTTY && /^\[\d+\/\d+\] [^:]+: (changed|unchanged|planned)$/.test(line)) err.write(`\r${line}\x1b[K`);
+          else err.write(`${process.stderr.isTTY ? "\r\x1b[K" : ""}${line}\n`);
+        },
+        // Test-only fault injection (documented in docs/apply.md): a window in which to kill the process.
+        ...(process.env.LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS
+          ? { pauseAfterCommitMs: Number(process.env.LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS) }
+          : {}),
+      }),
+    );
     if (o.json) out.write(json({ run, dryRun: o.dryRun === true, results }));
     else {
-      out.write(`${formatTable(["target", "kind", "outcome", "detail"], results.map((r) => [r.target, r.kind, r.outcome, r.detail]))}\n`);
+      out.write(
+        `${formatTable(
+          ["target", "kind", "outcome", "detail"],
+          results.map((r) => [r.target, r.kind, r.outcome, r.detail]),
+        )}\n`,
+      );
       for (const r of results) if (r.diff) out.write(`\n${r.target}:\n${r.diff}\n`);
     }
     if (interrupted) return EXIT_INTERRUPTED;
@@ -157,7 +197,14 @@ export async function runApply(planFile: string, o: ApplyCliOptions, out: Out, e
  * Cancels a link's orphaned confirmed commit on both ends by the token the dead run committed with. Returns what was
  * done, or undefined when an end's driver has no way to (then the caller waits for the device's own timer).
  */
-async function cancelOrphan(p: { run: string; target: string }, plan: Plan, inv: Inventory, profiles: ProfileSet, access: AccessOptions, pool: SshPool): Promise<string | undefined> {
+async function cancelOrphan(
+  p: { run: string; target: string },
+  plan: Plan,
+  inv: Inventory,
+  profiles: ProfileSet,
+  access: AccessOptions,
+  pool: SshPool,
+): Promise<string | undefined> {
   const link = plan.links.find((x) => x.name === p.target);
   if (!link || (link.method !== "macsec" && link.method !== "l1")) return undefined;
   const drivers = transactionEnds(link).map((n) => {
@@ -169,7 +216,9 @@ async function cancelOrphan(p: { run: string; target: string }, plan: Plan, inv:
   for (const d of drivers as Driver[]) {
     await d.connect();
     try {
-      said.push(`${d.device} ${(await d.cancelPending!(commitToken(p.run, p.target))) ? "cancelled (cancel-commit by persist-id)" : "had nothing pending"}`);
+      said.push(
+        `${d.device} ${(await d.cancelPending!(commitToken(p.run, p.target))) ? "cancelled (cancel-commit by persist-id)" : "had nothing pending"}`,
+      );
     } finally {
       await d.close().catch(() => undefined);
     }

@@ -43,12 +43,17 @@ export async function runDiscover(file: string, o: DiscoverCliOptions, out: Out,
     knownHostsFile: o.knownHosts ?? process.env.LINKCRYPT_KNOWN_HOSTS ?? join(homedir(), ".ssh", "known_hosts"),
     acceptNewHostKey: o.acceptNewHostKey === true,
     secrets: { env: process.env, ...(o.secrets ? { secretsFile: o.secrets } : {}) },
-    limits: { globalConcurrency: positive("--concurrency", o.concurrency, 8), perDeviceConcurrency: positive("--per-device", o.perDevice, 1), perDeviceMinTimeMs: o.perDeviceInterval === undefined ? 0 : Number(o.perDeviceInterval) /* 0..1 h, checked when parsed */ },
+    limits: {
+      globalConcurrency: positive("--concurrency", o.concurrency, 8),
+      perDeviceConcurrency: positive("--per-device", o.perDevice, 1),
+      perDeviceMinTimeMs: o.perDeviceInterval === undefined ? 0 : Number(o.perDeviceInterval) /* 0..1 h, checked when parsed */,
+    },
     connectTimeoutMs: timeoutS * 1000,
     commandTimeoutMs: timeoutS * 3000,
     now: () => new Date(),
     onProgress: (device, ok, done, total) => {
-      if (!o.json) err.write(`${interactive ? "\r" : ""}[${done}/${total}] ${device} ${ok ? "ok" : "FAILED"}${interactive ? "\x1b[K" : "\n"}`);
+      if (!o.json)
+        err.write(`${interactive ? "\r" : ""}[${done}/${total}] ${device} ${ok ? "ok" : "FAILED"}${interactive ? "\x1b[K" : "\n"}`);
     },
   });
   if (interactive) err.write("\n");
@@ -57,7 +62,12 @@ export async function runDiscover(file: string, o: DiscoverCliOptions, out: Out,
   const failed = Object.entries(r.facts.devices).filter(([, f]) => !f.reachable) as [string, UnreachableFacts][];
   if (o.json) out.write(json({ facts: r.facts, skipped: r.skipped, conflicts }));
   else {
-    const rows = Object.entries(r.facts.devices).map(([name, f]) => [name, f.reachable ? (f as DeviceFacts).driver : "-", f.reachable ? "ok" : "FAILED", f.reachable ? summary(f as DeviceFacts) : (f as UnreachableFacts).error.message]);
+    const rows = Object.entries(r.facts.devices).map(([name, f]) => [
+      name,
+      f.reachable ? (f as DeviceFacts).driver : "-",
+      f.reachable ? "ok" : "FAILED",
+      f.reachable ? summary(f as DeviceFacts) : (f as UnreachableFacts).error.message,
+    ]);
     out.write(`${formatTable(["device", "driver", "result", "facts"], rows)}\n`);
     for (const s of r.skipped) out.write(`skipped ${s.device}: ${s.why}\n`);
     if (conflicts.length) out.write(`\nCONFLICTS AND NOTES\n${formatDiagnostics(conflicts)}`);
@@ -68,10 +78,15 @@ export async function runDiscover(file: string, o: DiscoverCliOptions, out: Out,
 
 function summary(f: DeviceFacts): string {
   if (f.host) {
-    const aead = Object.keys(f.host.kernelAlgorithms).filter((a) => a.includes("gcm") || a.includes("chacha")).join(", ") || "no AEAD in /proc/crypto";
+    const aead =
+      Object.keys(f.host.kernelAlgorithms)
+        .filter((a) => a.includes("gcm") || a.includes("chacha"))
+        .join(", ") || "no AEAD in /proc/crypto";
     return `kernel ${f.host.kernel}; cpu ${["aes", "vaes"].filter((x) => f.host!.cpuFlags.includes(x)).join("+") || "no AES-NI"}; ${aead}; NICs ${f.host.nics.map((n) => `${n.name}(${n.driver ?? "?"}, esp-hw-offload ${n.espHwOffload})`).join(" ") || "none"}; strongSwan ${f.host.strongswanVersion ?? "absent"}`;
   }
-  if (f.netconf) return `NETCONF candidate=${f.netconf.candidate} confirmed-commit=${f.netconf.confirmedCommit}; MACsec interfaces: ${f.macsecInterfaces?.join(", ") || "none"}`;
-  if (f.l1) return `status ${f.l1.status}, ${f.l1.cipher}, key age ${f.l1.keyAgeSeconds} s (rotation every ${f.l1.rotationIntervalSeconds} s, generation ${f.l1.keyGeneration})`;
+  if (f.netconf)
+    return `NETCONF candidate=${f.netconf.candidate} confirmed-commit=${f.netconf.confirmedCommit}; MACsec interfaces: ${f.macsecInterfaces?.join(", ") || "none"}`;
+  if (f.l1)
+    return `status ${f.l1.status}, ${f.l1.cipher}, key age ${f.l1.keyAgeSeconds} s (rotation every ${f.l1.rotationIntervalSeconds} s, generation ${f.l1.keyGeneration})`;
   return "";
 }

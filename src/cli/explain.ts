@@ -17,7 +17,13 @@ export function runExplain(file: string, targets: string[], opts: { json?: boole
   const model = l.model;
   if (targets.length === 1) {
     const link = plan.links.find((x) => x.name === targets[0]);
-    if (!link) throw new UsageError(`"${targets[0]}" is not a link in ${file} (links: ${listSome(plan.links.map((x) => x.name), 8)}); for a host pair give two host names`);
+    if (!link)
+      throw new UsageError(
+        `"${targets[0]}" is not a link in ${file} (links: ${listSome(
+          plan.links.map((x) => x.name),
+          8,
+        )}); for a host pair give two host names`,
+      );
     const diags = plan.diagnostics.filter((d) => d.path === link.path || d.path.startsWith(`${link.path}.`));
     if (opts.json) out.write(json({ link, diagnostics: diags }));
     else out.write(linkText(link) + formatDiagnostics(diags));
@@ -25,7 +31,9 @@ export function runExplain(file: string, targets: string[], opts: { json?: boole
   }
   if (targets.length !== 2) throw new UsageError("explain takes a link name, or two host names");
   if (targets[0] === targets[1])
-    throw new UsageError(`"${targets[0]}" is paired with itself: a host has no connection to itself, so there is no pair to explain; give two different hosts`);
+    throw new UsageError(
+      `"${targets[0]}" is paired with itself: a host has no connection to itself, so there is no pair to explain; give two different hosts`,
+    );
   const [a, b] = targets.map((t) => {
     const h = model.hosts.get(t!);
     if (!h) throw new UsageError(`"${t}" is not a host in ${file}`);
@@ -50,12 +58,17 @@ export function runExplain(file: string, targets: string[], opts: { json?: boole
     "ciphers considered (policy order):",
   ];
   for (const c of d.considered) {
-    lines.push(`  ${c.cipher}: ${c.score === null ? "not runnable" : `offload score ${c.score}`}${c.cipher === d.cipher ? "  <- chosen" : ""}`);
+    lines.push(
+      `  ${c.cipher}: ${c.score === null ? "not runnable" : `offload score ${c.score}`}${c.cipher === d.cipher ? "  <- chosen" : ""}`,
+    );
     lines.push(`    ${e.initiator}: ${c.sides[0].decision}: ${c.sides[0].reason}`);
     lines.push(`    ${e.responder}: ${c.sides[1].decision}: ${c.sides[1].reason}`);
   }
   if (d.mtu) lines.push(...mtuLines(d.mtu));
-  if (d.capacity) lines.push(`capacity: ~${formatSpeed(d.capacity.estimateBps)} per SA against ${formatSpeed(d.capacity.nicSpeedBps)}${d.capacity.ok ? " (keeps up)" : " (cannot keep up)"}`);
+  if (d.capacity)
+    lines.push(
+      `capacity: ~${formatSpeed(d.capacity.estimateBps)} per SA against ${formatSpeed(d.capacity.nicSpeedBps)}${d.capacity.ok ? " (keeps up)" : " (cannot keep up)"}`,
+    );
   if (d.sequence)
     lines.push(
       `sequence numbers: ${d.sequence.detail}`,

@@ -29,9 +29,15 @@ const EXAMPLES: Record<string, string[]> = {
     "linkcrypt apply plan.json --inventory inventory.yaml --state ./state.sqlite --confirm-timeout 300",
     "linkcrypt apply plan.json --inventory inventory.yaml --facts facts.json --no-refresh --json",
   ],
-  rotate: ["linkcrypt rotate link dc1-dc2-dwdm-1 --inventory inventory.yaml --state ./state.sqlite", "linkcrypt rotate mesh prod --inventory inventory.yaml --json"],
+  rotate: [
+    "linkcrypt rotate link dc1-dc2-dwdm-1 --inventory inventory.yaml --state ./state.sqlite",
+    "linkcrypt rotate mesh prod --inventory inventory.yaml --json",
+  ],
   keys: ["linkcrypt keys status --inventory inventory.yaml --state ./state.sqlite"],
-  "keys status": ["linkcrypt keys status --inventory inventory.yaml --state ./state.sqlite", "linkcrypt keys status --inventory inventory.yaml --json"],
+  "keys status": [
+    "linkcrypt keys status --inventory inventory.yaml --state ./state.sqlite",
+    "linkcrypt keys status --inventory inventory.yaml --json",
+  ],
   verify: ["linkcrypt verify inventory.yaml", "linkcrypt verify inventory.yaml --out verify.json --secrets secrets.yaml"],
   report: [
     "linkcrypt report inventory.yaml --verify verify.json",
@@ -49,8 +55,15 @@ const EXAMPLES: Record<string, string[]> = {
     "linkcrypt mesh down inventory.yaml --hosts host-a,host-b --block",
     "linkcrypt mesh up inventory.yaml",
   ],
-  lab: ["sudo linkcrypt lab up examples/mesh-lab.yaml", "linkcrypt lab status --name mesh-lab --json", "sudo linkcrypt lab down --name mesh-lab"],
-  serve: ["linkcrypt serve inventory.yaml --listen 127.0.0.1:9469", "linkcrypt serve inventory.yaml --state postgres://linkcrypt@db/linkcrypt --interval 120"],
+  lab: [
+    "sudo linkcrypt lab up examples/mesh-lab.yaml",
+    "linkcrypt lab status --name mesh-lab --json",
+    "sudo linkcrypt lab down --name mesh-lab",
+  ],
+  serve: [
+    "linkcrypt serve inventory.yaml --listen 127.0.0.1:9469",
+    "linkcrypt serve inventory.yaml --state postgres://linkcrypt@db/linkcrypt --interval 120",
+  ],
   mtu: [
     "linkcrypt mtu --path-mtu 1500",
     "linkcrypt mtu --path-mtu 9000 --mode tunnel --cipher aes-gcm-256 --nat-t --json",
@@ -59,7 +72,7 @@ const EXAMPLES: Record<string, string[]> = {
   schema: ["linkcrypt schema --out inventory.schema.json"],
   completion: [
     "linkcrypt completion bash > /etc/bash_completion.d/linkcrypt",
-    'echo \'source <(linkcrypt completion bash)\' >> ~/.bashrc',
+    "echo 'source <(linkcrypt completion bash)' >> ~/.bashrc",
     'linkcrypt completion zsh > "${fpath[1]}/_linkcrypt"',
   ],
 };

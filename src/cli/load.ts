@@ -35,7 +35,17 @@ export function withFactsFile(base: Loaded, factsFile: string): Loaded {
   try {
     text = readBounded(factsFile);
   } catch (e) {
-    return { diagnostics: [...base.diagnostics, { severity: "error", code: "io.read", path: "(facts)", message: `cannot read facts ${factsFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }] };
+    return {
+      diagnostics: [
+        ...base.diagnostics,
+        {
+          severity: "error",
+          code: "io.read",
+          path: "(facts)",
+          message: `cannot read facts ${factsFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        },
+      ],
+    };
   }
   const f = parseFactsFile(text, factsFile);
   if (!f.facts) return { diagnostics: [...base.diagnostics, ...f.diagnostics] };
@@ -51,7 +61,11 @@ export function withFacts(base: Loaded, facts: FactsFile): Loaded {
 
 export function planFromLoaded(l: Loaded): Plan | undefined {
   if (!l.model || !l.profiles) return undefined;
-  const inputs = { inventoryDigest: digest(l.data), profilesDigest: digest(l.profiles), ...(l.facts ? { factsDigest: digest(l.facts.devices) } : {}) };
+  const inputs = {
+    inventoryDigest: digest(l.data),
+    profilesDigest: digest(l.profiles),
+    ...(l.facts ? { factsDigest: digest(l.facts.devices) } : {}),
+  };
   const plan = buildPlan(l.model, inputs, l.diagnostics);
   // What apply would trip on at once is found now, as diagnostics with paths (src/model/apply-readiness.ts).
   const ready = checkApplyReadiness(l.data as Inventory, l.profiles, plan);

@@ -45,14 +45,25 @@ function context(file: string, o: MeshCliOptions, out: Out): Ctx | number {
   const l = loadAll(file, o.profiles);
   const plan = planFromLoaded(l);
   if (!plan || !l.data || hasErrors(plan.diagnostics)) {
-    out.write(invalidInventory(file, plan?.diagnostics ?? l.diagnostics, o.json, `the plan has errors; fix them first (linkcrypt plan ${file})`));
+    out.write(
+      invalidInventory(file, plan?.diagnostics ?? l.diagnostics, o.json, `the plan has errors; fix them first (linkcrypt plan ${file})`),
+    );
     return EXIT.problems;
   }
   const inv = l.data as Inventory;
   const mesh = o.mesh ? plan.meshes.find((m) => m.name === o.mesh) : plan.meshes.length === 1 ? plan.meshes[0] : undefined;
-  if (!mesh) throw new UsageError(o.mesh ? `no mesh "${o.mesh}" in ${file}` : `${file} has ${plan.meshes.length} meshes: choose one with --mesh`);
-  const subset = o.hosts ? new Set(o.hosts.split(",").map((h) => h.trim()).filter(Boolean)) : undefined;
-  for (const h of subset ?? []) if (!mesh.members.some((m) => m.name === h)) throw new UsageError(`host "${h}" is not a member of mesh ${mesh.name}`);
+  if (!mesh)
+    throw new UsageError(o.mesh ? `no mesh "${o.mesh}" in ${file}` : `${file} has ${plan.meshes.length} meshes: choose one with --mesh`);
+  const subset = o.hosts
+    ? new Set(
+        o.hosts
+          .split(",")
+          .map((h) => h.trim())
+          .filter(Boolean),
+      )
+    : undefined;
+  for (const h of subset ?? [])
+    if (!mesh.members.some((m) => m.name === h)) throw new UsageError(`host "${h}" is not a member of mesh ${mesh.name}`);
   const pool = new SshPool();
   const access = cliAccess(o);
   const hosts = meshHostsFor(inv, mesh, pool, access, subset);
@@ -96,10 +107,18 @@ export interface StateMasterOptions {
  * `generate`.
  */
 export function meshAuthFor(inv: Inventory, mesh: MeshPlan, src: SecretSources): MeshAuth;
-export function meshAuthFor(inv: Inventory, mesh: MeshPlan, src: SecretSources, state: StateMasterOptions | undefined): MeshAuth | Promise<MeshAuth>;
+export function meshAuthFor(
+  inv: Inventory,
+  mesh: MeshPlan,
+  src: SecretSources,
+  state: StateMasterOptions | undefined,
+): MeshAuth | Promise<MeshAuth>;
 export function meshAuthFor(inv: Inventory, mesh: MeshPlan, src: SecretSources, state?: StateMasterOptions): MeshAuth | Promise<MeshAuth> {
   if (mesh.auth === "psk" && usesStateMaster(inv, mesh.name)) {
-    if (!state) throw new InputError(`mesh ${mesh.name}: pskMaster "state:" is kept in the inventory's state store, which this command does not open`);
+    if (!state)
+      throw new InputError(
+        `mesh ${mesh.name}: pskMaster "state:" is kept in the inventory's state store, which this command does not open`,
+      );
     return stateMaster(mesh.name, state);
   }
   const m = inv.meshes.find((x) => x.name === mesh.name);
@@ -107,10 +126,15 @@ export function meshAuthFor(inv: Inventory, mesh: MeshPlan, src: SecretSources, 
     if (!m?.ca) throw new InputError(`mesh ${mesh.name} uses certificates but names no ca`);
     return { kind: "cert", ca: { certPem: resolveSecret(m.ca.cert, src, mesh.name), keyPem: resolveSecret(m.ca.key, src, mesh.name) } };
   }
-  if (!m?.pskMaster) throw new InputError(`mesh ${mesh.name} has no pskMaster: set it to a reference to at least 32 random bytes (e.g. "file:/etc/linkcrypt/mesh.key")`);
+  if (!m?.pskMaster)
+    throw new InputError(
+      `mesh ${mesh.name} has no pskMaster: set it to a reference to at least 32 random bytes (e.g. "file:/etc/linkcrypt/mesh.key")`,
+    );
   const master = Buffer.from(resolveSecret(m.pskMaster, src, mesh.name));
   if (master.length < MIN_MASTER_BYTES)
-    throw new InputError(`mesh ${mesh.name}: the pskMaster secret (${m.pskMaster}) is ${master.length} bytes; it must be at least ${MIN_MASTER_BYTES} random bytes (e.g. head -c 32 /dev/urandom | xxd -p -c 64)`);
+    throw new InputError(
+      `mesh ${mesh.name}: the pskMaster secret (${m.pskMaster}) is ${master.length} bytes; it must be at least ${MIN_MASTER_BYTES} random bytes (e.g. head -c 32 /dev/urandom | xxd -p -c 64)`,
+    );
   return { kind: "psk", master };
 }
 
@@ -128,16 +152,35 @@ async function stateMaster(mesh: string, o: StateMasterOptions): Promise<MeshAut
     if (!o.generate)
       throw new InputError(`mesh ${mesh}: no PSK master in ${o.store.where} yet (pskMaster "state:"); linkcrypt mesh deliver generates it`);
     hex = generateMasterSecret();
-    await o.store.putSecrets({ [name]: hex }, { at: new Date().toISOString(), run: o.run ?? randomUUID(), step: "generate psk-master", target: mesh, state: "done", detail: `sealed in the state store as ${name}` });
+    await o.store.putSecrets(
+      { [name]: hex },
+      {
+        at: new Date().toISOString(),
+        run: o.run ?? randomUUID(),
+        step: "generate psk-master",
+        target: mesh,
+        state: "done",
+        detail: `sealed in the state store as ${name}`,
+      },
+    );
   }
   // The same bytes a file: reference holding this hex text gives (the master is its text, as generated).
   const master = Buffer.from(hex);
-  if (master.length < MIN_MASTER_BYTES) throw new InputError(`mesh ${mesh}: the PSK master in ${o.store.where} is ${master.length} bytes; it must be at least ${MIN_MASTER_BYTES}`);
+  if (master.length < MIN_MASTER_BYTES)
+    throw new InputError(
+      `mesh ${mesh}: the PSK master in ${o.store.where} is ${master.length} bytes; it must be at least ${MIN_MASTER_BYTES}`,
+    );
   return { kind: "psk", master };
 }
 
 /** How to reach each member of a mesh: its VICI socket locally (lab) or over SSH. */
-export function meshHostsFor(inv: Inventory, mesh: MeshPlan, pool: SshPool, access: AccessOptions, subset?: ReadonlySet<string>): HostAccess[] {
+export function meshHostsFor(
+  inv: Inventory,
+  mesh: MeshPlan,
+  pool: SshPool,
+  access: AccessOptions,
+  subset?: ReadonlySet<string>,
+): HostAccess[] {
   const hosts: HostAccess[] = [];
   for (const m of mesh.members) {
     if (subset && !subset.has(m.name)) continue;
@@ -147,7 +190,9 @@ export function meshHostsFor(inv: Inventory, mesh: MeshPlan, pool: SshPool, acce
     const confDir = d.vici?.confDir ?? "/etc/swanctl/conf.d";
     // This machine only when the inventory says so: a host without a management block is never taken for it.
     if (!d.management)
-      throw new InputError(`mesh ${mesh.name}: host ${d.name} has no management block; give its address (management: {address: ..., transport: ssh}), or management: {transport: local} if it is this machine`);
+      throw new InputError(
+        `mesh ${mesh.name}: host ${d.name} has no management block; give its address (management: {address: ..., transport: ssh}), or management: {transport: local} if it is this machine`,
+      );
     if (d.management.transport === "local") hosts.push(localHost(d.name, socket, confDir));
     else hosts.push(sshHost(d.name, sshFor(d, pool, access), socket, confDir));
   }
@@ -156,8 +201,14 @@ export function meshHostsFor(inv: Inventory, mesh: MeshPlan, pool: SshPool, acce
 
 export async function runMesh(verb: string, file: string, o: MeshCliOptions, out: Out, err: Out): Promise<number> {
   if (verb === "down") {
-    if (o.block === o.clear) throw new UsageError("mesh down needs exactly one of --block (drop member-to-member traffic until `mesh up`) or --clear --reason TEXT (members talk unencrypted, recorded as an exception)");
-    if (o.clear && !o.reason?.trim()) throw new UsageError("mesh down --clear needs --reason TEXT: members will talk unencrypted, and the exception is recorded with who, when and why");
+    if (o.block === o.clear)
+      throw new UsageError(
+        "mesh down needs exactly one of --block (drop member-to-member traffic until `mesh up`) or --clear --reason TEXT (members talk unencrypted, recorded as an exception)",
+      );
+    if (o.clear && !o.reason?.trim())
+      throw new UsageError(
+        "mesh down --clear needs --reason TEXT: members will talk unencrypted, and the exception is recorded with who, when and why",
+      );
   }
   const c = context(file, o, out);
   if (typeof c === "number") return c;
@@ -181,22 +232,45 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
         const total = after?.findings.length ?? r.pairsExpected;
         if (o.json) out.write(json({ mesh: c.mesh.name, hosts: r.hosts, repaired, pairsUp: up, pairs: total }));
         else {
-          out.write(`${formatTable(["host", "loaded", "unloaded", "unchanged", "error"], r.hosts.map((h) => [h.host, String(h.loaded.length), String(h.unloaded.length), String(h.unchanged.length), h.error ?? ""]))}\n`);
-          out.write(up === null ? `delivered; not waiting for negotiation (--no-blocking)\n` : `${up}/${total} pairs up${repaired.length ? ` (${repaired.length} re-initiated)` : ""}\n`);
+          out.write(
+            `${formatTable(
+              ["host", "loaded", "unloaded", "unchanged", "error"],
+              r.hosts.map((h) => [h.host, String(h.loaded.length), String(h.unloaded.length), String(h.unchanged.length), h.error ?? ""]),
+            )}\n`,
+          );
+          out.write(
+            up === null
+              ? `delivered; not waiting for negotiation (--no-blocking)\n`
+              : `${up}/${total} pairs up${repaired.length ? ` (${repaired.length} re-initiated)` : ""}\n`,
+          );
         }
         return r.hosts.some((h) => h.error) || (up !== null && up < total) ? EXIT.problems : EXIT.ok;
       }
       case "verify": {
         const r = await verifyMesh(c.mesh, c.hosts);
         const bad = r.findings.filter((f) => f.severity === "warning" || f.severity === "critical");
-        if (o.json) out.write(json({ mesh: c.mesh.name, pairs: r.findings, kernel: r.kernel, exceptions: r.exceptions, unreachable: r.errors }));
+        if (o.json)
+          out.write(json({ mesh: c.mesh.name, pairs: r.findings, kernel: r.kernel, exceptions: r.exceptions, unreachable: r.errors }));
         else {
-          for (const x of r.exceptions) out.write(`EXCEPTION: members ${x.hosts.join(", ")} talk unencrypted since ${x.when} (mesh down --clear by ${x.who}): ${x.reason}; ends with linkcrypt mesh up\n`);
+          for (const x of r.exceptions)
+            out.write(
+              `EXCEPTION: members ${x.hosts.join(", ")} talk unencrypted since ${x.when} (mesh down --clear by ${x.who}): ${x.reason}; ends with linkcrypt mesh up\n`,
+            );
           const shown = r.findings.filter((f) => f.status !== "up");
-          out.write(shown.length ? `${formatTable(["pair", "status", "severity", "detail"], shown.map((f) => [`${f.a}~${f.b}`, f.status, f.severity, f.detail]))}\n` : "");
-          for (const k of r.kernel) for (const d of k.xfrmDeltas) out.write(`${k.host}: ${d.counter} +${d.delta} since the last verify: ${d.cause}\n`);
+          out.write(
+            shown.length
+              ? `${formatTable(
+                  ["pair", "status", "severity", "detail"],
+                  shown.map((f) => [`${f.a}~${f.b}`, f.status, f.severity, f.detail]),
+                )}\n`
+              : "",
+          );
+          for (const k of r.kernel)
+            for (const d of k.xfrmDeltas) out.write(`${k.host}: ${d.counter} +${d.delta} since the last verify: ${d.cause}\n`);
           for (const e of r.errors) out.write(`unreachable ${e.host}: ${e.error}\n`);
-          out.write(`${r.findings.length - bad.length}/${r.findings.length} pairs healthy${bad.length ? `; ${bad.length} need attention (linkcrypt mesh repair ${file})` : ""}\n`);
+          out.write(
+            `${r.findings.length - bad.length}/${r.findings.length} pairs healthy${bad.length ? `; ${bad.length} need attention (linkcrypt mesh repair ${file})` : ""}\n`,
+          );
         }
         return bad.length || r.errors.length ? EXIT.problems : EXIT.ok;
       }
@@ -214,7 +288,14 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
         const still = after.findings.filter((f) => f.severity === "warning" || f.severity === "critical");
         if (o.json) out.write(json({ repaired: r, remaining: still }));
         else {
-          out.write(r.length ? `${formatTable(["pair", "result", "detail"], r.map((x) => [x.pair, x.ok ? "re-initiated" : "FAILED", x.detail]))}\n` : "nothing to repair\n");
+          out.write(
+            r.length
+              ? `${formatTable(
+                  ["pair", "result", "detail"],
+                  r.map((x) => [x.pair, x.ok ? "re-initiated" : "FAILED", x.detail]),
+                )}\n`
+              : "nothing to repair\n",
+          );
           out.write(`${after.findings.length - still.length}/${after.findings.length} pairs healthy after repair\n`);
         }
         return still.length ? EXIT.problems : EXIT.ok;
@@ -222,22 +303,50 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
       case "down": {
         const mode = o.clear ? "clear" : "block";
         const exception = o.clear
-          ? { mode: "clear" as const, mesh: c.mesh.name, reason: o.reason!.trim(), who: process.env.SUDO_USER ?? userInfo().username, when: new Date().toISOString(), hosts: c.hosts.map((h) => h.name) }
+          ? {
+              mode: "clear" as const,
+              mesh: c.mesh.name,
+              reason: o.reason!.trim(),
+              who: process.env.SUDO_USER ?? userInfo().username,
+              when: new Date().toISOString(),
+              hosts: c.hosts.map((h) => h.name),
+            }
           : undefined;
         const r = await meshDown(c.hosts, { blocking: o.blocking !== false, mode, ...(exception ? { exception } : {}) });
         if (o.json) out.write(json({ mode, hosts: r, ...(exception ? { exception } : {}) }));
         else {
-          out.write(`${formatTable(["host", "unloaded", "mesh SAs left", "error"], r.map((h) => [h.host, String(h.unloaded), h.remainingSas === null ? "(not waited)" : String(h.remainingSas), h.error ?? ""]))}\n`);
-          out.write(mode === "block"
-            ? "mesh down --block: member-to-member traffic is DROPPED (drop policies in place) until `linkcrypt mesh up`\n"
-            : `mesh down --clear: members now talk UNENCRYPTED; exception recorded (${exception!.who}, ${exception!.when}): ${exception!.reason}; shown by verify, report and metrics until \`linkcrypt mesh up\`\n`);
+          out.write(
+            `${formatTable(
+              ["host", "unloaded", "mesh SAs left", "error"],
+              r.map((h) => [h.host, String(h.unloaded), h.remainingSas === null ? "(not waited)" : String(h.remainingSas), h.error ?? ""]),
+            )}\n`,
+          );
+          out.write(
+            mode === "block"
+              ? "mesh down --block: member-to-member traffic is DROPPED (drop policies in place) until `linkcrypt mesh up`\n"
+              : `mesh down --clear: members now talk UNENCRYPTED; exception recorded (${exception!.who}, ${exception!.when}): ${exception!.reason}; shown by verify, report and metrics until \`linkcrypt mesh up\`\n`,
+          );
         }
         return r.some((h) => h.error || (h.remainingSas ?? 0) > 0) ? EXIT.problems : EXIT.ok;
       }
       case "status": {
         const r = await meshStatus(c.hosts);
         if (o.json) out.write(json({ hosts: r }));
-        else out.write(`${formatTable(["host", "reachable", "connections", "IKE up", "CHILD SAs", "half-open", "error"], r.map((h) => [h.host, h.reachable ? "yes" : "NO", String(h.conns), String(h.ikeEstablished), String(h.childrenInstalled), String(h.halfOpen), h.error ?? ""]))}\n`);
+        else
+          out.write(
+            `${formatTable(
+              ["host", "reachable", "connections", "IKE up", "CHILD SAs", "half-open", "error"],
+              r.map((h) => [
+                h.host,
+                h.reachable ? "yes" : "NO",
+                String(h.conns),
+                String(h.ikeEstablished),
+                String(h.childrenInstalled),
+                String(h.halfOpen),
+                h.error ?? "",
+              ]),
+            )}\n`,
+          );
         return r.some((h) => !h.reachable) ? EXIT.problems : EXIT.ok;
       }
       default:

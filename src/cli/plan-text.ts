@@ -13,7 +13,16 @@ export function planText(plan: Plan): string {
       "\nLINKS\n" +
         formatTable(
           ["link", "medium", "speed", "method", "cipher", "overhead", "max inner", "set MTU"],
-          plan.links.map((l) => [l.name, l.medium, l.speed, l.method, l.cipher ?? "-", String(l.mtu.overheadBytes), String(l.mtu.maxInnerMtu), String(l.mtu.recommendedMtu)]),
+          plan.links.map((l) => [
+            l.name,
+            l.medium,
+            l.speed,
+            l.method,
+            l.cipher ?? "-",
+            String(l.mtu.overheadBytes),
+            String(l.mtu.maxInnerMtu),
+            String(l.mtu.recommendedMtu),
+          ]),
         ),
     );
     for (const l of plan.links) parts.push(`\n${l.name} (${l.a} - ${l.b}):\n${l.reasons.map((r) => `  - ${r}`).join("\n")}`);
@@ -29,26 +38,41 @@ function meshText(m: MeshPlan): string {
   lines.push(
     `\nMESH ${m.name}: ${m.mode} mode, ${m.auth === "psk" ? "per-pair PSK" : "certificates"}, ${m.hosts} hosts, ${m.pairs} pairs in ${m.pairClasses.length} class(es); the lower-named host of each pair initiates`,
   );
-  lines.push(`IKE ${m.ike.proposals.join(", ")}; PFS ${m.ike.pfs ? "on" : "off"}; IKE/CHILD lifetime ${m.ike.lifetimeSeconds}/${m.ike.childLifetimeSeconds} s`);
+  lines.push(
+    `IKE ${m.ike.proposals.join(", ")}; PFS ${m.ike.pfs ? "on" : "off"}; IKE/CHILD lifetime ${m.ike.lifetimeSeconds}/${m.ike.childLifetimeSeconds} s`,
+  );
   lines.push(
     formatTable(
       ["class", "hosts", "path", "pairs", "method", "cipher", "side A", "side B", "inner MTU", "MSS"],
       m.pairClasses.map((c) => [
-        c.id, `${c.hostClasses[0]}~${c.hostClasses[1]}`, c.pathClass, String(c.pairs), c.method, c.cipher ?? "-",
-        c.sides?.[0].decision ?? "-", c.sides?.[1].decision ?? "-", c.mtu ? String(c.mtu.maxInnerMtu) : "-", c.mtu ? String(c.mtu.mssClamp) : "-",
+        c.id,
+        `${c.hostClasses[0]}~${c.hostClasses[1]}`,
+        c.pathClass,
+        String(c.pairs),
+        c.method,
+        c.cipher ?? "-",
+        c.sides?.[0].decision ?? "-",
+        c.sides?.[1].decision ?? "-",
+        c.mtu ? String(c.mtu.maxInnerMtu) : "-",
+        c.mtu ? String(c.mtu.mssClamp) : "-",
       ]),
     ),
   );
   lines.push("host classes:");
   for (const h of m.hostClasses)
-    lines.push(`  ${h.id}  ${h.nic} (${h.nicDriver}) ${h.nicSpeed} mtu ${h.nicMtu}; ${h.cpu} [${h.cpuTier}]; ${h.families.join("+")}: ${listSome(h.hosts)}`);
+    lines.push(
+      `  ${h.id}  ${h.nic} (${h.nicDriver}) ${h.nicSpeed} mtu ${h.nicMtu}; ${h.cpu} [${h.cpuTier}]; ${h.families.join("+")}: ${listSome(h.hosts)}`,
+    );
   lines.push("path classes:");
   for (const p of m.pathClasses)
-    lines.push(`  ${p.id}  ${p.linksMtu === null ? "site LAN only" : `links carry ${p.linksMtu} bytes, slowest ${p.speed}`}${p.natT ? ", NAT-T" : ""}${p.hardwareEncrypted ? ", hardware-encrypted" : ""}: ${listSome(p.sitePairs)}`);
+    lines.push(
+      `  ${p.id}  ${p.linksMtu === null ? "site LAN only" : `links carry ${p.linksMtu} bytes, slowest ${p.speed}`}${p.natT ? ", NAT-T" : ""}${p.hardwareEncrypted ? ", hardware-encrypted" : ""}: ${listSome(p.sitePairs)}`,
+    );
   lines.push("reasons:");
   for (const c of m.pairClasses) {
     lines.push(`  ${c.id}: ${c.reasons.join("; ")}`);
-    for (const [i, s] of (c.sides ?? []).entries()) lines.push(`    side ${i === 0 ? "A" : "B"} (${s.hostClass}): ${s.decision}, hw_offload=${s.hwOffload}: ${s.reason}`);
+    for (const [i, s] of (c.sides ?? []).entries())
+      lines.push(`    side ${i === 0 ? "A" : "B"} (${s.hostClass}): ${s.decision}, hw_offload=${s.hwOffload}: ${s.reason}`);
   }
   return lines.join("\n");
 }

@@ -28,7 +28,10 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
   const err: Out = { write: (s) => rawErr.write(safeProgress(s)) };
   let code: number = EXIT.ok;
   const collect = (v: string, prev: string[]) => [...prev, v];
-  const profilesOpt = () => new Option("--profiles <dir>", "extra profile directory (repeatable); later ones override bundled profiles").argParser(collect).default([]);
+  const profilesOpt = () =>
+    new Option("--profiles <dir>", "extra profile directory (repeatable); later ones override bundled profiles")
+      .argParser(collect)
+      .default([]);
   const program = new Command("linkcrypt")
     .description("Plan, apply, verify and report link encryption: L1 encryptors, MACsec, NIC offload and a host IPsec mesh")
     .version(versionLine(), "-V, --version", "print the version and the git commit it was built from")
@@ -80,7 +83,11 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
     .option("--concurrency <n>", "devices in flight at once (default 8)", NUMERIC.concurrency())
     .option("--per-device <n>", "operations in flight per device (default 1)", NUMERIC.perDevice())
-    .option("--per-device-interval <ms>", "minimum time between operations on one device (a rate limit; default none)", NUMERIC.intervalMs())
+    .option(
+      "--per-device-interval <ms>",
+      "minimum time between operations on one device (a rate limit; default none)",
+      NUMERIC.intervalMs(),
+    )
     .option("--timeout <seconds>", "connect timeout; commands get three times as long (default 10)", NUMERIC.timeoutS())
     .addOption(profilesOpt())
     .action(async (file: string, o: Parameters<typeof runDiscover>[1]) => {
@@ -92,18 +99,33 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     .description("execute a saved plan: both ends of a link or neither, confirmed commits, a journal (exit 0 none, 2 changed, 1 failed)")
     .argument("<plan>", "plan file from linkcrypt plan --out")
     .option("--inventory <file>", "the inventory the plan was made from (addresses, credential references)")
-    .option("--facts <file>", "the facts file the plan was made with, if any; apply re-discovers and refuses the plan if it would now differ")
+    .option(
+      "--facts <file>",
+      "the facts file the plan was made with, if any; apply re-discovers and refuses the plan if it would now differ",
+    )
     .option("--no-refresh", "with --facts: trust the facts file instead of re-reading the devices (offline, or already checked)")
     .option("--state <location>", STATE_HELP)
     .option("--state-key <ref>", STATE_KEY_HELP)
     .option("--state-dir <dir>", "older layout: the state in DIR/state.sqlite (a .linkcrypt directory's files are imported once)")
     .option("--dry-run", "stage and diff every change, commit nothing (exit 2 if anything would change)")
-    .option("--confirm-timeout <seconds>", "devices roll back by themselves unless confirmed within this (default 120)", NUMERIC.confirmTimeoutS())
-    .option("--secured-timeout <seconds>", "how long to wait for MACsec to report secured on both ends (default 60)", NUMERIC.securedTimeoutS())
+    .option(
+      "--confirm-timeout <seconds>",
+      "devices roll back by themselves unless confirmed within this (default 120)",
+      NUMERIC.confirmTimeoutS(),
+    )
+    .option(
+      "--secured-timeout <seconds>",
+      "how long to wait for MACsec to report secured on both ends (default 60)",
+      NUMERIC.securedTimeoutS(),
+    )
     .option("--max-fail-percent <n>", "stop starting new work once this share of targets failed (default 0)", NUMERIC.percent())
     .option("--concurrency <n>", "operations in flight (default 8)", NUMERIC.concurrency())
     .option("--per-device <n>", "operations in flight per device (default 1)", NUMERIC.perDevice())
-    .option("--per-device-interval <ms>", "minimum time between operations on one device (a rate limit; default none)", NUMERIC.intervalMs())
+    .option(
+      "--per-device-interval <ms>",
+      "minimum time between operations on one device (a rate limit; default none)",
+      NUMERIC.intervalMs(),
+    )
     .option("--per-site <n>", "operations in flight touching one site (default no limit)", NUMERIC.perSite())
     .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
     .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys")
@@ -115,7 +137,8 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     });
 
   const keyOpts = (c: Command) =>
-    c.option("--inventory <file>", "inventory YAML file")
+    c
+      .option("--inventory <file>", "inventory YAML file")
       .option("--state <location>", STATE_HELP)
       .option("--state-key <ref>", STATE_KEY_HELP)
       .option("--state-dir <dir>", "older layout: the state in DIR/state.sqlite (a .linkcrypt directory's files are imported once)")
@@ -135,9 +158,11 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     code = await runRotate(what, name, o, out, err);
   });
   const keys = program.command("keys").description("key lifecycle");
-  keyOpts(keys.command("status").description("every managed key's age against the policy's maximum lifetime")).action(async (o: Parameters<typeof runKeysStatus>[0]) => {
-    code = await runKeysStatus(o, out, err);
-  });
+  keyOpts(keys.command("status").description("every managed key's age against the policy's maximum lifetime")).action(
+    async (o: Parameters<typeof runKeysStatus>[0]) => {
+      code = await runKeysStatus(o, out, err);
+    },
+  );
 
   program
     .command("verify")
@@ -162,7 +187,11 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     .option("--out <file>", "write the report to a file")
     .option("--verify <file>", "results of linkcrypt verify --out (the same inventory's), for status, evidence and key ages")
     .option("--plan <file>", "the saved plan that was applied (its digest goes in the provenance; default: plan the inventory now)")
-    .option("--max-evidence-age <hours>", "warn, and assess nothing as in operation, when the verify evidence is older (default 24)", NUMERIC.evidenceAgeH())
+    .option(
+      "--max-evidence-age <hours>",
+      "warn, and assess nothing as in operation, when the verify evidence is older (default 24)",
+      NUMERIC.evidenceAgeH(),
+    )
     .option("--state <location>", "inventory state: when the plan was applied, last apply failures, MACsec key ages")
     .option("--state-dir <dir>", "state directory (older layout) for the same")
     .option("--state-key <ref>", "key reference for the state store")
@@ -213,14 +242,19 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
 
   program
     .command("lab")
-    .description("a real lab: one network namespace and charon per mesh host, or one VM per mesh host with --datapath kernel (up | down | status)")
+    .description(
+      "a real lab: one network namespace and charon per mesh host, or one VM per mesh host with --datapath kernel (up | down | status)",
+    )
     .argument("<verb>", "up, down or status")
     .argument("[inventory]", "inventory YAML file (for up)")
     .option("--name <name>", "lab name (default: the inventory's name)")
     .option("--dir <dir>", "lab directory (default /tmp/linkcrypt-lab-NAME); lab down removes only what lab up made in it")
     .option("--recreate", "up: tear down a running lab in --dir and build it again (new ports and keys)")
     .option("--snmp-v2c", "up: the encryptors also answer SNMP v2c (public/private); default SNMPv3 authPriv only")
-    .option("--datapath <kind>", "up: libipsec (default: namespaces, userspace ESP, tunnel mode) or kernel (QEMU VMs on Debian's 6.12 kernel: real xfrm, transport mode, netdevsim offload)")
+    .option(
+      "--datapath <kind>",
+      "up: libipsec (default: namespaces, userspace ESP, tunnel mode) or kernel (QEMU VMs on Debian's 6.12 kernel: real xfrm, transport mode, netdevsim offload)",
+    )
     .option("--json", "machine-readable output")
     .addOption(profilesOpt())
     .action(async (verb: string, file: string | undefined, o: Parameters<typeof runLab>[2]) => {
@@ -229,15 +263,25 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
 
   program
     .command("serve")
-    .description("run until stopped: watch the mesh hosts' VICI events, verify periodically, repair broken pairs; /metrics, /healthz, /readyz, /api/status and a live status page over HTTP (docs/serve.md)")
+    .description(
+      "run until stopped: watch the mesh hosts' VICI events, verify periodically, repair broken pairs; /metrics, /healthz, /readyz, /api/status and a live status page over HTTP (docs/serve.md)",
+    )
     .argument("<inventory>", "inventory YAML file")
     .option("--listen <host:port>", "HTTP address (default 127.0.0.1:9469)")
     .option("--state <location>", `${STATE_HELP}; postgres://… lets several replicas share it, one leading`)
     .option("--state-key <ref>", STATE_KEY_HELP)
     .option("--interval <seconds>", "full verify period, varied by ±10 % (default 60)", NUMERIC.timeoutS())
     .option("--max-attempts <n>", "repair attempts per broken pair, with backoff (default 3)", NUMERIC.perDevice())
-    .option("--breaker-share <percent>", "stop acting when more than this share of the pairs is broken at once (default 50)", NUMERIC.percent())
-    .option("--flap-limit <n>", "a host whose event stream drops or whose repairs fail this often within 5 min is left alone (default 3)", NUMERIC.perDevice())
+    .option(
+      "--breaker-share <percent>",
+      "stop acting when more than this share of the pairs is broken at once (default 50)",
+      NUMERIC.percent(),
+    )
+    .option(
+      "--flap-limit <n>",
+      "a host whose event stream drops or whose repairs fail this often within 5 min is left alone (default 3)",
+      NUMERIC.perDevice(),
+    )
     .option("--refresh <seconds>", "status page refresh period (default 5)", NUMERIC.timeoutS())
     .option("--no-watch", "no VICI event streams: periodic verify only")
     .option("--log-format <fmt>", "json or text (default: json unless stdout is a terminal)")
@@ -300,10 +344,14 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
       err.write(`linkcrypt: ${safeText(e.message)}\n`);
       // Scripts that asked for --json get the error as JSON on stdout too, with the same exit code.
       if (argv.includes("--json"))
-        out.write(`${JSON.stringify({ error: { code: e.code, message: e.message, ...(e.device ? { device: e.device } : {}), ...(e.operation ? { operation: e.operation } : {}) } })}\n`);
+        out.write(
+          `${JSON.stringify({ error: { code: e.code, message: e.message, ...(e.device ? { device: e.device } : {}), ...(e.operation ? { operation: e.operation } : {}) } })}\n`,
+        );
       return e instanceof UsageError ? EXIT.usage : EXIT.problems;
     }
-    err.write(`linkcrypt: internal error: ${safeText(String((e as Error)?.message ?? e))}\n(this is a bug; run with LINKCRYPT_DEBUG=1 for the stack trace)\n`);
+    err.write(
+      `linkcrypt: internal error: ${safeText(String((e as Error)?.message ?? e))}\n(this is a bug; run with LINKCRYPT_DEBUG=1 for the stack trace)\n`,
+    );
     if (process.env.LINKCRYPT_DEBUG) err.write(`${(e as Error).stack}\n`);
     return EXIT.internal;
   }

@@ -7,7 +7,13 @@ import { collectSamples, graphiteText, prometheusText } from "../metrics/metrics
 import type { JournalEntry } from "../apply/state-store.js";
 import type { Plan } from "../planner/plan-types.js";
 import { htmlToPdf } from "../report/pdf.js";
-import { DEFAULT_EVIDENCE_MAX_AGE_HOURS, readVerifyFile, toolIdentity, verifyExceptions, type ExceptionRecord } from "../report/provenance.js";
+import {
+  DEFAULT_EVIDENCE_MAX_AGE_HOURS,
+  readVerifyFile,
+  toolIdentity,
+  verifyExceptions,
+  type ExceptionRecord,
+} from "../report/provenance.js";
 import { buildReport } from "../report/report.js";
 import { reportHtml, reportMarkdown } from "../report/render.js";
 import { topologyDot, topologyFigures, topologyMermaid } from "../report/topology.js";
@@ -40,13 +46,20 @@ export async function runVerify(file: string, o: VerifyCliOptions, out: Out): Pr
   const access = cliAccess(o);
   const pool = new SshPool();
   const r = await verifyInventory(plan, inv, l.profiles, {
-    access, now: () => new Date(),
+    access,
+    now: () => new Date(),
     meshHosts: (name) => meshHostsFor(inv, plan.meshes.find((m) => m.name === name)!, pool, access),
   });
   await pool.closeAll();
   if (o.out) writeAtomically(o.out, json(r));
   if (o.json) out.write(json(r));
-  else out.write(`${formatTable(["kind", "name", "method", "status", "evidence"], r.entries.map((e) => [e.kind, e.name, e.method, e.status, e.evidence.join("; ")]))}\n`);
+  else
+    out.write(
+      `${formatTable(
+        ["kind", "name", "method", "status", "evidence"],
+        r.entries.map((e) => [e.kind, e.name, e.method, e.status, e.evidence.join("; ")]),
+      )}\n`,
+    );
   return r.entries.every((e) => e.status === "secured") ? EXIT.ok : EXIT.problems;
 }
 
@@ -70,7 +83,8 @@ export interface ReportCliOptions {
 function maxAgeHours(v: string | undefined): number {
   if (v === undefined) return DEFAULT_EVIDENCE_MAX_AGE_HOURS;
   const n = Number(v);
-  if (!/^\d+(\.\d+)?$/.test(v.trim()) || !Number.isFinite(n) || n <= 0 || n > 24 * 3650) throw new UsageError(`--max-evidence-age must be a number of hours above 0, got "${v}"`);
+  if (!/^\d+(\.\d+)?$/.test(v.trim()) || !Number.isFinite(n) || n <= 0 || n > 24 * 3650)
+    throw new UsageError(`--max-evidence-age must be a number of hours above 0, got "${v}"`);
   return n;
 }
 
@@ -80,9 +94,11 @@ function maxAgeHours(v: string | undefined): number {
  */
 export async function runReport(file: string, o: ReportCliOptions, out: Out, err: Out = { write: () => undefined }): Promise<number> {
   // --json is --format json, as on every other verb.
-  if (o.json && o.format && o.format !== "json") throw new UsageError(`--json prints the report as JSON; it cannot be combined with --format ${o.format}`);
+  if (o.json && o.format && o.format !== "json")
+    throw new UsageError(`--json prints the report as JSON; it cannot be combined with --format ${o.format}`);
   const format = o.json ? "json" : (o.format ?? "md");
-  if (!["json", "md", "markdown", "html", "pdf"].includes(format)) throw new UsageError(`--format must be json, md, html or pdf, got "${format}"`);
+  if (!["json", "md", "markdown", "html", "pdf"].includes(format))
+    throw new UsageError(`--format must be json, md, html or pdf, got "${format}"`);
   if (format === "pdf" && !o.out) throw new UsageError("--format pdf writes a binary file: give --out FILE.pdf");
   const maxAge = maxAgeHours(o.maxEvidenceAge);
   const l = loadAll(file, o.profiles, o.facts);
@@ -105,9 +121,17 @@ export async function runReport(file: string, o: ReportCliOptions, out: Out, err
       throw new InputError(`cannot read plan ${o.plan}: ${(e as Error).message}`, { cause: e });
     }
     checkPlanShape(saved, o.plan);
-    if (saved?.format !== "linkcrypt-plan" || !Array.isArray(saved.links) || !Array.isArray(saved.meshes) || typeof saved.inputs?.inventoryDigest !== "string") throw new InputError(`${o.plan} is not the output of linkcrypt plan --out`);
-    if (saved.inventory !== plan.inventory) throw new InputError(`${o.plan} is a plan for inventory "${saved.inventory}", not "${plan.inventory}"`);
-    if (saved.inputs.inventoryDigest !== plan.inputs.inventoryDigest) warnings.push(`the plan ${o.plan} was made from an earlier version of the inventory (it changed since)`);
+    if (
+      saved?.format !== "linkcrypt-plan" ||
+      !Array.isArray(saved.links) ||
+      !Array.isArray(saved.meshes) ||
+      typeof saved.inputs?.inventoryDigest !== "string"
+    )
+      throw new InputError(`${o.plan} is not the output of linkcrypt plan --out`);
+    if (saved.inventory !== plan.inventory)
+      throw new InputError(`${o.plan} is a plan for inventory "${saved.inventory}", not "${plan.inventory}"`);
+    if (saved.inputs.inventoryDigest !== plan.inputs.inventoryDigest)
+      warnings.push(`the plan ${o.plan} was made from an earlier version of the inventory (it changed since)`);
     plan = saved;
     planFile = { name: o.plan, bytes };
   }
@@ -131,9 +155,13 @@ export async function runReport(file: string, o: ReportCliOptions, out: Out, err
   // `mesh down --clear` exception records: those the verify file carries (verify reads them from the mesh hosts).
   const exceptions: ExceptionRecord[] | undefined = verifyExceptions(verify?.verify);
   const r = buildReport(plan, l.profiles, {
-    generatedAt: now.toISOString(), tool: toolIdentity(),
+    generatedAt: now.toISOString(),
+    tool: toolIdentity(),
     ...(verify ? { verify: { report: verify.verify, provenance: verify.provenance } } : {}),
-    ...(planFile ? { planFile } : {}), ...(journal ? { journal } : {}), ...(keyCreatedAt ? { keyCreatedAt } : {}), ...(exceptions ? { exceptions } : {}),
+    ...(planFile ? { planFile } : {}),
+    ...(journal ? { journal } : {}),
+    ...(keyCreatedAt ? { keyCreatedAt } : {}),
+    ...(exceptions ? { exceptions } : {}),
   });
   r.warnings.unshift(...warnings);
   for (const w of r.warnings) err.write(`warning: ${w}\n`);
@@ -148,7 +176,9 @@ export async function runReport(file: string, o: ReportCliOptions, out: Out, err
       renameSync(tmp, o.out!);
     }
   }
-  return r.controls.some((c) => c.status === "fail") || r.findings.some((f) => f.severity === "critical" || f.severity === "high") ? EXIT.problems : EXIT.ok;
+  return r.controls.some((c) => c.status === "fail") || r.findings.some((f) => f.severity === "critical" || f.severity === "high")
+    ? EXIT.problems
+    : EXIT.ok;
 }
 
 function emit(file: string | undefined, text: string, out: Out): void {
@@ -157,7 +187,12 @@ function emit(file: string | undefined, text: string, out: Out): void {
 }
 
 /** `linkcrypt metrics INVENTORY [--verify verify.json] [--format prometheus|graphite] [--json]`. */
-export function runMetrics(file: string, o: { format?: string; verify?: string; prefix?: string; maxEvidenceAge?: string; json?: boolean; profiles: string[] }, out: Out, err: Out = { write: () => undefined }): number {
+export function runMetrics(
+  file: string,
+  o: { format?: string; verify?: string; prefix?: string; maxEvidenceAge?: string; json?: boolean; profiles: string[] },
+  out: Out,
+  err: Out = { write: () => undefined },
+): number {
   const format = o.format ?? "prometheus";
   if (format !== "prometheus" && format !== "graphite") throw new UsageError(`--format must be prometheus or graphite, got "${format}"`);
   if (o.json && o.format) throw new UsageError(`--json prints the samples as JSON; it cannot be combined with --format ${o.format}`);
@@ -169,11 +204,18 @@ export function runMetrics(file: string, o: { format?: string; verify?: string; 
     return EXIT.problems;
   }
   const now = new Date();
-  const v = o.verify ? readVerifyFile(o.verify, { name: plan.inventory, digest: plan.inputs.inventoryDigest }, { now, maxAgeHours: maxAge }) : undefined;
+  const v = o.verify
+    ? readVerifyFile(o.verify, { name: plan.inventory, digest: plan.inputs.inventoryDigest }, { now, maxAgeHours: maxAge })
+    : undefined;
   for (const w of v?.provenance.warnings ?? []) err.write(`warning: ${w}\n`);
   const samples = collectSamples(plan, v?.verify, [], v ? { collectedAt: v.provenance.collectedAt, now } : undefined);
   // --json: the same samples as data, {inventory, samples: [{name, help, type, labels, value}]}.
   if (o.json) out.write(json({ inventory: plan.inventory, samples }));
-  else out.write(format === "prometheus" ? prometheusText(samples) : graphiteText(samples, o.prefix ?? `linkcrypt.${plan.inventory}`, Math.floor(now.getTime() / 1000)));
+  else
+    out.write(
+      format === "prometheus"
+        ? prometheusText(samples)
+        : graphiteText(samples, o.prefix ?? `linkcrypt.${plan.inventory}`, Math.floor(now.getTime() / 1000)),
+    );
   return EXIT.ok;
 }

@@ -46,7 +46,8 @@ export function parseListen(v: string): { host: string; port: number } {
 /** `linkcrypt serve INVENTORY`: runs until SIGTERM (exit 0); SIGHUP reloads. The reconciler is src/serve/. */
 export async function runServe(file: string, o: ServeCliOptions, out: Out, err: Out): Promise<number> {
   const listen = parseListen(o.listen ?? "127.0.0.1:9469");
-  if (o.logFormat && !["json", "text"].includes(o.logFormat)) throw new UsageError(`--log-format must be json or text, got "${o.logFormat}"`);
+  if (o.logFormat && !["json", "text"].includes(o.logFormat))
+    throw new UsageError(`--log-format must be json or text, got "${o.logFormat}"`);
   const log = streamLogger(out, { json: o.logFormat ? o.logFormat === "json" : !process.stdout.isTTY });
   const access = cliAccess(o);
   let profiles: ProfileSet | undefined;
@@ -54,7 +55,8 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
   const load = async (): Promise<ServeTarget> => {
     const l = loadAll(file, o.profiles, o.facts);
     const plan = planFromLoaded(l);
-    if (!plan || !l.profiles || hasErrors(plan.diagnostics)) throw new InputError(`${file}: not valid\n${formatDiagnostics(plan?.diagnostics ?? l.diagnostics)}`);
+    if (!plan || !l.profiles || hasErrors(plan.diagnostics))
+      throw new InputError(`${file}: not valid\n${formatDiagnostics(plan?.diagnostics ?? l.diagnostics)}`);
     const inv = l.data as Inventory;
     const pool = new SshPool();
     const meshes = plan.meshes.map((mesh) => ({ mesh, hosts: meshHostsFor(inv, mesh, pool, access) }));
@@ -62,11 +64,14 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
     const p = l.profiles;
     const loadedDigest = plan.inputs.inventoryDigest;
     return {
-      plan, meshes,
+      plan,
+      meshes,
       planPending: () => {
         const now = planFromLoaded(loadAll(file, o.profiles, o.facts));
         if (!now) return `${file} no longer loads; fix it before the next SIGHUP`;
-        return now.inputs.inventoryDigest !== loadedDigest ? `${file} changed (digest ${now.inputs.inventoryDigest.slice(0, 19)}…, running ${loadedDigest.slice(0, 19)}…): run linkcrypt plan and apply, then SIGHUP` : undefined;
+        return now.inputs.inventoryDigest !== loadedDigest
+          ? `${file} changed (digest ${now.inputs.inventoryDigest.slice(0, 19)}…, running ${loadedDigest.slice(0, 19)}…): run linkcrypt plan and apply, then SIGHUP`
+          : undefined;
       },
       keyAges: async () => {
         const out: { key: string; kind: string; seconds: number }[] = [];
@@ -76,7 +81,12 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
         }
         return out;
       },
-      verify: () => verifyInventory(plan, inv, p, { access, now: () => new Date(), meshHosts: (name) => meshes.find((m) => m.mesh.name === name)!.hosts }),
+      verify: () =>
+        verifyInventory(plan, inv, p, {
+          access,
+          now: () => new Date(),
+          meshHosts: (name) => meshes.find((m) => m.mesh.name === name)!.hosts,
+        }),
       close: () => pool.closeAll(),
     };
   };
@@ -85,7 +95,13 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
   const journal = await openCliState(o, first.plan.inventory, access.secrets, err, { file, state: inv.state });
   journalRef = journal;
   // Leadership on a connection and namespace of its own: serve never holds the lock apply and rotate take.
-  const loc = stateLocation({ state: o.state, stateKey: o.stateKey, inventory: first.plan.inventory, secrets: access.secrets, inventoryState: inv.state ? { ...inv.state, base: dirname(resolve(file)) } : undefined });
+  const loc = stateLocation({
+    state: o.state,
+    stateKey: o.stateKey,
+    inventory: first.plan.inventory,
+    secrets: access.secrets,
+    inventoryState: inv.state ? { ...inv.state, base: dirname(resolve(file)) } : undefined,
+  });
   const ns = `${first.plan.inventory}#serve`;
   const leaderBackend = loc.kind === "postgres" ? await PgBackend.connect(loc.url, ns) : new SqliteBackend(loc.path, ns);
   const leadership = backendLeadership(leaderBackend, `linkcrypt serve ${file}`);
@@ -99,8 +115,12 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
       flapLimit: num(o.flapLimit, 3),
       maxAttempts: num(o.maxAttempts, 3),
       watch: o.watch !== false,
-      ...(Number(process.env.LINKCRYPT_TEST_REPAIR_DELAY_MS) > 0 ? { testRepairDelayMs: Number(process.env.LINKCRYPT_TEST_REPAIR_DELAY_MS) } : {}),
-      ...(process.env.LINKCRYPT_SERVE_BREAKER_COOLDOWN_S ? { breakerCooldownMs: Number(process.env.LINKCRYPT_SERVE_BREAKER_COOLDOWN_S) * 1000 } : {}),
+      ...(Number(process.env.LINKCRYPT_TEST_REPAIR_DELAY_MS) > 0
+        ? { testRepairDelayMs: Number(process.env.LINKCRYPT_TEST_REPAIR_DELAY_MS) }
+        : {}),
+      ...(process.env.LINKCRYPT_SERVE_BREAKER_COOLDOWN_S
+        ? { breakerCooldownMs: Number(process.env.LINKCRYPT_SERVE_BREAKER_COOLDOWN_S) * 1000 }
+        : {}),
       ...(process.env.LINKCRYPT_SERVE_BACKOFF_MS ? { backoffMs: Number(process.env.LINKCRYPT_SERVE_BACKOFF_MS) } : {}),
     },
   );

@@ -10,7 +10,9 @@ export function runValidate(file: string, opts: { json?: boolean; profiles: stri
     out.write(formatDiagnostics(l.diagnostics));
     if (ok && l.model) {
       const m = l.model;
-      out.write(`${file}: valid (${m.sites.length} sites, ${m.switches.size} switches, ${m.l1s.size} L1 encryptors, ${m.hosts.size} hosts, ${m.links.length} links, ${m.meshes.length} meshes; policy ${m.policyName})\n`);
+      out.write(
+        `${file}: valid (${m.sites.length} sites, ${m.switches.size} switches, ${m.l1s.size} L1 encryptors, ${m.hosts.size} hosts, ${m.links.length} links, ${m.meshes.length} meshes; policy ${m.policyName})\n`,
+      );
     } else if (!ok) out.write(`${file}: not valid\n`);
   }
   return ok ? EXIT.ok : EXIT.problems;

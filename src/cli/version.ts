@@ -28,7 +28,12 @@ function fromCheckout(): { version: string; commit: string } {
   }
   let commit = "source, commit unknown";
   try {
-    const head = execFileSync("git", ["-C", root, "rev-parse", "--short=12", "HEAD"], { stdio: ["ignore", "pipe", "ignore"], timeout: 5000 }).toString().trim();
+    const head = execFileSync("git", ["-C", root, "rev-parse", "--short=12", "HEAD"], {
+      stdio: ["ignore", "pipe", "ignore"],
+      timeout: 5000,
+    })
+      .toString()
+      .trim();
     if (head) commit = `${head}, from source`;
   } catch {
     /* not a git checkout */

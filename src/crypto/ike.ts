@@ -53,7 +53,14 @@ const INTEG = /^(sha1|sha|sha256|sha384|sha512|md5|aesxcbc|aescmac|sha256_96)$/;
 
 /** Splits a strongSwan proposal into its transforms; unknown tokens are returned in `unknown`. */
 export function parseIkeProposal(text: string): IkeProposal & { unknown: string[] } {
-  const p = { text, encryption: [] as string[], integrity: [] as string[], prf: [] as string[], dh: [] as string[], unknown: [] as string[] };
+  const p = {
+    text,
+    encryption: [] as string[],
+    integrity: [] as string[],
+    prf: [] as string[],
+    dh: [] as string[],
+    unknown: [] as string[],
+  };
   for (const tok of text.split("-")) {
     if (tok.startsWith("prf")) p.prf.push(tok);
     else if (findDhGroup(tok)) p.dh.push(dhAliases[tok] ?? tok);

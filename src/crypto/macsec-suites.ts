@@ -14,14 +14,30 @@ export interface MacsecSuite {
 }
 
 export const MACSEC_SUITES: readonly MacsecSuite[] = [
-  { id: "GCM-AES-128", keyBits: 128, xpn: false,
-    names: { openconfig: "GCM_AES_128", junos: "gcm-aes-128", eos: "aes128-gcm", linux: "gcm-aes-128" } },
-  { id: "GCM-AES-256", keyBits: 256, xpn: false,
-    names: { openconfig: "GCM_AES_256", junos: "gcm-aes-256", eos: "aes256-gcm", linux: "gcm-aes-256" } },
-  { id: "GCM-AES-XPN-128", keyBits: 128, xpn: true,
-    names: { openconfig: "GCM_AES_XPN_128", junos: "gcm-aes-xpn-128", eos: "aes128-gcm-xpn", linux: "gcm-aes-xpn-128" } },
-  { id: "GCM-AES-XPN-256", keyBits: 256, xpn: true,
-    names: { openconfig: "GCM_AES_XPN_256", junos: "gcm-aes-xpn-256", eos: "aes256-gcm-xpn", linux: "gcm-aes-xpn-256" } },
+  {
+    id: "GCM-AES-128",
+    keyBits: 128,
+    xpn: false,
+    names: { openconfig: "GCM_AES_128", junos: "gcm-aes-128", eos: "aes128-gcm", linux: "gcm-aes-128" },
+  },
+  {
+    id: "GCM-AES-256",
+    keyBits: 256,
+    xpn: false,
+    names: { openconfig: "GCM_AES_256", junos: "gcm-aes-256", eos: "aes256-gcm", linux: "gcm-aes-256" },
+  },
+  {
+    id: "GCM-AES-XPN-128",
+    keyBits: 128,
+    xpn: true,
+    names: { openconfig: "GCM_AES_XPN_128", junos: "gcm-aes-xpn-128", eos: "aes128-gcm-xpn", linux: "gcm-aes-xpn-128" },
+  },
+  {
+    id: "GCM-AES-XPN-256",
+    keyBits: 256,
+    xpn: true,
+    names: { openconfig: "GCM_AES_XPN_256", junos: "gcm-aes-xpn-256", eos: "aes256-gcm-xpn", linux: "gcm-aes-xpn-256" },
+  },
 ];
 
 export const MACSEC_SUITE_IDS = MACSEC_SUITES.map((s) => s.id) as [MacsecSuiteId, ...MacsecSuiteId[]];

@@ -23,12 +23,23 @@ export function sshFor(d: DeviceEntry, pool: SshPool, o: AccessOptions): () => P
   return () => {
     const s = d.credentials ? resolveSecret(d.credentials.secret, o.secrets, d.name) : undefined;
     const auth: Partial<SshOptions> =
-      s === undefined ? (o.secrets.env.SSH_AUTH_SOCK ? { agent: o.secrets.env.SSH_AUTH_SOCK } : {})
-      : /^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(s) ? { privateKey: s } : { password: s };
+      s === undefined
+        ? o.secrets.env.SSH_AUTH_SOCK
+          ? { agent: o.secrets.env.SSH_AUTH_SOCK }
+          : {}
+        : /^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(s)
+          ? { privateKey: s }
+          : { password: s };
     return pool.get({
-      device: d.name, host: m.address ?? "localhost", port: m.port ?? (m.transport === "netconf" ? 830 : 22),
-      username: d.credentials?.username ?? "linkcrypt", knownHostsFile: o.knownHostsFile, acceptNewHostKey: o.acceptNewHostKey,
-      connectTimeoutMs: o.connectTimeoutMs, commandTimeoutMs: o.commandTimeoutMs, ...auth,
+      device: d.name,
+      host: m.address ?? "localhost",
+      port: m.port ?? (m.transport === "netconf" ? 830 : 22),
+      username: d.credentials?.username ?? "linkcrypt",
+      knownHostsFile: o.knownHostsFile,
+      acceptNewHostKey: o.acceptNewHostKey,
+      connectTimeoutMs: o.connectTimeoutMs,
+      commandTimeoutMs: o.commandTimeoutMs,
+      ...auth,
     });
   };
 }
@@ -42,7 +53,12 @@ export function driverFor(d: DeviceEntry, profiles: ProfileSet, pool: SshPool, o
   const profile = profileOf(d, profiles) as Record<string, unknown> | undefined;
   const name = profile?.driver as string | undefined;
   const factory = name ? driverFactory(name) : undefined;
-  if (!factory || !d.management) throw new LinkcryptError("E_UNSUPPORTED", `${d.name}: ${!d.management ? "no management address" : `driver "${name ?? "?"}" (profile ${d.profile}) is not available in this version`}`, { device: d.name });
+  if (!factory || !d.management)
+    throw new LinkcryptError(
+      "E_UNSUPPORTED",
+      `${d.name}: ${!d.management ? "no management address" : `driver "${name ?? "?"}" (profile ${d.profile}) is not available in this version`}`,
+      { device: d.name },
+    );
   return factory(contextFor(d, profile!, pool, o));
 }
 
@@ -58,11 +74,30 @@ function contextFor(d: DeviceEntry, profile: Record<string, unknown>, pool: SshP
     snmp: () => {
       const version = m.snmpVersion ?? "3";
       const s = secret();
-      if (version !== "3") return SnmpSession.open({ device: d.name, host: m.address ?? "localhost", port: m.port ?? 161, version, community: s ?? "public", timeoutMs: o.connectTimeoutMs });
+      if (version !== "3")
+        return SnmpSession.open({
+          device: d.name,
+          host: m.address ?? "localhost",
+          port: m.port ?? 161,
+          version,
+          community: s ?? "public",
+          timeoutMs: o.connectTimeoutMs,
+        });
       const priv = d.credentials?.privSecret ? resolveSecret(d.credentials.privSecret, o.secrets, d.name) : s;
       return SnmpSession.open({
-        device: d.name, host: m.address ?? "localhost", port: m.port ?? 161, version, timeoutMs: o.connectTimeoutMs, retries: 1,
-        user: { name: d.credentials?.username ?? "linkcrypt", authProtocol: m.snmpAuth ?? "sha256", authKey: s ?? "", privProtocol: m.snmpPriv ?? "aes", privKey: priv ?? "" },
+        device: d.name,
+        host: m.address ?? "localhost",
+        port: m.port ?? 161,
+        version,
+        timeoutMs: o.connectTimeoutMs,
+        retries: 1,
+        user: {
+          name: d.credentials?.username ?? "linkcrypt",
+          authProtocol: m.snmpAuth ?? "sha256",
+          authKey: s ?? "",
+          privProtocol: m.snmpPriv ?? "aes",
+          privKey: priv ?? "",
+        },
       });
     },
   };

@@ -29,7 +29,11 @@ export async function discover(inv: Inventory, profiles: ProfileSet, o: Discover
   const managed = inv.devices.filter((d) => {
     if (!d.management) skipped.push({ device: d.name, why: "no management address" });
     // `local` hosts are reached only through their VICI socket (the lab's namespaces): there is no shell to ask.
-    else if (d.management.transport === "local") skipped.push({ device: d.name, why: "management transport local: reached through its VICI socket only, no shell to gather facts from; planned with profile defaults" });
+    else if (d.management.transport === "local")
+      skipped.push({
+        device: d.name,
+        why: "management transport local: reached through its VICI socket only, no shell to gather facts from; planned with profile defaults",
+      });
     return d.management !== undefined && d.management.transport !== "local";
   });
   let done = 0;
@@ -52,7 +56,10 @@ export async function discover(inv: Inventory, profiles: ProfileSet, o: Discover
           },
           (e: unknown) => {
             const err = e as Error & { code?: string };
-            devices[d.name] = { reachable: false, error: { code: err instanceof LinkcryptError ? err.code : "E_INTERNAL", message: err.message } };
+            devices[d.name] = {
+              reachable: false,
+              error: { code: err instanceof LinkcryptError ? err.code : "E_INTERNAL", message: err.message },
+            };
             o.onProgress?.(d.name, false, ++done, managed.length);
           },
         ),
@@ -60,7 +67,10 @@ export async function discover(inv: Inventory, profiles: ProfileSet, o: Discover
   );
   await pool.closeAll();
   await limiter.stop();
-  const sorted = Object.fromEntries(Object.keys(devices).sort().map((k) => [k, devices[k]!]));
+  const sorted = Object.fromEntries(
+    Object.keys(devices)
+      .sort()
+      .map((k) => [k, devices[k]!]),
+  );
   return { facts: { format: FACTS_FORMAT, version: 1, inventory: inv.name ?? "inventory", devices: sorted }, skipped };
 }
-

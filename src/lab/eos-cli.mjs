@@ -9,7 +9,13 @@
 import { readFileSync, writeFileSync } from "node:fs";
 
 const STATE = process.env.EOS_STATE;
-const load = () => { try { return JSON.parse(readFileSync(STATE, "utf8")); } catch { return { running: [], sessions: {}, linkUp: true }; } };
+const load = () => {
+  try {
+    return JSON.parse(readFileSync(STATE, "utf8"));
+  } catch {
+    return { running: [], sessions: {}, linkUp: true };
+  }
+};
 const save = (s) => writeFileSync(STATE, JSON.stringify(s));
 const out = [];
 const say = (l) => out.push(l);
@@ -44,7 +50,11 @@ for (const raw of input) {
   const cmd = line.trim();
   if (cmd === "exit" && !session) break;
   if (session) {
-    if (cmd === "end" || cmd === "exit") { session = null; ctx = []; continue; }
+    if (cmd === "end" || cmd === "exit") {
+      session = null;
+      ctx = [];
+      continue;
+    }
     const m = /^commit timer (\d\d):(\d\d):(\d\d)$/.exec(cmd);
     if (m) {
       const sess = state.sessions[session];
@@ -56,10 +66,19 @@ for (const raw of input) {
       continue;
     }
     const depth = (line.length - line.trimStart().length) / 3;
-    if (!Number.isInteger(depth) || depth > ctx.length) { say(`% Invalid input (indentation) at '${cmd}'`); continue; }
+    if (!Number.isInteger(depth) || depth > ctx.length) {
+      say(`% Invalid input (indentation) at '${cmd}'`);
+      continue;
+    }
     ctx = ctx.slice(0, depth);
-    if (depth === 0 && !/^(mac security|interface \S+)$/.test(cmd)) { say(`% Invalid input at '${cmd}'`); continue; }
-    if (/^cipher /.test(cmd) && !/^cipher (aes128-gcm|aes256-gcm|aes128-gcm-xpn|aes256-gcm-xpn)$/.test(cmd)) { say(`% Invalid input at '${cmd}'`); continue; }
+    if (depth === 0 && !/^(mac security|interface \S+)$/.test(cmd)) {
+      say(`% Invalid input at '${cmd}'`);
+      continue;
+    }
+    if (/^cipher /.test(cmd) && !/^cipher (aes128-gcm|aes256-gcm|aes128-gcm-xpn|aes256-gcm-xpn)$/.test(cmd)) {
+      say(`% Invalid input at '${cmd}'`);
+      continue;
+    }
     const sess = state.sessions[session];
     if (cmd.startsWith("no ")) {
       // `no <words>` removes every statement at this level that starts with those words (and what is under it);
@@ -90,7 +109,10 @@ for (const raw of input) {
       else delete state.sessions[name];
     } else if (verb === "abort") {
       if (!sess) say(`% Session ${name} does not exist`);
-      else { if (sess.committedAt) state.running = sess.before; delete state.sessions[name]; }
+      else {
+        if (sess.committedAt) state.running = sess.before;
+        delete state.sessions[name];
+      }
     } else {
       state.sessions[name] ??= { candidate: [...state.running] };
       session = name;
@@ -98,7 +120,10 @@ for (const raw of input) {
     }
   } else if ((m = /^show session-config named (\S+) diffs$/.exec(cmd))) {
     const sess = state.sessions[m[1]];
-    if (!sess) { say(`% Session ${m[1]} does not exist`); continue; }
+    if (!sess) {
+      say(`% Session ${m[1]} does not exist`);
+      continue;
+    }
     for (const l of state.running.filter((x) => !sess.candidate.includes(x))) say(`- ${l}`);
     for (const l of sess.candidate.filter((x) => !state.running.includes(x))) say(`+ ${l}`);
   } else if (cmd === "show version | json") {
@@ -115,10 +140,22 @@ for (const raw of input) {
       const secured = Boolean(state.linkUp && key && cipher);
       // Lab values: the key message id stands for the key server's MKA member id (here: from the primary CKN).
       const msgId = secured ? key.split(" ")[7].slice(0, 24).padEnd(24, "0") : "";
-      const priority = Number(state.running.find((x) => x.startsWith(`mac security / profile ${b[2]} / mka key-server priority `))?.split(" ").pop() ?? 16);
+      const priority = Number(
+        state.running
+          .find((x) => x.startsWith(`mac security / profile ${b[2]} / mka key-server priority `))
+          ?.split(" ")
+          .pop() ?? 16,
+      );
       interfaces[b[1]] = {
         portId,
-        details: { keyServerPriority: priority, latestKeyMsgId: msgId, latestKeyReceiving: secured, latestKeyTransmitting: secured, latestKeyMsgNum: secured ? 1 : 0, ...(secured ? { traffic: "Protected" } : {}) },
+        details: {
+          keyServerPriority: priority,
+          latestKeyMsgId: msgId,
+          latestKeyReceiving: secured,
+          latestKeyTransmitting: secured,
+          latestKeyMsgNum: secured ? 1 : 0,
+          ...(secured ? { traffic: "Protected" } : {}),
+        },
         address: `02:1c:73:00:00:${String(portId).padStart(2, "0")}`,
         controlledPort: secured,
         keyNum: secured ? 1 : 0,

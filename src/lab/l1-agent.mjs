@@ -43,7 +43,8 @@ const idOf = (oid) => {
   return m ? Number(m[1]) : undefined;
 };
 const cmpOid = (a, b) => {
-  const x = a.split(".").filter(Boolean).map(Number), y = b.split(".").filter(Boolean).map(Number);
+  const x = a.split(".").filter(Boolean).map(Number),
+    y = b.split(".").filter(Boolean).map(Number);
   for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
   return x.length - y.length;
 };
@@ -52,15 +53,27 @@ function set(s, id, type, raw) {
   if ([4, 5, 6].includes(id)) {
     if (type !== "integer") return "wrong-type";
     const v = Number(raw);
-    if (id === 4) { if (v < 60 || v > 604800) return "wrong-value"; s.interval = v; }
-    if (id === 5) { if (v !== 1 && v !== 2) return "wrong-value"; s.admin = v; }
-    if (id === 6) { if (v !== 1) return "wrong-value"; s.rotatedAt = Date.now(); s.generation++; }
+    if (id === 4) {
+      if (v < 60 || v > 604800) return "wrong-value";
+      s.interval = v;
+    }
+    if (id === 5) {
+      if (v !== 1 && v !== 2) return "wrong-value";
+      s.admin = v;
+    }
+    if (id === 6) {
+      if (v !== 1) return "wrong-value";
+      s.rotatedAt = Date.now();
+      s.generation++;
+    }
   } else {
     if (type !== "string" && type !== "octet") return "wrong-type";
     let v = raw.trim().replace(/^"(.*)"$/, "$1");
     if (type === "octet") v = Buffer.from(v.replace(/[^0-9a-fA-F]/g, ""), "hex").toString();
-    if (id === 2) { if (!CIPHERS.includes(v)) return "wrong-value"; s.cipher = v; }
-    else s.peer = v;
+    if (id === 2) {
+      if (!CIPHERS.includes(v)) return "wrong-value";
+      s.cipher = v;
+    } else s.peer = v;
   }
   save(s);
   return "DONE";
@@ -68,14 +81,20 @@ function set(s, id, type, raw) {
 
 const lines = createInterface({ input: process.stdin });
 const it = lines[Symbol.asyncIterator]();
-const next = async () => ((await it.next()).value ?? null);
+const next = async () => (await it.next()).value ?? null;
 const out = (...l) => process.stdout.write(`${l.join("\n")}\n`);
 for (;;) {
   const cmd = await next();
   if (cmd === null) break;
   const c = cmd.trim();
-  if (c === "PING") { out("PONG"); continue; }
-  if (c !== "get" && c !== "getnext" && c !== "set") { if (c) out("NONE"); continue; }
+  if (c === "PING") {
+    out("PONG");
+    continue;
+  }
+  if (c !== "get" && c !== "getnext" && c !== "set") {
+    if (c) out("NONE");
+    continue;
+  }
   let oid = (await next())?.trim() ?? "";
   const s = load();
   const objs = objects(s);
@@ -86,11 +105,20 @@ for (;;) {
     continue;
   }
   if (c === "getnext") {
-    oid = [...objs.keys()].map((k) => `${BASE}.${k}.0`).sort(cmpOid).find((o) => cmpOid(o, oid) > 0);
-    if (!oid) { out("NONE"); continue; }
+    oid = [...objs.keys()]
+      .map((k) => `${BASE}.${k}.0`)
+      .sort(cmpOid)
+      .find((o) => cmpOid(o, oid) > 0);
+    if (!oid) {
+      out("NONE");
+      continue;
+    }
   }
   const id = idOf(oid);
-  if (id === undefined || !objs.has(id)) { out("NONE"); continue; }
+  if (id === undefined || !objs.has(id)) {
+    out("NONE");
+    continue;
+  }
   const [type, value] = objs.get(id);
   out(oid, type, String(value));
 }

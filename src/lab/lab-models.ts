@@ -10,9 +10,27 @@ import { fileURLToPath } from "node:url";
 
 export const MODELS_DIR = fileURLToPath(new URL("./models/", import.meta.url));
 
-interface Patch { id: string; file: string; replace: string; with: string; count: number; why: string }
-interface Derived { id: string; module: string; from: string; grouping: string; namespace: string; path: string[]; why: string }
-export interface LabDeviations { patches: Patch[]; derived: Derived[] }
+interface Patch {
+  id: string;
+  file: string;
+  replace: string;
+  with: string;
+  count: number;
+  why: string;
+}
+interface Derived {
+  id: string;
+  module: string;
+  from: string;
+  grouping: string;
+  namespace: string;
+  path: string[];
+  why: string;
+}
+export interface LabDeviations {
+  patches: Patch[];
+  derived: Derived[];
+}
 
 export function labDeviations(): LabDeviations {
   return JSON.parse(readFileSync(join(MODELS_DIR, "lab-deviations.json"), "utf8")) as LabDeviations;
@@ -57,7 +75,11 @@ function topLevelStatements(text: string): { keyword: string; name: string; star
 
 /** Pure: the grouping `name` and every grouping it uses (transitively), verbatim, from a module's text. */
 export function groupingClosure(text: string, name: string): string[] {
-  const groupings = new Map(topLevelStatements(text).filter((s) => s.keyword === "grouping").map((s) => [s.name, text.slice(s.start, s.end)]));
+  const groupings = new Map(
+    topLevelStatements(text)
+      .filter((s) => s.keyword === "grouping")
+      .map((s) => [s.name, text.slice(s.start, s.end)]),
+  );
   const seen = new Set<string>();
   const todo = [name];
   while (todo.length) {
@@ -107,9 +129,11 @@ export function prepareLabModels(dir: string, set: LabModelSet = LATEST_LAB_MODE
   mkdirSync(dir, { recursive: true });
   // The vendored source of each served openconfig/ file: the older revisions replace their module when asked for.
   const source = (file: string) =>
-    file === "openconfig-macsec.yang" && set.macsec === "1.1.1" ? join(MODELS_DIR, "openconfig-macsec-1.1.1", file)
-    : file === "openconfig-keychain.yang" && set.keychain === "0.4.0" ? join(MODELS_DIR, "openconfig-keychain-0.4.0", file)
-    : join(MODELS_DIR, "openconfig", file);
+    file === "openconfig-macsec.yang" && set.macsec === "1.1.1"
+      ? join(MODELS_DIR, "openconfig-macsec-1.1.1", file)
+      : file === "openconfig-keychain.yang" && set.keychain === "0.4.0"
+        ? join(MODELS_DIR, "openconfig-keychain-0.4.0", file)
+        : join(MODELS_DIR, "openconfig", file);
   for (const f of readdirSync(join(MODELS_DIR, "openconfig"))) if (f.endsWith(".yang")) copyFileSync(source(f), join(dir, f));
   for (const p of dev.patches) {
     const [folder, file] = p.file.split("/") as [string, string];
@@ -118,8 +142,18 @@ export function prepareLabModels(dir: string, set: LabModelSet = LATEST_LAB_MODE
   }
   for (const d of dev.derived) {
     const [folder] = d.from.split("/") as [string];
-    for (const f of readdirSync(join(MODELS_DIR, folder))) if (f.startsWith("junos-common-types")) copyFileSync(join(MODELS_DIR, folder, f), join(dir, f));
+    for (const f of readdirSync(join(MODELS_DIR, folder)))
+      if (f.startsWith("junos-common-types")) copyFileSync(join(MODELS_DIR, folder, f), join(dir, f));
     writeFileSync(join(dir, `${d.module}.yang`), derivedModule(d, readFileSync(join(MODELS_DIR, d.from), "utf8")));
   }
-  return { modpath: dir, modules: ["openconfig-keychain-types", "openconfig-keychain", "openconfig-macsec-types", "openconfig-macsec", ...dev.derived.map((d) => d.module)] };
+  return {
+    modpath: dir,
+    modules: [
+      "openconfig-keychain-types",
+      "openconfig-keychain",
+      "openconfig-macsec-types",
+      "openconfig-macsec",
+      ...dev.derived.map((d) => d.module),
+    ],
+  };
 }

@@ -97,7 +97,15 @@ function cmdline(pid: number): string {
 }
 
 /** The fixed top-level files a lab writes in its directory (besides host and peer directories). */
-export const LAB_FILES = ["lab.json", "inventory.yaml", "known_hosts", "secrets.yaml", "mesh-master.key", "lab-ca.crt", "lab-ca.key"] as const;
+export const LAB_FILES = [
+  "lab.json",
+  "inventory.yaml",
+  "known_hosts",
+  "secrets.yaml",
+  "mesh-master.key",
+  "lab-ca.crt",
+  "lab-ca.key",
+] as const;
 
 function alive(pid: number): boolean {
   try {
@@ -177,10 +185,21 @@ export function startCharon(h: Omit<LabHost, "pid">): number {
   mkdirSync(join(h.dir, "run"), { recursive: true });
   rmSync(h.viciSocket, { force: true });
   const log = join(h.dir, "charon.out");
-  const p = spawn("ip", ["netns", "exec", h.netns, "sh", "-c", `mount --bind ${join(h.dir, "run")} /run && exec env STRONGSWAN_CONF=${join(h.dir, "strongswan.conf")} ${CHARON}`], {
-    detached: true,
-    stdio: ["ignore", "ignore", "ignore"],
-  });
+  const p = spawn(
+    "ip",
+    [
+      "netns",
+      "exec",
+      h.netns,
+      "sh",
+      "-c",
+      `mount --bind ${join(h.dir, "run")} /run && exec env STRONGSWAN_CONF=${join(h.dir, "strongswan.conf")} ${CHARON}`,
+    ],
+    {
+      detached: true,
+      stdio: ["ignore", "ignore", "ignore"],
+    },
+  );
   p.unref();
   writeFileSync(log, `started pid ${p.pid}\n`);
   return p.pid!;
@@ -199,16 +218,44 @@ export async function waitForSocket(path: string, what: string, timeoutMs = 10_0
  * `recreate` is given (then it is torn down first: new ports and keys, and everything applied to it is lost); a
  * stopped one is rebuilt. Files in the directory that are not the lab's are never overwritten.
  */
-export async function labUp(o: { name: string; dir: string; hostNames: string[]; switchNames?: string[]; encryptorNames?: string[]; index?: number; recreate?: boolean; snmpV2c?: boolean }): Promise<LabState> {
+export async function labUp(o: {
+  name: string;
+  dir: string;
+  hostNames: string[];
+  switchNames?: string[];
+  encryptorNames?: string[];
+  index?: number;
+  recreate?: boolean;
+  snmpV2c?: boolean;
+}): Promise<LabState> {
   if (process.getuid?.() !== 0) throw new LinkcryptError("E_LAB", "the lab needs root (network namespaces, charon): run it with sudo");
-  if (!existsSync(CHARON)) throw new LinkcryptError("E_LAB", `strongSwan's charon is missing (${CHARON}): apt-get install strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins libstrongswan-extra-plugins`);
+  if (!existsSync(CHARON))
+    throw new LinkcryptError(
+      "E_LAB",
+      `strongSwan's charon is missing (${CHARON}): apt-get install strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins libstrongswan-extra-plugins`,
+    );
   // Every program the lab will start, checked before anything is made (a missing one would otherwise fail half-way).
   const needs = [
-    ...(o.switchNames?.length ? [["/usr/sbin/sshd", "openssh-server"], ["/usr/bin/ssh-keygen", "openssh-client"], ["/usr/sbin/netconfd", "netconfd"], ["/usr/sbin/netconf-subsystem", "netconfd"]] : []),
-    ...(o.encryptorNames?.length ? [["/usr/sbin/snmpd", "snmpd"], ["/usr/bin/snmpget", "snmp"]] : []),
+    ...(o.switchNames?.length
+      ? [
+          ["/usr/sbin/sshd", "openssh-server"],
+          ["/usr/bin/ssh-keygen", "openssh-client"],
+          ["/usr/sbin/netconfd", "netconfd"],
+          ["/usr/sbin/netconf-subsystem", "netconfd"],
+        ]
+      : []),
+    ...(o.encryptorNames?.length
+      ? [
+          ["/usr/sbin/snmpd", "snmpd"],
+          ["/usr/bin/snmpget", "snmp"],
+        ]
+      : []),
   ].filter(([f]) => !existsSync(f!));
   if (needs.length)
-    throw new LinkcryptError("E_LAB", `the lab's switches and encryptors need ${needs.map(([f]) => f).join(", ")}: apt-get install ${[...new Set(needs.map(([, pkg]) => pkg))].join(" ")}`);
+    throw new LinkcryptError(
+      "E_LAB",
+      `the lab's switches and encryptors need ${needs.map(([f]) => f).join(", ")}: apt-get install ${[...new Set(needs.map(([, pkg]) => pkg))].join(" ")}`,
+    );
   const dir = resolve(o.dir);
   const prev = readLab(dir);
   if (prev) {
@@ -225,21 +272,39 @@ export async function labUp(o: { name: string; dir: string; hostNames: string[];
   // Never overwrite what is not the lab's: its fixed files, and a directory per host.
   const clash = [...LAB_FILES, ...o.hostNames].filter((f) => existsSync(join(dir, f)));
   if (clash.length)
-    throw new LinkcryptError("E_LAB", `${dir} already holds ${clash.map((f) => join(dir, f)).join(", ")}, which lab up would overwrite; use another --dir`);
+    throw new LinkcryptError(
+      "E_LAB",
+      `${dir} already holds ${clash.map((f) => join(dir, f)).join(", ")}, which lab up would overwrite; use another --dir`,
+    );
   const id = labId(dir);
   const user = o.switchNames?.length ? id : undefined;
   for (const ns of [`${id}sw`, ...o.hostNames.map((_, i) => `${id}h${i + 1}`)])
-    if (netnsExists(ns)) throw new LinkcryptError("E_LAB", `network namespace ${ns} already exists (left by a lab in ${dir} that was not taken down?); remove it with: ip netns del ${ns}`);
+    if (netnsExists(ns))
+      throw new LinkcryptError(
+        "E_LAB",
+        `network namespace ${ns} already exists (left by a lab in ${dir} that was not taken down?); remove it with: ip netns del ${ns}`,
+      );
   if (user) {
     const { userExists } = await import("./peers.js");
-    if (userExists(user)) throw new LinkcryptError("E_LAB", `an account named ${user} already exists; lab up makes its own and will not reuse one (left by a lab in ${dir}? remove it with: userdel -r ${user})`);
+    if (userExists(user))
+      throw new LinkcryptError(
+        "E_LAB",
+        `an account named ${user} already exists; lab up makes its own and will not reuse one (left by a lab in ${dir}? remove it with: userdel -r ${user})`,
+      );
   }
   const createdDir = !existsSync(dir);
   mkdirSync(dir, { recursive: true });
   const n = o.index ?? 1;
   const state: LabState = {
-    name: o.name, dir, made: [], createdDir, bridgeNetns: `${id}sw`, subnet: `10.231.${n}.0/24`, hosts: [],
-    ...(user ? { user, password: randomBytes(18).toString("base64url") } : {}), ...(o.snmpV2c ? { snmpV2c: true } : {}),
+    name: o.name,
+    dir,
+    made: [],
+    createdDir,
+    bridgeNetns: `${id}sw`,
+    subnet: `10.231.${n}.0/24`,
+    hosts: [],
+    ...(user ? { user, password: randomBytes(18).toString("base64url") } : {}),
+    ...(o.snmpV2c ? { snmpV2c: true } : {}),
   };
   writeLab(state);
   try {
@@ -254,13 +319,22 @@ export async function labUp(o: { name: string; dir: string; hostNames: string[];
       // The switches' sshd reads authorized_keys as the unprivileged lab user, who must be able to reach the lab dir.
       for (let d = dirname(dir); d !== dirname(d); d = dirname(d))
         if ((statSync(d).mode & 0o001) === 0)
-          throw new LinkcryptError("E_LAB", `${d} is not traversable by other users (mode ${(statSync(d).mode & 0o777).toString(8)}); the lab's switches cannot read their keys under it: use a --dir elsewhere (the default is under /tmp) or chmod o+x ${d}`);
+          throw new LinkcryptError(
+            "E_LAB",
+            `${d} is not traversable by other users (mode ${(statSync(d).mode & 0o777).toString(8)}); the lab's switches cannot read their keys under it: use a --dir elsewhere (the default is under /tmp) or chmod o+x ${d}`,
+          );
     }
     state.switches = [];
     state.encryptors = [];
     for (const name of o.switchNames ?? []) {
       const p = await madeBy(state, () => startNetconf({ under: dir, user: state.user!, password: state.password! }));
-      state.switches.push({ name, port: p.port, clientKeyPath: p.clientKeyPath, knownHostsLine: readFileSync(p.knownHosts, "utf8").trim(), pids: p.pids });
+      state.switches.push({
+        name,
+        port: p.port,
+        clientKeyPath: p.clientKeyPath,
+        knownHostsLine: readFileSync(p.knownHosts, "utf8").trim(),
+        pids: p.pids,
+      });
       writeLab(state);
     }
     for (const name of o.encryptorNames ?? []) {
@@ -271,7 +345,9 @@ export async function labUp(o: { name: string; dir: string; hostNames: string[];
   } catch (e) {
     // A half-built lab is taken down again, so that nothing of it is left behind.
     await labDown(dir).catch(() => undefined);
-    throw e instanceof LinkcryptError ? e : new LinkcryptError("E_LAB", `lab up failed, and what it had started is taken down again: ${(e as Error).message}`, { cause: e });
+    throw e instanceof LinkcryptError
+      ? e
+      : new LinkcryptError("E_LAB", `lab up failed, and what it had started is taken down again: ${(e as Error).message}`, { cause: e });
   }
   return state;
 }
@@ -297,7 +373,8 @@ function addHostToState(state: LabState, name: string): LabHost {
   const hdir = join(state.dir, name);
   if (existsSync(hdir)) throw new LinkcryptError("E_LAB", `${hdir} already exists; the lab will not write into it`);
   recordMade(state, name);
-  for (const sub of ["conf.d", "x509", "x509ca", "private", "ecdsa", "rsa", "pubkey"]) mkdirSync(join(hdir, "swanctl", sub), { recursive: true });
+  for (const sub of ["conf.d", "x509", "x509ca", "private", "ecdsa", "rsa", "pubkey"])
+    mkdirSync(join(hdir, "swanctl", sub), { recursive: true });
   const base = state.subnet.replace(/\.0\/24$/, "");
   const host: Omit<LabHost, "pid"> = { name, netns, address: `${base}.${k}`, dir: hdir, viciSocket: join(hdir, "charon.vici") };
   ip("netns", "add", netns);
@@ -360,7 +437,11 @@ export async function labDown(dir: string): Promise<string[]> {
   }
   if (s.user && s.user === labId(s.dir)) removeLabUser(s.user);
   // A lab.json from before `made` existed: what that version wrote.
-  const made = s.made ?? [...LAB_FILES, ...s.hosts.map((h) => h.name), ...readdirSync(root).filter((f) => /^(sshd|netconfd|snmpd)-/.test(f))];
+  const made = s.made ?? [
+    ...LAB_FILES,
+    ...s.hosts.map((h) => h.name),
+    ...readdirSync(root).filter((f) => /^(sshd|netconfd|snmpd)-/.test(f)),
+  ];
   for (const rel of [...made].reverse()) {
     const p = resolve(root, rel);
     const r = relative(root, p);

@@ -10,7 +10,18 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, closeSync, copyFileSync, existsSync, openSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  openSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -57,7 +68,8 @@ export function requireRoot(): void {
 /** Makes `user` exist with `password` (sshd runs the netconf subsystem and ForceCommand through its shell, /bin/sh). */
 export function ensureLabUser(user = LAB_USER, password = LAB_PASSWORD): void {
   requireRoot();
-  if (!userExists(user)) execFileSync("useradd", ["-m", "-s", "/bin/sh", "-c", "linkcrypt lab", user], { stdio: ["ignore", "ignore", "pipe"] });
+  if (!userExists(user))
+    execFileSync("useradd", ["-m", "-s", "/bin/sh", "-c", "linkcrypt lab", user], { stdio: ["ignore", "ignore", "pipe"] });
   execFileSync("chpasswd", { input: `${user}:${password}\n` });
 }
 
@@ -170,7 +182,9 @@ export interface SshdPeer {
  * A throwaway OpenSSH server on 127.0.0.1. `netconfSocket` wires its `netconf` subsystem to a netconfd;
  * `forceCommand` makes every session run that command (used for the EOS CLI stand-in).
  */
-export async function startSshd(o: { netconfSocket?: string; port?: number; forceCommand?: string; under?: string; user?: string; password?: string } = {}): Promise<SshdPeer> {
+export async function startSshd(
+  o: { netconfSocket?: string; port?: number; forceCommand?: string; under?: string; user?: string; password?: string } = {},
+): Promise<SshdPeer> {
   const user = o.user ?? LAB_USER;
   const release = holdTestUser(user); // held before the account is ensured, so another peer's stop cannot remove it meanwhile
   ensureLabUser(user, o.password);
@@ -203,12 +217,22 @@ export async function startSshd(o: { netconfSocket?: string; port?: number; forc
   writeFileSync(join(dir, "sshd_config"), `${cfg.join("\n")}\n`);
   const log = join(dir, "sshd.log");
   const p = daemon("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], log);
-  await waitFor(`sshd on port ${port}`, () => tcpOpen(port), () => (existsSync(log) ? readFileSync(log, "utf8").slice(-4000) : ""));
+  await waitFor(
+    `sshd on port ${port}`,
+    () => tcpOpen(port),
+    () => (existsSync(log) ? readFileSync(log, "utf8").slice(-4000) : ""),
+  );
   const hostKeyPub = readFileSync(join(dir, "host_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
   const knownHosts = join(dir, "known_hosts");
   writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostKeyPub}\n`);
   return {
-    host: "127.0.0.1", port, dir, hostKeyPub, clientKeyPath: join(dir, "client_key"), knownHosts, pids: [p.pid!],
+    host: "127.0.0.1",
+    port,
+    dir,
+    hostKeyPub,
+    clientKeyPath: join(dir, "client_key"),
+    knownHosts,
+    pids: [p.pid!],
     stop: async () => {
       await killPid(p.pid!);
       rmSync(dir, { recursive: true, force: true });
@@ -222,7 +246,9 @@ export interface NetconfPeer extends SshdPeer {
 }
 
 /** netconfd (yuma123) serving openconfig-macsec 1.2.0, openconfig-keychain 0.5.0 and the Junos security-macsec schema (src/lab/models), behind its own sshd. */
-export async function startNetconf(o: { extraArgs?: string[]; under?: string; user?: string; password?: string; models?: LabModelSet } = {}): Promise<NetconfPeer> {
+export async function startNetconf(
+  o: { extraArgs?: string[]; under?: string; user?: string; password?: string; models?: LabModelSet } = {},
+): Promise<NetconfPeer> {
   const user = o.user ?? LAB_USER;
   ensureLabUser(user, o.password);
   const dir = labDir("netconfd", o.under);
@@ -243,8 +269,19 @@ export async function startNetconf(o: { extraArgs?: string[]; under?: string; us
     ...(o.extraArgs ?? []),
   ];
   const nc = daemon("/usr/sbin/netconfd", args, join(dir, "netconfd.out"), { ...process.env, HOME: dir });
-  await waitFor("netconfd", () => existsSync(sock), () => `${existsSync(join(dir, "netconfd.out")) ? readFileSync(join(dir, "netconfd.out"), "utf8") : ""}\n${existsSync(join(dir, "netconfd.log")) ? readFileSync(join(dir, "netconfd.log"), "utf8") : ""}`);
-  const sshd = await startSshd({ netconfSocket: sock, port, user, ...(o.password ? { password: o.password } : {}), ...(o.under ? { under: o.under } : {}) });
+  await waitFor(
+    "netconfd",
+    () => existsSync(sock),
+    () =>
+      `${existsSync(join(dir, "netconfd.out")) ? readFileSync(join(dir, "netconfd.out"), "utf8") : ""}\n${existsSync(join(dir, "netconfd.log")) ? readFileSync(join(dir, "netconfd.log"), "utf8") : ""}`,
+  );
+  const sshd = await startSshd({
+    netconfSocket: sock,
+    port,
+    user,
+    ...(o.password ? { password: o.password } : {}),
+    ...(o.under ? { under: o.under } : {}),
+  });
   return {
     ...sshd,
     pids: [...sshd.pids, nc.pid!],
@@ -293,13 +330,32 @@ export async function startSnmpd(o: { under?: string; v2c?: boolean } = {}): Pro
     ].join("\n"),
     { mode: 0o600 },
   );
-  const p = daemon("/usr/sbin/snmpd", ["-f", "-C", "-c", join(dir, "snmpd.conf"), "-Lf", join(dir, "snmpd.log"), "-p", join(dir, "snmpd.pid"), "-I", "-smux,mteTrigger,mteTriggerConf"], join(dir, "snmpd.out"), { ...process.env, SNMP_PERSISTENT_DIR: join(dir, "persist"), MIBS: "" });
+  const p = daemon(
+    "/usr/sbin/snmpd",
+    [
+      "-f",
+      "-C",
+      "-c",
+      join(dir, "snmpd.conf"),
+      "-Lf",
+      join(dir, "snmpd.log"),
+      "-p",
+      join(dir, "snmpd.pid"),
+      "-I",
+      "-smux,mteTrigger,mteTriggerConf",
+    ],
+    join(dir, "snmpd.out"),
+    { ...process.env, SNMP_PERSISTENT_DIR: join(dir, "persist"), MIBS: "" },
+  );
   await waitFor(
     `snmpd on udp ${port}`,
     () => {
       try {
         const auth = ["-v3", "-l", "authPriv", "-u", v3.roUser, "-a", "SHA-256", "-A", v3.roAuthKey, "-x", "AES", "-X", v3.roPrivKey];
-        execFileSync("snmpget", [...auth, "-t", "0.2", "-r", "0", `127.0.0.1:${port}`, ".1.3.6.1.2.1.1.5.0"], { stdio: "ignore", env: { ...process.env, MIBS: "" } });
+        execFileSync("snmpget", [...auth, "-t", "0.2", "-r", "0", `127.0.0.1:${port}`, ".1.3.6.1.2.1.1.5.0"], {
+          stdio: "ignore",
+          env: { ...process.env, MIBS: "" },
+        });
         return true;
       } catch {
         return false;
@@ -308,7 +364,11 @@ export async function startSnmpd(o: { under?: string; v2c?: boolean } = {}): Pro
     () => (existsSync(join(dir, "snmpd.log")) ? readFileSync(join(dir, "snmpd.log"), "utf8") : ""),
   );
   return {
-    host: "127.0.0.1", port, stateFile: state, v3, pids: [p.pid!],
+    host: "127.0.0.1",
+    port,
+    stateFile: state,
+    v3,
+    pids: [p.pid!],
     stop: async () => {
       await killPid(p.pid!);
       rmSync(dir, { recursive: true, force: true });

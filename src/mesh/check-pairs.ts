@@ -37,7 +37,17 @@ export interface CheckOptions {
   exceptionFor?: (a: string, b: string) => string | undefined;
 }
 
-const SEVERITY: Record<PairStatus, Severity> = { up: "ok", idle: "info", duplicate: "warning", stuck: "warning", half: "critical", down: "critical", "no-kernel-sa": "critical", "cleartext-possible": "critical", unknown: "warning" };
+const SEVERITY: Record<PairStatus, Severity> = {
+  up: "ok",
+  idle: "info",
+  duplicate: "warning",
+  stuck: "warning",
+  half: "critical",
+  down: "critical",
+  "no-kernel-sa": "critical",
+  "cleartext-possible": "critical",
+  unknown: "warning",
+};
 const REKEY_OVERLAP = 2;
 
 /** Per host, per connection: the CHILD_SAs. A lone SA is stored bare: at 1M SAs, a million 1-element arrays cost seconds. */
@@ -81,7 +91,12 @@ export function checkPairs(pairs: readonly [string, string][], tables: readonly 
   };
   const out: PairFinding[] = [];
   const finding = (a: string, b: string, status: PairStatus, detail: string, spis?: PairFinding["spis"]): PairFinding => ({
-    a, b, status, severity: SEVERITY[status], detail, ...(spis ? { spis } : {}),
+    a,
+    b,
+    status,
+    severity: SEVERITY[status],
+    detail,
+    ...(spis ? { spis } : {}),
   });
   const conn = new Map<string, string>();
   const connOf = (h: string) => {
@@ -97,10 +112,18 @@ export function checkPairs(pairs: readonly [string, string][], tables: readonly 
       continue;
     }
     if (o.protection) {
-      const open = [[a, b], [b, a]].filter(([x, y]) => o.protection!.get(x!) && o.protection!.get(x!)!.get(y!) !== "esp" && o.protection!.get(x!)!.get(y!) !== "block");
+      const open = [
+        [a, b],
+        [b, a],
+      ].filter(([x, y]) => o.protection!.get(x!) && o.protection!.get(x!)!.get(y!) !== "esp" && o.protection!.get(x!)!.get(y!) !== "block");
       if (open.length) {
         const why = o.exceptionFor?.(a, b);
-        const f = finding(a, b, "cleartext-possible", `${open.map(([x, y]) => `${x} has no ESP or drop policy toward ${y}`).join("; ")}: packets go out in clear${why ? `, by exception: ${why}` : ""}`);
+        const f = finding(
+          a,
+          b,
+          "cleartext-possible",
+          `${open.map(([x, y]) => `${x} has no ESP or drop policy toward ${y}`).join("; ")}: packets go out in clear${why ? `, by exception: ${why}` : ""}`,
+        );
         out.push(why ? { ...f, severity: "warning" } : f);
         continue;
       }
@@ -113,13 +136,28 @@ export function checkPairs(pairs: readonly [string, string][], tables: readonly 
     if (slotA !== undefined && slotB !== undefined && !Array.isArray(slotA) && !Array.isArray(slotB) && !o.kernelSpis) {
       const x = slotA;
       const y = slotB;
-      if (x.state === "INSTALLED" && y.state === "INSTALLED" && x.spiOut === y.spiIn && x.spiIn === y.spiOut && x.ikeState === "ESTABLISHED" && y.ikeState === "ESTABLISHED") {
+      if (
+        x.state === "INSTALLED" &&
+        y.state === "INSTALLED" &&
+        x.spiOut === y.spiIn &&
+        x.spiIn === y.spiOut &&
+        x.ikeState === "ESTABLISHED" &&
+        y.ikeState === "ESTABLISHED"
+      ) {
         const spis = { aIn: x.spiIn, aOut: x.spiOut };
         const ageIn = x.useIn ?? x.installTime ?? Infinity;
         const ageOut = x.useOut ?? x.installTime ?? Infinity;
-        out.push(ageIn > o.idleAfterS && ageOut > o.idleAfterS
-          ? finding(a, b, "idle", `no packets in either direction for ${Number.isFinite(Math.min(ageIn, ageOut)) ? `${Math.min(ageIn, ageOut)} s` : "the SA's lifetime"}: IKE may be alive (DPD) while the CHILD_SA carries nothing`, spis)
-          : finding(a, b, "up", `SPIs ${x.spiIn}/${x.spiOut} symmetric and INSTALLED`, spis));
+        out.push(
+          ageIn > o.idleAfterS && ageOut > o.idleAfterS
+            ? finding(
+                a,
+                b,
+                "idle",
+                `no packets in either direction for ${Number.isFinite(Math.min(ageIn, ageOut)) ? `${Math.min(ageIn, ageOut)} s` : "the SA's lifetime"}: IKE may be alive (DPD) while the CHILD_SA carries nothing`,
+                spis,
+              )
+            : finding(a, b, "up", `SPIs ${x.spiIn}/${x.spiOut} symmetric and INSTALLED`, spis),
+        );
         continue;
       }
     }
@@ -129,7 +167,14 @@ export function checkPairs(pairs: readonly [string, string][], tables: readonly 
     const ib = sb.filter((c) => c.state === "INSTALLED");
     // Where the kernels' SPIs are known, prefer a symmetric pair the kernels really hold (an SA deleted behind
     // charon's back stays listed until charon notices, beside the CHILD_SA that replaced it).
-    const inKernel = (x: ChildSaRow) => !o.kernelSpis || ([[a, x.spiIn], [a, x.spiOut]] as const).every(([h, spi]) => !o.kernelSpis!.get(h) || o.kernelSpis!.get(h)!.has(spi));
+    const inKernel = (x: ChildSaRow) =>
+      !o.kernelSpis ||
+      (
+        [
+          [a, x.spiIn],
+          [a, x.spiOut],
+        ] as const
+      ).every(([h, spi]) => !o.kernelSpis!.get(h) || o.kernelSpis!.get(h)!.has(spi));
     const syms = ia.filter((x) => ib.some((y) => y.spiIn === x.spiOut && y.spiOut === x.spiIn));
     const sym = syms.find(inKernel) ?? syms[0];
     // A half pair: an INSTALLED SA whose outbound SPI the peer has no inbound SA for.
@@ -146,33 +191,76 @@ export function checkPairs(pairs: readonly [string, string][], tables: readonly 
       continue;
     }
     if (!sym) {
-      out.push(finding(a, b, stuckIke.length || notInstalled.length ? "stuck" : "down",
-        stuckIke.length || notInstalled.length
-          ? `negotiation not finished (IKE ${stuckIke.join(",") || "-"}, CHILD ${notInstalled.map((c) => c.state).join(",") || "-"})`
-          : o.protection ? `down (fail-closed): no CHILD_SA on either side; both kernels hold an ESP (trap) or drop policy for the pair` : `no CHILD_SA on either side`));
+      out.push(
+        finding(
+          a,
+          b,
+          stuckIke.length || notInstalled.length ? "stuck" : "down",
+          stuckIke.length || notInstalled.length
+            ? `negotiation not finished (IKE ${stuckIke.join(",") || "-"}, CHILD ${notInstalled.map((c) => c.state).join(",") || "-"})`
+            : o.protection
+              ? `down (fail-closed): no CHILD_SA on either side; both kernels hold an ESP (trap) or drop policy for the pair`
+              : `no CHILD_SA on either side`,
+        ),
+      );
       continue;
     }
     const spis = { aIn: sym.spiIn, aOut: sym.spiOut };
     if (ia.length > REKEY_OVERLAP || ib.length > REKEY_OVERLAP) {
-      out.push(finding(a, b, "duplicate", `${ia.length} CHILD_SAs on ${a} and ${ib.length} on ${b}; a rekey overlap explains ${REKEY_OVERLAP} (crossing initiations?)`, spis));
+      out.push(
+        finding(
+          a,
+          b,
+          "duplicate",
+          `${ia.length} CHILD_SAs on ${a} and ${ib.length} on ${b}; a rekey overlap explains ${REKEY_OVERLAP} (crossing initiations?)`,
+          spis,
+        ),
+      );
       continue;
     }
     if (o.kernelSpis) {
-      const missing = [[a, sym.spiIn], [a, sym.spiOut], [b, sym.spiOut], [b, sym.spiIn]].filter(([h, spi]) => o.kernelSpis!.get(h!) && !o.kernelSpis!.get(h!)!.has(spi!));
+      const missing = [
+        [a, sym.spiIn],
+        [a, sym.spiOut],
+        [b, sym.spiOut],
+        [b, sym.spiIn],
+      ].filter(([h, spi]) => o.kernelSpis!.get(h!) && !o.kernelSpis!.get(h!)!.has(spi!));
       if (missing.length) {
         // An inbound SA missing from a kernel while the peer keeps its outbound one is a half pair, the real way:
         // the peer's packets arrive for an SPI the kernel drops (XfrmInNoStates), whatever charon believes.
         const inboundGone = missing.filter(([h, spi]) => (h === a ? sym.spiIn : sym.spiOut) === spi);
-        out.push(inboundGone.length
-          ? finding(a, b, "half", `${inboundGone.map(([h, s]) => `${h}'s kernel has no inbound SA ${s} (charon still lists it): ${h === a ? b : a} sends into it`).join("; ")}`, spis)
-          : finding(a, b, "no-kernel-sa", `charon has SPIs the kernel does not: ${missing.map(([h, s]) => `${s} on ${h}`).join(", ")}`, spis));
+        out.push(
+          inboundGone.length
+            ? finding(
+                a,
+                b,
+                "half",
+                `${inboundGone.map(([h, s]) => `${h}'s kernel has no inbound SA ${s} (charon still lists it): ${h === a ? b : a} sends into it`).join("; ")}`,
+                spis,
+              )
+            : finding(
+                a,
+                b,
+                "no-kernel-sa",
+                `charon has SPIs the kernel does not: ${missing.map(([h, s]) => `${s} on ${h}`).join(", ")}`,
+                spis,
+              ),
+        );
         continue;
       }
     }
     // Seconds since the last packet each way; a fresh SA that has carried nothing yet counts from its install.
     const ages = [sym.useIn, sym.useOut].map((u) => u ?? sym.installTime ?? Infinity);
     if (ages.every((u) => u > o.idleAfterS)) {
-      out.push(finding(a, b, "idle", `no packets in either direction for ${Number.isFinite(Math.min(...ages)) ? `${Math.min(...ages)} s` : "the SA's lifetime"}: IKE may be alive (DPD) while the CHILD_SA carries nothing`, spis));
+      out.push(
+        finding(
+          a,
+          b,
+          "idle",
+          `no packets in either direction for ${Number.isFinite(Math.min(...ages)) ? `${Math.min(...ages)} s` : "the SA's lifetime"}: IKE may be alive (DPD) while the CHILD_SA carries nothing`,
+          spis,
+        ),
+      );
       continue;
     }
     out.push(finding(a, b, "up", `SPIs ${sym.spiIn}/${sym.spiOut} symmetric and INSTALLED`, spis));
@@ -195,7 +283,10 @@ const XFRM_CAUSES: Record<string, string> = {
   XfrmAcquireError: "the kernel could not start a negotiation (acquire failed)",
 };
 
-export function xfrmStatDeltas(before: Record<string, number>, after: Record<string, number>): { counter: string; delta: number; cause: string }[] {
+export function xfrmStatDeltas(
+  before: Record<string, number>,
+  after: Record<string, number>,
+): { counter: string; delta: number; cause: string }[] {
   return Object.keys(after)
     .filter((k) => (after[k] ?? 0) > (before[k] ?? 0))
     .sort()

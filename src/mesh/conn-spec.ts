@@ -93,7 +93,12 @@ export function versionAtLeast(version: string, min: string): boolean {
   return true;
 }
 
-function hwOffloadValue(decision: "packet" | "crypto" | "no", host: string, peer: string, version: string | undefined): ChildSpec["hwOffload"] {
+function hwOffloadValue(
+  decision: "packet" | "crypto" | "no",
+  host: string,
+  peer: string,
+  version: string | undefined,
+): ChildSpec["hwOffload"] {
   if (version === undefined || versionAtLeast(version, HW_OFFLOAD_MODES_SINCE) || decision === "no") return decision;
   if (decision === "crypto") return "yes";
   throw new UnsupportedError(
@@ -186,6 +191,10 @@ export function meshShuntSpecs(conns: readonly ConnSpec[]): ShuntSpec[] {
     name: shuntName(c.peer),
     peer: c.peer,
     priority: SHUNT_PRIORITY,
-    children: c.children.map((ch) => ({ name: `${shuntName(c.peer)}${ch.name.endsWith("-v6") ? "-v6" : ""}`, localTs: ch.localTs, remoteTs: ch.remoteTs })),
+    children: c.children.map((ch) => ({
+      name: `${shuntName(c.peer)}${ch.name.endsWith("-v6") ? "-v6" : ""}`,
+      localTs: ch.localTs,
+      remoteTs: ch.remoteTs,
+    })),
   }));
 }

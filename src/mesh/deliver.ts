@@ -70,12 +70,18 @@ export async function deliverMesh(
   let plans: HostPlan[];
   try {
     plans = hosts.map((access) => {
-    const specs = meshConnSpecs(mesh, access.name, { ...o, ...(versions.get(access.name) ? { strongswanVersion: versions.get(access.name)! } : {}) });
-    const secrets = auth.kind !== "psk" ? [] : specs.map((s) => {
-      const ids = [s.localId, s.remoteId].sort() as [string, string];
-      return { name: `${ids[0]}-${ids[1]}`, ids, secret: derivePairPsk(auth.master, s.localId, s.remoteId) };
-    });
-    return { access, specs, shunts: meshShuntSpecs(specs), secrets };
+      const specs = meshConnSpecs(mesh, access.name, {
+        ...o,
+        ...(versions.get(access.name) ? { strongswanVersion: versions.get(access.name)! } : {}),
+      });
+      const secrets =
+        auth.kind !== "psk"
+          ? []
+          : specs.map((s) => {
+              const ids = [s.localId, s.remoteId].sort() as [string, string];
+              return { name: `${ids[0]}-${ids[1]}`, ids, secret: derivePairPsk(auth.master, s.localId, s.remoteId) };
+            });
+      return { access, specs, shunts: meshShuntSpecs(specs), secrets };
     });
   } catch (e) {
     for (const v of clients.values()) v.close();
@@ -97,7 +103,8 @@ export async function deliverMesh(
           const { events } = await v.stream("list-conns", "list-conn");
           const loaded = new Set(events.flatMap((e) => Object.keys(e)));
           const wanted = new Set([...p.specs.map((s) => s.name), ...p.shunts.map((s) => s.name)]);
-          for (const s of p.secrets) await v.request("load-shared", { id: `ike-${s.name}`, type: "IKE", data: s.secret, owners: [...s.ids] });
+          for (const s of p.secrets)
+            await v.request("load-shared", { id: `ike-${s.name}`, type: "IKE", data: s.secret, owners: [...s.ids] });
           // Shunts first: a pair whose ESP connection is about to load is never without a policy.
           for (const sh of p.shunts) {
             if (loaded.has(sh.name) && prev.conns[sh.name] === specHash(sh)) continue;
@@ -107,7 +114,10 @@ export async function deliverMesh(
           if (auth.kind === "cert") {
             // Reuse the host's certificate if it has one, else issue it; then (re)load CA, certificate and key.
             const dir = dirname(p.access.confDir);
-            const [certPem, keyPem] = await Promise.all([p.access.readFile(join(dir, "x509", `${p.access.name}.crt`)), p.access.readFile(join(dir, "ecdsa", `${p.access.name}.key`))]);
+            const [certPem, keyPem] = await Promise.all([
+              p.access.readFile(join(dir, "x509", `${p.access.name}.crt`)),
+              p.access.readFile(join(dir, "ecdsa", `${p.access.name}.key`)),
+            ]);
             p.cert = certPem && keyPem ? { certPem, keyPem } : issueHostCert(auth.ca, p.access.name);
             await v.request("load-cert", { type: "X509", flag: "CA", data: auth.ca.certPem });
             await v.request("load-cert", { type: "X509", flag: "NONE", data: p.cert.certPem });
@@ -115,7 +125,9 @@ export async function deliverMesh(
           }
           // Peers that left: their ESP connection goes first (the kernel falls back to the drop shunt), then the
           // shunt, then the pair's PSK, so no remaining charon holds a departed host's key.
-          const gone = [...loaded].filter((n) => (n.startsWith("mesh-") || n.startsWith("block-")) && !wanted.has(n)).sort((a, b) => (a.startsWith("mesh-") === b.startsWith("mesh-") ? (a < b ? -1 : 1) : a.startsWith("mesh-") ? -1 : 1));
+          const gone = [...loaded]
+            .filter((n) => (n.startsWith("mesh-") || n.startsWith("block-")) && !wanted.has(n))
+            .sort((a, b) => (a.startsWith("mesh-") === b.startsWith("mesh-") ? (a < b ? -1 : 1) : a.startsWith("mesh-") ? -1 : 1));
           for (const name of gone) {
             if (name.startsWith("mesh-")) await v.request("terminate", { ike: name, force: "yes", timeout: "3000" }).catch(() => undefined);
             await v.request("unload-conn", { name });
@@ -146,7 +158,9 @@ export async function deliverMesh(
               await v.request("load-conn", connToVici(s, p.cert?.certPem));
               r.loaded.push(s.name);
               // A trapping initiator negotiates on the first packet; start it now rather than wait for traffic.
-              if (s.initiator) for (const ch of s.children) await v.request("initiate", { child: ch.name, ike: s.name, timeout: "-1", "init-limits": "no" });
+              if (s.initiator)
+                for (const ch of s.children)
+                  await v.request("initiate", { child: ch.name, ike: s.name, timeout: "-1", "init-limits": "no" });
             }
           } catch (e) {
             r.error = (e as Error).message;
@@ -169,11 +183,17 @@ export async function deliverMesh(
           await p.access.writeFile(join(p.access.confDir, SECRETS_FILE), renderSwanctlSecrets(p.secrets), 0o600);
           await p.access.writeFile(join(p.access.confDir, CONF_FILE), renderSwanctlConf(p.access.name, p.specs, p.shunts), 0o644);
           const conns = Object.fromEntries([...p.specs, ...p.shunts].map((s) => [s.name, specHash(s)]));
-          await p.access.writeFile(join(p.access.confDir, STATE_FILE), `${JSON.stringify({ conns, secrets: p.secrets.map((s) => `ike-${s.name}`) })}\n`, 0o644);
+          await p.access.writeFile(
+            join(p.access.confDir, STATE_FILE),
+            `${JSON.stringify({ conns, secrets: p.secrets.map((s) => `ike-${s.name}`) })}\n`,
+            0o644,
+          );
         } catch (e) {
           r.error = `writing swanctl files: ${(e as Error).message}`;
         }
-        o.onProgress?.(`${r.host}: loaded ${r.loaded.length}, unloaded ${r.unloaded.length}, unchanged ${r.unchanged.length}${r.error ? `, ERROR ${r.error}` : ""}`);
+        o.onProgress?.(
+          `${r.host}: loaded ${r.loaded.length}, unloaded ${r.unloaded.length}, unchanged ${r.unchanged.length}${r.error ? `, ERROR ${r.error}` : ""}`,
+        );
       }),
     );
     const expected = plans.reduce((a, p) => a + p.specs.filter((s) => s.initiator).length, 0);

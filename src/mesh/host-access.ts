@@ -52,7 +52,11 @@ export function sshHost(name: string, ssh: () => Promise<SshConnection>, socket:
     exec: async (command) => (await ssh()).run(command),
     writeFile: async (p, content, mode) => {
       const tmp = `${p}.linkcrypt-tmp`;
-      await (await ssh()).run(`umask 077 && mkdir -p ${q(dirname(p))} && cat > ${q(tmp)} && chmod ${mode.toString(8)} ${q(tmp)} && mv -f ${q(tmp)} ${q(p)}`, undefined, content);
+      await (await ssh()).run(
+        `umask 077 && mkdir -p ${q(dirname(p))} && cat > ${q(tmp)} && chmod ${mode.toString(8)} ${q(tmp)} && mv -f ${q(tmp)} ${q(p)}`,
+        undefined,
+        content,
+      );
     },
   };
 }

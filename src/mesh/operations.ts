@@ -34,7 +34,9 @@ async function withVici<T>(h: HostAccess, fn: (v: ViciClient) => Promise<T>): Pr
   }
 }
 
-export async function collectTables(hosts: readonly HostAccess[]): Promise<{ tables: HostSaTable[]; errors: { host: string; error: string }[] }> {
+export async function collectTables(
+  hosts: readonly HostAccess[],
+): Promise<{ tables: HostSaTable[]; errors: { host: string; error: string }[] }> {
   const tables: HostSaTable[] = [];
   const errors: { host: string; error: string }[] = [];
   await Promise.all(
@@ -78,13 +80,30 @@ function parseException(text: string | undefined): MeshException | undefined {
   try {
     const j = JSON.parse(text) as Partial<MeshException>;
     if (j.mode !== "clear" || typeof j.reason !== "string" || typeof j.when !== "string" || !Array.isArray(j.hosts)) return undefined;
-    return { mode: "clear", mesh: String(j.mesh ?? ""), reason: j.reason, who: String(j.who ?? "unknown"), when: j.when, hosts: j.hosts.map(String) };
+    return {
+      mode: "clear",
+      mesh: String(j.mesh ?? ""),
+      reason: j.reason,
+      who: String(j.who ?? "unknown"),
+      when: j.when,
+      hosts: j.hosts.map(String),
+    };
   } catch {
     return undefined;
   }
 }
 
-export async function verifyMesh(mesh: MeshPlan, hosts: readonly HostAccess[], o: { idleAfterS?: number } = {}): Promise<{ findings: PairFinding[]; errors: { host: string; error: string }[]; tables: HostSaTable[]; kernel: KernelReport[]; exceptions: MeshException[] }> {
+export async function verifyMesh(
+  mesh: MeshPlan,
+  hosts: readonly HostAccess[],
+  o: { idleAfterS?: number } = {},
+): Promise<{
+  findings: PairFinding[];
+  errors: { host: string; error: string }[];
+  tables: HostSaTable[];
+  kernel: KernelReport[];
+  exceptions: MeshException[];
+}> {
   const { tables, errors } = await collectTables(hosts);
   const kernelSpis = new Map<string, Set<string>>();
   const protection = new Map<string, Map<string, Protection>>();
@@ -102,13 +121,20 @@ export async function verifyMesh(mesh: MeshPlan, hosts: readonly HostAccess[], o
         const report: KernelReport = { host: h.name, comparedSpis: usesKernel, xfrmDeltas: [] };
         // One round trip for the kernel's view: SAs, policies and counters.
         const SEP = "=====linkcrypt=====";
-        const [stateText = "", policyText = "", statText = ""] = (await h.exec(usesKernel ? `ip xfrm state; echo ${SEP}; ip xfrm policy; echo ${SEP}; cat /proc/net/xfrm_stat` : `echo ${SEP}; echo ${SEP}; cat /proc/net/xfrm_stat`)).split(`${SEP}\n`);
+        const [stateText = "", policyText = "", statText = ""] = (
+          await h.exec(
+            usesKernel
+              ? `ip xfrm state; echo ${SEP}; ip xfrm policy; echo ${SEP}; cat /proc/net/xfrm_stat`
+              : `echo ${SEP}; echo ${SEP}; cat /proc/net/xfrm_stat`,
+          )
+        ).split(`${SEP}\n`);
         if (usesKernel) {
           kernelSpis.set(h.name, parseXfrmStateSpis(stateText));
           const pols = parseXfrmPolicies(policyText);
           const mine = new Map<string, Protection>();
           const self = addrOf.get(h.name) ?? "";
-          for (const m of mesh.members) if (m.name !== h.name) mine.set(m.name, outboundProtection(pols, self, addrOf.get(m.name) ?? "").protection);
+          for (const m of mesh.members)
+            if (m.name !== h.name) mine.set(m.name, outboundProtection(pols, self, addrOf.get(m.name) ?? "").protection);
           protection.set(h.name, mine);
           report.protection = Object.fromEntries(mine);
         }
@@ -129,7 +155,15 @@ export async function verifyMesh(mesh: MeshPlan, hosts: readonly HostAccess[], o
   const findings = checkPairs(espPairs(mesh), tables, {
     idleAfterS: o.idleAfterS ?? mesh.ike.dpdSeconds * 10,
     ...(kernelSpis.size ? { kernelSpis } : {}),
-    ...(protection.size ? { protection, exceptionFor: (a: string, b: string) => { const x = exceptionFor(a, b); return x ? `${x.reason} (by ${x.who}, ${x.when})` : undefined; } } : {}),
+    ...(protection.size
+      ? {
+          protection,
+          exceptionFor: (a: string, b: string) => {
+            const x = exceptionFor(a, b);
+            return x ? `${x.reason} (by ${x.who}, ${x.when})` : undefined;
+          },
+        }
+      : {}),
   });
   return { findings, errors, tables, kernel: kernel.sort((a, b) => (a.host < b.host ? -1 : 1)), exceptions: exList };
 }
@@ -139,7 +173,10 @@ export async function verifyMesh(mesh: MeshPlan, hosts: readonly HostAccess[], o
  * The initiator's side goes first, so its DELETE reaches the responder; tearing down the responder first would make
  * the initiator's `close_action = start` re-initiate in the middle of the repair.
  */
-export async function repairPairs(pairs: readonly { a: string; b: string }[], hosts: readonly HostAccess[]): Promise<{ pair: string; ok: boolean; detail: string }[]> {
+export async function repairPairs(
+  pairs: readonly { a: string; b: string }[],
+  hosts: readonly HostAccess[],
+): Promise<{ pair: string; ok: boolean; detail: string }[]> {
   const byName = new Map(hosts.map((h) => [h.name, h]));
   const out: { pair: string; ok: boolean; detail: string }[] = [];
   for (const { a, b } of pairs) {
@@ -175,7 +212,10 @@ export async function repairPairs(pairs: readonly { a: string; b: string }[], ho
  *   on every host, where verify, report and metrics read it until `mesh up` removes it.
  * Verifies that no mesh CHILD_SA is left when blocking.
  */
-export async function meshDown(hosts: readonly HostAccess[], o: { blocking: boolean; mode: "block" | "clear"; exception?: MeshException }): Promise<{ host: string; unloaded: number; remainingSas: number | null; error?: string }[]> {
+export async function meshDown(
+  hosts: readonly HostAccess[],
+  o: { blocking: boolean; mode: "block" | "clear"; exception?: MeshException },
+): Promise<{ host: string; unloaded: number; remainingSas: number | null; error?: string }[]> {
   // In phases across all hosts, so no initiator's close_action re-initiates a pair while it is being taken down:
   // 1. unload the ESP connections everywhere (their traps go; the drop shunts take over);
   // 2. each initiator terminates its own IKE_SAs (a local terminate triggers no close_action; the DELETE it sends
@@ -194,7 +234,8 @@ export async function meshDown(hosts: readonly HostAccess[], o: { blocking: bool
         const { events } = await v.stream("list-conns", "list-conn");
         const all = events.flatMap((e) => Object.keys(e));
         state.set(h.name, { v, all, mesh: all.filter((n) => n.startsWith("mesh-")) });
-        if (o.mode === "clear" && o.exception) await h.writeFile(join(h.confDir, EXCEPTION_FILE), `${JSON.stringify(o.exception, null, 2)}\n`, 0o644);
+        if (o.mode === "clear" && o.exception)
+          await h.writeFile(join(h.confDir, EXCEPTION_FILE), `${JSON.stringify(o.exception, null, 2)}\n`, 0o644);
         for (const n of state.get(h.name)!.mesh) await v.request("unload-conn", { name: n });
       } catch (e) {
         fail(h, e);
@@ -206,8 +247,10 @@ export async function meshDown(hosts: readonly HostAccess[], o: { blocking: bool
       hosts.map(async (h) => {
         const s = state.get(h.name);
         if (!s?.v || s.error) return;
-        for (const n of s.mesh.filter((x) => (h.name < x.slice("mesh-".length)) === initiatorSide))
-          await s.v.request("terminate", { ike: n, force: initiatorSide ? "no" : "yes", timeout: o.blocking ? "3000" : "-1" }).catch(() => undefined);
+        for (const n of s.mesh.filter((x) => h.name < x.slice("mesh-".length) === initiatorSide))
+          await s.v
+            .request("terminate", { ike: n, force: initiatorSide ? "no" : "yes", timeout: o.blocking ? "3000" : "-1" })
+            .catch(() => undefined);
       }),
     );
   await terminate(true);
@@ -229,7 +272,8 @@ export async function meshDown(hosts: readonly HostAccess[], o: { blocking: bool
           const left = (await readSaTable(h.name, v)).children.filter((c) => c.conn.startsWith("mesh-"));
           remaining = left.length;
           if (!left.length) break;
-          for (const conn of new Set(left.map((c) => c.conn))) await v.request("terminate", { ike: conn, force: "yes", timeout: "-1" }).catch(() => undefined);
+          for (const conn of new Set(left.map((c) => c.conn)))
+            await v.request("terminate", { ike: conn, force: "yes", timeout: "-1" }).catch(() => undefined);
           await new Promise((t) => setTimeout(t, 500));
         }
         if (o.blocking && remaining) remaining = (await readSaTable(h.name, v)).children.filter((c) => c.conn.startsWith("mesh-")).length;
@@ -253,8 +297,14 @@ async function currentShunts(v: ViciClient, names: readonly string[]): Promise<i
       if (!names.includes(name) || typeof conn !== "object" || Array.isArray(conn)) continue;
       const kids = (conn.children ?? {}) as Record<string, { "local-ts"?: string[]; "remote-ts"?: string[] }>;
       out.push({
-        name, peer: name.slice("block-".length), priority: SHUNT_PRIORITY,
-        children: Object.entries(kids).map(([cn, c]) => ({ name: cn, localTs: c["local-ts"]?.[0] ?? "", remoteTs: c["remote-ts"]?.[0] ?? "" })),
+        name,
+        peer: name.slice("block-".length),
+        priority: SHUNT_PRIORITY,
+        children: Object.entries(kids).map(([cn, c]) => ({
+          name: cn,
+          localTs: c["local-ts"]?.[0] ?? "",
+          remoteTs: c["remote-ts"]?.[0] ?? "",
+        })),
       });
     }
   return out.sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -262,7 +312,13 @@ async function currentShunts(v: ViciClient, names: readonly string[]): Promise<i
 
 /** `mesh up` ends a `--clear` exception: remove its record from the hosts. */
 export async function clearException(hosts: readonly HostAccess[]): Promise<void> {
-  await Promise.all(hosts.map((h) => (h.exec ? h.exec(`rm -f '${join(h.confDir, EXCEPTION_FILE)}'`).catch(() => undefined) : h.writeFile(join(h.confDir, EXCEPTION_FILE), "", 0o644).catch(() => undefined))));
+  await Promise.all(
+    hosts.map((h) =>
+      h.exec
+        ? h.exec(`rm -f '${join(h.confDir, EXCEPTION_FILE)}'`).catch(() => undefined)
+        : h.writeFile(join(h.confDir, EXCEPTION_FILE), "", 0o644).catch(() => undefined),
+    ),
+  );
 }
 
 export interface HostStatus {
@@ -283,7 +339,8 @@ export async function meshStatus(hosts: readonly HostAccess[]): Promise<HostStat
           const { events } = await v.stream("list-conns", "list-conn");
           const t = await readSaTable(h.name, v);
           return {
-            host: h.name, reachable: true,
+            host: h.name,
+            reachable: true,
             conns: events.flatMap((e) => Object.keys(e)).filter((n) => n.startsWith("mesh-")).length,
             ikeEstablished: t.ike.filter((i) => i.conn.startsWith("mesh-") && i.state === "ESTABLISHED").length,
             childrenInstalled: t.children.filter((c) => c.conn.startsWith("mesh-") && c.state === "INSTALLED").length,
@@ -291,7 +348,15 @@ export async function meshStatus(hosts: readonly HostAccess[]): Promise<HostStat
           };
         });
       } catch (e) {
-        return { host: h.name, reachable: false, conns: 0, ikeEstablished: 0, childrenInstalled: 0, halfOpen: 0, error: (e as Error).message };
+        return {
+          host: h.name,
+          reachable: false,
+          conns: 0,
+          ikeEstablished: 0,
+          childrenInstalled: 0,
+          halfOpen: 0,
+          error: (e as Error).message,
+        };
       }
     }),
   );

@@ -9,7 +9,8 @@ export const PSK_SALT = "linkcrypt mesh psk v1";
 export const MIN_MASTER_BYTES = 32;
 
 export function derivePairPsk(master: Buffer, a: string, b: string): string {
-  if (master.length < MIN_MASTER_BYTES) throw new Error(`the mesh master secret must be at least ${MIN_MASTER_BYTES} random bytes (got ${master.length})`);
+  if (master.length < MIN_MASTER_BYTES)
+    throw new Error(`the mesh master secret must be at least ${MIN_MASTER_BYTES} random bytes (got ${master.length})`);
   if (a === b) throw new Error("a pair needs two different hosts");
   const [lo, hi] = a < b ? [a, b] : [b, a];
   return Buffer.from(hkdfSync("sha256", master, PSK_SALT, `${lo}\0${hi}`, 32)).toString("hex");

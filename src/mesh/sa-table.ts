@@ -48,12 +48,21 @@ export function saTableFromVici(host: string, events: ViciMessage[], stats?: Vic
       ike.push({ conn, state: ikeState, children: kidList.length });
       for (const c of kidList)
         children.push({
-          conn, ikeState, child: String(c.name ?? "?"), state: String(c.state ?? "?"),
-          spiIn: String(c["spi-in"] ?? ""), spiOut: String(c["spi-out"] ?? ""),
-          bytesIn: num(c["bytes-in"]) ?? 0, bytesOut: num(c["bytes-out"]) ?? 0,
-          packetsIn: num(c["packets-in"]) ?? 0, packetsOut: num(c["packets-out"]) ?? 0,
-          useIn: num(c["use-in"]), useOut: num(c["use-out"]), installTime: num(c["install-time"]),
-          ...(typeof c["encr-alg"] === "string" ? { encrAlg: c["encr-alg"] } : {}), ...(num(c["encr-keysize"]) ? { encrKeysize: num(c["encr-keysize"])! } : {}),
+          conn,
+          ikeState,
+          child: String(c.name ?? "?"),
+          state: String(c.state ?? "?"),
+          spiIn: String(c["spi-in"] ?? ""),
+          spiOut: String(c["spi-out"] ?? ""),
+          bytesIn: num(c["bytes-in"]) ?? 0,
+          bytesOut: num(c["bytes-out"]) ?? 0,
+          packetsIn: num(c["packets-in"]) ?? 0,
+          packetsOut: num(c["packets-out"]) ?? 0,
+          useIn: num(c["use-in"]),
+          useOut: num(c["use-out"]),
+          installTime: num(c["install-time"]),
+          ...(typeof c["encr-alg"] === "string" ? { encrAlg: c["encr-alg"] } : {}),
+          ...(num(c["encr-keysize"]) ? { encrKeysize: num(c["encr-keysize"])! } : {}),
         });
     }
   }

@@ -16,8 +16,19 @@ export function syntheticMeshTables(n: number): { hosts: string[]; pairs: [strin
   let spi = 0xc0000000;
   const hex = () => (spi++ >>> 0).toString(16).padStart(8, "0");
   const row = (conn: string, spiIn: string, spiOut: string): ChildSaRow => ({
-    conn, ikeState: "ESTABLISHED", child: conn, state: "INSTALLED", spiIn, spiOut,
-    bytesIn: 1000, bytesOut: 1000, packetsIn: 10, packetsOut: 10, useIn: 3, useOut: 3, installTime: 100,
+    conn,
+    ikeState: "ESTABLISHED",
+    child: conn,
+    state: "INSTALLED",
+    spiIn,
+    spiOut,
+    bytesIn: 1000,
+    bytesOut: 1000,
+    packetsIn: 10,
+    packetsOut: 10,
+    useIn: 3,
+    useOut: 3,
+    installTime: 100,
   });
   for (let i = 0; i < n; i++)
     for (let j = i + 1; j < n; j++) {

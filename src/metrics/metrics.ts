@@ -13,31 +13,86 @@ export interface Sample {
   value: number;
 }
 
-export function collectSamples(plan: Plan, verify?: VerifyReport, keyAges: { key: string; kind: string; seconds: number }[] = [], evidence?: { collectedAt: string; now: Date }): Sample[] {
+export function collectSamples(
+  plan: Plan,
+  verify?: VerifyReport,
+  keyAges: { key: string; kind: string; seconds: number }[] = [],
+  evidence?: { collectedAt: string; now: Date },
+): Sample[] {
   const out: Sample[] = [];
   if (evidence) {
     const at = Date.parse(evidence.collectedAt) / 1000;
-    out.push({ name: "linkcrypt_verify_collected_timestamp_seconds", help: "when the verify evidence behind these metrics was collected (Unix time)", type: "gauge", labels: { inventory: plan.inventory }, value: Math.floor(at) });
-    out.push({ name: "linkcrypt_verify_age_seconds", help: "age of the verify evidence behind these metrics", type: "gauge", labels: { inventory: plan.inventory }, value: Math.max(0, Math.round(evidence.now.getTime() / 1000 - at)) });
+    out.push({
+      name: "linkcrypt_verify_collected_timestamp_seconds",
+      help: "when the verify evidence behind these metrics was collected (Unix time)",
+      type: "gauge",
+      labels: { inventory: plan.inventory },
+      value: Math.floor(at),
+    });
+    out.push({
+      name: "linkcrypt_verify_age_seconds",
+      help: "age of the verify evidence behind these metrics",
+      type: "gauge",
+      labels: { inventory: plan.inventory },
+      value: Math.max(0, Math.round(evidence.now.getTime() / 1000 - at)),
+    });
   }
   const v = new Map((verify?.entries ?? []).map((e) => [e.name, e]));
   for (const l of plan.links) {
     const st = v.get(l.name)?.status ?? "not-verified";
     for (const s of ["secured", "degraded", "unsecured", "unknown", "not-verified"])
-      out.push({ name: "linkcrypt_link_status", help: "1 for the link's current status (from verify), 0 otherwise", type: "gauge", labels: { link: l.name, method: l.method, status: s }, value: st === s ? 1 : 0 });
-    out.push({ name: "linkcrypt_link_overhead_bytes", help: "encryption overhead per packet at the largest inner MTU", type: "gauge", labels: { link: l.name, method: l.method }, value: l.mtu.overheadBytes });
+      out.push({
+        name: "linkcrypt_link_status",
+        help: "1 for the link's current status (from verify), 0 otherwise",
+        type: "gauge",
+        labels: { link: l.name, method: l.method, status: s },
+        value: st === s ? 1 : 0,
+      });
+    out.push({
+      name: "linkcrypt_link_overhead_bytes",
+      help: "encryption overhead per packet at the largest inner MTU",
+      type: "gauge",
+      labels: { link: l.name, method: l.method },
+      value: l.mtu.overheadBytes,
+    });
     const age = v.get(l.name)?.keyAgeSeconds;
-    if (age !== undefined) out.push({ name: "linkcrypt_key_age_seconds", help: "age of the key in use", type: "gauge", labels: { key: l.name, kind: l.method }, value: age });
+    if (age !== undefined)
+      out.push({
+        name: "linkcrypt_key_age_seconds",
+        help: "age of the key in use",
+        type: "gauge",
+        labels: { key: l.name, kind: l.method },
+        value: age,
+      });
   }
   for (const m of plan.meshes) {
-    out.push({ name: "linkcrypt_mesh_pairs", help: "pairs the plan protects with ESP or exempts", type: "gauge", labels: { mesh: m.name, status: "planned" }, value: m.pairs });
+    out.push({
+      name: "linkcrypt_mesh_pairs",
+      help: "pairs the plan protects with ESP or exempts",
+      type: "gauge",
+      labels: { mesh: m.name, status: "planned" },
+      value: m.pairs,
+    });
     const pairs = (verify?.entries ?? []).filter((e) => e.kind === "pair" && e.name.startsWith(`${m.name}:`));
     for (const s of ["secured", "degraded", "unsecured", "unknown"])
-      if (pairs.length) out.push({ name: "linkcrypt_mesh_pairs", help: "pairs the plan protects with ESP or exempts", type: "gauge", labels: { mesh: m.name, status: s }, value: pairs.filter((p) => p.status === s).length });
+      if (pairs.length)
+        out.push({
+          name: "linkcrypt_mesh_pairs",
+          help: "pairs the plan protects with ESP or exempts",
+          type: "gauge",
+          labels: { mesh: m.name, status: s },
+          value: pairs.filter((p) => p.status === s).length,
+        });
     // One-hot per verified pair (a host's unreadable entry `mesh:host` has no `~` and is not a pair).
     for (const p of pairs.filter((x) => x.name.includes("~")))
       for (const s of ["secured", "degraded", "unsecured", "unknown"])
-        out.push({ name: "linkcrypt_pair_status", help: "1 for the mesh pair's current status (from verify), 0 otherwise", type: "gauge", labels: { mesh: m.name, pair: p.name.slice(m.name.length + 1), status: s }, value: p.status === s ? 1 : 0 });
+        out.push({
+          name: "linkcrypt_pair_status",
+          help: "1 for the mesh pair's current status (from verify), 0 otherwise",
+          type: "gauge",
+          labels: { mesh: m.name, pair: p.name.slice(m.name.length + 1), status: s },
+          value: p.status === s ? 1 : 0,
+        });
   }
   for (const h of verify?.hosts ?? []) {
     const labels = { mesh: h.mesh, host: h.host };
@@ -45,14 +100,39 @@ export function collectSamples(plan: Plan, verify?: VerifyReport, keyAges: { key
     out.push({ name: "linkcrypt_mesh_ike_sas", help: "ESTABLISHED mesh IKE_SAs on the host", type: "gauge", labels, value: h.ikeSas });
     out.push({ name: "linkcrypt_mesh_half_open_ike_sas", help: "half-open IKE_SAs on the host", type: "gauge", labels, value: h.halfOpen });
     for (const d of h.xfrmDeltas)
-      out.push({ name: "linkcrypt_xfrm_errors", help: "growth of a /proc/net/xfrm_stat error counter since the previous verify", type: "gauge", labels: { ...labels, counter: d.counter }, value: d.delta });
+      out.push({
+        name: "linkcrypt_xfrm_errors",
+        help: "growth of a /proc/net/xfrm_stat error counter since the previous verify",
+        type: "gauge",
+        labels: { ...labels, counter: d.counter },
+        value: d.delta,
+      });
     // The kernel's own counters, as read from /proc/net/xfrm_stat: monotonic since boot, so rate() works on them.
     for (const [counter, value] of Object.entries(h.xfrmStat ?? {}))
-      out.push({ name: "linkcrypt_xfrm_stat_total", help: "a /proc/net/xfrm_stat counter of the host's kernel", type: "counter", labels: { ...labels, counter }, value });
+      out.push({
+        name: "linkcrypt_xfrm_stat_total",
+        help: "a /proc/net/xfrm_stat counter of the host's kernel",
+        type: "counter",
+        labels: { ...labels, counter },
+        value,
+      });
   }
   for (const x of verify?.exceptions ?? [])
-    out.push({ name: "linkcrypt_mesh_cleartext_exception", help: "1 while `mesh down --clear` lets these members talk unencrypted (until mesh up)", type: "gauge", labels: { mesh: x.mesh, hosts: x.hosts.join(","), who: x.who, since: x.when, reason: x.reason }, value: 1 });
-  for (const k of keyAges) out.push({ name: "linkcrypt_key_age_seconds", help: "age of the key in use", type: "gauge", labels: { key: k.key, kind: k.kind }, value: k.seconds });
+    out.push({
+      name: "linkcrypt_mesh_cleartext_exception",
+      help: "1 while `mesh down --clear` lets these members talk unencrypted (until mesh up)",
+      type: "gauge",
+      labels: { mesh: x.mesh, hosts: x.hosts.join(","), who: x.who, since: x.when, reason: x.reason },
+      value: 1,
+    });
+  for (const k of keyAges)
+    out.push({
+      name: "linkcrypt_key_age_seconds",
+      help: "age of the key in use",
+      type: "gauge",
+      labels: { key: k.key, kind: k.kind },
+      value: k.seconds,
+    });
   return out;
 }
 
@@ -64,7 +144,12 @@ export function prometheusText(samples: readonly Sample[]): string {
   const lines: string[] = [];
   for (const [name, list] of [...byName.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
     lines.push(`# HELP ${name} ${list[0]!.help}`, `# TYPE ${name} ${list[0]!.type}`);
-    for (const s of list) lines.push(`${name}{${Object.entries(s.labels).map(([k, v]) => `${k}="${escLabel(v)}"`).join(",")}} ${s.value}`);
+    for (const s of list)
+      lines.push(
+        `${name}{${Object.entries(s.labels)
+          .map(([k, v]) => `${k}="${escLabel(v)}"`)
+          .join(",")}} ${s.value}`,
+      );
   }
   return `${lines.join("\n")}\n`;
 }

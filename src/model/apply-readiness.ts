@@ -19,7 +19,9 @@ export function checkApplyReadiness(inv: Inventory, profiles: ProfileSet, plan: 
   inv.meshes.forEach((m, i) => {
     if (m.auth === "psk" && m.pskMaster === undefined && plan.meshes.some((p) => p.name === m.name))
       out.push({
-        severity: "error", code: "apply.psk-master", path: `meshes[${i}].pskMaster`,
+        severity: "error",
+        code: "apply.psk-master",
+        path: `meshes[${i}].pskMaster`,
         message: `mesh "${m.name}" uses per-pair PSKs but names no pskMaster: set it to a reference to at least 32 random bytes (e.g. "file:/etc/linkcrypt/mesh-master.key"); apply and mesh deliver cannot run without it`,
       });
   });
@@ -41,7 +43,9 @@ export function checkApplyReadiness(inv: Inventory, profiles: ProfileSet, plan: 
       ];
       if (missing.length)
         out.push({
-          severity: "warning", code: "apply.l1-snmp-map", path: `devices[${i}].profile`,
+          severity: "warning",
+          code: "apply.l1-snmp-map",
+          path: `devices[${i}].profile`,
           message: `encryptor "${name}" (link ${link.name}) has profile "${d.profile}", which has no ${missing.join(", ")}: apply cannot set its cipher or mode and will report the link as failed; give a profile with the vendor's OID map (--profiles DIR)`,
         });
     }

@@ -39,10 +39,7 @@ const severityRank: Record<Severity, number> = { error: 0, warning: 1, info: 2 }
 export function sortDiagnostics(diags: Diagnostic[]): Diagnostic[] {
   return diags.sort(
     (a, b) =>
-      severityRank[a.severity] - severityRank[b.severity] ||
-      naturalCmp(a.path, b.path) ||
-      cmp(a.code, b.code) ||
-      cmp(a.message, b.message),
+      severityRank[a.severity] - severityRank[b.severity] || naturalCmp(a.path, b.path) || cmp(a.code, b.code) || cmp(a.message, b.message),
   );
 }
 

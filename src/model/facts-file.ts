@@ -29,7 +29,15 @@ const Reachable = z.looseObject({
   system: z.looseObject({ description: z.string().optional(), name: z.string().optional(), version: z.string().optional() }).optional(),
   netconf: z.looseObject({ capabilities: z.array(z.string()), candidate: z.boolean(), confirmedCommit: z.boolean() }).optional(),
   macsecInterfaces: z.array(z.string()).optional(),
-  l1: z.looseObject({ status: z.string(), cipher: z.string(), keyAgeSeconds: z.number(), rotationIntervalSeconds: z.number(), keyGeneration: z.number() }).optional(),
+  l1: z
+    .looseObject({
+      status: z.string(),
+      cipher: z.string(),
+      keyAgeSeconds: z.number(),
+      rotationIntervalSeconds: z.number(),
+      keyGeneration: z.number(),
+    })
+    .optional(),
   host: HostFacts.optional(),
 });
 const Unreachable = z.looseObject({ reachable: z.literal(false), error: z.looseObject({ code: z.string(), message: z.string() }) });
@@ -41,8 +49,14 @@ const FactsFileSchema = z.object({
 });
 
 export function validateFactsFile(data: unknown, file: string): { facts?: FactsFile; diagnostics: Diagnostic[] } {
-  const problem = (path: string, message: string): Diagnostic => ({ severity: "error", code: "facts.schema", path: `(facts) ${path}`.trim(), message: `${file}: ${message}` });
-  if (depthOver(data, FACTS_MAX_DEPTH)) return { diagnostics: [problem("", `nested deeper than ${FACTS_MAX_DEPTH} levels (the limit); not a linkcrypt facts file`)] };
+  const problem = (path: string, message: string): Diagnostic => ({
+    severity: "error",
+    code: "facts.schema",
+    path: `(facts) ${path}`.trim(),
+    message: `${file}: ${message}`,
+  });
+  if (depthOver(data, FACTS_MAX_DEPTH))
+    return { diagnostics: [problem("", `nested deeper than ${FACTS_MAX_DEPTH} levels (the limit); not a linkcrypt facts file`)] };
   const r = FactsFileSchema.safeParse(data);
   if (!r.success) return { diagnostics: r.error.issues.slice(0, 50).map((i) => problem(i.path.map(String).join("."), i.message)) };
   const devices = Object.create(null) as Record<string, DeviceFacts | UnreachableFacts>;

@@ -33,12 +33,18 @@ export function parseFactsFile(text: string, file: string): { facts?: FactsFile;
   try {
     data = JSON.parse(text);
   } catch (e) {
-    return { diagnostics: [{ severity: "error", code: "facts.json", path: "(facts)", message: `${file} is not JSON: ${(e as Error).message}` }] };
+    return {
+      diagnostics: [{ severity: "error", code: "facts.json", path: "(facts)", message: `${file} is not JSON: ${(e as Error).message}` }],
+    };
   }
   return validateFactsFile(data, file); // the whole file's schema: src/model/facts-file.ts
 }
 
-const OFFLOAD_DRIVERS_WORD: Record<string, string> = { "fixed-off": "off [fixed]", off: "off", absent: "absent (the kernel has no ESP offload feature)" };
+const OFFLOAD_DRIVERS_WORD: Record<string, string> = {
+  "fixed-off": "off [fixed]",
+  off: "off",
+  absent: "absent (the kernel has no ESP offload feature)",
+};
 
 /**
  * Pure: a copy of the model with host facts applied (CPU flags, kernel algorithms, NIC offload), plus one
@@ -70,22 +76,49 @@ export function applyFacts(model: Model, facts: FactsFile): { model: Model; diag
       const inProfile = h.profile.cpu.flags.includes(flag);
       const seen = cpuFlags.includes(flag);
       if (inProfile !== seen)
-        note("warning", "facts.cpu", name, `profile ${h.profile.name} says the CPU ${inProfile ? "has" : "lacks"} ${flag}; /proc/cpuinfo says it ${seen ? "has" : "lacks"} it`);
+        note(
+          "warning",
+          "facts.cpu",
+          name,
+          `profile ${h.profile.name} says the CPU ${inProfile ? "has" : "lacks"} ${flag}; /proc/cpuinfo says it ${seen ? "has" : "lacks"} it`,
+        );
     }
     let nicProfile: NicProfile = h.nic.profile;
     const nf = hf.nics.find((n) => n.name === h.nic.name);
-    if (!nf) note("warning", "facts.nic-missing", name, `NIC ${h.nic.name} from the inventory is not on the host (found: ${hf.nics.map((n) => n.name).join(", ") || "none"})`);
+    if (!nf)
+      note(
+        "warning",
+        "facts.nic-missing",
+        name,
+        `NIC ${h.nic.name} from the inventory is not on the host (found: ${hf.nics.map((n) => n.name).join(", ") || "none"})`,
+      );
     else {
       if (nf.driver && nf.driver !== nicProfile.kernelDriver)
-        note("warning", "facts.nic-driver", name, `inventory says ${h.nic.name} is ${nicProfile.model} (${nicProfile.kernelDriver}); ethtool -i says driver ${nf.driver}`);
+        note(
+          "warning",
+          "facts.nic-driver",
+          name,
+          `inventory says ${h.nic.name} is ${nicProfile.model} (${nicProfile.kernelDriver}); ethtool -i says driver ${nf.driver}`,
+        );
       const claims = nicProfile.espOffload.modes.length > 0;
       if (claims && nf.espHwOffload !== "on") {
-        note("warning", "facts.offload", name,
+        note(
+          "warning",
+          "facts.offload",
+          name,
           `inventory says ${nicProfile.model} ${nicProfile.espOffload.modes.join("+")} offload; ethtool says esp-hw-offload ${OFFLOAD_DRIVERS_WORD[nf.espHwOffload]}` +
-          (nf.espHwOffload === "off" ? ` on ${h.nic.name} (enable it with: ethtool -K ${h.nic.name} esp-hw-offload on); planning without offload until then` : "; planning without offload"));
+            (nf.espHwOffload === "off"
+              ? ` on ${h.nic.name} (enable it with: ethtool -K ${h.nic.name} esp-hw-offload on); planning without offload until then`
+              : "; planning without offload"),
+        );
         nicProfile = { ...nicProfile, espOffload: { ...nicProfile.espOffload, modes: [] } };
       } else if (!claims && nf.espHwOffload === "on") {
-        note("info", "facts.offload", name, `ethtool says esp-hw-offload on for ${h.nic.name}, but profile ${nicProfile.name} lists no offload; planning without it`);
+        note(
+          "info",
+          "facts.offload",
+          name,
+          `ethtool says esp-hw-offload on for ${h.nic.name}, but profile ${nicProfile.name} lists no offload; planning without it`,
+        );
       }
     }
     const kernelAlgorithms = Object.keys(hf.kernelAlgorithms).filter((a) => !a.startsWith("__"));
@@ -105,7 +138,11 @@ export function applyFacts(model: Model, facts: FactsFile): { model: Model; diag
  * suites it cannot be set to are taken off its ports, and a link that needs what the device cannot be told (the SCI
  * on openconfig-macsec before 1.2.0; any key on openconfig-keychain 0.3.0 and older) is an error naming both.
  */
-function applySwitchFacts(model: Model, facts: FactsFile, note: (severity: Diagnostic["severity"], code: string, device: string, message: string) => void): { switches: Model["switches"]; links: Model["links"] } {
+function applySwitchFacts(
+  model: Model,
+  facts: FactsFile,
+  note: (severity: Diagnostic["severity"], code: string, device: string, message: string) => void,
+): { switches: Model["switches"]; links: Model["links"] } {
   const switches = new Map(model.switches);
   const limits = new Map<string, MacsecDeviceLimits>();
   for (const [name, s] of model.switches) {
@@ -116,13 +153,20 @@ function applySwitchFacts(model: Model, facts: FactsFile, note: (severity: Diagn
     limits.set(name, lim);
     if (!lim.suites) continue;
     const keep = lim.suites;
-    const ports = new Map([...s.ports].map(([pn, p]) => {
-      if (!p.macsec) return [pn, p] as const;
-      const suites = p.macsec.suites.filter((x) => keep.includes(x));
-      if (suites.length < p.macsec.suites.length)
-        note("warning", "facts.macsec-suites", name, `profile ${s.profile.name} lists ${p.macsec.suites.join("/")} on ${pn}; the device (${lim.source}) can be set only to ${keep.join("/")}; planning with ${suites.join("/") || "none"}`);
-      return [pn, { ...p, macsec: { ...p.macsec, suites } }] as const;
-    }));
+    const ports = new Map(
+      [...s.ports].map(([pn, p]) => {
+        if (!p.macsec) return [pn, p] as const;
+        const suites = p.macsec.suites.filter((x) => keep.includes(x));
+        if (suites.length < p.macsec.suites.length)
+          note(
+            "warning",
+            "facts.macsec-suites",
+            name,
+            `profile ${s.profile.name} lists ${p.macsec.suites.join("/")} on ${pn}; the device (${lim.source}) can be set only to ${keep.join("/")}; planning with ${suites.join("/") || "none"}`,
+          );
+        return [pn, { ...p, macsec: { ...p.macsec, suites } }] as const;
+      }),
+    );
     switches.set(name, { ...s, ports });
   }
   const links = model.links.map((l) => {
@@ -133,9 +177,20 @@ function applySwitchFacts(model: Model, facts: FactsFile, note: (severity: Diagn
       for (const end of [l.a, l.b]) {
         const lim = limits.get(end.device);
         if (!lim || !end.port.macsec) continue;
-        if (lim.blocked) note("error", "facts.macsec-keys", end.device, `link ${l.name}: MACsec cannot be configured on this device (${lim.source}): ${lim.blocked}`);
+        if (lim.blocked)
+          note(
+            "error",
+            "facts.macsec-keys",
+            end.device,
+            `link ${l.name}: MACsec cannot be configured on this device (${lim.source}): ${lim.blocked}`,
+          );
         else if (!lim.sciSettable && !l.omitSci)
-          note("error", "facts.macsec-sci", end.device, `link ${l.name}: MACsec would include the SCI, but the device (${lim.source}) has no include-sci leaf, so linkcrypt cannot set it; set macsecOmitSci on the link (the device then decides) or upgrade it to openconfig-macsec 1.2.0`);
+          note(
+            "error",
+            "facts.macsec-sci",
+            end.device,
+            `link ${l.name}: MACsec would include the SCI, but the device (${lim.source}) has no include-sci leaf, so linkcrypt cannot set it; set macsecOmitSci on the link (the device then decides) or upgrade it to openconfig-macsec 1.2.0`,
+          );
       }
     return a === l.a.port && b === l.b.port ? l : { ...l, a: { ...l.a, port: a }, b: { ...l.b, port: b } };
   });

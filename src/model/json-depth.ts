@@ -8,7 +8,8 @@ export function depthOver(value: unknown, max: number): boolean {
     const [v, d] = stack.pop()!;
     if (v === null || typeof v !== "object") continue;
     if (d > max) return true;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === "object") stack.push([child, d + 1]);
+    for (const child of Array.isArray(v) ? v : Object.values(v))
+      if (child !== null && typeof child === "object") stack.push([child, d + 1]);
   }
   return false;
 }

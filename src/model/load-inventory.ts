@@ -23,21 +23,40 @@ export function loadInventory(file: string, profiles: ProfileSet): { model?: Mod
   return parseInventory(file, text, profiles);
 }
 
-export function parseInventory(file: string, text: string, profiles: ProfileSet): { model?: Model; data?: unknown; diagnostics: Diagnostic[] } {
+export function parseInventory(
+  file: string,
+  text: string,
+  profiles: ProfileSet,
+): { model?: Model; data?: unknown; diagnostics: Diagnostic[] } {
   const { source, diagnostics } = parseYamlSource(file, text);
   if (!source) return { diagnostics };
   if (source.data === null || typeof source.data !== "object" || Array.isArray(source.data))
-    return { diagnostics: [...diagnostics, { severity: "error", code: "schema.not-a-mapping", path: "(root)", message: `${file} must hold a YAML mapping with version, policy, sites, devices, links and meshes` }] };
+    return {
+      diagnostics: [
+        ...diagnostics,
+        {
+          severity: "error",
+          code: "schema.not-a-mapping",
+          path: "(root)",
+          message: `${file} must hold a YAML mapping with version, policy, sites, devices, links and meshes`,
+        },
+      ],
+    };
   const parsed = Inventory.safeParse(source.data);
   if (!parsed.success) {
     knownKeys ??= schemaKeys(z.toJSONSchema(Inventory, { io: "input" }));
     const schemaDiags = schemaDiagnostics(parsed.error.issues, source, knownKeys);
-    return { diagnostics: [...diagnostics, ...schemaDiags, ...lenientResolve(source.data as Record<string, unknown>, profiles, (p) => source.locate(p))] };
+    return {
+      diagnostics: [
+        ...diagnostics,
+        ...schemaDiags,
+        ...lenientResolve(source.data as Record<string, unknown>, profiles, (p) => source.locate(p)),
+      ],
+    };
   }
   const r = resolveInventory(parsed.data, profiles, (p) => source.locate(p));
   return { ...(r.model ? { model: r.model } : {}), data: parsed.data, diagnostics: [...diagnostics, ...r.diagnostics] };
 }
-
 
 const ELEMENTS = { sites: Site, devices: Device, links: Link, meshes: Mesh } as const;
 
@@ -45,7 +64,11 @@ const ELEMENTS = { sites: Site, devices: Device, links: Link, meshes: Mesh } as 
  * After schema errors, still check references among the entries that did parse, so that one run reports every
  * problem. Entries that failed are skipped, and references to their names are not reported as unknown.
  */
-function lenientResolve(data: Record<string, unknown>, profiles: ProfileSet, locate: (p: readonly (string | number)[]) => string | undefined): Diagnostic[] {
+function lenientResolve(
+  data: Record<string, unknown>,
+  profiles: ProfileSet,
+  locate: (p: readonly (string | number)[]) => string | undefined,
+): Diagnostic[] {
   if (typeof data.policy !== "string") return [];
   const skip = new Set<string>();
   const partial: Record<string, unknown> = { ...data };

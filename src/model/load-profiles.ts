@@ -45,7 +45,11 @@ function yamlFiles(dir: string): string[] {
 export function loadProfiles(extraDirs: readonly string[] = []): { profiles?: ProfileSet; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
   const set = {
-    switches: new Map(), l1: new Map(), hosts: new Map(), nics: new Map(), policies: new Map(),
+    switches: new Map(),
+    l1: new Map(),
+    hosts: new Map(),
+    nics: new Map(),
+    policies: new Map(),
   } as Omit<ProfileSet, "xfrmPerf">;
   let xfrmPerf: XfrmPerfProfile | undefined;
 
@@ -54,7 +58,12 @@ export function loadProfiles(extraDirs: readonly string[] = []): { profiles?: Pr
     try {
       files = yamlFiles(dir);
     } catch (e) {
-      diagnostics.push({ severity: "error", code: "profiles.unreadable", path: "(profiles)", message: `cannot read profile directory ${dir}: ${(e as Error).message}` });
+      diagnostics.push({
+        severity: "error",
+        code: "profiles.unreadable",
+        path: "(profiles)",
+        message: `cannot read profile directory ${dir}: ${(e as Error).message}`,
+      });
       continue;
     }
     for (const file of files) {
@@ -77,7 +86,9 @@ export function loadProfiles(extraDirs: readonly string[] = []): { profiles?: Pr
         const hint = suggest(p.driver, driverNames());
         const at = source.locate(["driver"]);
         diagnostics.push({
-          severity: "error", code: "profile.driver", path: `${shown}: driver`,
+          severity: "error",
+          code: "profile.driver",
+          path: `${shown}: driver`,
           message: `"${p.driver}" is not a driver of this version (drivers: ${driverNames().join(", ")})${hint ? `; did you mean "${hint}"?` : ""}`,
           ...(at ? { source: at } : {}),
         });
@@ -91,7 +102,12 @@ export function loadProfiles(extraDirs: readonly string[] = []): { profiles?: Pr
     }
   }
   if (!xfrmPerf) {
-    diagnostics.push({ severity: "error", code: "profiles.missing", path: "(profiles)", message: "no xfrm-throughput profile found (profiles/perf/xfrm-throughput.yaml)" });
+    diagnostics.push({
+      severity: "error",
+      code: "profiles.missing",
+      path: "(profiles)",
+      message: "no xfrm-throughput profile found (profiles/perf/xfrm-throughput.yaml)",
+    });
     return { diagnostics };
   }
   return { profiles: { ...set, xfrmPerf }, diagnostics };

@@ -1,15 +1,7 @@
 import type { EspCipherId } from "../crypto/esp-ciphers.js";
 import type { MacsecSuiteId } from "../crypto/macsec-suites.js";
 import type { ProfileSet } from "./load-profiles.js";
-import type {
-  HostProfile,
-  L1EncryptorProfile,
-  Medium,
-  Method,
-  NicProfile,
-  PolicyProfile,
-  SwitchProfile,
-} from "./profile-schema.js";
+import type { HostProfile, L1EncryptorProfile, Medium, Method, NicProfile, PolicyProfile, SwitchProfile } from "./profile-schema.js";
 
 /**
  * The resolved inventory the planner works on: every reference looked up, speeds in bit/s, profiles attached.

@@ -9,7 +9,10 @@ import { closeSync, openSync, readSync } from "node:fs";
 export const INPUT_MAX_BYTES = 64 * 1024 * 1024;
 
 export class InputTooLarge extends RangeError {
-  constructor(readonly path: string, readonly limit: number) {
+  constructor(
+    readonly path: string,
+    readonly limit: number,
+  ) {
     super(`${path} is larger than ${limit} bytes (the limit for an input file)`);
   }
 }

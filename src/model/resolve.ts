@@ -28,11 +28,27 @@ export function resolveInventory(
   const policy = lookupPolicy(inv.policy, ["policy"]);
   const sites = new Set<string>();
   const skipped = (list: string, i: number) => skip.has(`${list}[${i}]`);
-  checkUnique(inv.sites.map((s) => s.name), "sites", "site");
+  checkUnique(
+    inv.sites.map((s) => s.name),
+    "sites",
+    "site",
+  );
   inv.sites.forEach((s) => sites.add(s.name));
-  checkUnique(inv.devices.map((d) => d.name), "devices", "device");
-  checkUnique(inv.links.map((l) => l.name), "links", "link");
-  checkUnique(inv.meshes.map((m) => m.name), "meshes", "mesh");
+  checkUnique(
+    inv.devices.map((d) => d.name),
+    "devices",
+    "device",
+  );
+  checkUnique(
+    inv.links.map((l) => l.name),
+    "links",
+    "link",
+  );
+  checkUnique(
+    inv.meshes.map((m) => m.name),
+    "meshes",
+    "mesh",
+  );
 
   const switches = new Map<string, ModelSwitch>();
   const l1s = new Map<string, ModelL1>();
@@ -102,21 +118,32 @@ export function resolveInventory(
     checkSite(d.site, [...path, "site"]);
     if (d.kind === "switch") {
       const profile = profiles.switches.get(d.profile);
-      if (!profile) return void error("ref.profile", [...path, "profile"], unknownName("switch profile", d.profile, profiles.switches.keys()));
+      if (!profile)
+        return void error("ref.profile", [...path, "profile"], unknownName("switch profile", d.profile, profiles.switches.keys()));
       const ports = new Map<string, ModelPort>();
       d.ports.forEach((p, j) => {
-        if (ports.has(p.name)) return void error("dup.port", [...path, "ports", j, "name"], `port "${p.name}" is listed twice on device "${d.name}"`);
+        if (ports.has(p.name))
+          return void error("dup.port", [...path, "ports", j, "name"], `port "${p.name}" is listed twice on device "${d.name}"`);
         const speedBps = parseSpeed(p.speed)!;
         if (p.l2Mtu !== undefined && p.l2Mtu < p.mtu + 14)
-          error("mtu.l2-below-l3", [...path, "ports", j, "l2Mtu"], `l2Mtu ${p.l2Mtu} cannot carry the IP MTU ${p.mtu} plus a 14-byte Ethernet header (needs ${p.mtu + 14})`);
+          error(
+            "mtu.l2-below-l3",
+            [...path, "ports", j, "l2Mtu"],
+            `l2Mtu ${p.l2Mtu} cannot carry the IP MTU ${p.mtu} plus a 14-byte Ethernet header (needs ${p.mtu + 14})`,
+          );
         if (p.mtu + 14 > profile.maxFrame)
-          error("mtu.above-max-frame", [...path, "ports", j, "mtu"], `mtu ${p.mtu} plus the 14-byte Ethernet header exceeds the ${profile.model} maximum frame of ${profile.maxFrame} bytes`);
+          error(
+            "mtu.above-max-frame",
+            [...path, "ports", j, "mtu"],
+            `mtu ${p.mtu} plus the 14-byte Ethernet header exceeds the ${profile.model} maximum frame of ${profile.maxFrame} bytes`,
+          );
         ports.set(p.name, { device: d.name, name: p.name, speedBps, mtu: p.mtu, l2Mtu: p.l2Mtu, macsec: portMacsec(profile, p.name) });
       });
       switches.set(d.name, { name: d.name, site: d.site, profile, ports });
     } else if (d.kind === "l1-encryptor") {
       const profile = profiles.l1.get(d.profile);
-      if (!profile) return void error("ref.profile", [...path, "profile"], unknownName("l1-encryptor profile", d.profile, profiles.l1.keys()));
+      if (!profile)
+        return void error("ref.profile", [...path, "profile"], unknownName("l1-encryptor profile", d.profile, profiles.l1.keys()));
       l1s.set(d.name, { name: d.name, site: d.site, profile });
     } else {
       const profile = profiles.hosts.get(d.profile);
@@ -129,8 +156,17 @@ export function resolveInventory(
       const nic = nics[0];
       if (!profile || !nic) return;
       hosts.set(d.name, {
-        name: d.name, site: d.site, profile, cpuFlags: profile.cpu.flags,
-        ipv4: d.addresses.ipv4, ipv6: d.addresses.ipv6, nic, role: d.role, tags: d.tags, kernelAlgorithms: undefined, strongswanVersion: undefined,
+        name: d.name,
+        site: d.site,
+        profile,
+        cpuFlags: profile.cpu.flags,
+        ipv4: d.addresses.ipv4,
+        ipv6: d.addresses.ipv6,
+        nic,
+        role: d.role,
+        tags: d.tags,
+        kernelAlgorithms: undefined,
+        strongswanVersion: undefined,
       });
     }
   }
@@ -148,7 +184,11 @@ export function resolveInventory(
     const port = sw.ports.get(portName);
     if (!port) {
       const hint = suggest(portName, sw.ports.keys());
-      return void error("ref.port", path, `port "${portName}" is not on device "${device}"${hint ? ` (did you mean "${hint}"?)` : ` (ports: ${[...sw.ports.keys()].join(", ")})`}`);
+      return void error(
+        "ref.port",
+        path,
+        `port "${portName}" is not on device "${device}"${hint ? ` (did you mean "${hint}"?)` : ` (ports: ${[...sw.ports.keys()].join(", ")})`}`,
+      );
     }
     const key = `${device}:${portName}`;
     const other = usedPorts.get(key);
@@ -163,36 +203,74 @@ export function resolveInventory(
     const b = resolveEndpoint(l.b, [...path, "b"], l.name);
     if (a && b && a.device === b.device) error("link.loop", path, `both ends are on device "${a.device}"`);
     const speedBps = parseSpeed(l.speed)!;
-    for (const [end, ep] of [["a", a], ["b", b]] as const) {
+    for (const [end, ep] of [
+      ["a", a],
+      ["b", b],
+    ] as const) {
       if (ep && ep.port.speedBps < speedBps)
-        error("link.speed", [...path, "speed"], `link speed ${formatSpeed(speedBps)} exceeds the ${formatSpeed(ep.port.speedBps)} of port ${l[end]}`);
+        error(
+          "link.speed",
+          [...path, "speed"],
+          `link speed ${formatSpeed(speedBps)} exceeds the ${formatSpeed(ep.port.speedBps)} of port ${l[end]}`,
+        );
     }
     const encryptors: ModelL1[] = [];
     (l.encryptors ?? []).forEach((name, j) => {
       const kind = kindOf.get(name);
-      if (kind === undefined) return void error("ref.device", [...path, "encryptors", j], unknownName("device", name, kindOf.keys(), "devices"));
+      if (kind === undefined)
+        return void error("ref.device", [...path, "encryptors", j], unknownName("device", name, kindOf.keys(), "devices"));
       if (kind === "invalid") return;
-      if (kind !== "l1-encryptor") return void error("ref.encryptor-kind", [...path, "encryptors", j], `device "${name}" is a ${kind}, not an l1-encryptor`);
+      if (kind !== "l1-encryptor")
+        return void error("ref.encryptor-kind", [...path, "encryptors", j], `device "${name}" is a ${kind}, not an l1-encryptor`);
       const e = l1s.get(name);
       if (e) encryptors.push(e);
     });
     if (l.eapolPassthrough !== undefined && l.medium !== "provider-l2")
-      warn("link.eapol-ignored", [...path, "eapolPassthrough"], `eapolPassthrough only matters on provider-l2 circuits; this link is ${l.medium}`);
+      warn(
+        "link.eapol-ignored",
+        [...path, "eapolPassthrough"],
+        `eapolPassthrough only matters on provider-l2 circuits; this link is ${l.medium}`,
+      );
     let linkPolicy = policy;
     if (l.policy?.profile !== undefined) linkPolicy = lookupPolicy(l.policy.profile, [...path, "policy", "profile"]);
     if (!linkPolicy) return undefined;
     const methods = l.policy?.methods ?? linkPolicy.methods;
     if (l.method !== undefined && l.method !== "none" && !methods.includes(l.method))
-      error("policy.method", [...path, "method"], `method "${l.method}" is not allowed by policy "${linkPolicy.name}" (allowed: ${methods.join(", ")})`);
+      error(
+        "policy.method",
+        [...path, "method"],
+        `method "${l.method}" is not allowed by policy "${linkPolicy.name}" (allowed: ${methods.join(", ")})`,
+      );
     if (l.macsecSuite !== undefined && !linkPolicy.macsec.suites.includes(l.macsecSuite))
-      error("policy.macsec-suite", [...path, "macsecSuite"], `MACsec suite ${l.macsecSuite} is not allowed by policy "${linkPolicy.name}" (allowed: ${linkPolicy.macsec.suites.join(", ")})`);
+      error(
+        "policy.macsec-suite",
+        [...path, "macsecSuite"],
+        `MACsec suite ${l.macsecSuite} is not allowed by policy "${linkPolicy.name}" (allowed: ${linkPolicy.macsec.suites.join(", ")})`,
+      );
     if (l.policy?.allowUnencrypted === true && !linkPolicy.unencryptedMedia.includes(l.medium))
-      warn("policy.override-unencrypted", [...path, "policy", "allowUnencrypted"], `this override lets a ${l.medium} link stay unencrypted, which policy "${linkPolicy.name}" does not allow by itself`);
+      warn(
+        "policy.override-unencrypted",
+        [...path, "policy", "allowUnencrypted"],
+        `this override lets a ${l.medium} link stay unencrypted, which policy "${linkPolicy.name}" does not allow by itself`,
+      );
     if (!a || !b) return undefined;
     return {
-      index: i, path: formatPath(path), name: l.name, a, b, medium: l.medium, speedBps, pathMtu: l.pathMtu, encryptors,
-      eapolPassthrough: l.eapolPassthrough, nat: l.nat, pinnedMethod: l.method, pinnedSuite: l.macsecSuite,
-      omitSci: l.macsecOmitSci, policy: linkPolicy, methods,
+      index: i,
+      path: formatPath(path),
+      name: l.name,
+      a,
+      b,
+      medium: l.medium,
+      speedBps,
+      pathMtu: l.pathMtu,
+      encryptors,
+      eapolPassthrough: l.eapolPassthrough,
+      nat: l.nat,
+      pinnedMethod: l.method,
+      pinnedSuite: l.macsecSuite,
+      omitSci: l.macsecOmitSci,
+      policy: linkPolicy,
+      methods,
       allowUnencrypted: l.policy?.allowUnencrypted ?? linkPolicy.unencryptedMedia.includes(l.medium),
     };
   }
@@ -204,7 +282,8 @@ export function resolveInventory(
     (sel.hosts ?? []).forEach((h, j) => {
       const k = kindOf.get(h);
       if (k === undefined) error("ref.device", [...path, "members", "hosts", j], unknownName("device", h, kindOf.keys(), "devices"));
-      else if (k !== "host" && k !== "invalid") error("ref.member-kind", [...path, "members", "hosts", j], `device "${h}" is a ${k}; mesh members are hosts`);
+      else if (k !== "host" && k !== "invalid")
+        error("ref.member-kind", [...path, "members", "hosts", j], `device "${h}" is a ${k}; mesh members are hosts`);
     });
     // Every selector entry must match some host on its own: a misspelled role or tag would silently drop hosts.
     const allHosts = [...hosts.values()];
@@ -215,38 +294,62 @@ export function resolveInventory(
         if (allHosts.some((h) => values(h).includes(v))) return;
         const known = [...new Set(allHosts.flatMap(values))].sort();
         const hint = suggest(v, known);
-        error("mesh.selector-empty", [...path, "members", list, j], `${what} "${v}" matches no host${known.length ? ` (${list} that hosts have: ${known.join(", ")})` : ""}${hint ? `; did you mean "${hint}"?` : ""}`);
+        error(
+          "mesh.selector-empty",
+          [...path, "members", list, j],
+          `${what} "${v}" matches no host${known.length ? ` (${list} that hosts have: ${known.join(", ")})` : ""}${hint ? `; did you mean "${hint}"?` : ""}`,
+        );
       });
     noMatch("sites", "site", (h) => [h.site]);
     noMatch("roles", "role", (h) => (h.role === undefined ? [] : [h.role]));
     noMatch("tags", "tag", (h) => h.tags);
     const members = allHosts
-      .filter((h) =>
-        (sel.sites === undefined || sel.sites.includes(h.site)) &&
-        (sel.roles === undefined || (h.role !== undefined && sel.roles.includes(h.role))) &&
-        (sel.tags === undefined || sel.tags.some((t) => h.tags.includes(t))) &&
-        (sel.hosts === undefined || sel.hosts.includes(h.name)))
+      .filter(
+        (h) =>
+          (sel.sites === undefined || sel.sites.includes(h.site)) &&
+          (sel.roles === undefined || (h.role !== undefined && sel.roles.includes(h.role))) &&
+          (sel.tags === undefined || sel.tags.some((t) => h.tags.includes(t))) &&
+          (sel.hosts === undefined || sel.hosts.includes(h.name)),
+      )
       .sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
     if (members.length === 0) error("mesh.empty", [...path, "members"], `mesh "${m.name}" selects no hosts`);
-    else if (members.length === 1) warn("mesh.single", [...path, "members"], `mesh "${m.name}" selects only "${members[0]!.name}", so it has no pairs`);
+    else if (members.length === 1)
+      warn("mesh.single", [...path, "members"], `mesh "${m.name}" selects only "${members[0]!.name}", so it has no pairs`);
     for (const h of members) {
       const other = meshOf.get(h.name);
       if (other) error("mesh.overlap", [...path, "members"], `host "${h.name}" is already in mesh "${other}"; a host belongs to one mesh`);
       meshOf.set(h.name, m.name);
     }
-    if (m.auth === "cert" && !m.ca) error("mesh.ca-missing", [...path, "auth"], `mesh "${m.name}" uses certificates but names no ca (ca: {cert: "file:...", key: "file:..."})`);
+    if (m.auth === "cert" && !m.ca)
+      error(
+        "mesh.ca-missing",
+        [...path, "auth"],
+        `mesh "${m.name}" uses certificates but names no ca (ca: {cert: "file:...", key: "file:..."})`,
+      );
     if (!policy) return undefined;
     let ciphers = policy.esp.ciphers;
     if (m.ciphers) {
       m.ciphers.forEach((c, j) => {
         if (!policy.esp.ciphers.includes(c))
-          error("policy.cipher", [...path, "ciphers", j], `cipher "${c}" is refused: policy "${policy.name}" allows ${policy.esp.ciphers.join(", ")}${weakness(c)}`);
+          error(
+            "policy.cipher",
+            [...path, "ciphers", j],
+            `cipher "${c}" is refused: policy "${policy.name}" allows ${policy.esp.ciphers.join(", ")}${weakness(c)}`,
+          );
       });
       ciphers = m.ciphers.filter((c) => policy.esp.ciphers.includes(c));
     }
     return {
-      index: i, path: formatPath(path), name: m.name, hosts: members, mode: m.mode, natT: m.natT, overlay: m.overlay,
-      auth: m.auth, ciphers: [...ciphers], offload: m.offload,
+      index: i,
+      path: formatPath(path),
+      name: m.name,
+      hosts: members,
+      mode: m.mode,
+      natT: m.natT,
+      overlay: m.overlay,
+      auth: m.auth,
+      ciphers: [...ciphers],
+      offload: m.offload,
     };
   }
 }
@@ -259,7 +362,12 @@ function portMacsec(profile: SwitchProfile, port: string): ModelPort["macsec"] {
 }
 
 export function globMatch(pattern: string, text: string): boolean {
-  const re = new RegExp(`^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\/]/g, "\\$&")).join(".*")}$`);
+  const re = new RegExp(
+    `^${pattern
+      .split("*")
+      .map((p) => p.replace(/[.+?^${}()|[\]\\/]/g, "\\$&"))
+      .join(".*")}$`,
+  );
   return re.test(text);
 }
 

@@ -10,14 +10,28 @@ export function schemaDiagnostics(issues: readonly z.core.$ZodIssue[], src: Yaml
     if (issue.code === "unrecognized_keys") {
       for (const key of issue.keys) {
         const hint = suggest(key, knownKeys);
-        out.push(diag("schema.unknown-field", [...path, key], `unknown field "${key}"${hint ? ` (did you mean "${hint}"?)` : ""}`, src.locate(path, key)));
+        out.push(
+          diag(
+            "schema.unknown-field",
+            [...path, key],
+            `unknown field "${key}"${hint ? ` (did you mean "${hint}"?)` : ""}`,
+            src.locate(path, key),
+          ),
+        );
       }
       continue;
     }
     if (issue.code === "invalid_union" && "discriminator" in issue) {
       const options = (issue as { options?: unknown[] }).options ?? [];
       const got = valueAt(src.data, path);
-      out.push(diag("schema.invalid-kind", path, `${got === undefined ? "missing" : `"${String(got)}" is not a valid`} ${String(path.at(-1))}: use one of ${options.map((o) => `"${String(o)}"`).join(", ")}`, src.locate(path)));
+      out.push(
+        diag(
+          "schema.invalid-kind",
+          path,
+          `${got === undefined ? "missing" : `"${String(got)}" is not a valid`} ${String(path.at(-1))}: use one of ${options.map((o) => `"${String(o)}"`).join(", ")}`,
+          src.locate(path),
+        ),
+      );
       continue;
     }
     if ((issue.code === "invalid_type" || issue.code === "invalid_union") && valueAt(src.data, path) === undefined) {
@@ -27,7 +41,14 @@ export function schemaDiagnostics(issues: readonly z.core.$ZodIssue[], src: Yaml
     if (issue.code === "invalid_value") {
       const got = valueAt(src.data, path);
       const allowed = issue.values.map((v) => JSON.stringify(v)).join(", ");
-      out.push(diag("schema.invalid-value", path, `${JSON.stringify(got)} is not allowed here: use ${issue.values.length > 1 ? "one of " : ""}${allowed}`, src.locate(path)));
+      out.push(
+        diag(
+          "schema.invalid-value",
+          path,
+          `${JSON.stringify(got)} is not allowed here: use ${issue.values.length > 1 ? "one of " : ""}${allowed}`,
+          src.locate(path),
+        ),
+      );
       continue;
     }
     if (issue.code === "invalid_union") {

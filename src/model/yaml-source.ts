@@ -26,7 +26,9 @@ export function parseYamlSource(file: string, text: string): { source?: YamlSour
     doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   } catch (e) {
     // The parser itself gave up (e.g. nesting deep enough to exhaust the stack).
-    return refuse(`is not YAML linkcrypt can read: ${e instanceof RangeError ? "nested too deeply" : firstLine(String((e as Error)?.message ?? e))}`);
+    return refuse(
+      `is not YAML linkcrypt can read: ${e instanceof RangeError ? "nested too deeply" : firstLine(String((e as Error)?.message ?? e))}`,
+    );
   }
   const pos = (offset: number) => {
     const p = lineCounter.linePos(offset);
@@ -51,7 +53,9 @@ export function parseYamlSource(file: string, text: string): { source?: YamlSour
   if ("cycle" in size) return refuse(`alias *${size.cycle.name} refers to a node that contains it (a cycle)`, pos(size.cycle.offset));
   if (size.aliases > YAML_MAX_ALIASES) return refuse(`has ${size.aliases} aliases, more than the limit of ${YAML_MAX_ALIASES}`);
   if (size.chars > YAML_MAX_EXPANDED_CHARS)
-    return refuse(`its aliases expand to more than ${YAML_MAX_EXPANDED_CHARS} characters (the limit; the file itself has ${text.length}), which looks like an alias bomb`);
+    return refuse(
+      `its aliases expand to more than ${YAML_MAX_EXPANDED_CHARS} characters (the limit; the file itself has ${text.length}), which looks like an alias bomb`,
+    );
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: YAML_MAX_ALIASES }) as unknown;
@@ -69,7 +73,9 @@ export function parseYamlSource(file: string, text: string): { source?: YamlSour
  * appear (an alias counts its anchor's whole size again), aliases counted, the first alias without an anchor named.
  * Linear in the document: each node's size is computed once.
  */
-function expandedSize(doc: Document): { chars: number; aliases: number } | { unresolved: { name: string; offset: number } } | { cycle: { name: string; offset: number } } {
+function expandedSize(
+  doc: Document,
+): { chars: number; aliases: number } | { unresolved: { name: string; offset: number } } | { cycle: { name: string; offset: number } } {
   const memo = new Map<unknown, number>();
   const inProgress = new Set<unknown>();
   let aliases = 0;
@@ -104,12 +110,7 @@ function firstLine(msg: string): string {
   return msg.split("\n")[0]!.trim();
 }
 
-function locate(
-  doc: Document,
-  path: readonly PathSegment[],
-  key: string | undefined,
-  pos: (offset: number) => string,
-): string | undefined {
+function locate(doc: Document, path: readonly PathSegment[], key: string | undefined, pos: (offset: number) => string): string | undefined {
   // Walk up the path until a node exists: a missing field is reported at its parent.
   for (let n = path.length; n >= 0; n--) {
     const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);

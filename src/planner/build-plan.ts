@@ -41,7 +41,9 @@ export function buildPlan(model: Model, inputs: Plan["inputs"], inputDiagnostics
       for (const l of mine) {
         const crossing = mesh.pairClasses.filter((c) => c.method === "esp" && c.cipher !== null && onPath.get(c.pathClass)!.has(l.name));
         if (crossing.length === 0) {
-          l.reasons.push(`no planned pair's path crosses this link, so its MTU budget is the mesh's worst cipher (${l.mtu.layers.map((x) => x.layer).join(", ")})`);
+          l.reasons.push(
+            `no planned pair's path crosses this link, so its MTU budget is the mesh's worst cipher (${l.mtu.layers.map((x) => x.layer).join(", ")})`,
+          );
           continue;
         }
         const byCipher = new Map<string, number>();
@@ -52,13 +54,16 @@ export function buildPlan(model: Model, inputs: Plan["inputs"], inputDiagnostics
         const ways = new Map<string, MeshCrossing>(); // distinct (cipher, NAT-T, families): many classes share one
         for (const c of crossing) {
           const k = `${c.cipher}|${c.natT}|${c.families.join(",")}`;
-          if (!ways.has(k)) ways.set(k, { cipher: c.cipher as EspCipherId, natT: c.natT, families: c.families.map((f) => (f === "ipv4" ? 4 : 6)) });
+          if (!ways.has(k))
+            ways.set(k, { cipher: c.cipher as EspCipherId, natT: c.natT, families: c.families.map((f) => (f === "ipv4" ? 4 : 6)) });
         }
         l.mtu = meshLinkMtu(model.meshes[mi]!, ml, [...ways.values()]);
         const ciphers = [...byCipher.keys()];
         l.reasons.push(
           `MTU budget for the pairs that cross this link (${crossing.reduce((a, c) => a + c.pairs, 0)} pair(s), ${ciphers.join(", ")})` +
-            (l.mtu.pathMtu < ml.pathMtu ? ` over ${l.mtu.pathMtu} bytes: the end ports' IP MTU, below the ${ml.pathMtu}-byte path MTU` : ` over the ${ml.pathMtu}-byte path MTU`),
+            (l.mtu.pathMtu < ml.pathMtu
+              ? ` over ${l.mtu.pathMtu} bytes: the end ports' IP MTU, below the ${ml.pathMtu}-byte path MTU`
+              : ` over the ${ml.pathMtu}-byte path MTU`),
         );
       }
     }
@@ -115,10 +120,12 @@ export function digest(value: unknown): string {
     }
     if (v !== null && typeof v === "object") {
       emit("{");
-      Object.keys(v).sort().forEach((k, i) => {
-        emit(`${i > 0 ? "," : ""}${JSON.stringify(k)}:`);
-        walk((v as Record<string, unknown>)[k]);
-      });
+      Object.keys(v)
+        .sort()
+        .forEach((k, i) => {
+          emit(`${i > 0 ? "," : ""}${JSON.stringify(k)}:`);
+          walk((v as Record<string, unknown>)[k]);
+        });
       return void emit("}");
     }
     emit(JSON.stringify(v) ?? "null");

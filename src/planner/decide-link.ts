@@ -44,24 +44,37 @@ export function evaluateL1(link: ModelLink): Evaluation<L1Choice> {
   const encs = link.encryptors;
   if (encs.length === 0) return { viable: false, detail: "no inline encryptors on this link" };
   if (encs.length !== 2)
-    return { viable: false, detail: `needs one encryptor at each end; the link lists ${encs.length} (${encs.map((e) => e.name).join(", ")})` };
+    return {
+      viable: false,
+      detail: `needs one encryptor at each end; the link lists ${encs.length} (${encs.map((e) => e.name).join(", ")})`,
+    };
   const [x, y] = encs as [(typeof encs)[0], (typeof encs)[0]];
   const ends = [link.a.site, link.b.site];
   for (const e of [x, y]) {
-    if (!ends.includes(e.site)) return { viable: false, detail: `encryptor ${e.name} is at site ${e.site}, not at either end (${ends.join(", ")})` };
+    if (!ends.includes(e.site))
+      return { viable: false, detail: `encryptor ${e.name} is at site ${e.site}, not at either end (${ends.join(", ")})` };
   }
   if (link.a.site !== link.b.site && x.site === y.site)
     return { viable: false, detail: `both encryptors (${x.name}, ${y.name}) are at site ${x.site}; one must sit at each end` };
   if (x.profile.family !== y.profile.family)
-    return { viable: false, detail: `${x.name} (${x.profile.model}, family ${x.profile.family}) and ${y.name} (${y.profile.model}, family ${y.profile.family}) do not interoperate` };
+    return {
+      viable: false,
+      detail: `${x.name} (${x.profile.model}, family ${x.profile.family}) and ${y.name} (${y.profile.model}, family ${y.profile.family}) do not interoperate`,
+    };
   const cipher = link.policy.l1.ciphers.find((c) => x.profile.ciphers.includes(c) && y.profile.ciphers.includes(c));
   if (!cipher)
-    return { viable: false, detail: `no common cipher that policy ${link.policy.name} allows: ${x.name} offers ${x.profile.ciphers.join("/")}, ${y.name} offers ${y.profile.ciphers.join("/")}, the policy allows ${link.policy.l1.ciphers.join("/")}` };
+    return {
+      viable: false,
+      detail: `no common cipher that policy ${link.policy.name} allows: ${x.name} offers ${x.profile.ciphers.join("/")}, ${y.name} offers ${y.profile.ciphers.join("/")}, the policy allows ${link.policy.l1.ciphers.join("/")}`,
+    };
   const required = link.policy.l1.certifications;
   if (required.length > 0) {
     for (const e of [x, y]) {
       if (!e.profile.certifications.some((c) => required.some((r) => c.startsWith(r))))
-        return { viable: false, detail: `policy ${link.policy.name} needs certified hardware (${required.join(" or ")}); ${e.name} (${e.profile.model}) lists ${e.profile.certifications.join(", ") || "none"}` };
+        return {
+          viable: false,
+          detail: `policy ${link.policy.name} needs certified hardware (${required.join(" or ")}); ${e.name} (${e.profile.model}) lists ${e.profile.certifications.join(", ") || "none"}`,
+        };
     }
   }
   const maxSpeedBps = Math.min(parseSpeed(x.profile.maxSpeed)!, parseSpeed(y.profile.maxSpeed)!);
@@ -89,9 +102,10 @@ export function evaluateMacsec(link: ModelLink): Evaluation<MacsecChoice> {
   if (link.medium === "provider-l2" && link.eapolPassthrough !== true) {
     return {
       viable: false,
-      detail: link.eapolPassthrough === false
-        ? "the provider filters EAPOL frames (eapolPassthrough: false), so MKA cannot agree keys across the circuit"
-        : "the circuit does not state eapolPassthrough; many providers filter EAPOL, so MKA is not assumed to work (set eapolPassthrough: true once the provider confirms it)",
+      detail:
+        link.eapolPassthrough === false
+          ? "the provider filters EAPOL frames (eapolPassthrough: false), so MKA cannot agree keys across the circuit"
+          : "the circuit does not state eapolPassthrough; many providers filter EAPOL, so MKA is not assumed to work (set eapolPassthrough: true once the provider confirms it)",
     };
   }
   const ends = [link.a, link.b] as const;
@@ -102,24 +116,39 @@ export function evaluateMacsec(link: ModelLink): Evaluation<MacsecChoice> {
   for (const ep of ends) {
     const lr = ep.port.macsec!.lineRateUpToBps;
     if (lr !== undefined && lr < link.speedBps)
-      return { viable: false, detail: `MACsec on ${ep.device}:${ep.port.name} (${ep.switchProfile.model}) runs at line rate only up to ${formatSpeed(lr)}; the link is ${formatSpeed(link.speedBps)}` };
+      return {
+        viable: false,
+        detail: `MACsec on ${ep.device}:${ep.port.name} (${ep.switchProfile.model}) runs at line rate only up to ${formatSpeed(lr)}; the link is ${formatSpeed(link.speedBps)}`,
+      };
   }
   let common = link.policy.macsec.suites.filter((s) => ma.suites.includes(s) && mb.suites.includes(s));
   if (common.length === 0)
-    return { viable: false, detail: `no common suite that policy ${link.policy.name} allows: ${link.a.device} offers ${ma.suites.join("/")}, ${link.b.device} offers ${mb.suites.join("/")}, the policy allows ${link.policy.macsec.suites.join("/")}` };
+    return {
+      viable: false,
+      detail: `no common suite that policy ${link.policy.name} allows: ${link.a.device} offers ${ma.suites.join("/")}, ${link.b.device} offers ${mb.suites.join("/")}, the policy allows ${link.policy.macsec.suites.join("/")}`,
+    };
   const xpnFromBps = parseSpeed(link.policy.macsec.xpnFrom)!;
   const needXpn = link.speedBps >= xpnFromBps;
   if (link.pinnedSuite !== undefined) {
     if (!common.includes(link.pinnedSuite))
-      return { viable: false, detail: `the pinned suite ${link.pinnedSuite} is not available on both ports under the policy (common: ${common.join(", ")})` };
+      return {
+        viable: false,
+        detail: `the pinned suite ${link.pinnedSuite} is not available on both ports under the policy (common: ${common.join(", ")})`,
+      };
     if (needXpn && !macsecSuite(link.pinnedSuite).xpn)
-      return { viable: false, detail: `the pinned suite ${link.pinnedSuite} is not XPN, which is refused at ${formatSpeed(link.speedBps)} (XPN from ${formatSpeed(xpnFromBps)}): ${explainPnExhaustion(link.speedBps)}` };
+      return {
+        viable: false,
+        detail: `the pinned suite ${link.pinnedSuite} is not XPN, which is refused at ${formatSpeed(link.speedBps)} (XPN from ${formatSpeed(xpnFromBps)}): ${explainPnExhaustion(link.speedBps)}`,
+      };
     common = [link.pinnedSuite];
   }
   if (needXpn) {
     const xpn = common.filter((s) => macsecSuite(s).xpn);
     if (xpn.length === 0)
-      return { viable: false, detail: `only non-XPN suites are common (${common.join(", ")}), which are refused at ${formatSpeed(link.speedBps)}: ${explainPnExhaustion(link.speedBps)}` };
+      return {
+        viable: false,
+        detail: `only non-XPN suites are common (${common.join(", ")}), which are refused at ${formatSpeed(link.speedBps)}: ${explainPnExhaustion(link.speedBps)}`,
+      };
     common = xpn;
   }
   const suite = common[0]!;
@@ -127,7 +156,8 @@ export function evaluateMacsec(link: ModelLink): Evaluation<MacsecChoice> {
   let includeSci = true;
   if (link.omitSci) {
     const always = ends.filter((ep) => ep.port.macsec!.sci === "always");
-    if (always.length > 0) notes.push(`SCI kept although macsecOmitSci is set: ${always.map((e) => e.switchProfile.model).join(", ")} always sends it`);
+    if (always.length > 0)
+      notes.push(`SCI kept although macsecOmitSci is set: ${always.map((e) => e.switchProfile.model).join(", ")} always sends it`);
     else includeSci = false;
   }
   if (needXpn) notes.push(`XPN is required at ${formatSpeed(link.speedBps)}: ${explainPnExhaustion(link.speedBps)}`);
@@ -222,13 +252,24 @@ export function decideLink(link: ModelLink, meshes: readonly ModelMesh[]): { pla
     mtu = linkMtu(stack, link, endOverhead(macsecOverheadBytes(macsec.value.includeSci)));
     cipher = macsec.value.suite;
     keyManagement = "MKA, pre-shared CAK/CKN";
-    extra.macsec = { suite: cipher, includeSci: macsec.value.includeSci, xpn: macsecSuite(macsec.value.suite).xpn, pnExhaustion: explainPnExhaustion(link.speedBps) };
+    extra.macsec = {
+      suite: cipher,
+      includeSci: macsec.value.includeSci,
+      xpn: macsecSuite(macsec.value.suite).xpn,
+      pnExhaustion: explainPnExhaustion(link.speedBps),
+    };
   } else if (method === "l1" && l1.viable) {
     const o = l1.value.overheadBytes;
     mtu = linkMtu(o > 0 ? [{ kind: "fixed", label: "L1 encryptor", bytes: o }] : [], link, endOverhead(0) - o);
     cipher = l1.value.cipher;
     keyManagement = `encryptor key exchange (${l1.value.family})`;
-    extra.l1 = { encryptors: [l1.value.a, l1.value.b], family: l1.value.family, cipher, certifications: l1.value.certifications, overheadBytes: o };
+    extra.l1 = {
+      encryptors: [l1.value.a, l1.value.b],
+      family: l1.value.family,
+      cipher,
+      certifications: l1.value.certifications,
+      overheadBytes: o,
+    };
   } else if (method === "host-mesh" && hostMesh.viable) {
     const mesh = hostMesh.value;
     mtu = meshWorstMtu(mesh, link);
@@ -247,7 +288,9 @@ export function decideLink(link: ModelLink, meshes: readonly ModelMesh[]): { pla
     if (method === "refused") break;
     if (ep.port.mtu > portFit)
       diagnostics.push({
-        severity: "error", code: "mtu.port-too-large", path: `${link.path}`,
+        severity: "error",
+        code: "mtu.port-too-large",
+        path: `${link.path}`,
         message: `port ${ep.device}:${ep.port.name} has mtu ${ep.port.mtu}, but only ${portFit} fits ${hardware ? `through ${method} (path MTU ${link.pathMtu}, ${mtu.overheadBytes} bytes of ${method} overhead)` : `the path (path MTU ${link.pathMtu})`}; set mtu ${portFit}`,
       });
   }
@@ -255,16 +298,31 @@ export function decideLink(link: ModelLink, meshes: readonly ModelMesh[]): { pla
   // every frame on the link to mesh members' traffic only.
   if (link.pinnedSuite !== undefined && !macsec.viable && method !== "refused" && method !== "macsec")
     diagnostics.push({
-      severity: "warning", code: "link.pinned-suite-unused", path: link.path,
-      message: `link "${link.name}" pins MACsec suite ${link.pinnedSuite}, which cannot be used (${macsec.detail}); the link falls back to ${method}` +
+      severity: "warning",
+      code: "link.pinned-suite-unused",
+      path: link.path,
+      message:
+        `link "${link.name}" pins MACsec suite ${link.pinnedSuite}, which cannot be used (${macsec.detail}); the link falls back to ${method}` +
         (method === "host-mesh" && hostMesh.viable
           ? `, which protects only traffic between members of mesh ${hostMesh.value.name}: traffic from other devices crosses the link in clear, where MACsec would have covered every frame`
-          : method === "l1" ? ", which encrypts every frame at L1" : ""),
+          : method === "l1"
+            ? ", which encrypts every frame at L1"
+            : ""),
     });
   if (method === "refused")
-    diagnostics.push({ severity: "error", code: "link.refused", path: link.path, message: `link "${link.name}" cannot be encrypted under policy ${link.policy.name}: ${reasons.join("; ")}` });
+    diagnostics.push({
+      severity: "error",
+      code: "link.refused",
+      path: link.path,
+      message: `link "${link.name}" cannot be encrypted under policy ${link.policy.name}: ${reasons.join("; ")}`,
+    });
   else if (method === "none")
-    diagnostics.push({ severity: "warning", code: "link.unencrypted", path: link.path, message: `link "${link.name}" (${link.medium}) stays unencrypted: ${reasons[0]}` });
+    diagnostics.push({
+      severity: "warning",
+      code: "link.unencrypted",
+      path: link.path,
+      message: `link "${link.name}" (${link.medium}) stays unencrypted: ${reasons[0]}`,
+    });
 
   const encryptBps = method === "l1" && l1.viable ? l1.value.maxSpeedBps : method === "macsec" ? link.speedBps : null;
   const plan: LinkPlan = {
@@ -287,9 +345,11 @@ export function decideLink(link: ModelLink, meshes: readonly ModelMesh[]): { pla
       encryptSpeed: encryptBps === null ? null : formatSpeed(encryptBps),
       ok: encryptBps === null || encryptBps >= link.speedBps,
       detail:
-        method === "host-mesh" ? "depends on the hosts: see the mesh's pair classes"
-        : encryptBps === null ? "nothing encrypts this link"
-        : `hardware encrypts at line rate (${formatSpeed(encryptBps)} for a ${formatSpeed(link.speedBps)} link)`,
+        method === "host-mesh"
+          ? "depends on the hosts: see the mesh's pair classes"
+          : encryptBps === null
+            ? "nothing encrypts this link"
+            : `hardware encrypts at line rate (${formatSpeed(encryptBps)} for a ${formatSpeed(link.speedBps)} link)`,
     },
     ...extra,
   };
@@ -299,7 +359,14 @@ export function decideLink(link: ModelLink, meshes: readonly ModelMesh[]): { pla
 function linkMtu(stack: Layer[], link: ModelLink, portCeiling: number): MtuPlan {
   const b = budget(stack, link.pathMtu, 4);
   const recommended = Math.min(b.maxInnerMtu, portCeiling);
-  return { pathMtu: link.pathMtu, overheadBytes: b.overheadBytes, maxInnerMtu: Math.min(b.maxInnerMtu, portCeiling), recommendedMtu: recommended, mssClamp: Math.max(0, recommended - 40), layers: b.layers };
+  return {
+    pathMtu: link.pathMtu,
+    overheadBytes: b.overheadBytes,
+    maxInnerMtu: Math.min(b.maxInnerMtu, portCeiling),
+    recommendedMtu: recommended,
+    mssClamp: Math.max(0, recommended - 40),
+    layers: b.layers,
+  };
 }
 
 /** One way host ESP may cross a mesh-protected link: a cipher, NAT-T or not, and the address families used. */
@@ -333,7 +400,14 @@ export function meshLinkMtu(mesh: Pick<ModelMesh, "mode" | "overlay">, link: Mod
       ];
       const b = budget(stack, ceiling, family);
       if (!worst || b.maxInnerMtu < worst.maxInnerMtu)
-        worst = { pathMtu: ceiling, overheadBytes: b.overheadBytes, maxInnerMtu: b.maxInnerMtu, recommendedMtu: b.maxInnerMtu, mssClamp: b.mssClamp, layers: b.layers };
+        worst = {
+          pathMtu: ceiling,
+          overheadBytes: b.overheadBytes,
+          maxInnerMtu: b.maxInnerMtu,
+          recommendedMtu: b.maxInnerMtu,
+          mssClamp: b.mssClamp,
+          layers: b.layers,
+        };
     }
   }
   return worst!;
@@ -341,5 +415,9 @@ export function meshLinkMtu(mesh: Pick<ModelMesh, "mode" | "overlay">, link: Mod
 
 function meshWorstMtu(mesh: ModelMesh, link: ModelLink): MtuPlan {
   const family: Family = factsOf(mesh).ipv6 ? 6 : 4;
-  return meshLinkMtu(mesh, link, mesh.ciphers.map((cipher) => ({ cipher, natT: mesh.natT || link.nat, families: [family] })));
+  return meshLinkMtu(
+    mesh,
+    link,
+    mesh.ciphers.map((cipher) => ({ cipher, natT: mesh.natT || link.nat, families: [family] })),
+  );
 }

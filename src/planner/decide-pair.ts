@@ -47,7 +47,15 @@ const levels = new Map<string, StrongswanLevel>();
 export function strongswanLevel(version: string | undefined): StrongswanLevel {
   if (version === undefined) return ASSUMED_CURRENT;
   let l = levels.get(version);
-  if (!l) levels.set(version, (l = Object.freeze({ observed: true, hwOffloadModes: versionAtLeast(version, HW_OFFLOAD_MODES_SINCE), esn: versionAtLeast(version, ESN_SINCE) })));
+  if (!l)
+    levels.set(
+      version,
+      (l = Object.freeze({
+        observed: true,
+        hwOffloadModes: versionAtLeast(version, HW_OFFLOAD_MODES_SINCE),
+        esn: versionAtLeast(version, ESN_SINCE),
+      })),
+    );
   return l;
 }
 
@@ -113,7 +121,11 @@ export function evaluateSide(
 ): SideEvaluation {
   const missing = t.kernelAlgorithms === undefined ? [] : cipher.kernelAlgorithms.filter((a) => !t.kernelAlgorithms!.includes(a));
   if (missing.length > 0)
-    return { decision: "unavailable", reason: `the kernel has no ${missing.join(" / ")} (per /proc/crypto), so it cannot run ${cipher.id} at all`, throughputBps: 0 };
+    return {
+      decision: "unavailable",
+      reason: `the kernel has no ${missing.join(" / ")} (per /proc/crypto), so it cannot run ${cipher.id} at all`,
+      throughputBps: 0,
+    };
   const tier = t.cpuTier;
   const xfrmBps = perf.families[cipher.family][tier] * 1e9;
   const xfrm = (why: string): SideEvaluation => ({
@@ -131,15 +143,27 @@ export function evaluateSide(
   if (natT && !eo.natT) return xfrm(`${name} cannot offload UDP-encapsulated (NAT-T) ESP`);
   if (families.includes(6) && !eo.ipv6) return xfrm(`${name} cannot offload IPv6 ESP`);
   if (!(eo.directions.includes("in") && eo.directions.includes("out")))
-    return xfrm(`${name} offloads ${eo.directions.join("/")}bound only, and strongSwan's hw_offload covers both SAs of a CHILD_SA, so an explicit request would fail the other direction`);
+    return xfrm(
+      `${name} offloads ${eo.directions.join("/")}bound only, and strongSwan's hw_offload covers both SAs of a CHILD_SA, so an explicit request would fail the other direction`,
+    );
   const line = t.nicSpeedBps;
   const swanPacket = t.strongswan.hwOffloadModes;
   if (eo.modes.includes("packet") && (mesh.mode !== "tunnel" || eo.packetTunnel) && swanPacket)
-    return { decision: "nic-packet-offload", reason: `${name} does ${cipher.id} in packet mode (ESP encapsulation, replay and lifetimes in the NIC), at line rate ${formatSpeed(line)}${eo.packetMinKernel ? `; needs Linux ${eo.packetMinKernel}+` : ""}`, throughputBps: line };
-  const why = !eo.modes.includes("packet") ? ""
-    : !swanPacket ? ` (this host's strongSwan predates hw_offload = packet, ${HW_OFFLOAD_MODES_SINCE})`
-    : ` (packet mode not in ${mesh.mode} mode on this NIC)`;
-  return { decision: "nic-crypto-offload", reason: `${name} does ${cipher.id} in crypto mode${why}, at line rate ${formatSpeed(line)}`, throughputBps: line };
+    return {
+      decision: "nic-packet-offload",
+      reason: `${name} does ${cipher.id} in packet mode (ESP encapsulation, replay and lifetimes in the NIC), at line rate ${formatSpeed(line)}${eo.packetMinKernel ? `; needs Linux ${eo.packetMinKernel}+` : ""}`,
+      throughputBps: line,
+    };
+  const why = !eo.modes.includes("packet")
+    ? ""
+    : !swanPacket
+      ? ` (this host's strongSwan predates hw_offload = packet, ${HW_OFFLOAD_MODES_SINCE})`
+      : ` (packet mode not in ${mesh.mode} mode on this NIC)`;
+  return {
+    decision: "nic-crypto-offload",
+    reason: `${name} does ${cipher.id} in crypto mode${why}, at line rate ${formatSpeed(line)}`,
+    throughputBps: line,
+  };
 }
 
 export interface PairDecision {
@@ -184,12 +208,22 @@ export function decidePair(
   }
   if (path.hardwareEncrypted && policy.meshOverEncryptedLinks === "optional") {
     return {
-      ...base, method: "exempt", cipher: null, sides: null, mtu: null, capacity: null, sequence: null, problems,
-      reasons: [`every link between the two sites is hardware-encrypted and policy ${policy.name} does not require host ESP on top (meshOverEncryptedLinks: optional); this pair's traffic is in clear on the site LANs at either end`],
+      ...base,
+      method: "exempt",
+      cipher: null,
+      sides: null,
+      mtu: null,
+      capacity: null,
+      sequence: null,
+      problems,
+      reasons: [
+        `every link between the two sites is hardware-encrypted and policy ${policy.name} does not require host ESP on top (meshOverEncryptedLinks: optional); this pair's traffic is in clear on the site LANs at either end`,
+      ],
     };
   }
   const reasons: string[] = [];
-  if (path.hardwareEncrypted) reasons.push(`defence in depth: policy ${policy.name} requires host ESP even where the links are hardware-encrypted`);
+  if (path.hardwareEncrypted)
+    reasons.push(`defence in depth: policy ${policy.name} requires host ESP even where the links are hardware-encrypted`);
 
   // What the pair could otherwise push: the slower NIC, or the slowest link between the sites.
   const nicSpeedBps = Math.min(a.nicSpeedBps, b.nicSpeedBps, path.speedBps ?? Infinity);
@@ -218,12 +252,21 @@ export function decidePair(
     if (!best || better(option, best)) best = option;
   }
   if (!best) {
-    const msg = `no cipher both hosts can run under policy ${policy.name}: ${base.considered.map((c) => `${c.cipher}: ${c.sides.filter((s) => s.decision === "unavailable").map((s) => s.reason).join("; ")}`).join(" | ")}`;
+    const msg = `no cipher both hosts can run under policy ${policy.name}: ${base.considered
+      .map(
+        (c) =>
+          `${c.cipher}: ${c.sides
+            .filter((s) => s.decision === "unavailable")
+            .map((s) => s.reason)
+            .join("; ")}`,
+      )
+      .join(" | ")}`;
     problems.push({ severity: "error", code: "pair.no-cipher", message: msg });
     return { ...base, method: "refused", cipher: null, sides: null, mtu: null, capacity: null, sequence: null, reasons: [msg], problems };
   }
   const first = base.considered[0]!;
-  if (best.cipher.id === first.cipher) reasons.push(`${best.cipher.id}: the policy's first choice${best.score > 0 ? " and the one that offloads most" : ""}`);
+  if (best.cipher.id === first.cipher)
+    reasons.push(`${best.cipher.id}: the policy's first choice${best.score > 0 ? " and the one that offloads most" : ""}`);
   else if (!firstOption) reasons.push(`${best.cipher.id} rather than ${first.cipher}: the hosts cannot both run ${first.cipher}`);
   else {
     const why: string[] = [];
@@ -234,13 +277,18 @@ export function decidePair(
             ? ": without AES-NI, ChaCha20-Poly1305 runs about 3x faster than AES in software and is not timing-sensitive (RFC 8439 §1)"
             : ""),
       );
-    if (best.score !== firstOption.score) why.push(`it offloads more (${describeScore(best.sides)} vs ${describeScore(firstOption.sides)})`);
+    if (best.score !== firstOption.score)
+      why.push(`it offloads more (${describeScore(best.sides)} vs ${describeScore(firstOption.sides)})`);
     reasons.push(`${best.cipher.id} rather than ${first.cipher}: ${why.join("; ")}`);
   }
   if (mesh.offload === "require") {
     for (const [i, s] of best.sides.entries())
       if (s.decision === "host-xfrm")
-        problems.push({ severity: "error", code: "pair.offload-required", message: `mesh ${mesh.name} requires NIC offload, but side ${i === 0 ? "A" : "B"} cannot: ${s.reason}` });
+        problems.push({
+          severity: "error",
+          code: "pair.offload-required",
+          message: `mesh ${mesh.name} requires NIC offload, but side ${i === 0 ? "A" : "B"} cannot: ${s.reason}`,
+        });
   }
 
   // MTU: the smaller NIC, then whatever the links carry after their own encryption.
@@ -258,25 +306,48 @@ export function decidePair(
       cache.budgets.set(bkey, bud);
     }
     if (!mtu || bud.maxInnerMtu < mtu.maxInnerMtu)
-      mtu = { pathMtu, overheadBytes: bud.overheadBytes, maxInnerMtu: bud.maxInnerMtu, recommendedMtu: bud.maxInnerMtu, mssClamp: bud.mssClamp, layers: bud.layers };
+      mtu = {
+        pathMtu,
+        overheadBytes: bud.overheadBytes,
+        maxInnerMtu: bud.maxInnerMtu,
+        recommendedMtu: bud.maxInnerMtu,
+        mssClamp: bud.mssClamp,
+        layers: bud.layers,
+      };
   }
   if (families.includes(6) && mtu!.maxInnerMtu < 1280)
-    problems.push({ severity: "error", code: "mtu.ipv6-minimum", message: `only ${mtu!.maxInnerMtu} bytes fit inside ESP, below the IPv6 minimum MTU of 1280` });
+    problems.push({
+      severity: "error",
+      code: "mtu.ipv6-minimum",
+      message: `only ${mtu!.maxInnerMtu} bytes fit inside ESP, below the IPv6 minimum MTU of 1280`,
+    });
 
   const estimateBps = best.estimateBps;
   const ok = estimateBps >= nicSpeedBps;
   if (!ok)
     problems.push({
-      severity: "warning", code: "capacity.xfrm-slow",
+      severity: "warning",
+      code: "capacity.xfrm-slow",
       message: `host xfrm is estimated at ${formatSpeed(estimateBps)} per SA, below the ${formatSpeed(nicSpeedBps)} ${path.speedBps !== null && path.speedBps <= Math.min(a.nicSpeedBps, b.nicSpeedBps) ? "the path carries" : "the NICs carry"}: one pair's traffic tops out near ${formatSpeed(estimateBps)}`,
     });
 
   // The 32-bit ESP sequence number at that rate: ESN where every part supports it, else a packet-count rekey.
-  const sequence = espSequencePlan(estimateBps, policy.lifetimes.childSeconds, [a, b].map((t, i) => esnBlocker(t, best.sides[i]!, i === 0 ? "A" : "B")));
+  const sequence = espSequencePlan(
+    estimateBps,
+    policy.lifetimes.childSeconds,
+    [a, b].map((t, i) => esnBlocker(t, best.sides[i]!, i === 0 ? "A" : "B")),
+  );
   if (sequence.exhausts) reasons.push(sequence.detail);
   return {
-    ...base, method: "esp", cipher: best.cipher.id, sides: best.sides, mtu, reasons, problems,
-    capacity: { nicSpeedBps, estimateBps, ok }, sequence,
+    ...base,
+    method: "esp",
+    cipher: best.cipher.id,
+    sides: best.sides,
+    mtu,
+    reasons,
+    problems,
+    capacity: { nicSpeedBps, estimateBps, ok },
+    sequence,
   };
 }
 
@@ -291,7 +362,13 @@ export function newDecideCache(): DecideCache {
 }
 
 function cachedSide(
-  cache: DecideCache, t: HostTraits, cipher: EspCipher, mesh: Pick<ModelMesh, "mode" | "offload">, natT: boolean, families: readonly Family[], perf: XfrmPerfProfile,
+  cache: DecideCache,
+  t: HostTraits,
+  cipher: EspCipher,
+  mesh: Pick<ModelMesh, "mode" | "offload">,
+  natT: boolean,
+  families: readonly Family[],
+  perf: XfrmPerfProfile,
 ): SideEvaluation {
   let m = cache.sides.get(t);
   if (!m) cache.sides.set(t, (m = new Map()));

@@ -47,12 +47,33 @@ export function espSequencePlan(rateBps: number, childLifetimeSeconds: number, b
     `an SA sends ${(pps / 1e6).toFixed(2)} Mpackets/s, so its 32-bit ESP sequence number (2^32 packets) runs out in ` +
     `${secondsToWrap.toFixed(0)} s`;
   if (!exhausts)
-    return { packetsPerSecond: pps, secondsToWrap, childLifetimeSeconds, exhausts, esn: false, rekeyPackets: null,
-      detail: `${arithmetic}, after the ${childLifetimeSeconds} s CHILD_SA rekey: no ESN needed` };
+    return {
+      packetsPerSecond: pps,
+      secondsToWrap,
+      childLifetimeSeconds,
+      exhausts,
+      esn: false,
+      rekeyPackets: null,
+      detail: `${arithmetic}, after the ${childLifetimeSeconds} s CHILD_SA rekey: no ESN needed`,
+    };
   const why = blockers.filter((b): b is string => b !== undefined);
   if (why.length === 0)
-    return { packetsPerSecond: pps, secondsToWrap, childLifetimeSeconds, exhausts, esn: true, rekeyPackets: null,
-      detail: `${arithmetic}, before the ${childLifetimeSeconds} s CHILD_SA rekey: ESN (64-bit sequence numbers, RFC 4303 §2.2.1) is planned; both ends support it` };
-  return { packetsPerSecond: pps, secondsToWrap, childLifetimeSeconds, exhausts, esn: false, rekeyPackets: REKEY_PACKETS,
-    detail: `${arithmetic}, before the ${childLifetimeSeconds} s CHILD_SA rekey; ESN is not possible (${why.join("; ")}), so the CHILD_SA is rekeyed after ${REKEY_PACKETS} packets (rekey_packets; strongSwan's hard limit, 10% more, stays below 2^32), about every ${(REKEY_PACKETS / pps).toFixed(0)} s at that rate` };
+    return {
+      packetsPerSecond: pps,
+      secondsToWrap,
+      childLifetimeSeconds,
+      exhausts,
+      esn: true,
+      rekeyPackets: null,
+      detail: `${arithmetic}, before the ${childLifetimeSeconds} s CHILD_SA rekey: ESN (64-bit sequence numbers, RFC 4303 §2.2.1) is planned; both ends support it`,
+    };
+  return {
+    packetsPerSecond: pps,
+    secondsToWrap,
+    childLifetimeSeconds,
+    exhausts,
+    esn: false,
+    rekeyPackets: REKEY_PACKETS,
+    detail: `${arithmetic}, before the ${childLifetimeSeconds} s CHILD_SA rekey; ESN is not possible (${why.join("; ")}), so the CHILD_SA is rekeyed after ${REKEY_PACKETS} packets (rekey_packets; strongSwan's hard limit, 10% more, stays below 2^32), about every ${(REKEY_PACKETS / pps).toFixed(0)} s at that rate`,
+  };
 }

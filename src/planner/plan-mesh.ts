@@ -3,7 +3,15 @@ import type { Model, ModelHost, ModelMesh } from "../model/model.js";
 import { formatSpeed } from "../model/speed.js";
 import { espCipher, type EspCipherId } from "../crypto/esp-ciphers.js";
 import type { XfrmPerfProfile } from "../model/profile-schema.js";
-import { decidePair, evaluateSide, hostTraits, newDecideCache, type HostTraits, type PairDecision, type PathTraits } from "./decide-pair.js";
+import {
+  decidePair,
+  evaluateSide,
+  hostTraits,
+  newDecideCache,
+  type HostTraits,
+  type PairDecision,
+  type PathTraits,
+} from "./decide-pair.js";
 import type { Family } from "./mtu-budget.js";
 import type { HostClassPlan, MeshPlan, PairClassPlan, PathClassPlan, SidePlan } from "./plan-types.js";
 import type { PathNode, SitePath, SitePathFinder } from "./site-paths.js";
@@ -14,11 +22,7 @@ import type { PathNode, SitePath, SitePathFinder } from "./site-paths.js";
  * class) and is decided once. Pair counts come from multiplying per-site class counts, so the cost follows the number
  * of classes and sites, not the ~n^2/2 pairs.
  */
-export function planMesh(
-  mesh: ModelMesh,
-  model: Model,
-  pathBetween: SitePathFinder,
-): { plan: MeshPlan; diagnostics: Diagnostic[] } {
+export function planMesh(mesh: ModelMesh, model: Model, pathBetween: SitePathFinder): { plan: MeshPlan; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
 
   // Host classes, numbered in the order of the (name-sorted) members, keyed on what the decisions depend on.
@@ -40,10 +44,18 @@ export function planMesh(
     let hc = classOfKey.get(key);
     if (!hc) {
       hc = {
-        id: `hc${classOfKey.size + 1}`, nic: t.nicProfile.name, nicDriver: t.nicProfile.kernelDriver,
-        nicSpeed: formatSpeed(t.nicSpeedBps), nicMtu: t.nicMtu, offload: [...t.nicProfile.espOffload.modes],
-        cpu: t.cpuModel, cpuTier: t.cpuTier, families: t.families.map((f) => (f === 4 ? "ipv4" : "ipv6")),
-        usableCiphers: usable, strongswan: { hwOffloadModes: swanPacket, esn: t.strongswan.esn }, hosts: [],
+        id: `hc${classOfKey.size + 1}`,
+        nic: t.nicProfile.name,
+        nicDriver: t.nicProfile.kernelDriver,
+        nicSpeed: formatSpeed(t.nicSpeedBps),
+        nicMtu: t.nicMtu,
+        offload: [...t.nicProfile.espOffload.modes],
+        cpu: t.cpuModel,
+        cpuTier: t.cpuTier,
+        families: t.families.map((f) => (f === 4 ? "ipv4" : "ipv6")),
+        usableCiphers: usable,
+        strongswan: { hwOffloadModes: swanPacket, esn: t.strongswan.esn },
+        hosts: [],
       };
       classOfKey.set(key, hc);
       traitsOf.set(hc.id, t);
@@ -91,8 +103,21 @@ export function planMesh(
     if (index === undefined) {
       index = pathClassList.length;
       pathClassOfKey.set(key, index);
-      const plan: PathClassPlan = { id: `path${index + 1}`, linksMtu: p.linksMtu, natT: p.natT, hardwareEncrypted: p.hardwareEncrypted, speed: p.speedBps === null ? null : formatSpeed(p.speedBps), sitePairs: [], links: [] };
-      pathClassList.push({ plan, traits: { linksMtu: p.linksMtu, natT: p.natT, hardwareEncrypted: p.hardwareEncrypted, speedBps: p.speedBps }, hopKeys: new Set(), walked: new Set() });
+      const plan: PathClassPlan = {
+        id: `path${index + 1}`,
+        linksMtu: p.linksMtu,
+        natT: p.natT,
+        hardwareEncrypted: p.hardwareEncrypted,
+        speed: p.speedBps === null ? null : formatSpeed(p.speedBps),
+        sitePairs: [],
+        links: [],
+      };
+      pathClassList.push({
+        plan,
+        traits: { linksMtu: p.linksMtu, natT: p.natT, hardwareEncrypted: p.hardwareEncrypted, speedBps: p.speedBps },
+        hopKeys: new Set(),
+        walked: new Set(),
+      });
     }
     const entry = pathClassList[index]!;
     const pc = entry.plan;
@@ -162,7 +187,9 @@ export function planMesh(
   for (const e of pathClassList) e.plan.links.sort((x, y) => cmp(x[0]!, y[0]!));
   if (unconnected.length > 0)
     diagnostics.push({
-      severity: "warning", code: "mesh.unconnected-sites", path: mesh.path,
+      severity: "warning",
+      code: "mesh.unconnected-sites",
+      path: mesh.path,
       message: `no links connect ${unconnected.length} site pair(s) of mesh ${mesh.name} (${unconnected.slice(0, 5).join(", ")}${unconnected.length > 5 ? ", ..." : ""}); their path MTU is taken from the NICs alone`,
     });
 
@@ -171,9 +198,22 @@ export function planMesh(
   const pairClasses: PairClassPlan[] = order.map((c, i) => {
     const id = `pc${i + 1}`;
     const [hcA, hcB] = [hostClasses[c.lo]!.id, hostClasses[c.hi]!.id];
-    const d = decidePair(traitsOf.get(hcA)!, traitsOf.get(hcB)!, pathClassList[c.pc]!.traits, mesh, model.policy, model.profiles.xfrmPerf, cache);
+    const d = decidePair(
+      traitsOf.get(hcA)!,
+      traitsOf.get(hcB)!,
+      pathClassList[c.pc]!.traits,
+      mesh,
+      model.policy,
+      model.profiles.xfrmPerf,
+      cache,
+    );
     for (const p of d.problems)
-      diagnostics.push({ severity: p.severity, code: p.code, path: `${mesh.path}.pairClasses[${id}]`, message: `${c.pairs} pair(s) like ${c.example[0]} ~ ${c.example[1]}: ${p.message}` });
+      diagnostics.push({
+        severity: p.severity,
+        code: p.code,
+        path: `${mesh.path}.pairClasses[${id}]`,
+        message: `${c.pairs} pair(s) like ${c.example[0]} ~ ${c.example[1]}: ${p.message}`,
+      });
     return toPairClassPlan(id, hcA, hcB, pathClassList[c.pc]!.plan.id, c.pairs, d);
   });
 
@@ -188,10 +228,23 @@ export function planMesh(
       auth: mesh.auth,
       overlay: mesh.overlay,
       initiator: "lower-name",
-      ike: { proposals: [...policy.ike.proposals], pfs: policy.pfs, pfsGroup: policy.ike.dhGroups[0]!, lifetimeSeconds: policy.lifetimes.ikeSeconds, childLifetimeSeconds: policy.lifetimes.childSeconds, dpdSeconds: policy.dpdSeconds },
+      ike: {
+        proposals: [...policy.ike.proposals],
+        pfs: policy.pfs,
+        pfsGroup: policy.ike.dhGroups[0]!,
+        lifetimeSeconds: policy.lifetimes.ikeSeconds,
+        childLifetimeSeconds: policy.lifetimes.childSeconds,
+        dpdSeconds: policy.dpdSeconds,
+      },
       hosts: n,
       pairs: (n * (n - 1)) / 2,
-      members: mesh.hosts.map((h) => ({ name: h.name, site: h.site, ...(h.ipv4 ? { ipv4: h.ipv4 } : {}), ...(h.ipv6 ? { ipv6: h.ipv6 } : {}), hostClass: classOfHost.get(h.name)! })),
+      members: mesh.hosts.map((h) => ({
+        name: h.name,
+        site: h.site,
+        ...(h.ipv4 ? { ipv4: h.ipv4 } : {}),
+        ...(h.ipv6 ? { ipv6: h.ipv6 } : {}),
+        hostClass: classOfHost.get(h.name)!,
+      })),
       hostClasses,
       pathClasses: pathClassList.map((p) => p.plan),
       pairClasses,
@@ -218,7 +271,9 @@ function toPairClassPlan(id: string, hcA: string, hcB: string, pathClass: string
     natT: d.natT,
     sides: d.sides ? [side(hcA, d.sides[0]), side(hcB, d.sides[1])] : null,
     mtu: d.mtu,
-    capacity: d.capacity ? { nicSpeed: formatSpeed(d.capacity.nicSpeedBps), estimate: formatSpeed(d.capacity.estimateBps), ok: d.capacity.ok } : null,
+    capacity: d.capacity
+      ? { nicSpeed: formatSpeed(d.capacity.nicSpeedBps), estimate: formatSpeed(d.capacity.estimateBps), ok: d.capacity.ok }
+      : null,
     esn: d.sequence?.esn ?? false,
     rekeyPackets: d.sequence?.rekeyPackets ?? null,
     reasons: d.reasons,
@@ -252,7 +307,18 @@ function hostClassKey(t: HostTraits, usable: readonly string[], swanPacket: bool
     off = JSON.stringify(t.nicProfile.espOffload);
     offloadKeys.set(t.nicProfile.espOffload, off);
   }
-  return [t.nicProfile.name, off, t.nicSpeedBps, t.nicMtu, t.cpuModel, t.cpuTier, t.families.join(","), usable.join(","), swanPacket, t.strongswan.esn].join("\u0001");
+  return [
+    t.nicProfile.name,
+    off,
+    t.nicSpeedBps,
+    t.nicMtu,
+    t.cpuModel,
+    t.cpuTier,
+    t.families.join(","),
+    usable.join(","),
+    swanPacket,
+    t.strongswan.esn,
+  ].join("\u0001");
 }
 
 /** strongSwan's hw_offload = packet support changes a decision only where the NIC could do packet offload. */

@@ -49,7 +49,10 @@ export function sitePathFinder(links: readonly ModelLink[], plans: ReadonlyMap<s
     const hardware = p.method === "macsec" || p.method === "l1";
     // What a host packet can be on this link: the hardware budget, or the path, and never more than the ports take.
     const mtu = Math.min(hardware ? p.mtu.maxInnerMtu : l.pathMtu, l.a.port.mtu, l.b.port.mtu);
-    for (const [from, to] of [[l.a.site, l.b.site], [l.b.site, l.a.site]] as const) {
+    for (const [from, to] of [
+      [l.a.site, l.b.site],
+      [l.b.site, l.a.site],
+    ] as const) {
       const m = hops.get(from) ?? new Map<string, Hop>();
       hops.set(from, m);
       const h = m.get(to);
@@ -66,7 +69,11 @@ export function sitePathFinder(links: readonly ModelLink[], plans: ReadonlyMap<s
   // tree grows) and a link to its parent, so a site pair costs a lookup rather than a walk back along the tree.
   const cache = new Map<string, Map<string, PathNode>>();
   const lanTraits = { linksMtu: null, natT: false, hardwareEncrypted: false, speedBps: null, connected: true };
-  const unconnected: PathNode = { hop: null, up: null, traits: { linksMtu: null, natT: false, hardwareEncrypted: false, speedBps: null, connected: false } };
+  const unconnected: PathNode = {
+    hop: null,
+    up: null,
+    traits: { linksMtu: null, natT: false, hardwareEncrypted: false, speedBps: null, connected: false },
+  };
   const sortedHops = new Map<string, Hop[]>();
   const adjacent = (site: string): Hop[] => {
     let list = sortedHops.get(site);

@@ -15,7 +15,9 @@ export function renderEosMacsec(c: MacsecChange): string[] {
   const p = c.policy;
   // Rotation: the new key is the primary and the old one stays as the fallback; retiring removes the old key.
   const k = c.keychain;
-  const keys = k.nextKey ? [`      key ${k.nextKey.ckn} 0 ${k.nextKey.cak}`, `      key ${k.ckn} 0 ${k.cak} fallback`] : [`      key ${k.ckn} 0 ${k.cak}`];
+  const keys = k.nextKey
+    ? [`      key ${k.nextKey.ckn} 0 ${k.nextKey.cak}`, `      key ${k.ckn} 0 ${k.cak} fallback`]
+    : [`      key ${k.ckn} 0 ${k.cak}`];
   const replay = Math.max(0, ...c.interfaces.map((i) => i.replayWindow));
   return [
     "mac security",
@@ -24,7 +26,9 @@ export function renderEosMacsec(c: MacsecChange): string[] {
     ...keys,
     ...(k.retireCkns ?? []).map((ckn) => `      no key ${ckn}`),
     `      mka key-server priority ${p.keyServerPriority}`,
-    p.sakRekeySeconds > 0 ? `      mka session rekey-period ${Math.min(100000, Math.max(30, p.sakRekeySeconds))}` : "      no mka session rekey-period",
+    p.sakRekeySeconds > 0
+      ? `      mka session rekey-period ${Math.min(100000, Math.max(30, p.sakRekeySeconds))}`
+      : "      no mka session rekey-period",
     p.includeSci ? "      sci" : "      no sci",
     `      traffic unprotected ${p.mustSecure ? "drop" : "allow"}`,
     replay > 0 ? `      replay protection window ${replay}` : "      no replay protection window",

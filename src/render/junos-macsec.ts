@@ -61,7 +61,9 @@ export function renderJunosMacsec(c: MacsecChange, namespace = JUNOS_NAMESPACE, 
     p.includeSci ? "<include-sci/>" : "",
     replay > 0 ? `<replay-protect><replay-window-size>${replay}</replay-window-size></replay-protect>` : "",
     `</connectivity-association>`,
-    ...c.interfaces.map((i) => `<interfaces><name>${x(i.name)}</name><connectivity-association>${x(p.name)}</connectivity-association></interfaces>`),
+    ...c.interfaces.map(
+      (i) => `<interfaces><name>${x(i.name)}</name><connectivity-association>${x(p.name)}</connectivity-association></interfaces>`,
+    ),
     `</macsec></security></configuration></config>`,
   ].join("");
 }

@@ -32,11 +32,20 @@ export function macsecDeviceLimits(driver: string, facts: DeviceFacts): MacsecDe
     } catch (e) {
       blocked = (e as Error).message;
     }
-    return { source: describeOpenconfigDialect(d), sciSettable: openconfigHasIncludeSci(d.macsecRevision), ...(blocked ? { blocked } : {}) };
+    return {
+      source: describeOpenconfigDialect(d),
+      sciSettable: openconfigHasIncludeSci(d.macsecRevision),
+      ...(blocked ? { blocked } : {}),
+    };
   }
   if (driver === "junos-macsec" && facts.system?.description) {
     const family = junosFamily(facts.system.description);
-    if (family === "junos-ex") return { source: `product model ${facts.system.description} (schema family junos-ex: no cipher-suite)`, suites: ["GCM-AES-128"], sciSettable: true };
+    if (family === "junos-ex")
+      return {
+        source: `product model ${facts.system.description} (schema family junos-ex: no cipher-suite)`,
+        suites: ["GCM-AES-128"],
+        sciSettable: true,
+      };
     return { source: `product model ${facts.system.description} (schema family ${family})`, sciSettable: true };
   }
   return undefined;

@@ -68,7 +68,10 @@ export const LATEST_OC_DIALECT: OpenconfigDialect = { macsecRevision: "2025-01-0
  * A module that is not announced (YANG 1.1 servers list modules in the YANG library instead) counts as the newest
  * release; `announced` says which ones the device named.
  */
-export function openconfigDialect(capabilities: readonly string[], ns: OpenconfigNamespaces = DEFAULT_OC_NAMESPACES): OpenconfigDialect & { announced: { macsec: boolean; keychain: boolean } } {
+export function openconfigDialect(
+  capabilities: readonly string[],
+  ns: OpenconfigNamespaces = DEFAULT_OC_NAMESPACES,
+): OpenconfigDialect & { announced: { macsec: boolean; keychain: boolean } } {
   const rev = (module: string, namespace: string) => {
     for (const c of capabilities) {
       const [base, query = ""] = c.split("?");
@@ -79,7 +82,11 @@ export function openconfigDialect(capabilities: readonly string[], ns: Openconfi
   };
   const m = rev("openconfig-macsec", ns.macsec);
   const k = rev("openconfig-keychain", ns.keychain);
-  return { macsecRevision: m ?? LATEST_OC_DIALECT.macsecRevision, keychainRevision: k ?? LATEST_OC_DIALECT.keychainRevision, announced: { macsec: m !== undefined, keychain: k !== undefined } };
+  return {
+    macsecRevision: m ?? LATEST_OC_DIALECT.macsecRevision,
+    keychainRevision: k ?? LATEST_OC_DIALECT.keychainRevision,
+    announced: { macsec: m !== undefined, keychain: k !== undefined },
+  };
 }
 
 export function describeOpenconfigDialect(d: OpenconfigDialect): string {
@@ -119,7 +126,11 @@ export function openconfigRefusal(c: MacsecChange, d: OpenconfigDialect): string
 
 const NC = "urn:ietf:params:xml:ns:netconf:base:1.0";
 
-export function renderOpenconfigMacsec(c: MacsecChange, ns: OpenconfigNamespaces = DEFAULT_OC_NAMESPACES, dialect: OpenconfigDialect = LATEST_OC_DIALECT): string {
+export function renderOpenconfigMacsec(
+  c: MacsecChange,
+  ns: OpenconfigNamespaces = DEFAULT_OC_NAMESPACES,
+  dialect: OpenconfigDialect = LATEST_OC_DIALECT,
+): string {
   const refused = openconfigRefusal(c, dialect);
   if (refused) throw new UnsupportedError(refused);
   const x = escapeXml;
@@ -134,7 +145,8 @@ export function renderOpenconfigMacsec(c: MacsecChange, ns: OpenconfigNamespaces
     `<keychains xmlns="${ns.keychain}"><keychain><name>${x(k.name)}</name><config><name>${x(k.name)}</name></config>`,
     `<keys>`,
     ...[{ ckn: k.ckn, cak: k.cak }, ...(k.nextKey ? [k.nextKey] : [])].map(
-      (key) => `<key nc:operation="replace"><key-id>${id(key.ckn)}</key-id><config><key-id>${id(key.ckn)}</key-id><secret-key>${x(key.cak)}</secret-key><crypto-algorithm xmlns:oc-kc-types="${OC_KEYCHAIN_TYPES_NS}">oc-kc-types:${k.cryptoAlgorithm}</crypto-algorithm></config></key>`,
+      (key) =>
+        `<key nc:operation="replace"><key-id>${id(key.ckn)}</key-id><config><key-id>${id(key.ckn)}</key-id><secret-key>${x(key.cak)}</secret-key><crypto-algorithm xmlns:oc-kc-types="${OC_KEYCHAIN_TYPES_NS}">oc-kc-types:${k.cryptoAlgorithm}</crypto-algorithm></config></key>`,
     ),
     ...(k.retireCkns ?? []).map((ckn) => `<key nc:operation="remove"><key-id>${id(ckn)}</key-id></key>`),
     `</keys></keychain></keychains>`,

@@ -11,7 +11,15 @@ export function renderSwanctlConf(host: string, conns: readonly ConnSpec[], shun
   for (const sh of shunts) {
     lines.push(`  ${sh.name} {`, "    children {");
     for (const ch of sh.children)
-      lines.push(`      ${ch.name} {`, "        mode = drop", `        local_ts = ${ch.localTs}`, `        remote_ts = ${ch.remoteTs}`, `        priority = ${sh.priority}`, "        start_action = trap", "      }");
+      lines.push(
+        `      ${ch.name} {`,
+        "        mode = drop",
+        `        local_ts = ${ch.localTs}`,
+        `        remote_ts = ${ch.remoteTs}`,
+        `        priority = ${sh.priority}`,
+        "        start_action = trap",
+        "      }",
+      );
     lines.push("    }", "  }");
   }
   for (const c of conns) {
@@ -61,7 +69,13 @@ export function renderSwanctlSecrets(entries: readonly { name: string; ids: [str
   return [
     "# linkcrypt mesh pre-shared keys; mode 0600",
     "secrets {",
-    ...entries.flatMap((e) => [`  ike-${e.name} {`, `    id-1 = ${e.ids[0]}`, `    id-2 = ${e.ids[1]}`, `    secret = "${e.secret}"`, "  }"]),
+    ...entries.flatMap((e) => [
+      `  ike-${e.name} {`,
+      `    id-1 = ${e.ids[0]}`,
+      `    id-2 = ${e.ids[1]}`,
+      `    secret = "${e.secret}"`,
+      "  }",
+    ]),
     "}",
     "",
   ].join("\n");
@@ -72,16 +86,30 @@ export function connToVici(c: ConnSpec, certPem?: string): ViciMessage {
   const children: ViciMessage = {};
   for (const ch of c.children)
     children[ch.name] = {
-      mode: ch.mode, local_ts: [ch.localTs], remote_ts: [ch.remoteTs], esp_proposals: [ch.espProposal],
-      hw_offload: ch.hwOffload, start_action: ch.startAction, close_action: ch.closeAction, dpd_action: ch.dpdAction,
-      rekey_time: `${ch.rekeyTimeS}s`, rand_time: `${ch.randTimeS}s`,
+      mode: ch.mode,
+      local_ts: [ch.localTs],
+      remote_ts: [ch.remoteTs],
+      esp_proposals: [ch.espProposal],
+      hw_offload: ch.hwOffload,
+      start_action: ch.startAction,
+      close_action: ch.closeAction,
+      dpd_action: ch.dpdAction,
+      rekey_time: `${ch.rekeyTimeS}s`,
+      rand_time: `${ch.randTimeS}s`,
       ...(ch.rekeyPackets !== undefined ? { rekey_packets: String(ch.rekeyPackets) } : {}),
     };
   return {
     [c.name]: {
-      version: "2", local_addrs: [c.localAddr], remote_addrs: [c.remoteAddr], proposals: [...c.proposals],
-      encap: c.encap ? "yes" : "no", dpd_delay: `${c.dpdDelayS}s`, rekey_time: `${c.rekeyTimeS}s`,
-      local: { auth: c.auth, id: c.localId, ...(c.localCert && certPem ? { certs: [certPem] } : {}) }, remote: { auth: c.auth, id: c.remoteId }, children,
+      version: "2",
+      local_addrs: [c.localAddr],
+      remote_addrs: [c.remoteAddr],
+      proposals: [...c.proposals],
+      encap: c.encap ? "yes" : "no",
+      dpd_delay: `${c.dpdDelayS}s`,
+      rekey_time: `${c.rekeyTimeS}s`,
+      local: { auth: c.auth, id: c.localId, ...(c.localCert && certPem ? { certs: [certPem] } : {}) },
+      remote: { auth: c.auth, id: c.remoteId },
+      children,
     },
   };
 }
@@ -89,6 +117,13 @@ export function connToVici(c: ConnSpec, certPem?: string): ViciMessage {
 /** A drop shunt as a VICI load-conn message. */
 export function shuntToVici(sh: ShuntSpec): ViciMessage {
   const children: ViciMessage = {};
-  for (const ch of sh.children) children[ch.name] = { mode: "drop", local_ts: [ch.localTs], remote_ts: [ch.remoteTs], priority: String(sh.priority), start_action: "trap" };
+  for (const ch of sh.children)
+    children[ch.name] = {
+      mode: "drop",
+      local_ts: [ch.localTs],
+      remote_ts: [ch.remoteTs],
+      priority: String(sh.priority),
+      start_action: "trap",
+    };
   return { [sh.name]: { version: "2", children } };
 }

@@ -78,47 +78,118 @@ export function evaluateControls(plan: Plan, profiles: ProfileSet, findings: rea
     const p = profiles.policies.get(std.policy);
     const refs = REFERENCES[std.standard]!;
     for (const control of ["coverage", "algorithms", "ike", "key-lifetime", "in-operation"] as const) {
-      const mine = findings.map((f, i) => [f, i] as const).filter(([f]) => f.control === control && (f.standard === std.standard || f.standard === "all"));
-      const r = (status: ControlStatus, why: string): ControlResult => ({ standard: std.standard, control, reference: refs[control], title: TITLES[control], status, why, findings: mine.map(([, i]) => i) });
+      const mine = findings
+        .map((f, i) => [f, i] as const)
+        .filter(([f]) => f.control === control && (f.standard === std.standard || f.standard === "all"));
+      const r = (status: ControlStatus, why: string): ControlResult => ({
+        standard: std.standard,
+        control,
+        reference: refs[control],
+        title: TITLES[control],
+        status,
+        why,
+        findings: mine.map(([, i]) => i),
+      });
       if (!p) {
         out.push(r("not assessed", `the policy profile ${std.policy} is not loaded`));
         continue;
       }
       const failing = mine.filter(([f]) => f.severity === "critical" || f.severity === "high" || control !== "in-operation");
       if (control === "coverage") {
-        if (failing.length) out.push(r("fail", `${failing.length} link(s) over untrusted media are not encrypted: ${list([...new Set(failing.map(([f]) => f.subject))])}`));
+        if (failing.length)
+          out.push(
+            r(
+              "fail",
+              `${failing.length} link(s) over untrusted media are not encrypted: ${list([...new Set(failing.map(([f]) => f.subject))])}`,
+            ),
+          );
         else {
           const clear = plan.links.filter((l) => l.method === "none" || l.method === "refused");
-          out.push(plan.links.length
-            ? r("pass", `${plan.links.length - clear.length}/${plan.links.length} links planned encrypted (${encrypted.length} by MACsec or L1 for all traffic${plan.links.length - clear.length - encrypted.length ? `, ${plan.links.length - clear.length - encrypted.length} by host ESP for mesh members' traffic only` : ""})${clear.length ? `; ${clear.length} in clear on media ${std.policy} trusts (${list(clear.map((l) => `${l.name}: ${l.medium}`))}), listed as exceptions` : ""}`)
-            : r("not assessed", "the inventory has no links"));
+          out.push(
+            plan.links.length
+              ? r(
+                  "pass",
+                  `${plan.links.length - clear.length}/${plan.links.length} links planned encrypted (${encrypted.length} by MACsec or L1 for all traffic${plan.links.length - clear.length - encrypted.length ? `, ${plan.links.length - clear.length - encrypted.length} by host ESP for mesh members' traffic only` : ""})${clear.length ? `; ${clear.length} in clear on media ${std.policy} trusts (${list(clear.map((l) => `${l.name}: ${l.medium}`))}), listed as exceptions` : ""}`,
+                )
+              : r("not assessed", "the inventory has no links"),
+          );
         }
       } else if (control === "algorithms") {
-        if (failing.length) out.push(r("fail", list(failing.map(([f]) => `${f.subject}: ${f.message}`), 3)));
-        else if (!encrypted.length && !espClasses.length) out.push(r("not assessed", "nothing in the plan is encrypted, so no cipher to assess"));
+        if (failing.length)
+          out.push(
+            r(
+              "fail",
+              list(
+                failing.map(([f]) => `${f.subject}: ${f.message}`),
+                3,
+              ),
+            ),
+          );
+        else if (!encrypted.length && !espClasses.length)
+          out.push(r("not assessed", "nothing in the plan is encrypted, so no cipher to assess"));
         else {
-          const ciphers = [...new Set([...encrypted.map((l) => l.l1?.cipher ?? l.cipher ?? "?"), ...espClasses.map((x) => `ESP ${x.c.cipher}`)])];
-          out.push(r("pass", `${encrypted.length} link(s) and ${espClasses.length} ESP pair class(es) use only accepted ciphers: ${list(ciphers, 6)}`));
+          const ciphers = [
+            ...new Set([...encrypted.map((l) => l.l1?.cipher ?? l.cipher ?? "?"), ...espClasses.map((x) => `ESP ${x.c.cipher}`)]),
+          ];
+          out.push(
+            r(
+              "pass",
+              `${encrypted.length} link(s) and ${espClasses.length} ESP pair class(es) use only accepted ciphers: ${list(ciphers, 6)}`,
+            ),
+          );
         }
       } else if (control === "ike") {
         if (!plan.meshes.length) out.push(r("not assessed", "not applicable: no host mesh, so no IKEv2"));
-        else if (failing.length) out.push(r("fail", list(failing.map(([f]) => `${f.subject}: ${f.message}`), 3)));
-        else out.push(r("pass", plan.meshes.map((m) => `${m.name}: ${m.ike.proposals.join(", ")}; PFS ${m.ike.pfs ? m.ike.pfsGroup : "off"}`).join("; ")));
+        else if (failing.length)
+          out.push(
+            r(
+              "fail",
+              list(
+                failing.map(([f]) => `${f.subject}: ${f.message}`),
+                3,
+              ),
+            ),
+          );
+        else
+          out.push(
+            r(
+              "pass",
+              plan.meshes.map((m) => `${m.name}: ${m.ike.proposals.join(", ")}; PFS ${m.ike.pfs ? m.ike.pfsGroup : "off"}`).join("; "),
+            ),
+          );
       } else if (control === "key-lifetime") {
         const unknown = encrypted.filter((l) => !ctx.keyAges.has(l.name)).map((l) => l.name);
-        if (failing.length) out.push(r("fail", list(failing.map(([f]) => `${f.subject}: ${f.message}`), 3)));
+        if (failing.length)
+          out.push(
+            r(
+              "fail",
+              list(
+                failing.map(([f]) => `${f.subject}: ${f.message}`),
+                3,
+              ),
+            ),
+          );
         else if (!encrypted.length && !plan.meshes.length) out.push(r("not assessed", "no keys: nothing in the plan is encrypted"));
-        else if (unknown.length) out.push(r("not assessed", `key age not known for ${list(unknown)} (L1: from verify; MACsec: from the state store, --state-dir)`));
+        else if (unknown.length)
+          out.push(
+            r("not assessed", `key age not known for ${list(unknown)} (L1: from verify; MACsec: from the state store, --state-dir)`),
+          );
         else {
           const oldest = Math.max(0, ...ctx.keyAges.values());
-          out.push(r("pass", `${encrypted.length ? `oldest link key ${(oldest / 86400).toFixed(1)} days` : "no link keys"}; limit ${p.lifetimes.maxKeyAgeDays} days${plan.meshes.length ? `; ESP keys rekeyed every ${Math.min(...plan.meshes.map((m) => m.ike.childLifetimeSeconds))} s or sooner` : ""}`));
+          out.push(
+            r(
+              "pass",
+              `${encrypted.length ? `oldest link key ${(oldest / 86400).toFixed(1)} days` : "no link keys"}; limit ${p.lifetimes.maxKeyAgeDays} days${plan.meshes.length ? `; ESP keys rekeyed every ${Math.min(...plan.meshes.map((m) => m.ike.childLifetimeSeconds))} s or sooner` : ""}`,
+            ),
+          );
         }
       } else {
         const v = ctx.verify;
         const bad = mine.filter(([f]) => f.severity === "critical" || f.severity === "high");
         const esp = plan.meshes.reduce((n, m) => n + m.pairClasses.filter((c) => c.method === "esp").reduce((k, c) => k + c.pairs, 0), 0);
         if (!v) out.push(r("not assessed", "no verify evidence was given (report --verify FILE)"));
-        else if (bad.length) out.push(r("fail", `${bad.length} link(s) or pair(s) observed unsecured or degraded: ${list(bad.map(([f]) => f.subject))}`));
+        else if (bad.length)
+          out.push(r("fail", `${bad.length} link(s) or pair(s) observed unsecured or degraded: ${list(bad.map(([f]) => f.subject))}`));
         else if (ctx.evidenceProblem) out.push(r("not assessed", ctx.evidenceProblem));
         else if (mine.length) out.push(r("not assessed", `not observed secured: ${list(mine.map(([f]) => f.subject))}`));
         else {
@@ -126,7 +197,13 @@ export function evaluateControls(plan: Plan, profiles: ProfileSet, findings: rea
           const pairs = v.entries.filter((e) => e.kind === "pair" && e.status === "secured").length;
           if (!encrypted.length && !esp) out.push(r("not assessed", "nothing in the plan is encrypted"));
           else if (pairs < esp) out.push(r("not assessed", `${pairs}/${esp} ESP pairs in the verify evidence`));
-          else out.push(r("pass", `${links}/${encrypted.length} encrypted link(s) and ${pairs}/${esp} ESP pair(s) observed secured, collected ${v.observedAt}`));
+          else
+            out.push(
+              r(
+                "pass",
+                `${links}/${encrypted.length} encrypted link(s) and ${pairs}/${esp} ESP pair(s) observed secured, collected ${v.observedAt}`,
+              ),
+            );
         }
       }
     }

@@ -51,7 +51,11 @@ export function endEvidence(device: string, port: string, got: LinkSecurityState
   const keyNumber = pick(got.counters, KEY_NUMBER);
   const mkaPeer = pick(got.counters, MKA_PEER);
   return {
-    device, port: got.port, status: got.status, detail: got.detail, observedAt: got.observedAt,
+    device,
+    port: got.port,
+    status: got.status,
+    detail: got.detail,
+    observedAt: got.observedAt,
     ...(got.cipher ? { cipher: got.cipher } : {}),
     ...(got.keyAgeSeconds !== undefined && Number.isFinite(got.keyAgeSeconds) ? { keyAgeSeconds: got.keyAgeSeconds } : {}),
     ...(keyNumber !== undefined ? { keyNumber } : {}),

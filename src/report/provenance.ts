@@ -51,14 +51,22 @@ export function toolIdentity(): { version: string; commit: string | null } {
   }
   let commit: string | null = null;
   try {
-    commit = execFileSync("git", ["-C", root, "rev-parse", "HEAD"], { stdio: ["ignore", "pipe", "ignore"], timeout: 5000 }).toString().trim() || null;
+    commit =
+      execFileSync("git", ["-C", root, "rev-parse", "HEAD"], { stdio: ["ignore", "pipe", "ignore"], timeout: 5000 })
+        .toString()
+        .trim() || null;
   } catch {
     commit = null;
   }
   if (commit) {
     try {
       // Uncommitted changes to tracked files mean the code that ran is not exactly that commit: say so.
-      const dirty = execFileSync("git", ["-C", root, "status", "--porcelain", "--untracked-files=no"], { stdio: ["ignore", "pipe", "ignore"], timeout: 5000 }).toString().trim();
+      const dirty = execFileSync("git", ["-C", root, "status", "--porcelain", "--untracked-files=no"], {
+        stdio: ["ignore", "pipe", "ignore"],
+        timeout: 5000,
+      })
+        .toString()
+        .trim();
       if (dirty) commit = `${commit} (with uncommitted changes)`;
     } catch {
       /* leave the commit as read */
@@ -76,8 +84,7 @@ export function planDigest(plan: Plan, fileBytes?: Buffer): string {
 /** When the plan was last applied: the newest journal entry that finished a transaction or a mesh delivery. */
 export function lastApplied(journal: readonly JournalEntry[]): { at: string; run: string } | null {
   let best: JournalEntry | null = null;
-  for (const e of journal)
-    if (e.state === "done" && (e.step === "confirm" || e.step === "mesh") && (!best || e.at > best.at)) best = e;
+  for (const e of journal) if (e.state === "done" && (e.step === "confirm" || e.step === "mesh") && (!best || e.at > best.at)) best = e;
   return best ? { at: best.at, run: best.run } : null;
 }
 
@@ -89,7 +96,11 @@ const STATUSES = new Set(["secured", "degraded", "unsecured", "unknown"]);
  * not JSON, not a verify file, a wrong shape, another inventory's name, or, for an older file without a name, another
  * inventory digest. Warns: evidence older than `maxAgeHours`, an inventory changed since, a time in the future.
  */
-export function readVerifyFile(file: string, inv: { name: string; digest: string }, o: { now: Date; maxAgeHours: number }): { verify: VerifyReport; provenance: VerifyProvenance } {
+export function readVerifyFile(
+  file: string,
+  inv: { name: string; digest: string },
+  o: { now: Date; maxAgeHours: number },
+): { verify: VerifyReport; provenance: VerifyProvenance } {
   let bytes: Buffer;
   let raw: unknown;
   try {
@@ -105,34 +116,67 @@ export function readVerifyFile(file: string, inv: { name: string; digest: string
   if (typeof raw.observedAt !== "string" || Number.isNaN(Date.parse(raw.observedAt))) throw bad("no valid observedAt time");
   if (!Array.isArray(raw.entries)) throw bad("no entries list");
   raw.entries.forEach((e, i) => {
-    if (!isObj(e) || (e.kind !== "link" && e.kind !== "pair") || typeof e.name !== "string" || typeof e.method !== "string" || !STATUSES.has(e.status as string) || !Array.isArray(e.evidence) || !e.evidence.every((x) => typeof x === "string") || typeof e.observedAt !== "string")
+    if (
+      !isObj(e) ||
+      (e.kind !== "link" && e.kind !== "pair") ||
+      typeof e.name !== "string" ||
+      typeof e.method !== "string" ||
+      !STATUSES.has(e.status as string) ||
+      !Array.isArray(e.evidence) ||
+      !e.evidence.every((x) => typeof x === "string") ||
+      typeof e.observedAt !== "string"
+    )
       throw bad(`entries[${i}] is not a link or pair result`);
-    if (e.keyAgeSeconds !== undefined && (typeof e.keyAgeSeconds !== "number" || !Number.isFinite(e.keyAgeSeconds))) throw bad(`entries[${i}].keyAgeSeconds is not a number`);
+    if (e.keyAgeSeconds !== undefined && (typeof e.keyAgeSeconds !== "number" || !Number.isFinite(e.keyAgeSeconds)))
+      throw bad(`entries[${i}].keyAgeSeconds is not a number`);
   });
-  if (raw.hosts !== undefined && (!Array.isArray(raw.hosts) || !raw.hosts.every((h) => isObj(h) && typeof h.host === "string" && typeof h.mesh === "string" && Array.isArray(h.xfrmDeltas)))) throw bad("hosts is not a list of mesh host counters");
+  if (
+    raw.hosts !== undefined &&
+    (!Array.isArray(raw.hosts) ||
+      !raw.hosts.every((h) => isObj(h) && typeof h.host === "string" && typeof h.mesh === "string" && Array.isArray(h.xfrmDeltas)))
+  )
+    throw bad("hosts is not a list of mesh host counters");
   if (raw.exceptions !== undefined && (!Array.isArray(raw.exceptions) || !raw.exceptions.every((x) => isObj(x) && Array.isArray(x.hosts))))
     throw bad("exceptions is not a list of mesh exception records");
   const verify = raw as unknown as VerifyReport;
   const name = typeof raw.inventory === "string" ? raw.inventory : null;
   const digest = verify.plan.inventoryDigest;
   if (name !== null && name !== inv.name)
-    throw new InputError(`${file} holds evidence from inventory "${name}", not "${inv.name}": refusing to report one inventory with another's evidence`);
+    throw new InputError(
+      `${file} holds evidence from inventory "${name}", not "${inv.name}": refusing to report one inventory with another's evidence`,
+    );
   const warnings: string[] = [];
   if (digest !== inv.digest) {
-    if (name === null) throw new InputError(`${file} names no inventory and was made from a different inventory (digest ${digest.slice(0, 12)}…, this one ${inv.digest.slice(0, 12)}…): refusing evidence that may be another inventory's`);
-    warnings.push(`the inventory changed since this evidence was collected (digest then ${digest.slice(0, 12)}…, now ${inv.digest.slice(0, 12)}…)`);
+    if (name === null)
+      throw new InputError(
+        `${file} names no inventory and was made from a different inventory (digest ${digest.slice(0, 12)}…, this one ${inv.digest.slice(0, 12)}…): refusing evidence that may be another inventory's`,
+      );
+    warnings.push(
+      `the inventory changed since this evidence was collected (digest then ${digest.slice(0, 12)}…, now ${inv.digest.slice(0, 12)}…)`,
+    );
   }
   const ageHours = (o.now.getTime() - Date.parse(verify.observedAt)) / 3_600_000;
   if (ageHours < -0.1) warnings.push(`the evidence is dated ${verify.observedAt}, in the future: check the clocks`);
   const stale = ageHours > o.maxAgeHours;
-  if (stale) warnings.push(`the evidence was collected ${verify.observedAt}, ${ageHours >= 48 ? `${Math.floor(ageHours / 24)} days` : `${ageHours.toFixed(1)} h`} ago; the freshness limit is ${o.maxAgeHours} h: run linkcrypt verify again`);
+  if (stale)
+    warnings.push(
+      `the evidence was collected ${verify.observedAt}, ${ageHours >= 48 ? `${Math.floor(ageHours / 24)} days` : `${ageHours.toFixed(1)} h`} ago; the freshness limit is ${o.maxAgeHours} h: run linkcrypt verify again`,
+    );
   return {
     verify,
     provenance: {
-      file, sha256: sha256(bytes), inventory: name, inventoryDigest: digest,
+      file,
+      sha256: sha256(bytes),
+      inventory: name,
+      inventoryDigest: digest,
       generator: typeof raw.generator === "string" ? raw.generator : null,
       startedAt: typeof raw.startedAt === "string" ? raw.startedAt : null,
-      collectedAt: verify.observedAt, ageHours: Math.round(ageHours * 100) / 100, maxAgeHours: o.maxAgeHours, stale, inventoryChanged: digest !== inv.digest, warnings,
+      collectedAt: verify.observedAt,
+      ageHours: Math.round(ageHours * 100) / 100,
+      maxAgeHours: o.maxAgeHours,
+      stale,
+      inventoryChanged: digest !== inv.digest,
+      warnings,
     },
   };
 }
@@ -178,9 +222,11 @@ export function collectExceptions(plan: Plan, planAt: string, records?: readonly
   for (const l of plan.links)
     if (l.method === "none")
       out.push({
-        kind: "policy-clear", subject: `link ${l.name} (${l.medium}) in clear`,
+        kind: "policy-clear",
+        subject: `link ${l.name} (${l.medium}) in clear`,
         reason: l.reasons.join("; ") || `policy ${l.policy} trusts ${l.medium}`,
-        who: `policy ${l.policy}`, when: planAt,
+        who: `policy ${l.policy}`,
+        when: planAt,
       });
   return out;
 }

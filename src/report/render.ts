@@ -8,7 +8,16 @@ import { topologyMermaid } from "./topology.js";
  */
 const PAIRS_SHOWN = 50;
 
-const SYMBOL: Record<string, string> = { pass: "✔", secured: "✔", fail: "✘", unsecured: "✘", degraded: "◐", "not assessed": "?", unknown: "?", "not verified": "?" };
+const SYMBOL: Record<string, string> = {
+  pass: "✔",
+  secured: "✔",
+  fail: "✘",
+  unsecured: "✘",
+  degraded: "◐",
+  "not assessed": "?",
+  unknown: "?",
+  "not verified": "?",
+};
 const badgeText = (s: string) => `${SYMBOL[s] ?? "•"} ${s.toUpperCase()}`;
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
@@ -21,16 +30,29 @@ function provenanceRows(r: Report): [string, string][] {
     ["tool", `linkcrypt ${p.tool.version}, commit ${p.tool.commit ?? "unknown (not run from a git checkout)"}`],
     ["report generated", p.generatedAt],
     ["inventory", `${p.inventory.name}, sha256 ${p.inventory.digest}`],
-    ["profiles / facts", `profiles sha256 ${p.inventory.profilesDigest}${p.inventory.factsDigest ? `; facts sha256 ${p.inventory.factsDigest}` : "; no facts file"}`],
+    [
+      "profiles / facts",
+      `profiles sha256 ${p.inventory.profilesDigest}${p.inventory.factsDigest ? `; facts sha256 ${p.inventory.factsDigest}` : "; no facts file"}`,
+    ],
     ["plan", `sha256 ${p.plan.digest} (${p.plan.source})`],
-    ["plan applied", p.plan.appliedAt ? `${p.plan.appliedAt} (run ${p.plan.appliedRun})` : "not known: no state store given, or never applied"],
+    [
+      "plan applied",
+      p.plan.appliedAt ? `${p.plan.appliedAt} (run ${p.plan.appliedRun})` : "not known: no state store given, or never applied",
+    ],
     ["policy", r.policy],
-    ["verify evidence", v ? `${v.file}, sha256 ${v.sha256}; inventory ${v.inventory ?? "(not named in the file)"}; collected ${v.startedAt ? `${v.startedAt} to ` : ""}${v.collectedAt} (${v.ageHours < 1 ? `${Math.round(v.ageHours * 60)} min` : `${v.ageHours} h`} before this report; freshness limit ${v.maxAgeHours} h)${v.stale ? ", STALE" : ""}` : "none given: statuses are not observed"],
+    [
+      "verify evidence",
+      v
+        ? `${v.file}, sha256 ${v.sha256}; inventory ${v.inventory ?? "(not named in the file)"}; collected ${v.startedAt ? `${v.startedAt} to ` : ""}${v.collectedAt} (${v.ageHours < 1 ? `${Math.round(v.ageHours * 60)} min` : `${v.ageHours} h`} before this report; freshness limit ${v.maxAgeHours} h)${v.stale ? ", STALE" : ""}`
+        : "none given: statuses are not observed",
+    ],
   ];
 }
 
 /** Per framework: how many controls pass, fail or were not assessed, and the framework's overall standing. */
-function frameworkSummary(r: Report): { standard: string; pass: number; fail: number; notAssessed: number; overall: "pass" | "fail" | "not assessed" }[] {
+function frameworkSummary(
+  r: Report,
+): { standard: string; pass: number; fail: number; notAssessed: number; overall: "pass" | "fail" | "not assessed" }[] {
   return r.standards.map((s) => {
     const cs = r.controls.filter((c) => c.standard === s.standard);
     const n = (st: string) => cs.filter((c) => c.status === st).length;
@@ -39,7 +61,8 @@ function frameworkSummary(r: Report): { standard: string; pass: number; fail: nu
   });
 }
 
-const ends = (l: { a: string; b: string; encryptors: [string, string] | null }) => `${l.a} ↔ ${l.b}${l.encryptors ? ` via ${l.encryptors.join(" ↔ ")}` : ""}`;
+const ends = (l: { a: string; b: string; encryptors: [string, string] | null }) =>
+  `${l.a} ↔ ${l.b}${l.encryptors ? ` via ${l.encryptors.join(" ↔ ")}` : ""}`;
 
 function pairLine(p: ReportPair): string {
   return `${p.a} ~ ${p.b}: ${p.status}; SPIs ${p.spis ?? "-"}; last traffic ${p.lastTraffic ?? "-"}; cipher ${p.cipher ?? "-"}; offload ${p.offload}; observed ${p.observedAt ?? "-"}`;
@@ -51,22 +74,45 @@ export function reportMarkdown(r: Report): string {
   if (r.warnings.length) L.push(...r.warnings.map((w) => `> **Warning:** ${w}`), "");
   L.push("## Provenance", "", "| | |", "|---|---|", ...provenanceRows(r).map(([k, v]) => `| ${k} | ${cell(v)} |`), "");
   L.push("## Controls", "", "| framework | overall | pass | fail | not assessed |", "|---|---|---|---|---|");
-  L.push(...frameworkSummary(r).map((f) => `| ${f.standard} | **${badgeText(f.overall)}** | ${f.pass} | ${f.fail} | ${f.notAssessed} |`), "");
+  L.push(
+    ...frameworkSummary(r).map((f) => `| ${f.standard} | **${badgeText(f.overall)}** | ${f.pass} | ${f.fail} | ${f.notAssessed} |`),
+    "",
+  );
   L.push("| framework | control | reference | status | why |", "|---|---|---|---|---|");
-  L.push(...r.controls.map((c) => `| ${c.standard} | ${cell(c.title)} | ${cell(c.reference)} | **${badgeText(c.status)}** | ${cell(c.why)} |`), "");
+  L.push(
+    ...r.controls.map((c) => `| ${c.standard} | ${cell(c.title)} | ${cell(c.reference)} | **${badgeText(c.status)}** | ${cell(c.why)} |`),
+    "",
+  );
   L.push("## Topology", "", topologyMermaid(r), "");
-  L.push("## Links", "", "| link | ends | medium | method | cipher | key age | status | observed | evidence |", "|---|---|---|---|---|---|---|---|---|");
-  L.push(...r.links.map((l) => `| ${cell(l.name)} | ${cell(ends(l))} | ${l.medium} ${l.speed} | ${l.method} (${cell(l.hardware)}) | ${l.cipher ?? "-"} | ${cell(l.keyAge.text)} | ${l.status} | ${l.observedAt ?? "-"} | ${cell([...l.proof, ...l.missing.map((m) => `missing: ${m}`), ...(l.proof.length ? [] : l.evidence)].join("; ") || "-")} |`), "");
+  L.push(
+    "## Links",
+    "",
+    "| link | ends | medium | method | cipher | key age | status | observed | evidence |",
+    "|---|---|---|---|---|---|---|---|---|",
+  );
+  L.push(
+    ...r.links.map(
+      (l) =>
+        `| ${cell(l.name)} | ${cell(ends(l))} | ${l.medium} ${l.speed} | ${l.method} (${cell(l.hardware)}) | ${l.cipher ?? "-"} | ${cell(l.keyAge.text)} | ${l.status} | ${l.observedAt ?? "-"} | ${cell([...l.proof, ...l.missing.map((m) => `missing: ${m}`), ...(l.proof.length ? [] : l.evidence)].join("; ") || "-")} |`,
+    ),
+    "",
+  );
   // Why each link is not secured, in a sentence (Markdown has no colour: the status column is the word itself).
   const notSecured = r.links.filter((l) => l.status !== "secured" && (l.method === "macsec" || l.method === "l1"));
-  if (notSecured.length) L.push(...notSecured.map((l) => `- **${cell(l.name)}** (${l.status}): ${cell(l.evidence.join("; ") || "no evidence")}`), "");
+  if (notSecured.length)
+    L.push(...notSecured.map((l) => `- **${cell(l.name)}** (${l.status}): ${cell(l.evidence.join("; ") || "no evidence")}`), "");
   L.push("## Host meshes", "");
   for (const m of r.meshes) {
     const secured = m.pairClasses.reduce((n, c) => n + c.verified.secured, 0);
     L.push(`### Mesh ${m.name}`, "", `${m.name}: ${m.hosts} hosts, ${m.pairs} pairs, ${secured} verified secured. IKE: ${m.ike}`, "");
-    L.push("| pair class | host classes | path | site pairs | pairs | method | cipher | offload | verified |", "|---|---|---|---|---|---|---|---|---|");
+    L.push(
+      "| pair class | host classes | path | site pairs | pairs | method | cipher | offload | verified |",
+      "|---|---|---|---|---|---|---|---|---|",
+    );
     for (const c of m.pairClasses)
-      L.push(`| ${c.id} | ${c.hostClasses.join(" ~ ")} | ${c.pathClass} | ${c.sitePairs.join(", ")} | ${c.pairs} | ${c.method} | ${c.cipher ?? "-"} | ${cell(c.offload.join("; ") || "-")} | ${c.method === "esp" ? `${c.verified.secured}/${c.pairs} secured${c.verified.degraded + c.verified.unsecured ? `, ${c.verified.degraded + c.verified.unsecured} not` : ""}${c.verified.unknown ? `, ${c.verified.unknown} unknown` : ""}${c.verified.notVerified ? `, ${c.verified.notVerified} not verified` : ""}` : "exempt by plan"} |`);
+      L.push(
+        `| ${c.id} | ${c.hostClasses.join(" ~ ")} | ${c.pathClass} | ${c.sitePairs.join(", ")} | ${c.pairs} | ${c.method} | ${c.cipher ?? "-"} | ${cell(c.offload.join("; ") || "-")} | ${c.method === "esp" ? `${c.verified.secured}/${c.pairs} secured${c.verified.degraded + c.verified.unsecured ? `, ${c.verified.degraded + c.verified.unsecured} not` : ""}${c.verified.unknown ? `, ${c.verified.unknown} unknown` : ""}${c.verified.notVerified ? `, ${c.verified.notVerified} not verified` : ""}` : "exempt by plan"} |`,
+      );
     L.push("");
     for (const c of m.pairClasses.filter((x) => x.pairList.length)) {
       L.push(`Evidence, ${c.id}:`, "", ...c.pairList.slice(0, PAIRS_SHOWN).map((p) => `- ${cell(pairLine(p))}`));
@@ -77,11 +123,24 @@ export function reportMarkdown(r: Report): string {
   }
   if (!r.meshes.length) L.push("No host mesh in this inventory.", "");
   L.push("## Exceptions", "");
-  L.push(r.exceptions.length ? "| exception | reason | who | when |\n|---|---|---|---|" : "None: no link is left in clear by policy and no mesh host is cleared.");
+  L.push(
+    r.exceptions.length
+      ? "| exception | reason | who | when |\n|---|---|---|---|"
+      : "None: no link is left in clear by policy and no mesh host is cleared.",
+  );
   L.push(...r.exceptions.map((e) => `| ${cell(e.subject)} | ${cell(e.reason)} | ${cell(e.who)} | ${cell(e.when)} |`), "");
   L.push("## Findings", "");
-  L.push(r.findings.length ? "| severity | framework | control | subject | finding |\n|---|---|---|---|---|" : `None among the controls assessed (${r.summary.controls.notAssessed} not assessed: see Controls).`);
-  L.push(...r.findings.map((f) => `| ${f.severity.toUpperCase()} | ${cell(f.standard)} | ${f.control} | ${cell(f.subject)} | ${cell(f.message)} |`), "");
+  L.push(
+    r.findings.length
+      ? "| severity | framework | control | subject | finding |\n|---|---|---|---|---|"
+      : `None among the controls assessed (${r.summary.controls.notAssessed} not assessed: see Controls).`,
+  );
+  L.push(
+    ...r.findings.map(
+      (f) => `| ${f.severity.toUpperCase()} | ${cell(f.standard)} | ${f.control} | ${cell(f.subject)} | ${cell(f.message)} |`,
+    ),
+    "",
+  );
   L.push("## Frameworks", "", ...r.standards.map((s) => `- **${s.standard}**: ${s.requirement} (policy profile \`${s.policy}\`)`), "");
   return L.join("\n");
 }
@@ -120,34 +179,112 @@ ul.proof{margin:0;padding-left:14px}ul.proof li.missing{font-style:italic}
 const badge = (s: ReportStatus | ControlStatus | string) => `<span class="badge b-${s.replace(/ /g, "-")}">${esc(badgeText(s))}</span>`;
 
 export function reportHtml(r: Report, topology: string | readonly { title: string; svg: string }[]): string {
-  const figures = typeof topology === "string" ? topology : topology.map((f) => `<figure class="topo"><figcaption>${esc(f.title)}</figcaption>${f.svg}</figure>`).join("\n");
+  const figures =
+    typeof topology === "string"
+      ? topology
+      : topology.map((f) => `<figure class="topo"><figcaption>${esc(f.title)}</figcaption>${f.svg}</figure>`).join("\n");
   const S = (id: string, title: string, body: string) => `<section id="${id}"><h2>${esc(title)}</h2>${body}</section>`;
-  const table = (head: string[], rows: string[][]) => `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>${rows.map((row) => `<tr>${row.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("\n")}</tbody></table>`;
-  const list = (items: string[], missing: string[] = []) => (items.length || missing.length ? `<ul class="proof">${items.map((i) => `<li>${esc(i)}</li>`).join("")}${missing.map((i) => `<li class="missing">missing: ${esc(i)}</li>`).join("")}</ul>` : "-");
-  const provenance = `<table>${provenanceRows(r).map(([k, v]) => `<tr><td class="k">${esc(k)}</td><td class="mono">${esc(v)}</td></tr>`).join("")}</table>`;
-  const summary = table(["framework", "overall", "pass", "fail", "not assessed"], frameworkSummary(r).map((f) => [`<b>${esc(f.standard)}</b>`, badge(f.overall), String(f.pass), String(f.fail), String(f.notAssessed)]));
+  const table = (head: string[], rows: string[][]) =>
+    `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>${rows.map((row) => `<tr>${row.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("\n")}</tbody></table>`;
+  const list = (items: string[], missing: string[] = []) =>
+    items.length || missing.length
+      ? `<ul class="proof">${items.map((i) => `<li>${esc(i)}</li>`).join("")}${missing.map((i) => `<li class="missing">missing: ${esc(i)}</li>`).join("")}</ul>`
+      : "-";
+  const provenance = `<table>${provenanceRows(r)
+    .map(([k, v]) => `<tr><td class="k">${esc(k)}</td><td class="mono">${esc(v)}</td></tr>`)
+    .join("")}</table>`;
+  const summary = table(
+    ["framework", "overall", "pass", "fail", "not assessed"],
+    frameworkSummary(r).map((f) => [`<b>${esc(f.standard)}</b>`, badge(f.overall), String(f.pass), String(f.fail), String(f.notAssessed)]),
+  );
   // One body per framework, its name once (rowspan), kept together on a page.
-  const controls = `${summary}<table class="controls"><thead><tr>${["framework", "control", "reference", "status", "why"].map((h) => `<th>${h}</th>`).join("")}</tr></thead>${r.standards.map((s) => {
-    const cs = r.controls.filter((c) => c.standard === s.standard);
-    return `<tbody class="fw">${cs.map((c, i) => `<tr data-standard="${esc(c.standard)}">${i === 0 ? `<td rowspan="${cs.length}"><b>${esc(c.standard)}</b></td>` : ""}<td>${esc(c.title)}</td><td>${esc(c.reference)}</td><td>${badge(c.status)}</td><td>${esc(c.why)}</td></tr>`).join("")}</tbody>`;
-  }).join("")}</table>`;
-  const links = table(["link", "ends", "medium", "method", "cipher", "key age", "status", "observed", "evidence"], r.links.map((l) => [
-    `<b>${esc(l.name)}</b>`, esc(ends(l)), esc(`${l.medium} ${l.speed}`), esc(`${l.method} (${l.hardware})`), esc(l.cipher ?? "-"),
-    `${esc(l.keyAge.text)}<div class="small">${esc(l.keyAge.source)}</div>`, badge(l.status), esc(l.observedAt ?? "-"),
-    list(l.proof.length ? l.proof : l.evidence, l.missing),
-  ]));
-  const meshes = r.meshes.length ? r.meshes.map((m) => `<h3>Mesh ${esc(m.name)}: ${m.hosts} hosts, ${m.pairs} pairs</h3><p>IKE: ${esc(m.ike)}</p>` +
-    table(["pair class", "host classes", "path", "site pairs", "pairs", "method", "cipher", "offload", "verified"], m.pairClasses.map((c) => [
-      `<b>${esc(c.id)}</b>`, esc(c.hostClasses.join(" ~ ")), esc(c.pathClass), esc(c.sitePairs.join(", ")), String(c.pairs), esc(c.method), esc(c.cipher ?? "-"), list(c.offload),
-      c.method === "esp" ? `${badge(c.verified.secured === c.pairs && c.pairs ? "secured" : c.verified.unsecured || c.verified.degraded ? "unsecured" : "not verified")} ${c.verified.secured}/${c.pairs}${c.verified.notVerified ? `, ${c.verified.notVerified} not verified` : ""}` : esc("exempt by plan"),
-    ])) +
-    m.pairClasses.filter((c) => c.pairList.length).map((c) => `<div class="pairs" data-class="${esc(c.id)}"><b>Evidence, ${esc(c.id)}</b>` +
-      table(["pair", "status", "SPIs (in/out)", "last traffic", "cipher", "offload", "observed"], c.pairList.slice(0, PAIRS_SHOWN).map((p) => [esc(`${p.a} ~ ${p.b}`), badge(p.status), `<span class="mono">${esc(p.spis ?? "-")}</span>`, esc(p.lastTraffic ?? "-"), esc(p.cipher ?? "-"), esc(p.offload), esc(p.observedAt ?? "-")])) +
-      (c.pairList.length > PAIRS_SHOWN ? `<p class="small">… and ${c.pairList.length - PAIRS_SHOWN} more pairs (all in the JSON report)</p>` : "") + "</div>").join("") +
-    (m.errors.length ? `<p><b>Not read:</b></p>${list(m.errors)}` : "")).join("") : "<p>No host mesh in this inventory.</p>";
-  const exceptions = r.exceptions.length ? table(["exception", "reason", "who", "when"], r.exceptions.map((e) => [esc(e.subject), esc(e.reason), esc(e.who), esc(e.when)])) : "<p>None: no link is left in clear by policy and no mesh host is cleared.</p>";
+  const controls = `${summary}<table class="controls"><thead><tr>${["framework", "control", "reference", "status", "why"].map((h) => `<th>${h}</th>`).join("")}</tr></thead>${r.standards
+    .map((s) => {
+      const cs = r.controls.filter((c) => c.standard === s.standard);
+      return `<tbody class="fw">${cs.map((c, i) => `<tr data-standard="${esc(c.standard)}">${i === 0 ? `<td rowspan="${cs.length}"><b>${esc(c.standard)}</b></td>` : ""}<td>${esc(c.title)}</td><td>${esc(c.reference)}</td><td>${badge(c.status)}</td><td>${esc(c.why)}</td></tr>`).join("")}</tbody>`;
+    })
+    .join("")}</table>`;
+  const links = table(
+    ["link", "ends", "medium", "method", "cipher", "key age", "status", "observed", "evidence"],
+    r.links.map((l) => [
+      `<b>${esc(l.name)}</b>`,
+      esc(ends(l)),
+      esc(`${l.medium} ${l.speed}`),
+      esc(`${l.method} (${l.hardware})`),
+      esc(l.cipher ?? "-"),
+      `${esc(l.keyAge.text)}<div class="small">${esc(l.keyAge.source)}</div>`,
+      badge(l.status),
+      esc(l.observedAt ?? "-"),
+      list(l.proof.length ? l.proof : l.evidence, l.missing),
+    ]),
+  );
+  const meshes = r.meshes.length
+    ? r.meshes
+        .map(
+          (m) =>
+            `<h3>Mesh ${esc(m.name)}: ${m.hosts} hosts, ${m.pairs} pairs</h3><p>IKE: ${esc(m.ike)}</p>` +
+            table(
+              ["pair class", "host classes", "path", "site pairs", "pairs", "method", "cipher", "offload", "verified"],
+              m.pairClasses.map((c) => [
+                `<b>${esc(c.id)}</b>`,
+                esc(c.hostClasses.join(" ~ ")),
+                esc(c.pathClass),
+                esc(c.sitePairs.join(", ")),
+                String(c.pairs),
+                esc(c.method),
+                esc(c.cipher ?? "-"),
+                list(c.offload),
+                c.method === "esp"
+                  ? `${badge(c.verified.secured === c.pairs && c.pairs ? "secured" : c.verified.unsecured || c.verified.degraded ? "unsecured" : "not verified")} ${c.verified.secured}/${c.pairs}${c.verified.notVerified ? `, ${c.verified.notVerified} not verified` : ""}`
+                  : esc("exempt by plan"),
+              ]),
+            ) +
+            m.pairClasses
+              .filter((c) => c.pairList.length)
+              .map(
+                (c) =>
+                  `<div class="pairs" data-class="${esc(c.id)}"><b>Evidence, ${esc(c.id)}</b>` +
+                  table(
+                    ["pair", "status", "SPIs (in/out)", "last traffic", "cipher", "offload", "observed"],
+                    c.pairList
+                      .slice(0, PAIRS_SHOWN)
+                      .map((p) => [
+                        esc(`${p.a} ~ ${p.b}`),
+                        badge(p.status),
+                        `<span class="mono">${esc(p.spis ?? "-")}</span>`,
+                        esc(p.lastTraffic ?? "-"),
+                        esc(p.cipher ?? "-"),
+                        esc(p.offload),
+                        esc(p.observedAt ?? "-"),
+                      ]),
+                  ) +
+                  (c.pairList.length > PAIRS_SHOWN
+                    ? `<p class="small">… and ${c.pairList.length - PAIRS_SHOWN} more pairs (all in the JSON report)</p>`
+                    : "") +
+                  "</div>",
+              )
+              .join("") +
+            (m.errors.length ? `<p><b>Not read:</b></p>${list(m.errors)}` : ""),
+        )
+        .join("")
+    : "<p>No host mesh in this inventory.</p>";
+  const exceptions = r.exceptions.length
+    ? table(
+        ["exception", "reason", "who", "when"],
+        r.exceptions.map((e) => [esc(e.subject), esc(e.reason), esc(e.who), esc(e.when)]),
+      )
+    : "<p>None: no link is left in clear by policy and no mesh host is cleared.</p>";
   const findings = r.findings.length
-    ? table(["severity", "framework", "control", "subject", "finding"], r.findings.map((f) => [`<span class="badge b-${f.severity}">${esc(f.severity.toUpperCase())}</span>`, esc(f.standard), esc(f.control), esc(f.subject), esc(f.message)]))
+    ? table(
+        ["severity", "framework", "control", "subject", "finding"],
+        r.findings.map((f) => [
+          `<span class="badge b-${f.severity}">${esc(f.severity.toUpperCase())}</span>`,
+          esc(f.standard),
+          esc(f.control),
+          esc(f.subject),
+          esc(f.message),
+        ]),
+      )
     : `<p>None among the controls assessed (${r.summary.controls.notAssessed} not assessed: see Controls).</p>`;
   // Every printed page names the report it belongs to (inventory, time, plan digest) and its number.
   const cssString = (t: string) => `"${t.replace(/[\\"]/g, (c) => `\\${c}`).replace(/[\n\r<>]/g, " ")}"`;

@@ -7,7 +7,14 @@ import type { Report } from "./report.js";
  * state. dot places edge labels as nodes of their own, so they do not overprint. Solid: verified secured; dashed:
  * anything else; the label says which in words, so it reads the same in black and white.
  */
-const METHOD_COLOR: Record<string, string> = { l1: "#6a3d9a", macsec: "#1f78b4", "host-mesh": "#d95f02", esp: "#d95f02", none: "#555555", refused: "#b30000" };
+const METHOD_COLOR: Record<string, string> = {
+  l1: "#6a3d9a",
+  macsec: "#1f78b4",
+  "host-mesh": "#d95f02",
+  esp: "#d95f02",
+  none: "#555555",
+  refused: "#b30000",
+};
 
 const q = (s: string) => `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 const h = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
@@ -88,10 +95,16 @@ export function topologyDot(report: Report, rankdir: "LR" | "TB" = "LR"): string
     for (const x of m.members) bySite.set(x.site, [...(bySite.get(x.site) ?? []), x.name]);
     for (const [site, hosts] of bySite) {
       const shown = hosts.length <= 4 ? hosts.join(", ") : `${hosts.slice(0, 3).join(", ")} +${hosts.length - 3}`;
-      meshNodes.push({ id: `mesh:${m.name}:${site}`, site, label: `mesh ${m.name}\n${hosts.length} host${hosts.length === 1 ? "" : "s"}: ${shown}` });
+      meshNodes.push({
+        id: `mesh:${m.name}:${site}`,
+        site,
+        label: `mesh ${m.name}\n${hosts.length} host${hosts.length === 1 ? "" : "s"}: ${shown}`,
+      });
     }
     const bySitePair = new Map<string, { c: (typeof m.pairClasses)[number]; pairs: number; secured: number }[]>();
-    for (const c of m.pairClasses) for (const x of c.bySitePair) bySitePair.set(x.sitePair, [...(bySitePair.get(x.sitePair) ?? []), { c, pairs: x.pairs, secured: x.secured }]);
+    for (const c of m.pairClasses)
+      for (const x of c.bySitePair)
+        bySitePair.set(x.sitePair, [...(bySitePair.get(x.sitePair) ?? []), { c, pairs: x.pairs, secured: x.secured }]);
     for (const [sp, classes] of bySitePair) {
       const [sa, sb] = sp.split("~") as [string, string];
       const allSecured = classes.every((x) => x.c.method !== "esp" || (x.secured === x.pairs && x.pairs > 0));
@@ -99,19 +112,34 @@ export function topologyDot(report: Report, rankdir: "LR" | "TB" = "LR"): string
       const esp = classes.filter((x) => x.c.method === "esp");
       const other = classes.filter((x) => x.c.method !== "esp");
       const lines = [
-        ...(esp.length ? [`${esp.map((x) => x.c.id).join(", ")}: ESP ${[...new Set(esp.map((x) => x.c.cipher ?? "?"))].join(", ")}`, `${esp.reduce((n, x) => n + x.secured, 0)}/${esp.reduce((n, x) => n + x.pairs, 0)} pairs ${allSecured ? "SECURED" : "verified secured"}`] : []),
+        ...(esp.length
+          ? [
+              `${esp.map((x) => x.c.id).join(", ")}: ESP ${[...new Set(esp.map((x) => x.c.cipher ?? "?"))].join(", ")}`,
+              `${esp.reduce((n, x) => n + x.secured, 0)}/${esp.reduce((n, x) => n + x.pairs, 0)} pairs ${allSecured ? "SECURED" : "verified secured"}`,
+            ]
+          : []),
         ...other.map((x) => `${x.c.id}: ${x.c.method}, ${x.pairs} pairs`),
       ];
       const label = lines.join("\n");
-      labelled(edges, labels, q(`mesh:${m.name}:${sa}`), q(`mesh:${m.name}:${sb}`), label, `color=${q(METHOD_COLOR.esp!)}, style=${allSecured ? "solid" : "dashed"}, penwidth=${allSecured ? 2.4 : 1.8}`, sa === sb ? sa : null);
+      labelled(
+        edges,
+        labels,
+        q(`mesh:${m.name}:${sa}`),
+        q(`mesh:${m.name}:${sb}`),
+        label,
+        `color=${q(METHOD_COLOR.esp!)}, style=${allSecured ? "solid" : "dashed"}, penwidth=${allSecured ? 2.4 : 1.8}`,
+        sa === sb ? sa : null,
+      );
     }
   }
   const sites = [...new Set([...r.sites, ...[...devices.values()].map((d) => d.site), ...meshNodes.map((n) => n.site)])].sort();
   const clusters = sites.map((s, i) => {
-    const nodes = [...devices.entries()].filter(([, d]) => d.site === s).map(([name, d]) => {
-      const rows = d.ports.map((p, j) => `<TR><TD PORT="p${j}" ALIGN="LEFT">${h(p)}</TD></TR>`).join("");
-      return `${q(name)} [shape=plain, label=<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3"><TR><TD BGCOLOR="#eeeeee"><B>${h(name)}</B>  <FONT POINT-SIZE="8">${d.kind}</FONT></TD></TR>${rows}</TABLE>>]`;
-    });
+    const nodes = [...devices.entries()]
+      .filter(([, d]) => d.site === s)
+      .map(([name, d]) => {
+        const rows = d.ports.map((p, j) => `<TR><TD PORT="p${j}" ALIGN="LEFT">${h(p)}</TD></TR>`).join("");
+        return `${q(name)} [shape=plain, label=<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3"><TR><TD BGCOLOR="#eeeeee"><B>${h(name)}</B>  <FONT POINT-SIZE="8">${d.kind}</FONT></TD></TR>${rows}</TABLE>>]`;
+      });
     const mesh = meshNodes.filter((n) => n.site === s).map((n) => `${q(n.id)} [shape=box, style="rounded", label=${q(n.label)}]`);
     const inner = labels.filter((x) => x.site === s).map(labelNode);
     return `subgraph ${q(`cluster_${i}`)} { label=${q(`site ${s}`)}; style="rounded"; color="#777777"; fontsize=11; ${[...nodes, ...mesh, ...inner].join("; ")} }`;
@@ -139,7 +167,15 @@ interface LabelNode {
   label: string;
 }
 
-function labelled(edges: string[], labels: LabelNode[], tail: string, head: string, label: string, attrs: string, site: string | null): void {
+function labelled(
+  edges: string[],
+  labels: LabelNode[],
+  tail: string,
+  head: string,
+  label: string,
+  attrs: string,
+  site: string | null,
+): void {
   const id = q(`label:${labels.length}`);
   labels.push({ id, site, label });
   edges.push(`${tail} -> ${id} [${attrs}]`, `${id} -> ${head} [${attrs}]`);
@@ -179,7 +215,10 @@ export function siteOverviewDot(r: Report, rankdir: "LR" | "TB" = "LR"): string 
       }
   const hosts = new Map<string, number>();
   for (const m of r.meshes) for (const x of m.members) hosts.set(x.site, (hosts.get(x.site) ?? 0) + 1);
-  const nodes = r.sites.map((s) => `  ${q(`site:${s}`)} [shape=box, style="rounded", label=${q(`site ${s}\n${devs.get(s)?.size ?? 0} devices${hosts.get(s) ? `, ${hosts.get(s)} mesh hosts` : ""}`)}];`);
+  const nodes = r.sites.map(
+    (s) =>
+      `  ${q(`site:${s}`)} [shape=box, style="rounded", label=${q(`site ${s}\n${devs.get(s)?.size ?? 0} devices${hosts.get(s) ? `, ${hosts.get(s)} mesh hosts` : ""}`)}];`,
+  );
   const edges: string[] = [];
   const labels: LabelNode[] = [];
   for (const k of [...new Set([...links.keys(), ...mesh.keys()])].sort()) {
@@ -187,8 +226,17 @@ export function siteOverviewDot(r: Report, rankdir: "LR" | "TB" = "LR"): string 
     const lines = [...(links.get(k) ?? new Map()).entries()].sort().map(([w, n]) => `${n} ${w}`);
     const mp = mesh.get(k);
     if (mp) lines.push(`ESP pairs verified secured: ${mp.secured}/${mp.pairs}`);
-    const allSecured = [...(links.get(k)?.keys() ?? [])].every((w) => w.endsWith(" SECURED") || w === "host-mesh") && (!mp || mp.secured === mp.pairs);
-    labelled(edges, labels, q(`site:${a}`), q(`site:${b}`), lines.join("\n"), `style=${allSecured ? "solid" : "dashed"}, penwidth=${allSecured ? 2.4 : 1.8}`, null);
+    const allSecured =
+      [...(links.get(k)?.keys() ?? [])].every((w) => w.endsWith(" SECURED") || w === "host-mesh") && (!mp || mp.secured === mp.pairs);
+    labelled(
+      edges,
+      labels,
+      q(`site:${a}`),
+      q(`site:${b}`),
+      lines.join("\n"),
+      `style=${allSecured ? "solid" : "dashed"}, penwidth=${allSecured ? 2.4 : 1.8}`,
+      null,
+    );
   }
   return [
     "digraph overview {",
@@ -227,7 +275,10 @@ async function render(dotOf: (d: "LR" | "TB") => string, springs = false): Promi
   // Lay out left-to-right and top-to-bottom (and, for the site overview, with springs: fdp without node overlaps);
   // keep the one that needs the least shrinking to fit the page.
   const both = (["LR", "TB"] as const).map((d) => viz!.renderString(dotOf(d), { format: "svg", engine: "dot" }));
-  if (springs) both.push(viz.renderString(dotOf("LR"), { format: "svg", engine: "fdp", graphAttributes: { overlap: "false", splines: "true", sep: "+4" } }));
+  if (springs)
+    both.push(
+      viz.renderString(dotOf("LR"), { format: "svg", engine: "fdp", graphAttributes: { overlap: "false", splines: "true", sep: "+4" } }),
+    );
   const svg = both.reduce((a, b) => (fitOf(b) > fitOf(a) ? b : a));
   // Drop the XML prolog and doctype so it can be inlined in HTML; label it for assistive tech and tests.
   return { svg: svg.slice(svg.indexOf("<svg")).replace("<svg ", '<svg role="img" aria-label="topology" '), fit: fitOf(svg) };
@@ -241,7 +292,9 @@ async function render(dotOf: (d: "LR" | "TB") => string, springs = false): Promi
 export async function topologyFigures(r: Report): Promise<TopologyFigure[]> {
   const whole = await render((d) => topologyDot(r, d));
   if (whole.fit >= MIN_FIT) return [{ title: "All sites", ...whole }];
-  const out: TopologyFigure[] = [{ title: "Overview: sites, with the links and mesh pairs between them", ...(await render((d) => siteOverviewDot(r, d), true)) }];
+  const out: TopologyFigure[] = [
+    { title: "Overview: sites, with the links and mesh pairs between them", ...(await render((d) => siteOverviewDot(r, d), true)) },
+  ];
   const bySitePair = new Map<string, Report["links"]>();
   for (const l of r.links) {
     const k = [...l.sites].sort().join(" ~ ");
@@ -271,7 +324,8 @@ export function topologyMermaid(r: Report): string {
     bySite.set(site, list);
   };
   const edges: string[] = [];
-  const link = (a: string, b: string, label: string, secured: boolean) => edges.push(`  ${id(a)} ${secured ? "---" : "-.-"}|"${txt(label)}"| ${id(b)}`);
+  const link = (a: string, b: string, label: string, secured: boolean) =>
+    edges.push(`  ${id(a)} ${secured ? "---" : "-.-"}|"${txt(label)}"| ${id(b)}`);
   for (const l of r.links) {
     const secured = l.status === "secured";
     const label = `${l.name}: ${l.method}${l.cipher ? ` ${l.cipher}` : ""}, ${word(l.status)}`;
@@ -296,7 +350,12 @@ export function topologyMermaid(r: Report): string {
     for (const c of m.pairClasses)
       for (const x of c.bySitePair) {
         const [sa, sb] = x.sitePair.split("~") as [string, string];
-        link(`mesh:${m.name}:${sa}`, `mesh:${m.name}:${sb}`, `${c.id}: ${c.method === "esp" ? `ESP ${c.cipher ?? ""}, ${x.secured}/${x.pairs} SECURED` : `${c.method}, ${x.pairs} pairs`}`, c.method !== "esp" || (x.secured === x.pairs && x.pairs > 0));
+        link(
+          `mesh:${m.name}:${sa}`,
+          `mesh:${m.name}:${sb}`,
+          `${c.id}: ${c.method === "esp" ? `ESP ${c.cipher ?? ""}, ${x.secured}/${x.pairs} SECURED` : `${c.method}, ${x.pairs} pairs`}`,
+          c.method !== "esp" || (x.secured === x.pairs && x.pairs > 0),
+        );
       }
   }
   const lines = ["```mermaid", "flowchart LR"];

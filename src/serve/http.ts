@@ -32,38 +32,113 @@ export function serveSamples(s: Snapshot, now: number): Sample[] {
   const out: Sample[] = [];
   const tool = toolIdentity();
   const inv = s.plan?.inventory ?? "";
-  const g = (name: string, help: string, labels: Record<string, string>, value: number) => out.push({ name, help, type: "gauge", labels, value });
-  const c = (name: string, help: string, labels: Record<string, string>, value: number) => out.push({ name, help, type: "counter", labels, value });
+  const g = (name: string, help: string, labels: Record<string, string>, value: number) =>
+    out.push({ name, help, type: "gauge", labels, value });
+  const c = (name: string, help: string, labels: Record<string, string>, value: number) =>
+    out.push({ name, help, type: "counter", labels, value });
   g("linkcrypt_up", "1 while linkcrypt serve runs", { inventory: inv }, 1);
-  g("linkcrypt_build_info", "the running linkcrypt's version and commit (value 1)", { version: tool.version, commit: tool.commit ?? "unknown" }, 1);
+  g(
+    "linkcrypt_build_info",
+    "the running linkcrypt's version and commit (value 1)",
+    { version: tool.version, commit: tool.commit ?? "unknown" },
+    1,
+  );
   g("linkcrypt_serve_leader", "1 when this replica leads (acts), 0 on standby", { inventory: inv }, s.role === "leader" ? 1 : 0);
-  g("linkcrypt_serve_start_time_seconds", "when this serve process started (Unix time)", { inventory: inv }, Math.floor(s.startedAt / 1000));
+  g(
+    "linkcrypt_serve_start_time_seconds",
+    "when this serve process started (Unix time)",
+    { inventory: inv },
+    Math.floor(s.startedAt / 1000),
+  );
   for (const r of ["repaired", "failed", "found-up"])
-    c("linkcrypt_serve_repairs_total", "mesh pair repair runs, by result (found-up: a run taken over from a dead leader whose repair had taken effect)", { inventory: inv, result: r }, s.counters.repairs[r] ?? 0);
+    c(
+      "linkcrypt_serve_repairs_total",
+      "mesh pair repair runs, by result (found-up: a run taken over from a dead leader whose repair had taken effect)",
+      { inventory: inv, result: r },
+      s.counters.repairs[r] ?? 0,
+    );
   for (const k of ["repair", "verify", "watch", "journal"])
-    c("linkcrypt_serve_failures_total", "failures, by kind: repair runs that gave up, verify runs that failed, VICI event streams lost, journal writes", { inventory: inv, kind: k }, s.counters.failures[k] ?? 0);
-  for (const k of ["global", "host"]) c("linkcrypt_serve_breaker_trips_total", "times a circuit breaker opened (global: too many pairs broken at once; host: a host kept failing)", { inventory: inv, scope: k }, s.counters.breakerTrips[k] ?? 0);
-  for (const ev of ["ike-updown", "child-updown", "child-rekey"]) c("linkcrypt_serve_vici_events_total", "VICI events received from the mesh hosts", { inventory: inv, event: ev }, s.counters.events[ev] ?? 0);
+    c(
+      "linkcrypt_serve_failures_total",
+      "failures, by kind: repair runs that gave up, verify runs that failed, VICI event streams lost, journal writes",
+      { inventory: inv, kind: k },
+      s.counters.failures[k] ?? 0,
+    );
+  for (const k of ["global", "host"])
+    c(
+      "linkcrypt_serve_breaker_trips_total",
+      "times a circuit breaker opened (global: too many pairs broken at once; host: a host kept failing)",
+      { inventory: inv, scope: k },
+      s.counters.breakerTrips[k] ?? 0,
+    );
+  for (const ev of ["ike-updown", "child-updown", "child-rekey"])
+    c(
+      "linkcrypt_serve_vici_events_total",
+      "VICI events received from the mesh hosts",
+      { inventory: inv, event: ev },
+      s.counters.events[ev] ?? 0,
+    );
   c("linkcrypt_serve_vici_reconnects_total", "VICI event streams re-established after a loss", { inventory: inv }, s.counters.reconnects);
-  g("linkcrypt_serve_breaker_open", "1 while a circuit breaker is open: serve does not act there (an alert)", { inventory: inv, scope: "global", host: "" }, s.breakers.some((b) => b.scope === "global") ? 1 : 0);
-  for (const b of s.breakers.filter((x) => x.scope === "host")) g("linkcrypt_serve_breaker_open", "1 while a circuit breaker is open: serve does not act there (an alert)", { inventory: inv, scope: "host", host: b.host ?? "" }, 1);
-  for (const w of s.watching) g("linkcrypt_serve_vici_connected", "1 while the host's VICI event stream is connected", { inventory: inv, host: w.host }, w.connected ? 1 : 0);
-  for (const l of s.lastOk) g("linkcrypt_last_success_timestamp_seconds", "when a check of this link, pair or device last succeeded (Unix time)", { inventory: inv, kind: l.kind, name: l.name }, Math.floor(l.at / 1000));
-  g("linkcrypt_serve_plan_pending", "1 when the inventory on disk differs from the plan serve runs with (never applied by serve)", { inventory: inv }, s.planPending ? 1 : 0);
-  if (s.lastVerifyAt !== undefined) g("linkcrypt_serve_last_verify_timestamp_seconds", "when serve's last full verify finished (Unix time)", { inventory: inv }, Math.floor(s.lastVerifyAt / 1000));
+  g(
+    "linkcrypt_serve_breaker_open",
+    "1 while a circuit breaker is open: serve does not act there (an alert)",
+    { inventory: inv, scope: "global", host: "" },
+    s.breakers.some((b) => b.scope === "global") ? 1 : 0,
+  );
+  for (const b of s.breakers.filter((x) => x.scope === "host"))
+    g(
+      "linkcrypt_serve_breaker_open",
+      "1 while a circuit breaker is open: serve does not act there (an alert)",
+      { inventory: inv, scope: "host", host: b.host ?? "" },
+      1,
+    );
+  for (const w of s.watching)
+    g(
+      "linkcrypt_serve_vici_connected",
+      "1 while the host's VICI event stream is connected",
+      { inventory: inv, host: w.host },
+      w.connected ? 1 : 0,
+    );
+  for (const l of s.lastOk)
+    g(
+      "linkcrypt_last_success_timestamp_seconds",
+      "when a check of this link, pair or device last succeeded (Unix time)",
+      { inventory: inv, kind: l.kind, name: l.name },
+      Math.floor(l.at / 1000),
+    );
+  g(
+    "linkcrypt_serve_plan_pending",
+    "1 when the inventory on disk differs from the plan serve runs with (never applied by serve)",
+    { inventory: inv },
+    s.planPending ? 1 : 0,
+  );
+  if (s.lastVerifyAt !== undefined)
+    g(
+      "linkcrypt_serve_last_verify_timestamp_seconds",
+      "when serve's last full verify finished (Unix time)",
+      { inventory: inv },
+      Math.floor(s.lastVerifyAt / 1000),
+    );
   void now;
   return out;
 }
 
 export function metricsText(s: Snapshot, now: number): string {
-  const base = s.plan ? collectSamples(s.plan, s.status, s.keyAges, s.status ? { collectedAt: s.status.observedAt, now: new Date(now) } : undefined) : [];
+  const base = s.plan
+    ? collectSamples(s.plan, s.status, s.keyAges, s.status ? { collectedAt: s.status.observedAt, now: new Date(now) } : undefined)
+    : [];
   return prometheusText([...base, ...serveSamples(s, now)]);
 }
 
 /** The status page: the compliance report of the live status, a banner with serve's role and alerts, refreshing. */
 export async function statusPage(s: Snapshot, profiles: ProfileSet | undefined, o: ServeHttpOptions): Promise<string> {
   const now = o.now?.() ?? Date.now();
-  const alerts = s.breakers.map((b) => `<p class="alert" data-alert="${esc(b.scope)}">⚠ CIRCUIT BREAKER OPEN${b.host ? ` for ${esc(b.host)}` : ""}: ${esc(b.reason)} (since ${esc(new Date(b.since).toISOString())})</p>`).join("");
+  const alerts = s.breakers
+    .map(
+      (b) =>
+        `<p class="alert" data-alert="${esc(b.scope)}">⚠ CIRCUIT BREAKER OPEN${b.host ? ` for ${esc(b.host)}` : ""}: ${esc(b.reason)} (since ${esc(new Date(b.since).toISOString())})</p>`,
+    )
+    .join("");
   const banner = `<div id="serve" data-role="${s.role}"><b>linkcrypt serve</b>: ${s.role}${s.leaderHolder ? ` (leader: ${esc(s.leaderHolder)})` : ""}; last verify ${s.lastVerifyAt ? `${esc(new Date(s.lastVerifyAt).toISOString())}, ${Math.round((now - s.lastVerifyAt) / 1000)} s ago` : "not yet"}; this page refreshes every ${o.refreshS} s.${s.planPending ? `<p class="pending">Plan pending: ${esc(s.planPending)}</p>` : ""}${alerts}</div>`;
   const head = `<meta http-equiv="refresh" content="${o.refreshS}"><style>#serve{border:2px solid #333;padding:6px 10px;margin:0 0 10px}#serve .alert{color:#900;font-weight:bold;border:2px solid #900;padding:4px}</style>`;
   if (!s.plan || !profiles || !s.status) {
@@ -76,9 +151,18 @@ export async function statusPage(s: Snapshot, profiles: ProfileSet | undefined, 
     verify: {
       report: s.status,
       provenance: {
-        file: "(live: linkcrypt serve)", sha256: createHash("sha256").update(json).digest("hex"), inventory: s.status.inventory ?? null, inventoryDigest: s.status.plan.inventoryDigest,
-        generator: s.status.generator ?? null, startedAt: s.status.startedAt ?? null, collectedAt: s.status.observedAt,
-        ageHours: Math.round(((now - Date.parse(s.status.observedAt)) / 3_600_000) * 100) / 100, maxAgeHours: 1, stale: now - Date.parse(s.status.observedAt) > 3_600_000, inventoryChanged: false, warnings: [],
+        file: "(live: linkcrypt serve)",
+        sha256: createHash("sha256").update(json).digest("hex"),
+        inventory: s.status.inventory ?? null,
+        inventoryDigest: s.status.plan.inventoryDigest,
+        generator: s.status.generator ?? null,
+        startedAt: s.status.startedAt ?? null,
+        collectedAt: s.status.observedAt,
+        ageHours: Math.round(((now - Date.parse(s.status.observedAt)) / 3_600_000) * 100) / 100,
+        maxAgeHours: 1,
+        stale: now - Date.parse(s.status.observedAt) > 3_600_000,
+        inventoryChanged: false,
+        warnings: [],
       },
     },
   });
@@ -102,9 +186,17 @@ export function startHttp(src: HttpSource, listen: { host: string; port: number 
       case "/healthz":
         return send(200, "text/plain", `ok ${s.role}\n`);
       case "/readyz":
-        return s.ready ? send(200, "text/plain", "ready: leading, verified\n") : send(503, "text/plain", s.role === "leader" ? "not ready: first verify running\n" : `not ready: ${s.role}\n`);
+        return s.ready
+          ? send(200, "text/plain", "ready: leading, verified\n")
+          : send(503, "text/plain", s.role === "leader" ? "not ready: first verify running\n" : `not ready: ${s.role}\n`);
       case "/api/status":
-        return s.status ? send(200, "application/json", `${JSON.stringify(s.status, null, 2)}\n`) : send(503, "application/json", `${JSON.stringify({ error: { code: "E_NOT_READY", message: s.role === "leader" ? "the first verify is running" : `this replica is ${s.role}; ask the leader` } })}\n`);
+        return s.status
+          ? send(200, "application/json", `${JSON.stringify(s.status, null, 2)}\n`)
+          : send(
+              503,
+              "application/json",
+              `${JSON.stringify({ error: { code: "E_NOT_READY", message: s.role === "leader" ? "the first verify is running" : `this replica is ${s.role}; ask the leader` } })}\n`,
+            );
       case "/": {
         // Rendering (topology included) once per change of what it shows; the banner's clock is per request.
         const key = `${s.role}|${s.status?.observedAt}|${s.lastVerifyAt}|${JSON.stringify(s.breakers)}|${s.planPending}|${Math.floor((o.now?.() ?? Date.now()) / 5000)}`;

@@ -22,7 +22,14 @@ export interface Leadership {
 export const SERVE_LEASE_MS = 15_000;
 
 export function backendLeadership(backend: StateBackend, owner: string, leaseMs = SERVE_LEASE_MS): Leadership {
-  const me: LockHolder = { owner, pid: process.pid, host: hostname(), since: new Date().toISOString(), token: randomUUID(), heartbeat: Date.now() };
+  const me: LockHolder = {
+    owner,
+    pid: process.pid,
+    host: hostname(),
+    since: new Date().toISOString(),
+    token: randomUUID(),
+    heartbeat: Date.now(),
+  };
   let held = false;
   let other: LockHolder | undefined;
   return {

@@ -25,7 +25,9 @@ export function streamLogger(out: { write(s: string): unknown }, o: { json: bool
       const ts = now().toISOString();
       if (o.json) out.write(`${JSON.stringify({ ts, level, msg, ...fields })}\n`);
       else {
-        const extra = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ");
+        const extra = Object.entries(fields)
+          .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+          .join(" ");
         out.write(`${ts} ${level.padEnd(5)} ${msg}${extra ? ` ${extra}` : ""}\n`);
       }
     },

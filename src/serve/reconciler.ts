@@ -107,8 +107,19 @@ export interface ServeOptions {
 }
 
 export const DEFAULT_SERVE_OPTIONS: ServeOptions = {
-  verifyIntervalMs: 60_000, jitter: 0.1, maxAttempts: 3, backoffMs: 2_000, breakerShare: 0.5, flapLimit: 3, flapWindowMs: 300_000,
-  breakerCooldownMs: 600_000, standbyPollMs: 1_000, heartbeatMs: 3_000, concurrency: 4, reconnectMaxMs: 30_000, watch: true,
+  verifyIntervalMs: 60_000,
+  jitter: 0.1,
+  maxAttempts: 3,
+  backoffMs: 2_000,
+  breakerShare: 0.5,
+  flapLimit: 3,
+  flapWindowMs: 300_000,
+  breakerCooldownMs: 600_000,
+  standbyPollMs: 1_000,
+  heartbeatMs: 3_000,
+  concurrency: 4,
+  reconnectMaxMs: 30_000,
+  watch: true,
 };
 
 export const WATCHED_EVENTS = ["ike-updown", "child-updown", "child-rekey"] as const;
@@ -116,7 +127,13 @@ export const WATCHED_EVENTS = ["ike-updown", "child-updown", "child-rekey"] as c
 const REPAIRABLE = new Set(["half", "down", "stuck"]);
 
 export function pairStatus(f: PairFinding): VerifyStatus {
-  return f.status === "up" || f.status === "idle" ? "secured" : f.status === "down" || f.status === "cleartext-possible" ? "unsecured" : f.status === "unknown" ? "unknown" : "degraded";
+  return f.status === "up" || f.status === "idle"
+    ? "secured"
+    : f.status === "down" || f.status === "cleartext-possible"
+      ? "unsecured"
+      : f.status === "unknown"
+        ? "unknown"
+        : "degraded";
 }
 
 /**
@@ -127,7 +144,10 @@ export async function defaultCheckPair(mesh: MeshPlan, a: string, b: string, hos
   const tables: HostSaTable[] = [];
   const errors: { host: string; error: string }[] = [];
   await Promise.all(
-    [[a, b], [b, a]].map(async ([self, peer]) => {
+    [
+      [a, b],
+      [b, a],
+    ].map(async ([self, peer]) => {
       const h = hosts.find((x) => x.name === self);
       if (!h) return void errors.push({ host: self!, error: "not a reachable mesh host" });
       try {
@@ -144,7 +164,10 @@ export async function defaultCheckPair(mesh: MeshPlan, a: string, b: string, hos
     }),
   );
   if (errors.length)
-    return { finding: { a, b, status: "unknown", severity: "warning", detail: errors.map((e) => `${e.host}: ${e.error}`).join("; ") }, unreachable: errors.map((e) => e.host) };
+    return {
+      finding: { a, b, status: "unknown", severity: "warning", detail: errors.map((e) => `${e.host}: ${e.error}`).join("; ") },
+      unreachable: errors.map((e) => e.host),
+    };
   return { finding: checkPairs([[a, b]], tables, { idleAfterS: mesh.ike.dpdSeconds * 10 })[0]!, unreachable: [] };
 }
 
@@ -230,7 +253,10 @@ export class Reconciler {
   readonly reactions: { pair: string; eventAt: number; actedAt: number }[] = [];
   private readonly downSeenAt = new Map<string, number>();
 
-  constructor(private readonly deps: ServeDeps, o: Partial<ServeOptions> = {}) {
+  constructor(
+    private readonly deps: ServeDeps,
+    o: Partial<ServeOptions> = {},
+  ) {
     this.o = { ...DEFAULT_SERVE_OPTIONS, ...o };
     // Every watcher's backoff sleep listens on the stop signal: one per host, so no listener limit.
     setMaxListeners(0, this.stopCtl.signal);
@@ -263,7 +289,11 @@ export class Reconciler {
   /** Runs until stop(): leads when it can, stands by otherwise. */
   async run(): Promise<void> {
     this.target = await this.deps.load();
-    this.deps.log.log("info", "serve started", { inventory: this.target.plan.inventory, meshes: this.target.meshes.map((m) => m.mesh.name), links: this.target.plan.links.length });
+    this.deps.log.log("info", "serve started", {
+      inventory: this.target.plan.inventory,
+      meshes: this.target.meshes.map((m) => m.mesh.name),
+      links: this.target.plan.links.length,
+    });
     let nextBeat = 0;
     while (!this.stopping) {
       if (this.role !== "leader") {
@@ -287,7 +317,8 @@ export class Reconciler {
       }
       if (now >= this.nextVerifyAt) await this.fullVerify();
       for (const [host, b] of this.hostBreakers) if (this.clock.now() >= b.until) await this.closeBreaker(host, b);
-      if (this.globalBreaker && this.clock.now() >= this.globalBreaker.until && this.brokenShare().share <= this.o.breakerShare) await this.closeBreaker(undefined, this.globalBreaker);
+      if (this.globalBreaker && this.clock.now() >= this.globalBreaker.until && this.brokenShare().share <= this.o.breakerShare)
+        await this.closeBreaker(undefined, this.globalBreaker);
       const wait = Math.max(0, Math.min(this.nextVerifyAt, nextBeat) - this.clock.now());
       // stop() aborts the wake signal too; one controller per wake, no composite signal kept per loop.
       if (this.wakeCtl.signal.aborted) this.wakeCtl = new AbortController();
@@ -314,7 +345,13 @@ export class Reconciler {
       await old?.close?.().catch(() => undefined);
       this.deps.log.log("info", "reloaded the inventory", { cid, inventory: t.plan.inventory, digest: t.plan.inputs.inventoryDigest });
       if (this.role === "leader") {
-        await this.record(cid, "serve-reload", t.plan.inventory, "done", `SIGHUP: inventory and profiles reloaded (digest ${t.plan.inputs.inventoryDigest.slice(0, 12)})`).catch(() => undefined);
+        await this.record(
+          cid,
+          "serve-reload",
+          t.plan.inventory,
+          "done",
+          `SIGHUP: inventory and profiles reloaded (digest ${t.plan.inputs.inventoryDigest.slice(0, 12)})`,
+        ).catch(() => undefined);
         this.startWatchers();
         this.nextVerifyAt = this.clock.now();
         this.wake();
@@ -328,7 +365,9 @@ export class Reconciler {
     const cid = newCid();
     this.role = "leader";
     this.deps.log.log("info", "leading", { cid });
-    await this.record(cid, "serve-lead", this.target!.plan.inventory, "done", "took the lead (advisory lock or lease)").catch(() => undefined);
+    await this.record(cid, "serve-lead", this.target!.plan.inventory, "done", "took the lead (advisory lock or lease)").catch(
+      () => undefined,
+    );
     await this.recoverFromJournal();
     this.startWatchers();
     this.nextVerifyAt = this.clock.now();
@@ -353,7 +392,14 @@ export class Reconciler {
     this.queued.clear();
     await Promise.allSettled([...this.workers]);
     this.closeWatchers();
-    if (wasLeader) await this.record(newCid(), "serve-stop", this.target?.plan.inventory ?? "", "done", "SIGTERM: stopped cleanly; no repair left in flight").catch(() => undefined);
+    if (wasLeader)
+      await this.record(
+        newCid(),
+        "serve-stop",
+        this.target?.plan.inventory ?? "",
+        "done",
+        "SIGTERM: stopped cleanly; no repair left in flight",
+      ).catch(() => undefined);
     await this.deps.leadership.release().catch(() => undefined);
     await this.target?.close?.().catch(() => undefined);
     this.deps.log.log("info", "serve stopped");
@@ -378,11 +424,25 @@ export class Reconciler {
       const m = /^(.*):([^:~]+)~([^:~]+)$/.exec(e.target);
       const mesh = m && this.target!.meshes.find((x) => x.mesh.name === m[1]);
       if (!m || !mesh) {
-        await this.record(run, "serve-repair", e.target, "failed", "taken over from the previous leader: the pair is no longer in the plan; nothing done").catch(() => undefined);
+        await this.record(
+          run,
+          "serve-repair",
+          e.target,
+          "failed",
+          "taken over from the previous leader: the pair is no longer in the plan; nothing done",
+        ).catch(() => undefined);
         continue;
       }
       this.deps.log.log("info", "finishing the previous leader's repair from the journal", { cid: run, pair: e.target });
-      await this.repairRun(mesh.mesh, mesh.hosts, m[2]!, m[3]!, `taken over from the previous leader (${e.detail ?? "no reason recorded"})`, run, true);
+      await this.repairRun(
+        mesh.mesh,
+        mesh.hosts,
+        m[2]!,
+        m[3]!,
+        `taken over from the previous leader (${e.detail ?? "no reason recorded"})`,
+        run,
+        true,
+      );
     }
   }
 
@@ -535,7 +595,15 @@ export class Reconciler {
   }
 
   /** One journal run: started (unless resumed), attempts with backoff, then done or failed. */
-  private async repairRun(mesh: MeshPlan, hosts: readonly HostAccess[], a: string, b: string, reason: string, run: string, resumed: boolean): Promise<void> {
+  private async repairRun(
+    mesh: MeshPlan,
+    hosts: readonly HostAccess[],
+    a: string,
+    b: string,
+    reason: string,
+    run: string,
+    resumed: boolean,
+  ): Promise<void> {
     const key = pairKey(mesh.name, a, b);
     const target = key;
     if (resumed) {
@@ -543,7 +611,13 @@ export class Reconciler {
       if (!REPAIRABLE.has(c.finding.status)) {
         this.inc(this.counters.repairs, "found-up");
         this.deps.log.log("info", "the previous leader's repair had taken effect", { cid: run, pair: key, status: c.finding.status });
-        await this.record(run, "serve-repair", target, "done", `${reason}; taken over: the pair was found ${c.finding.status} after the takeover, so it was not repaired again`);
+        await this.record(
+          run,
+          "serve-repair",
+          target,
+          "done",
+          `${reason}; taken over: the pair was found ${c.finding.status} after the takeover, so it was not repaired again`,
+        );
         return;
       }
     } else {
@@ -568,12 +642,19 @@ export class Reconciler {
       if (pairStatus(c.finding) === "secured") {
         this.inc(this.counters.repairs, "repaired");
         this.deps.log.log("info", "repaired", { cid: run, pair: key, attempt });
-        await this.record(run, "serve-repair", target, "done", `${resumed ? "taken over from the previous leader and finished: " : ""}${r.detail}; pair ${c.finding.status} after attempt ${attempt} of ${this.o.maxAttempts}`);
+        await this.record(
+          run,
+          "serve-repair",
+          target,
+          "done",
+          `${resumed ? "taken over from the previous leader and finished: " : ""}${r.detail}; pair ${c.finding.status} after attempt ${attempt} of ${this.o.maxAttempts}`,
+        );
         return;
       }
       last = `attempt ${attempt}: ${r.ok ? r.detail : `failed: ${r.detail}`}; pair still ${c.finding.status}: ${c.finding.detail}`;
       this.deps.log.log("warn", "repair attempt did not bring the pair up", { cid: run, pair: key, attempt, detail: last });
-      if (attempt < this.o.maxAttempts && !this.stopping) await this.clock.sleep(this.o.backoffMs * 2 ** (attempt - 1) * (0.75 + this.clock.random() / 2), this.stopCtl.signal);
+      if (attempt < this.o.maxAttempts && !this.stopping)
+        await this.clock.sleep(this.o.backoffMs * 2 ** (attempt - 1) * (0.75 + this.clock.random() / 2), this.stopCtl.signal);
     }
     this.inc(this.counters.repairs, "failed");
     this.inc(this.counters.failures, "repair");
@@ -588,7 +669,13 @@ export class Reconciler {
     const list = [...(this.flaps.get(host) ?? []).filter((t) => now - t < this.o.flapWindowMs), now];
     this.flaps.set(host, list);
     if (list.length >= this.o.flapLimit && !this.hostBreakers.has(host)) {
-      const b: BreakerState = { scope: "host", host, since: now, until: now + this.o.breakerCooldownMs, reason: `${host} failed ${list.length} times within ${Math.round(this.o.flapWindowMs / 1000)} s (last: ${why}); not repairing its pairs for ${Math.round(this.o.breakerCooldownMs / 1000)} s` };
+      const b: BreakerState = {
+        scope: "host",
+        host,
+        since: now,
+        until: now + this.o.breakerCooldownMs,
+        reason: `${host} failed ${list.length} times within ${Math.round(this.o.flapWindowMs / 1000)} s (last: ${why}); not repairing its pairs for ${Math.round(this.o.breakerCooldownMs / 1000)} s`,
+      };
       this.hostBreakers.set(host, b);
       this.inc(this.counters.breakerTrips, "host");
       this.deps.log.log("error", "circuit breaker open for a host", { host, reason: b.reason });
@@ -606,7 +693,12 @@ export class Reconciler {
     const s = this.brokenShare();
     if (this.globalBreaker || s.total < 2 || s.share <= this.o.breakerShare) return;
     const now = this.clock.now();
-    this.globalBreaker = { scope: "global", since: now, until: now + this.o.breakerCooldownMs, reason: `${s.broken} of ${s.total} pairs broken at once (more than ${Math.round(this.o.breakerShare * 100)} %): not acting, rather than thrash` };
+    this.globalBreaker = {
+      scope: "global",
+      since: now,
+      until: now + this.o.breakerCooldownMs,
+      reason: `${s.broken} of ${s.total} pairs broken at once (more than ${Math.round(this.o.breakerShare * 100)} %): not acting, rather than thrash`,
+    };
     this.inc(this.counters.breakerTrips, "global");
     this.deps.log.log("error", "circuit breaker open", { reason: this.globalBreaker.reason });
     await this.record(newCid(), "serve-breaker", "*", "done", `tripped: ${this.globalBreaker.reason}`).catch(() => undefined);
@@ -618,7 +710,13 @@ export class Reconciler {
       this.flaps.delete(host);
     } else this.globalBreaker = undefined;
     this.deps.log.log("info", "circuit breaker closed", { scope: b.scope, ...(host ? { host } : {}) });
-    await this.record(newCid(), "serve-breaker", host ?? "*", "done", `closed after ${Math.round(this.o.breakerCooldownMs / 1000)} s: acting again`).catch(() => undefined);
+    await this.record(
+      newCid(),
+      "serve-breaker",
+      host ?? "*",
+      "done",
+      `closed after ${Math.round(this.o.breakerCooldownMs / 1000)} s: acting again`,
+    ).catch(() => undefined);
     this.nextVerifyAt = this.clock.now();
   }
 
@@ -633,13 +731,18 @@ export class Reconciler {
       const now = this.clock.now();
       this.keyAges = (await this.target.keyAges?.().catch(() => undefined)) ?? this.keyAges;
       const pending = this.target.planPending?.();
-      if (pending && pending !== this.planPending) this.deps.log.log("warn", "plan pending: the inventory changed on disk; not applied (SIGHUP reloads it; apply applies it)", { cid, reason: pending });
+      if (pending && pending !== this.planPending)
+        this.deps.log.log("warn", "plan pending: the inventory changed on disk; not applied (SIGHUP reloads it; apply applies it)", {
+          cid,
+          reason: pending,
+        });
       this.planPending = pending;
       this.lastVerify = r;
       this.lastVerifyAt = now;
       for (const e of r.entries) {
         if (e.kind === "link" && e.status === "secured") this.lastOk.set(`link|${e.name}`, { kind: "link", name: e.name, at: now });
-        for (const end of e.ends ?? []) if (!end.error) this.lastOk.set(`device|${end.device}`, { kind: "device", name: end.device, at: now });
+        for (const end of e.ends ?? [])
+          if (!end.error) this.lastOk.set(`device|${end.device}`, { kind: "device", name: end.device, at: now });
       }
       for (const h of r.hosts ?? []) this.lastOk.set(`device|${h.host}`, { kind: "device", name: h.host, at: now });
       const bad: string[] = [];
@@ -676,7 +779,9 @@ export class Reconciler {
           observedAt: new Date(Math.max(Date.parse(status.observedAt), ...newer.map(([, p]) => p.at))).toISOString(),
           entries: status.entries.map((e) => {
             const p = byName.get(e.name);
-            return p && e.kind === "pair" ? { ...e, status: p.status, evidence: [`${p.finding}: ${p.detail}`], observedAt: new Date(p.at).toISOString() } : e;
+            return p && e.kind === "pair"
+              ? { ...e, status: p.status, evidence: [`${p.finding}: ${p.detail}`], observedAt: new Date(p.at).toISOString() }
+              : e;
           }),
         };
       }

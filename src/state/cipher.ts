@@ -18,7 +18,8 @@ export const KEY_CHECK_PLAIN = "linkcrypt state key check";
 export function deriveStateKey(material: string, ref: string): Buffer {
   const t = material.trim();
   if (/^[0-9a-fA-F]{64}$/.test(t)) return Buffer.from(t, "hex");
-  if (t.length < 32) throw new StateKeyError(`the state key ${ref} is too short: give at least 32 characters (64 hex characters for a raw 256-bit key)`);
+  if (t.length < 32)
+    throw new StateKeyError(`the state key ${ref} is too short: give at least 32 characters (64 hex characters for a raw 256-bit key)`);
   return Buffer.from(hkdfSync("sha256", Buffer.from(t, "utf8"), Buffer.from("linkcrypt-state"), Buffer.from("aes-256-gcm v1"), 32));
 }
 

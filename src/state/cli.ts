@@ -22,7 +22,15 @@ export function openCliState(
   fromInventory?: { file: string; state?: { location?: string | undefined; key?: string | undefined } | undefined },
 ): Promise<StateStore> {
   const inventoryState = fromInventory?.state ? { ...fromInventory.state, base: dirname(resolve(fromInventory.file)) } : undefined;
-  return openState({ state: o.state, stateDir: o.stateDir, stateKey: o.stateKey, inventory, secrets, inventoryState, say: (l) => void err.write(`${l}\n`) });
+  return openState({
+    state: o.state,
+    stateDir: o.stateDir,
+    stateKey: o.stateKey,
+    inventory,
+    secrets,
+    inventoryState,
+    say: (l) => void err.write(`${l}\n`),
+  });
 }
 
 export const EXIT_INTERRUPTED = 130;
@@ -33,13 +41,19 @@ export const EXIT_INTERRUPTED = 130;
  * by the caller's own `finally`. A second signal exits at once (130): the journal is written before every device
  * step, so it is consistent, and the next run cancels whatever is left pending, as after a SIGKILL.
  */
-export async function withInterrupts<T>(store: StateStore, err: { write(s: string): unknown }, fn: (signal: AbortSignal) => Promise<T>): Promise<{ value: T; interrupted: boolean }> {
+export async function withInterrupts<T>(
+  store: StateStore,
+  err: { write(s: string): unknown },
+  fn: (signal: AbortSignal) => Promise<T>,
+): Promise<{ value: T; interrupted: boolean }> {
   const ac = new AbortController();
   let count = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     count++;
     if (count === 1) {
-      err.write(`\n${sig}: stopping. No new link starts; the one in flight is finished or rolled back on both ends (${sig === "SIGINT" ? "Ctrl-C" : "signal"} again to abort at once)\n`);
+      err.write(
+        `\n${sig}: stopping. No new link starts; the one in flight is finished or rolled back on both ends (${sig === "SIGINT" ? "Ctrl-C" : "signal"} again to abort at once)\n`,
+      );
       // Test-only (docs/apply.md): stands for a device slow to roll back, so a test can send the second signal in time.
       const delay = Number(process.env.LINKCRYPT_TEST_STOP_DELAY_MS) || 0;
       if (delay > 0) setTimeout(() => ac.abort(), delay).unref();

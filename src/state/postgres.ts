@@ -36,7 +36,11 @@ export class PgBackend implements StateBackend {
   readonly where: string;
   private lost: Error | undefined;
 
-  private constructor(private readonly client: pg.Client, url: string, private readonly ns: string) {
+  private constructor(
+    private readonly client: pg.Client,
+    url: string,
+    private readonly ns: string,
+  ) {
     this.where = redactUrl(url);
     client.on("error", (e) => {
       this.lost = e;
@@ -44,12 +48,20 @@ export class PgBackend implements StateBackend {
   }
 
   static async connect(url: string, ns: string): Promise<PgBackend> {
-    const client = new pg.Client({ connectionString: url, keepAlive: true, keepAliveInitialDelayMillis: 10_000, connectionTimeoutMillis: 10_000, application_name: "linkcrypt" });
+    const client = new pg.Client({
+      connectionString: url,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      connectionTimeoutMillis: 10_000,
+      application_name: "linkcrypt",
+    });
     try {
       await client.connect();
     } catch (e) {
       await client.end().catch(() => undefined);
-      throw new LinkcryptError("E_STATE", `cannot connect to the PostgreSQL state ${redactUrl(url)}: ${(e as Error).message}`, { cause: e });
+      throw new LinkcryptError("E_STATE", `cannot connect to the PostgreSQL state ${redactUrl(url)}: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
     const b = new PgBackend(client, url, ns);
     // Two controllers creating the tables at once would collide in the catalog: one at a time.
@@ -62,7 +74,8 @@ export class PgBackend implements StateBackend {
 
   async tryLock(me: LockHolder): Promise<LockAttempt> {
     return this.q(async () => {
-      const got = (await this.client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok", [LOCK_CLASS, this.ns])).rows[0]!.ok;
+      const got = (await this.client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok", [LOCK_CLASS, this.ns]))
+        .rows[0]!.ok;
       const before = await this.holder();
       if (!got) return { acquired: false, holder: before };
       // A row left by a holder whose session is gone: that holder is taken over.
@@ -76,7 +89,9 @@ export class PgBackend implements StateBackend {
   }
 
   private async holder(): Promise<LockHolder | undefined> {
-    const r = (await this.client.query("SELECT owner, pid, host, token, since, heartbeat FROM lc_lock WHERE ns = $1", [this.ns])).rows[0] as (LockHolder & { heartbeat: string }) | undefined;
+    const r = (await this.client.query("SELECT owner, pid, host, token, since, heartbeat FROM lc_lock WHERE ns = $1", [this.ns])).rows[0] as
+      | (LockHolder & { heartbeat: string })
+      | undefined;
     return r ? { ...r, heartbeat: Number(r.heartbeat) } : undefined;
   }
 
@@ -97,25 +112,54 @@ export class PgBackend implements StateBackend {
   async write(b: Batch): Promise<void> {
     await this.tx(async () => {
       for (const e of b.journal ?? [])
-        await this.client.query("INSERT INTO lc_journal (ns, at, run, step, target, state, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)", [this.ns, e.at, e.run, e.step, e.target, e.state, e.detail ?? null]);
+        await this.client.query("INSERT INTO lc_journal (ns, at, run, step, target, state, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)", [
+          this.ns,
+          e.at,
+          e.run,
+          e.step,
+          e.target,
+          e.state,
+          e.detail ?? null,
+        ]);
       for (const r of b.secrets ?? [])
-        await this.client.query("INSERT INTO lc_secrets (ns, name, sealed, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (ns, name) DO UPDATE SET sealed = excluded.sealed, created_at = excluded.created_at", [this.ns, r.name, r.sealed, r.createdAt]);
+        await this.client.query(
+          "INSERT INTO lc_secrets (ns, name, sealed, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (ns, name) DO UPDATE SET sealed = excluded.sealed, created_at = excluded.created_at",
+          [this.ns, r.name, r.sealed, r.createdAt],
+        );
       for (const [k, v] of Object.entries(b.meta ?? {}))
-        await this.client.query("INSERT INTO lc_meta (ns, k, v) VALUES ($1, $2, $3) ON CONFLICT (ns, k) DO UPDATE SET v = excluded.v", [this.ns, k, v]);
+        await this.client.query("INSERT INTO lc_meta (ns, k, v) VALUES ($1, $2, $3) ON CONFLICT (ns, k) DO UPDATE SET v = excluded.v", [
+          this.ns,
+          k,
+          v,
+        ]);
     });
   }
 
   async journal(): Promise<JournalEntry[]> {
-    const rows = (await this.q(() => this.client.query("SELECT at, run, step, target, state, detail FROM lc_journal WHERE ns = $1 ORDER BY id", [this.ns]))).rows as (Omit<JournalEntry, "detail"> & { detail: string | null })[];
+    const rows = (
+      await this.q(() =>
+        this.client.query("SELECT at, run, step, target, state, detail FROM lc_journal WHERE ns = $1 ORDER BY id", [this.ns]),
+      )
+    ).rows as (Omit<JournalEntry, "detail"> & { detail: string | null })[];
     return rows.map(({ detail, ...r }) => (detail === null ? r : { ...r, detail }));
   }
 
   async getSealed(name: string): Promise<SealedRow | undefined> {
-    return (await this.q(() => this.client.query("SELECT name, sealed, created_at AS \"createdAt\" FROM lc_secrets WHERE ns = $1 AND name = $2", [this.ns, name]))).rows[0] as SealedRow | undefined;
+    return (
+      await this.q(() =>
+        this.client.query('SELECT name, sealed, created_at AS "createdAt" FROM lc_secrets WHERE ns = $1 AND name = $2', [this.ns, name]),
+      )
+    ).rows[0] as SealedRow | undefined;
   }
 
   async listSecrets(): Promise<{ name: string; createdAt: string }[]> {
-    return (await this.q(() => this.client.query("SELECT name, created_at AS \"createdAt\" FROM lc_secrets WHERE ns = $1 AND sealed <> '' ORDER BY name", [this.ns]))).rows as { name: string; createdAt: string }[];
+    return (
+      await this.q(() =>
+        this.client.query("SELECT name, created_at AS \"createdAt\" FROM lc_secrets WHERE ns = $1 AND sealed <> '' ORDER BY name", [
+          this.ns,
+        ]),
+      )
+    ).rows as { name: string; createdAt: string }[];
   }
 
   async deleteSecret(name: string): Promise<void> {
@@ -123,11 +167,17 @@ export class PgBackend implements StateBackend {
   }
 
   async getMeta(k: string): Promise<string | undefined> {
-    return ((await this.q(() => this.client.query("SELECT v FROM lc_meta WHERE ns = $1 AND k = $2", [this.ns, k]))).rows[0] as { v: string } | undefined)?.v;
+    return (
+      (await this.q(() => this.client.query("SELECT v FROM lc_meta WHERE ns = $1 AND k = $2", [this.ns, k]))).rows[0] as
+        | { v: string }
+        | undefined
+    )?.v;
   }
 
   async putMetaIfAbsent(k: string, v: string): Promise<string> {
-    await this.q(() => this.client.query("INSERT INTO lc_meta (ns, k, v) VALUES ($1, $2, $3) ON CONFLICT (ns, k) DO NOTHING", [this.ns, k, v]));
+    await this.q(() =>
+      this.client.query("INSERT INTO lc_meta (ns, k, v) VALUES ($1, $2, $3) ON CONFLICT (ns, k) DO NOTHING", [this.ns, k, v]),
+    );
     return (await this.getMeta(k))!;
   }
 
@@ -150,7 +200,11 @@ export class PgBackend implements StateBackend {
 
   /** Database errors as typed errors naming the server; a lost session also lost the lock, so nothing may go on. */
   private async q<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.lost) throw new LinkcryptError("E_STATE", `the session to the PostgreSQL state ${this.where} was lost (${this.lost.message}), and with it the lock; stopping`);
+    if (this.lost)
+      throw new LinkcryptError(
+        "E_STATE",
+        `the session to the PostgreSQL state ${this.where} was lost (${this.lost.message}), and with it the lock; stopping`,
+      );
     try {
       return await fn();
     } catch (e) {

@@ -33,13 +33,23 @@ function ensureDir(d: string): void {
   mkdirSync(d, { mode: 0o700 });
 }
 
-interface LockRow { owner: string; pid: number; host: string; token: string; since: string; heartbeat: number }
+interface LockRow {
+  owner: string;
+  pid: number;
+  host: string;
+  token: string;
+  since: string;
+  heartbeat: number;
+}
 
 export class SqliteBackend implements StateBackend {
   readonly kind = "sqlite" as const;
   private readonly db: Database.Database;
 
-  constructor(readonly where: string, private readonly ns: string) {
+  constructor(
+    readonly where: string,
+    private readonly ns: string,
+  ) {
     try {
       ensureDir(dirname(where));
       const fresh = !existsSync(where);
@@ -51,25 +61,36 @@ export class SqliteBackend implements StateBackend {
     } catch (e) {
       if (e instanceof LinkcryptError) throw e;
       const code = (e as NodeJS.ErrnoException).code ?? "";
-      throw new LinkcryptError("E_STATE", `cannot open the state database ${where}: ${(e as Error).message}${/EACCES|EPERM|CANTOPEN|READONLY/.test(code + (e as Error).message) ? " (no permission: give --state PATH, or set LINKCRYPT_STATE_HOME to a directory you may write)" : ""}`, { cause: e });
+      throw new LinkcryptError(
+        "E_STATE",
+        `cannot open the state database ${where}: ${(e as Error).message}${/EACCES|EPERM|CANTOPEN|READONLY/.test(code + (e as Error).message) ? " (no permission: give --state PATH, or set LINKCRYPT_STATE_HOME to a directory you may write)" : ""}`,
+        { cause: e },
+      );
     }
   }
 
   async tryLock(me: LockHolder, leaseMs: number): Promise<LockAttempt> {
     return this.guard(() =>
-      this.db.transaction((): LockAttempt => {
-        const row = this.db.prepare("SELECT owner, pid, host, token, since, heartbeat FROM lc_lock WHERE ns = ?").get(this.ns) as LockRow | undefined;
-        const insert = () => this.db.prepare("INSERT INTO lc_lock (ns, owner, pid, host, token, since, heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?)").run(this.ns, me.owner, me.pid, me.host, me.token, me.since, Date.now());
-        if (!row) {
+      this.db
+        .transaction((): LockAttempt => {
+          const row = this.db.prepare("SELECT owner, pid, host, token, since, heartbeat FROM lc_lock WHERE ns = ?").get(this.ns) as
+            | LockRow
+            | undefined;
+          const insert = () =>
+            this.db
+              .prepare("INSERT INTO lc_lock (ns, owner, pid, host, token, since, heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?)")
+              .run(this.ns, me.owner, me.pid, me.host, me.token, me.since, Date.now());
+          if (!row) {
+            insert();
+            return { acquired: true };
+          }
+          const gone = (row.host === me.host && !pidAlive(row.pid)) || Date.now() - row.heartbeat > leaseMs;
+          if (!gone) return { acquired: false, holder: row };
+          this.db.prepare("DELETE FROM lc_lock WHERE ns = ?").run(this.ns);
           insert();
-          return { acquired: true };
-        }
-        const gone = (row.host === me.host && !pidAlive(row.pid)) || Date.now() - row.heartbeat > leaseMs;
-        if (!gone) return { acquired: false, holder: row };
-        this.db.prepare("DELETE FROM lc_lock WHERE ns = ?").run(this.ns);
-        insert();
-        return { acquired: true, tookOverFrom: row };
-      }).immediate(),
+          return { acquired: true, tookOverFrom: row };
+        })
+        .immediate(),
     );
   }
 
@@ -87,29 +108,39 @@ export class SqliteBackend implements StateBackend {
 
   async write(b: Batch): Promise<void> {
     this.guard(() =>
-      this.db.transaction(() => {
-        const j = this.db.prepare("INSERT INTO lc_journal (ns, at, run, step, target, state, detail) VALUES (?, ?, ?, ?, ?, ?, ?)");
-        for (const e of b.journal ?? []) j.run(this.ns, e.at, e.run, e.step, e.target, e.state, e.detail ?? null);
-        const s = this.db.prepare("INSERT INTO lc_secrets (ns, name, sealed, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (ns, name) DO UPDATE SET sealed = excluded.sealed, created_at = excluded.created_at");
-        for (const r of b.secrets ?? []) s.run(this.ns, r.name, r.sealed, r.createdAt);
-        const m = this.db.prepare("INSERT INTO lc_meta (ns, k, v) VALUES (?, ?, ?) ON CONFLICT (ns, k) DO UPDATE SET v = excluded.v");
-        for (const [k, v] of Object.entries(b.meta ?? {})) m.run(this.ns, k, v);
-      }).immediate(),
+      this.db
+        .transaction(() => {
+          const j = this.db.prepare("INSERT INTO lc_journal (ns, at, run, step, target, state, detail) VALUES (?, ?, ?, ?, ?, ?, ?)");
+          for (const e of b.journal ?? []) j.run(this.ns, e.at, e.run, e.step, e.target, e.state, e.detail ?? null);
+          const s = this.db.prepare(
+            "INSERT INTO lc_secrets (ns, name, sealed, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (ns, name) DO UPDATE SET sealed = excluded.sealed, created_at = excluded.created_at",
+          );
+          for (const r of b.secrets ?? []) s.run(this.ns, r.name, r.sealed, r.createdAt);
+          const m = this.db.prepare("INSERT INTO lc_meta (ns, k, v) VALUES (?, ?, ?) ON CONFLICT (ns, k) DO UPDATE SET v = excluded.v");
+          for (const [k, v] of Object.entries(b.meta ?? {})) m.run(this.ns, k, v);
+        })
+        .immediate(),
     );
   }
 
   async journal(): Promise<JournalEntry[]> {
-    const rows = this.guard(() => this.db.prepare("SELECT at, run, step, target, state, detail FROM lc_journal WHERE ns = ? ORDER BY id").all(this.ns)) as (Omit<JournalEntry, "detail"> & { detail: string | null })[];
+    const rows = this.guard(() =>
+      this.db.prepare("SELECT at, run, step, target, state, detail FROM lc_journal WHERE ns = ? ORDER BY id").all(this.ns),
+    ) as (Omit<JournalEntry, "detail"> & { detail: string | null })[];
     return rows.map(({ detail, ...r }) => (detail === null ? r : { ...r, detail }));
   }
 
   async getSealed(name: string): Promise<SealedRow | undefined> {
-    const r = this.guard(() => this.db.prepare("SELECT name, sealed, created_at AS createdAt FROM lc_secrets WHERE ns = ? AND name = ?").get(this.ns, name)) as SealedRow | undefined;
+    const r = this.guard(() =>
+      this.db.prepare("SELECT name, sealed, created_at AS createdAt FROM lc_secrets WHERE ns = ? AND name = ?").get(this.ns, name),
+    ) as SealedRow | undefined;
     return r;
   }
 
   async listSecrets(): Promise<{ name: string; createdAt: string }[]> {
-    return this.guard(() => this.db.prepare("SELECT name, created_at AS createdAt FROM lc_secrets WHERE ns = ? AND sealed <> '' ORDER BY name").all(this.ns)) as { name: string; createdAt: string }[];
+    return this.guard(() =>
+      this.db.prepare("SELECT name, created_at AS createdAt FROM lc_secrets WHERE ns = ? AND sealed <> '' ORDER BY name").all(this.ns),
+    ) as { name: string; createdAt: string }[];
   }
 
   async deleteSecret(name: string): Promise<void> {
@@ -117,15 +148,18 @@ export class SqliteBackend implements StateBackend {
   }
 
   async getMeta(k: string): Promise<string | undefined> {
-    return (this.guard(() => this.db.prepare("SELECT v FROM lc_meta WHERE ns = ? AND k = ?").get(this.ns, k)) as { v: string } | undefined)?.v;
+    return (this.guard(() => this.db.prepare("SELECT v FROM lc_meta WHERE ns = ? AND k = ?").get(this.ns, k)) as { v: string } | undefined)
+      ?.v;
   }
 
   async putMetaIfAbsent(k: string, v: string): Promise<string> {
     return this.guard(() =>
-      this.db.transaction(() => {
-        this.db.prepare("INSERT INTO lc_meta (ns, k, v) VALUES (?, ?, ?) ON CONFLICT (ns, k) DO NOTHING").run(this.ns, k, v);
-        return (this.db.prepare("SELECT v FROM lc_meta WHERE ns = ? AND k = ?").get(this.ns, k) as { v: string }).v;
-      }).immediate(),
+      this.db
+        .transaction(() => {
+          this.db.prepare("INSERT INTO lc_meta (ns, k, v) VALUES (?, ?, ?) ON CONFLICT (ns, k) DO NOTHING").run(this.ns, k, v);
+          return (this.db.prepare("SELECT v FROM lc_meta WHERE ns = ? AND k = ?").get(this.ns, k) as { v: string }).v;
+        })
+        .immediate(),
     );
   }
 

@@ -97,7 +97,14 @@ export class StateStore {
    * exists on this host, or when it has not renewed its lease for leaseMs.
    */
   async lock(owner: string, o: { waitMs?: number } = {}): Promise<{ tookOverFrom?: LockHolder }> {
-    const me: LockHolder = { owner, pid: process.pid, host: hostname(), since: new Date().toISOString(), token: randomUUID(), heartbeat: Date.now() };
+    const me: LockHolder = {
+      owner,
+      pid: process.pid,
+      host: hostname(),
+      since: new Date().toISOString(),
+      token: randomUUID(),
+      heartbeat: Date.now(),
+    };
     const until = Date.now() + (o.waitMs ?? 0);
     for (;;) {
       const r = await this.backend.tryLock(me, this.leaseMs);
@@ -154,20 +161,27 @@ export class StateStore {
    */
   async checkKey(): Promise<Buffer> {
     if (this.key) return this.key;
-    if (!this.keySource) throw new StateKeyError(`${this.where} needs a state key to seal its secrets: give --state-key env:VAR, file:PATH or secrets:KEY (or set LINKCRYPT_STATE_KEY to such a reference)`);
+    if (!this.keySource)
+      throw new StateKeyError(
+        `${this.where} needs a state key to seal its secrets: give --state-key env:VAR, file:PATH or secrets:KEY (or set LINKCRYPT_STATE_KEY to such a reference)`,
+      );
     const check = await this.backend.getMeta("key-check");
     let k = this.keySource.read();
     if (!k) {
       if (check || !this.keySource.create) {
         const n = (await this.backend.listSecrets()).length;
-        throw new StateKeyError(`the state key ${this.keySource.ref} is missing, and ${this.where} was sealed with a key (${n} secret(s) stored); nothing was changed. Restore that key, or point --state-key at it`);
+        throw new StateKeyError(
+          `the state key ${this.keySource.ref} is missing, and ${this.where} was sealed with a key (${n} secret(s) stored); nothing was changed. Restore that key, or point --state-key at it`,
+        );
       }
       k = this.keySource.create();
     }
     const aad = `${this.ns}/key-check`;
     const stored = check ?? (await this.backend.putMetaIfAbsent("key-check", seal(k, aad, KEY_CHECK_PLAIN)));
     if (unseal(k, aad, stored) !== KEY_CHECK_PLAIN)
-      throw new StateKeyError(`the state key ${this.keySource.ref} is not the key ${this.where} was sealed with; nothing was changed. Give the right key with --state-key`);
+      throw new StateKeyError(
+        `the state key ${this.keySource.ref} is not the key ${this.where} was sealed with; nothing was changed. Give the right key with --state-key`,
+      );
     this.key = k;
     return k;
   }
@@ -177,7 +191,10 @@ export class StateStore {
     if (!row || row.sealed === "") return undefined;
     const k = await this.checkKey();
     const v = unseal(k, `${this.ns}/${name}`, row.sealed);
-    if (v === undefined) throw new StateKeyError(`secret ${name} in ${this.where} does not open with the state key ${this.keySource?.ref}: it is damaged or was sealed with another key; nothing was changed`);
+    if (v === undefined)
+      throw new StateKeyError(
+        `secret ${name} in ${this.where} does not open with the state key ${this.keySource?.ref}: it is damaged or was sealed with another key; nothing was changed`,
+      );
     return v;
   }
 
@@ -191,7 +208,11 @@ export class StateStore {
     const k = await this.checkKey();
     const now = new Date().toISOString();
     await this.backend.write({
-      secrets: Object.entries(entries).map(([name, v]) => ({ name, sealed: v === "" ? "" : seal(k, `${this.ns}/${name}`, v), createdAt: now })),
+      secrets: Object.entries(entries).map(([name, v]) => ({
+        name,
+        sealed: v === "" ? "" : seal(k, `${this.ns}/${name}`, v),
+        createdAt: now,
+      })),
       ...(note ? { journal: [note] } : {}),
     });
   }

@@ -51,14 +51,20 @@ export class DeviceLimiter {
 
   constructor(private readonly o: LimiterOptions) {
     this.global = new Semaphore(o.globalConcurrency);
-    this.rated = (o.perDeviceMinTimeMs ?? 0) > 0 ? new Bottleneck.Group({ maxConcurrent: o.perDeviceConcurrency, minTime: o.perDeviceMinTimeMs! }) : undefined;
+    this.rated =
+      (o.perDeviceMinTimeMs ?? 0) > 0
+        ? new Bottleneck.Group({ maxConcurrent: o.perDeviceConcurrency, minTime: o.perDeviceMinTimeMs! })
+        : undefined;
   }
 
   private device<T>(name: string, fn: () => Promise<T>): Promise<T> {
     if (this.rated) {
       const p = this.rated.key(name).schedule(fn);
       this.inFlight.add(p);
-      void p.then(() => this.inFlight.delete(p), () => this.inFlight.delete(p));
+      void p.then(
+        () => this.inFlight.delete(p),
+        () => this.inFlight.delete(p),
+      );
       return p;
     }
     let s = this.caps.get(name);
@@ -80,8 +86,7 @@ export class DeviceLimiter {
     const sorted = [...new Set(devices)].sort();
     // Sites first (sorted), then devices (sorted), then the global slot: one fixed order, so no deadlock.
     const siteKeys = this.o.perSiteConcurrency ? [...new Set(sites)].sort() : [];
-    const run = (i: number): Promise<T> =>
-      i === sorted.length ? this.global.run(fn) : this.device(sorted[i]!, () => run(i + 1));
+    const run = (i: number): Promise<T> => (i === sorted.length ? this.global.run(fn) : this.device(sorted[i]!, () => run(i + 1)));
     const runSites = (j: number): Promise<T> => (j === siteKeys.length ? run(0) : this.site(siteKeys[j]!).run(() => runSites(j + 1)));
     return runSites(0);
   }

@@ -70,10 +70,28 @@ export class SshConnection {
           }
           hostKeyError =
             r.status === "unknown"
-              ? new HostKeyError("E_HOSTKEY_UNKNOWN", `${o.device}: host key for ${o.host}:${port} is not in ${o.knownHostsFile} (${r.keyType} ${r.fingerprint}); check it out of band, then record it with linkcrypt discover INVENTORY --accept-new-host-key (only discover records new keys; apply and the other verbs use pinned keys only)`, r.fingerprint, undefined, ctx)
+              ? new HostKeyError(
+                  "E_HOSTKEY_UNKNOWN",
+                  `${o.device}: host key for ${o.host}:${port} is not in ${o.knownHostsFile} (${r.keyType} ${r.fingerprint}); check it out of band, then record it with linkcrypt discover INVENTORY --accept-new-host-key (only discover records new keys; apply and the other verbs use pinned keys only)`,
+                  r.fingerprint,
+                  undefined,
+                  ctx,
+                )
               : r.status === "revoked"
-                ? new HostKeyError("E_HOSTKEY_MISMATCH", `${o.device}: host key ${r.fingerprint} for ${o.host}:${port} is marked @revoked in ${o.knownHostsFile}`, r.fingerprint, undefined, ctx)
-                : new HostKeyError("E_HOSTKEY_MISMATCH", `${o.device}: HOST KEY CHANGED for ${o.host}:${port}: presented ${r.keyType} ${r.fingerprint}, pinned ${r.expected.join(", ")} in ${o.knownHostsFile}; refusing to connect (possible man-in-the-middle)`, r.fingerprint, r.expected.join(", "), ctx);
+                ? new HostKeyError(
+                    "E_HOSTKEY_MISMATCH",
+                    `${o.device}: host key ${r.fingerprint} for ${o.host}:${port} is marked @revoked in ${o.knownHostsFile}`,
+                    r.fingerprint,
+                    undefined,
+                    ctx,
+                  )
+                : new HostKeyError(
+                    "E_HOSTKEY_MISMATCH",
+                    `${o.device}: HOST KEY CHANGED for ${o.host}:${port}: presented ${r.keyType} ${r.fingerprint}, pinned ${r.expected.join(", ")} in ${o.knownHostsFile}; refusing to connect (possible man-in-the-middle)`,
+                    r.fingerprint,
+                    r.expected.join(", "),
+                    ctx,
+                  );
           return false;
         },
         ...(o.password !== undefined ? { password: o.password } : {}),
@@ -93,9 +111,19 @@ export class SshConnection {
         client.end();
         if (hostKeyError) return reject(hostKeyError);
         if (e.level === "client-authentication")
-          return reject(new AuthError(`${o.device}: authentication as "${o.username}" failed on ${o.host}:${port} (tried ${[o.privateKey ? "publickey" : "", o.agent ? "agent" : "", o.password !== undefined ? "password" : ""].filter(Boolean).join(", ") || "no method"})`, { ...ctx, cause: e }));
+          return reject(
+            new AuthError(
+              `${o.device}: authentication as "${o.username}" failed on ${o.host}:${port} (tried ${[o.privateKey ? "publickey" : "", o.agent ? "agent" : "", o.password !== undefined ? "password" : ""].filter(Boolean).join(", ") || "no method"})`,
+              { ...ctx, cause: e },
+            ),
+          );
         if (e.level === "client-timeout" || /Timed out/i.test(e.message))
-          return reject(new TimeoutError(`${o.device}: SSH handshake with ${o.host}:${port} did not finish within ${cfg.readyTimeout} ms`, { ...ctx, cause: e }));
+          return reject(
+            new TimeoutError(`${o.device}: SSH handshake with ${o.host}:${port} did not finish within ${cfg.readyTimeout} ms`, {
+              ...ctx,
+              cause: e,
+            }),
+          );
         reject(new ConnectError(`${o.device}: cannot connect to ${o.host}:${port}: ${e.message}`, { ...ctx, cause: e }));
       });
       client.on("close", () => {
@@ -111,8 +139,16 @@ export class SshConnection {
         // ssh2 parses the private key synchronously: a malformed one throws here, before any event.
         settled = true;
         client.removeAllListeners();
-        const why = String((e as Error)?.message ?? e).split("\n")[0]!.replace(/-----BEGIN[\s\S]*/, "").trim();
-        reject(new InputError(`${o.device}: the SSH credential for ${o.username}@${o.host} cannot be used: ${why || "not a private key ssh2 can read"} (check the secret it references)`, { ...ctx, cause: e }));
+        const why = String((e as Error)?.message ?? e)
+          .split("\n")[0]!
+          .replace(/-----BEGIN[\s\S]*/, "")
+          .trim();
+        reject(
+          new InputError(
+            `${o.device}: the SSH credential for ${o.username}@${o.host} cannot be used: ${why || "not a private key ssh2 can read"} (check the secret it references)`,
+            { ...ctx, cause: e },
+          ),
+        );
       }
     });
   }
@@ -162,7 +198,8 @@ export class SshConnection {
           clearTimeout(timer);
           done = true;
           // A channel that closes with neither an exit status nor a signal means the session died under it.
-          if (code === null && signal === undefined) return reject(new ConnectError(`${this.device}: connection dropped while running "${command}"`, ctx));
+          if (code === null && signal === undefined)
+            return reject(new ConnectError(`${this.device}: connection dropped while running "${command}"`, ctx));
           resolve({ code, signal, ...output() });
         });
       });
@@ -174,7 +211,12 @@ export class SshConnection {
     const r = await this.exec(command, timeoutMs, input);
     if (r.code !== 0) {
       const what = r.code === 127 ? "command not found" : `exit ${r.code ?? `signal ${r.signal}`}`;
-      throw new CommandError(`${this.device}: "${command}" failed (${what})${r.stderr.trim() ? `: ${r.stderr.trim().split("\n")[0]}` : ""}`, r.code, r.stderr, { device: this.device, operation: `exec ${command}` });
+      throw new CommandError(
+        `${this.device}: "${command}" failed (${what})${r.stderr.trim() ? `: ${r.stderr.trim().split("\n")[0]}` : ""}`,
+        r.code,
+        r.stderr,
+        { device: this.device, operation: `exec ${command}` },
+      );
     }
     return r.stdout;
   }
@@ -221,7 +263,14 @@ export class SshConnection {
     const client = this.live(`subsystem ${name}`);
     return new Promise((resolve, reject) => {
       client.subsys(name, (err, ch) => {
-        if (err) reject(new ConnectError(`${this.device}: cannot open the "${name}" subsystem: ${err.message}`, { device: this.device, operation: `subsystem ${name}`, cause: err }));
+        if (err)
+          reject(
+            new ConnectError(`${this.device}: cannot open the "${name}" subsystem: ${err.message}`, {
+              device: this.device,
+              operation: `subsystem ${name}`,
+              cause: err,
+            }),
+          );
         else resolve(ch);
       });
     });
@@ -232,7 +281,14 @@ export class SshConnection {
     const client = this.live("forward");
     return new Promise((resolve, reject) => {
       client.openssh_forwardOutStreamLocal(socketPath, (err, ch) => {
-        if (err) reject(new ConnectError(`${this.device}: cannot forward to ${socketPath}: ${err.message}`, { device: this.device, operation: `forward ${socketPath}`, cause: err }));
+        if (err)
+          reject(
+            new ConnectError(`${this.device}: cannot forward to ${socketPath}: ${err.message}`, {
+              device: this.device,
+              operation: `forward ${socketPath}`,
+              cause: err,
+            }),
+          );
         else resolve(ch);
       });
     });
@@ -255,7 +311,10 @@ export class SshPool {
   get(opts: SshOptions): Promise<SshConnection> {
     const existing = this.conns.get(opts.device);
     if (existing) {
-      return existing.then((c) => (c.isOpen ? c : this.reopen(opts)), () => this.reopen(opts));
+      return existing.then(
+        (c) => (c.isOpen ? c : this.reopen(opts)),
+        () => this.reopen(opts),
+      );
     }
     return this.reopen(opts);
   }

@@ -164,7 +164,11 @@ export class ViciClient {
   /** Settles (never rejects) with the reason once the connection is closed or broken: a watcher reconnects then. */
   readonly closed: Promise<Error> = new Promise((resolve) => (this.onClosed = resolve));
 
-  private constructor(private readonly s: Duplex, readonly device: string, private readonly timeoutMs: number) {
+  private constructor(
+    private readonly s: Duplex,
+    readonly device: string,
+    private readonly timeoutMs: number,
+  ) {
     s.on("data", (d: Buffer) => this.onData(d));
     s.on("error", (e: Error) => this.fail(new ConnectError(`${device}: VICI socket error: ${e.message}`, { device, cause: e })));
     s.on("close", () => this.fail(new ConnectError(`${device}: VICI socket closed`, { device })));
@@ -176,7 +180,15 @@ export class ViciClient {
     const sock = netConnect(o.socketPath!);
     await new Promise<void>((resolve, reject) => {
       sock.once("connect", resolve);
-      sock.once("error", (e) => reject(new ConnectError(`${o.device}: cannot reach charon's VICI socket ${o.socketPath}: ${e.message}`, { device: o.device, operation: "vici connect", cause: e })));
+      sock.once("error", (e) =>
+        reject(
+          new ConnectError(`${o.device}: cannot reach charon's VICI socket ${o.socketPath}: ${e.message}`, {
+            device: o.device,
+            operation: "vici connect",
+            cause: e,
+          }),
+        ),
+      );
     });
     return new ViciClient(sock, o.device, o.timeoutMs ?? 30_000);
   }
@@ -186,14 +198,16 @@ export class ViciClient {
     try {
       while (this.buf.length >= 4) {
         const n = this.buf.readUInt32BE(0);
-        if (n > MAX_PACKET) throw new ProtocolError(`${this.device}: VICI packet of ${n} bytes exceeds ${MAX_PACKET}`, { device: this.device });
+        if (n > MAX_PACKET)
+          throw new ProtocolError(`${this.device}: VICI packet of ${n} bytes exceeds ${MAX_PACKET}`, { device: this.device });
         if (this.buf.length < 4 + n) return;
         const p = this.buf.subarray(4, 4 + n);
         this.buf = this.buf.subarray(4 + n);
         if (p.length === 0) throw new ProtocolError(`${this.device}: empty VICI packet`, { device: this.device });
         const type = p[0]!;
         if (type === Pkt.EVENT) {
-          if (p.length < 2 || p.length < 2 + p[1]!) throw new ProtocolError(`${this.device}: truncated VICI event name`, { device: this.device });
+          if (p.length < 2 || p.length < 2 + p[1]!)
+            throw new ProtocolError(`${this.device}: truncated VICI event name`, { device: this.device });
           const nl = p[1]!;
           const name = p.subarray(2, 2 + nl).toString();
           const msg = this.decode(p.subarray(2 + nl));
@@ -201,7 +215,8 @@ export class ViciClient {
           continue;
         }
         // Decode before taking the waiter: if the packet is malformed, fail() must still find and reject it.
-        if (this.waiters.length === 0) throw new ProtocolError(`${this.device}: unsolicited VICI packet type ${type}`, { device: this.device });
+        if (this.waiters.length === 0)
+          throw new ProtocolError(`${this.device}: unsolicited VICI packet type ${type}`, { device: this.device });
         const msg = type === Pkt.CMD_RESPONSE ? this.decode(p.subarray(1)) : {};
         this.waiters.shift()!.resolve({ type, msg });
       }
@@ -229,7 +244,16 @@ export class ViciClient {
   private send(type: Pkt, name: string, msg: ViciMessage | undefined, operation: string): Promise<{ type: number; msg: ViciMessage }> {
     return new Promise((resolve, reject) => {
       if (this.broken) return reject(this.broken);
-      const timer = setTimeout(() => this.fail(new TimeoutError(`${this.device}: VICI ${operation} got no answer within ${this.timeoutMs} ms`, { device: this.device, operation })), this.timeoutMs);
+      const timer = setTimeout(
+        () =>
+          this.fail(
+            new TimeoutError(`${this.device}: VICI ${operation} got no answer within ${this.timeoutMs} ms`, {
+              device: this.device,
+              operation,
+            }),
+          ),
+        this.timeoutMs,
+      );
       this.waiters.push({ resolve: (r) => (clearTimeout(timer), resolve(r)), reject: (e) => (clearTimeout(timer), reject(e)) });
       this.s.write(packet(type, name, msg));
     });
@@ -245,8 +269,13 @@ export class ViciClient {
   request(cmd: string, msg: ViciMessage = {}): Promise<ViciMessage> {
     return this.serial(async () => {
       const r = await this.send(Pkt.CMD_REQUEST, cmd, msg, cmd);
-      if (r.type === Pkt.CMD_UNKNOWN) throw new ProtocolError(`${this.device}: charon does not know the VICI command "${cmd}"`, { device: this.device, operation: cmd });
-      if (r.msg.success === "no") throw new DeviceError("vici", `${this.device}: ${cmd} failed: ${String(r.msg.errmsg ?? "no reason given")}`, undefined, { device: this.device, operation: cmd });
+      if (r.type === Pkt.CMD_UNKNOWN)
+        throw new ProtocolError(`${this.device}: charon does not know the VICI command "${cmd}"`, { device: this.device, operation: cmd });
+      if (r.msg.success === "no")
+        throw new DeviceError("vici", `${this.device}: ${cmd} failed: ${String(r.msg.errmsg ?? "no reason given")}`, undefined, {
+          device: this.device,
+          operation: cmd,
+        });
       return r.msg;
     });
   }
@@ -257,14 +286,22 @@ export class ViciClient {
       const events: ViciMessage[] = [];
       const handler = (m: ViciMessage) => events.push(m);
       const reg = await this.send(Pkt.EVENT_REGISTER, event, undefined, `register ${event}`);
-      if (reg.type !== Pkt.EVENT_CONFIRM) throw new ProtocolError(`${this.device}: charon refused to register event "${event}"`, { device: this.device, operation: cmd });
+      if (reg.type !== Pkt.EVENT_CONFIRM)
+        throw new ProtocolError(`${this.device}: charon refused to register event "${event}"`, { device: this.device, operation: cmd });
       this.events.set(event, [...(this.events.get(event) ?? []), handler]);
       try {
         const r = await this.send(Pkt.CMD_REQUEST, cmd, msg, cmd);
-        if (r.msg.success === "no") throw new DeviceError("vici", `${this.device}: ${cmd} failed: ${String(r.msg.errmsg ?? "")}`, undefined, { device: this.device, operation: cmd });
+        if (r.msg.success === "no")
+          throw new DeviceError("vici", `${this.device}: ${cmd} failed: ${String(r.msg.errmsg ?? "")}`, undefined, {
+            device: this.device,
+            operation: cmd,
+          });
         return { events, response: r.msg };
       } finally {
-        this.events.set(event, (this.events.get(event) ?? []).filter((h) => h !== handler));
+        this.events.set(
+          event,
+          (this.events.get(event) ?? []).filter((h) => h !== handler),
+        );
         await this.send(Pkt.EVENT_UNREGISTER, event, undefined, `unregister ${event}`).catch(() => undefined);
       }
     });
@@ -280,12 +317,21 @@ export class ViciClient {
       const h = (m: ViciMessage) => handler(event, m);
       this.events.set(event, [...(this.events.get(event) ?? []), h]);
       const r = await this.serial(() => this.send(Pkt.EVENT_REGISTER, event, undefined, `register ${event}`)).catch((e: Error) => {
-        this.events.set(event, (this.events.get(event) ?? []).filter((x) => x !== h));
+        this.events.set(
+          event,
+          (this.events.get(event) ?? []).filter((x) => x !== h),
+        );
         throw e;
       });
       if (r.type !== Pkt.EVENT_CONFIRM) {
-        this.events.set(event, (this.events.get(event) ?? []).filter((x) => x !== h));
-        throw new ProtocolError(`${this.device}: charon refused to register event "${event}"`, { device: this.device, operation: `register ${event}` });
+        this.events.set(
+          event,
+          (this.events.get(event) ?? []).filter((x) => x !== h),
+        );
+        throw new ProtocolError(`${this.device}: charon refused to register event "${event}"`, {
+          device: this.device,
+          operation: `register ${event}`,
+        });
       }
     }
   }

@@ -40,7 +40,15 @@ export interface VerifyReport {
   observedAt: string;
   entries: VerifyEntry[];
   /** Per mesh host: SA counts, and xfrm_stat counters that grew since the previous verify. */
-  hosts?: { mesh: string; host: string; ikeSas: number; childSas: number; halfOpen: number; xfrmDeltas: { counter: string; delta: number }[]; xfrmStat?: Record<string, number> }[];
+  hosts?: {
+    mesh: string;
+    host: string;
+    ikeSas: number;
+    childSas: number;
+    halfOpen: number;
+    xfrmDeltas: { counter: string; delta: number }[];
+    xfrmStat?: Record<string, number>;
+  }[];
   /** `mesh down --clear` exceptions in force when verify ran (who, when, why, which hosts). */
   exceptions?: MeshException[];
 }
@@ -71,7 +79,14 @@ export async function verifyInventory(
       const d = driverFor(device(dev), profiles, pool, o.access);
       try {
         // A device that answers but has nothing configured for the port: the link is not encrypted there.
-        return (await d.linkSecurity()).find((s) => s.port === port) ?? { port, status: "unsecured", detail: "no encryption configured on this port", observedAt: at() };
+        return (
+          (await d.linkSecurity()).find((s) => s.port === port) ?? {
+            port,
+            status: "unsecured",
+            detail: "no encryption configured on this port",
+            observedAt: at(),
+          }
+        );
       } finally {
         await d.close().catch(() => undefined);
       }
@@ -82,33 +97,87 @@ export async function verifyInventory(
   const linkEntry = async (l: LinkPlan): Promise<VerifyEntry> => {
     const base = { kind: "link" as const, name: l.name, method: l.method };
     if (l.method === "none" || l.method === "refused")
-      return { ...base, status: "unsecured", evidence: [l.method === "none" ? "the plan leaves this link unencrypted (the policy allows it)" : "the plan could not encrypt this link"], observedAt: at() };
-    if (l.method === "host-mesh") return { ...base, status: "unknown", evidence: [`protected only for mesh ${l.mesh} members: see that mesh's pairs`], observedAt: at() };
-    const ends: [string, string][] = l.method === "macsec"
-      ? [[l.a.split(":")[0]!, l.a.slice(l.a.indexOf(":") + 1)], [l.b.split(":")[0]!, l.b.slice(l.b.indexOf(":") + 1)]]
-      : l.l1!.encryptors.map((e) => [e, "line"] as [string, string]);
+      return {
+        ...base,
+        status: "unsecured",
+        evidence: [
+          l.method === "none" ? "the plan leaves this link unencrypted (the policy allows it)" : "the plan could not encrypt this link",
+        ],
+        observedAt: at(),
+      };
+    if (l.method === "host-mesh")
+      return {
+        ...base,
+        status: "unknown",
+        evidence: [`protected only for mesh ${l.mesh} members: see that mesh's pairs`],
+        observedAt: at(),
+      };
+    const ends: [string, string][] =
+      l.method === "macsec"
+        ? [
+            [l.a.split(":")[0]!, l.a.slice(l.a.indexOf(":") + 1)],
+            [l.b.split(":")[0]!, l.b.slice(l.b.indexOf(":") + 1)],
+          ]
+        : l.l1!.encryptors.map((e) => [e, "line"] as [string, string]);
     const got = await Promise.all(ends.map(([d, p]) => read(d, p)));
-    const evidence = got.map((g, i) => ("error" in g ? `${ends[i]![0]}: ${g.error}` : `${ends[i]![0]} ${g.port}: ${g.status}${g.cipher ? ` ${g.cipher}` : ""}${g.keyAgeSeconds !== undefined ? `, key age ${g.keyAgeSeconds} s` : ""} (${g.detail})`));
+    const evidence = got.map((g, i) =>
+      "error" in g
+        ? `${ends[i]![0]}: ${g.error}`
+        : `${ends[i]![0]} ${g.port}: ${g.status}${g.cipher ? ` ${g.cipher}` : ""}${g.keyAgeSeconds !== undefined ? `, key age ${g.keyAgeSeconds} s` : ""} (${g.detail})`,
+    );
     const states = got.map((g) => ("error" in g ? undefined : g));
     const ages = states.map((s) => s?.keyAgeSeconds).filter((x): x is number => x !== undefined);
-    return { ...base, status: combine(states), evidence, ends: got.map((g, i) => endEvidence(ends[i]![0], ends[i]![1], g)), ...(ages.length ? { keyAgeSeconds: Math.max(...ages) } : {}), observedAt: at() };
+    return {
+      ...base,
+      status: combine(states),
+      evidence,
+      ends: got.map((g, i) => endEvidence(ends[i]![0], ends[i]![1], g)),
+      ...(ages.length ? { keyAgeSeconds: Math.max(...ages) } : {}),
+      observedAt: at(),
+    };
   };
   try {
     entries.push(...(await Promise.all(plan.links.map(linkEntry))));
     for (const m of plan.meshes) {
       const hosts = o.meshHosts(m.name);
-      const r = await verifyMesh(m, hosts).catch((e: Error) => ({ findings: [], errors: [{ host: "*", error: e.message }], tables: [], kernel: [], exceptions: [] as MeshException[] }));
+      const r = await verifyMesh(m, hosts).catch((e: Error) => ({
+        findings: [],
+        errors: [{ host: "*", error: e.message }],
+        tables: [],
+        kernel: [],
+        exceptions: [] as MeshException[],
+      }));
       exceptions.push(...r.exceptions);
       for (const f of r.findings)
         entries.push({
-          kind: "pair", name: `${m.name}:${f.a}~${f.b}`, method: "host-mesh",
-          status: f.status === "up" || f.status === "idle" ? "secured" : f.status === "down" || f.status === "cleartext-possible" ? "unsecured" : f.status === "unknown" ? "unknown" : "degraded",
-          evidence: [`${f.status}: ${f.detail}`], sa: pairEvidence(f, r.tables, connName(f.b)), observedAt: at(),
+          kind: "pair",
+          name: `${m.name}:${f.a}~${f.b}`,
+          method: "host-mesh",
+          status:
+            f.status === "up" || f.status === "idle"
+              ? "secured"
+              : f.status === "down" || f.status === "cleartext-possible"
+                ? "unsecured"
+                : f.status === "unknown"
+                  ? "unknown"
+                  : "degraded",
+          evidence: [`${f.status}: ${f.detail}`],
+          sa: pairEvidence(f, r.tables, connName(f.b)),
+          observedAt: at(),
         });
-      for (const e of r.errors) entries.push({ kind: "pair", name: `${m.name}:${e.host}`, method: "host-mesh", status: "unknown", evidence: [e.error], observedAt: at() });
+      for (const e of r.errors)
+        entries.push({
+          kind: "pair",
+          name: `${m.name}:${e.host}`,
+          method: "host-mesh",
+          status: "unknown",
+          evidence: [e.error],
+          observedAt: at(),
+        });
       for (const t of r.tables)
         hostStats.push({
-          mesh: m.name, host: t.host,
+          mesh: m.name,
+          host: t.host,
           ikeSas: t.ike.filter((i) => i.conn.startsWith("mesh-") && i.state === "ESTABLISHED").length,
           childSas: t.children.filter((c) => c.conn.startsWith("mesh-") && c.state === "INSTALLED").length,
           halfOpen: t.halfOpen,
@@ -119,5 +188,16 @@ export async function verifyInventory(
   } finally {
     await pool.closeAll();
   }
-  return { format: "linkcrypt-verify", version: 1, inventory: plan.inventory, generator: plan.generator, startedAt, plan: plan.inputs, observedAt: at(), entries, hosts: hostStats, ...(exceptions.length ? { exceptions } : {}) };
+  return {
+    format: "linkcrypt-verify",
+    version: 1,
+    inventory: plan.inventory,
+    generator: plan.generator,
+    startedAt,
+    plan: plan.inputs,
+    observedAt: at(),
+    entries,
+    hosts: hostStats,
+    ...(exceptions.length ? { exceptions } : {}),
+  };
 }

@@ -28,33 +28,82 @@ const CAK = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 const subjects: Record<string, () => Promise<Subject>> = {
   "linux-host": async () => {
     const peer = await startSshd();
-    const conn = await SshConnection.connect({ device: "lab-host", host: peer.host, port: peer.port, username: LAB_USER, privateKey: readFileSync(peer.clientKeyPath), knownHostsFile: peer.knownHosts });
+    const conn = await SshConnection.connect({
+      device: "lab-host",
+      host: peer.host,
+      port: peer.port,
+      username: LAB_USER,
+      privateKey: readFileSync(peer.clientKeyPath),
+      knownHostsFile: peer.knownHosts,
+    });
     const driver = driverFactory("linux-host")!(ctx("lab-host", profiles().hosts.get("lab-netns-host")!, { ssh: async () => conn }));
     return { driver, change: undefined, observe: async () => "", stop: async () => (conn.close(), peer.stop()) };
   },
   "openconfig-macsec": () =>
-    netconfSubject("openconfig-macsec", "lab-openconfig-switch", "lc-kc1", "eth1",
-      '<macsec xmlns="http://openconfig.net/yang/macsec"/>', /<macsec-cipher-suite>(\w+)</, /<key-id>(?:0x)?(\w+)<\/key-id>/g,
-      '<keychains xmlns="http://openconfig.net/yang/oc-keychain"/>'),
+    netconfSubject(
+      "openconfig-macsec",
+      "lab-openconfig-switch",
+      "lc-kc1",
+      "eth1",
+      '<macsec xmlns="http://openconfig.net/yang/macsec"/>',
+      /<macsec-cipher-suite>(\w+)</,
+      /<key-id>(?:0x)?(\w+)<\/key-id>/g,
+      '<keychains xmlns="http://openconfig.net/yang/oc-keychain"/>',
+    ),
   "junos-macsec": () =>
-    netconfSubject("junos-macsec", "lab-junos-switch", "unused", "xe-0/0/1",
-      '<configuration xmlns="http://xml.juniper.net/xnm/1.1/xnm"><security><macsec/></security></configuration>', /<cipher-suite>([\w-]+)</, /<ckn>(\w+)<\/ckn>/g),
+    netconfSubject(
+      "junos-macsec",
+      "lab-junos-switch",
+      "unused",
+      "xe-0/0/1",
+      '<configuration xmlns="http://xml.juniper.net/xnm/1.1/xnm"><security><macsec/></security></configuration>',
+      /<cipher-suite>([\w-]+)</,
+      /<ckn>(\w+)<\/ckn>/g,
+    ),
   "eos-macsec": async () => {
     const peer = await startEosStandin();
-    const conn = await SshConnection.connect({ device: "lab-eos1", host: peer.host, port: peer.port, username: LAB_USER, privateKey: readFileSync(peer.clientKeyPath), knownHostsFile: peer.knownHosts });
-    const driver = driverFactory("eos-macsec")!(ctx("lab-eos1", profiles().switches.get("arista-7280cr3mk-32p4")!, { ssh: async () => conn }));
-    const probe = await SshConnection.connect({ device: "probe", host: peer.host, port: peer.port, username: LAB_USER, privateKey: readFileSync(peer.clientKeyPath), knownHostsFile: peer.knownHosts });
+    const conn = await SshConnection.connect({
+      device: "lab-eos1",
+      host: peer.host,
+      port: peer.port,
+      username: LAB_USER,
+      privateKey: readFileSync(peer.clientKeyPath),
+      knownHostsFile: peer.knownHosts,
+    });
+    const driver = driverFactory("eos-macsec")!(
+      ctx("lab-eos1", profiles().switches.get("arista-7280cr3mk-32p4")!, { ssh: async () => conn }),
+    );
+    const probe = await SshConnection.connect({
+      device: "probe",
+      host: peer.host,
+      port: peer.port,
+      username: LAB_USER,
+      privateKey: readFileSync(peer.clientKeyPath),
+      knownHostsFile: peer.knownHosts,
+    });
     return {
       driver,
       change: {
         kind: "macsec",
-        policy: { name: "lc-p1", suite: "GCM-AES-XPN-256", includeSci: true, keyServerPriority: 16, sakRekeySeconds: 3600, mustSecure: true },
+        policy: {
+          name: "lc-p1",
+          suite: "GCM-AES-XPN-256",
+          includeSci: true,
+          keyServerPriority: 16,
+          sakRekeySeconds: 3600,
+          mustSecure: true,
+        },
         keychain: { name: "unused", ckn: "0a0b", cak: CAK, cryptoAlgorithm: "AES_256_CMAC" },
         interfaces: [{ name: "Ethernet1/1", replayWindow: 64 }],
       },
       // Observed through the device's own CLI, as an operator would.
-      observe: async () => (await probe.shellScript(["show running-config section mac security"])).stdout.split("\n").find((l) => / \/ cipher /.test(l)) ?? "none",
-      keys: async () => [...(await probe.shellScript(["show running-config section mac security"])).stdout.matchAll(/ \/ key (\S+) \d /g)].map((m) => m[1]!).sort(),
+      observe: async () =>
+        (await probe.shellScript(["show running-config section mac security"])).stdout.split("\n").find((l) => / \/ cipher /.test(l)) ??
+        "none",
+      keys: async () =>
+        [...(await probe.shellScript(["show running-config section mac security"])).stdout.matchAll(/ \/ key (\S+) \d /g)]
+          .map((m) => m[1]!)
+          .sort(),
       stop: async () => {
         probe.close();
         conn.close();
@@ -66,23 +115,54 @@ const subjects: Record<string, () => Promise<Subject>> = {
   "linux-macsec": () => linuxMacsecSubject(CAK, (device, profile, o) => ctx(device, profile, o)),
   "l1-snmp": async () => {
     const peer = await startSnmpd();
-    const v3 = { device: "lab-l1", host: peer.host, port: peer.port, version: "3" as const, timeoutMs: 2000, retries: 0, user: { name: peer.v3.user, authProtocol: "sha" as const, authKey: peer.v3.authKey, privProtocol: "aes" as const, privKey: peer.v3.privKey } };
+    const v3 = {
+      device: "lab-l1",
+      host: peer.host,
+      port: peer.port,
+      version: "3" as const,
+      timeoutMs: 2000,
+      retries: 0,
+      user: {
+        name: peer.v3.user,
+        authProtocol: "sha" as const,
+        authKey: peer.v3.authKey,
+        privProtocol: "aes" as const,
+        privKey: peer.v3.privKey,
+      },
+    };
     const driver = driverFactory("l1-snmp")!(ctx("lab-l1", profiles().l1.get("acme-lx100")!, { snmp: () => SnmpSession.open(v3) }));
     const probe = SnmpSession.open(v3);
     return {
       driver,
       change: { kind: "l1", settings: { cipher: "AES-256-CTR", rotationInterval: 3600 } },
-      observe: async () => (await probe.get(["1.3.6.1.4.1.8072.9999.9999.1.2.0", "1.3.6.1.4.1.8072.9999.9999.1.4.0"])).map((v) => String(v.value)).join(" "),
+      observe: async () =>
+        (await probe.get(["1.3.6.1.4.1.8072.9999.9999.1.2.0", "1.3.6.1.4.1.8072.9999.9999.1.4.0"])).map((v) => String(v.value)).join(" "),
       stop: async () => (probe.close(), peer.stop()),
     };
   },
 };
 
 /** A NETCONF MACsec driver against netconfd; `observe` reads the cipher suite from running over its own session. */
-async function netconfSubject(driverName: string, profile: string, keychain: string, iface: string, filter: string, suiteRe: RegExp, keyRe: RegExp, keysFilter = filter): Promise<Subject> {
+async function netconfSubject(
+  driverName: string,
+  profile: string,
+  keychain: string,
+  iface: string,
+  filter: string,
+  suiteRe: RegExp,
+  keyRe: RegExp,
+  keysFilter = filter,
+): Promise<Subject> {
   const peer = await startNetconf();
   const connect = (device: string) =>
-    SshConnection.connect({ device, host: peer.host, port: peer.port, username: LAB_USER, privateKey: readFileSync(peer.clientKeyPath), knownHostsFile: peer.knownHosts });
+    SshConnection.connect({
+      device,
+      host: peer.host,
+      port: peer.port,
+      username: LAB_USER,
+      privateKey: readFileSync(peer.clientKeyPath),
+      knownHostsFile: peer.knownHosts,
+    });
   const conn = await connect("lab-sw1");
   const driver = driverFactory(driverName)!(ctx("lab-sw1", profiles().switches.get(profile)!, { ssh: async () => conn }));
   const probe = await connect("probe");
@@ -108,9 +188,16 @@ async function netconfSubject(driverName: string, profile: string, keychain: str
 
 function ctx(device: string, profile: object, o: Partial<DriverContext>): DriverContext {
   return {
-    device, profile: profile as Record<string, unknown>, commandTimeoutMs: 15_000, now: () => new Date(),
-    ssh: async () => { throw new Error("no ssh for this subject"); },
-    snmp: () => { throw new Error("no snmp for this subject"); },
+    device,
+    profile: profile as Record<string, unknown>,
+    commandTimeoutMs: 15_000,
+    now: () => new Date(),
+    ssh: async () => {
+      throw new Error("no ssh for this subject");
+    },
+    snmp: () => {
+      throw new Error("no snmp for this subject");
+    },
     ...o,
   };
 }
@@ -146,7 +233,13 @@ for (const [name, make] of Object.entries(subjects)) {
 
     it("a read-only driver refuses every write step", async (t) => {
       if (s.driver.flags.writable) return t.skip(`${name} is writable`);
-      for (const step of [() => s.driver.loadCandidate({ kind: "l1", settings: {} }), () => s.driver.diff(), () => s.driver.commit({ confirmTimeoutS: 5 }), () => s.driver.confirm(), () => s.driver.rollback()])
+      for (const step of [
+        () => s.driver.loadCandidate({ kind: "l1", settings: {} }),
+        () => s.driver.diff(),
+        () => s.driver.commit({ confirmTimeoutS: 5 }),
+        () => s.driver.confirm(),
+        () => s.driver.rollback(),
+      ])
         await expect(step()).rejects.toBeInstanceOf(UnsupportedError);
     });
 
@@ -212,12 +305,16 @@ for (const [name, make] of Object.entries(subjects)) {
       const next = { ckn: "0c0d", cak: "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100" };
       await step({ ...base, keychain: { ...base.keychain, nextKey: next } });
       expect(await s.keys()).toEqual(["0a0b", "0c0d"]);
-      await step({ ...base, keychain: { name: base.keychain.name, cryptoAlgorithm: base.keychain.cryptoAlgorithm, ...next, retireCkns: ["0a0b"] } });
+      await step({
+        ...base,
+        keychain: { name: base.keychain.name, cryptoAlgorithm: base.keychain.cryptoAlgorithm, ...next, retireCkns: ["0a0b"] },
+      });
       expect(await s.keys()).toEqual(["0c0d"]);
     });
 
     it("without confirmed commit, confirm() says so; commit is verified and rollback restores", async (t) => {
-      if (s.driver.flags.confirmedCommit || !s.driver.flags.writable || !s.change) return t.skip(`${name} has confirmed commit, or is read-only`);
+      if (s.driver.flags.confirmedCommit || !s.driver.flags.writable || !s.change)
+        return t.skip(`${name} has confirmed commit, or is read-only`);
       await expect(s.driver.confirm()).rejects.toBeInstanceOf(UnsupportedError);
       const before = await s.observe();
       await s.driver.loadCandidate(s.change);

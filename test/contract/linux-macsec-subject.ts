@@ -26,10 +26,20 @@ export async function linuxMacsecSubject(cak: string, ctx: (device: string, prof
   const lab = await kernelLabUp({ name: `ct${process.pid}`, dir, vms: [{ name: "lsw1", nsim: false }] });
   const vm = lab.vms[0]!;
   const connect = (device: string) =>
-    SshConnection.connect({ device, host: "127.0.0.1", port: vm.sshPort, username: "root", privateKey: readFileSync(lab.clientKey), knownHostsFile: lab.knownHosts, commandTimeoutMs: 60_000 });
+    SshConnection.connect({
+      device,
+      host: "127.0.0.1",
+      port: vm.sshPort,
+      username: "root",
+      privateKey: readFileSync(lab.clientKey),
+      knownHostsFile: lab.knownHosts,
+      commandTimeoutMs: 60_000,
+    });
   const conn = await connect("lab-linux-sw1");
   const probe = await connect("probe");
-  const driver: Driver = driverFactory("linux-macsec")!(ctx("lab-linux-sw1", profiles().switches.get("linux-macsec-switch")!, { ssh: async () => conn, commandTimeoutMs: 60_000 }));
+  const driver: Driver = driverFactory("linux-macsec")!(
+    ctx("lab-linux-sw1", profiles().switches.get("linux-macsec-switch")!, { ssh: async () => conn, commandTimeoutMs: 60_000 }),
+  );
   // the configuration file each running wpa_supplicant was started with (-c), from /proc
   const daemonConfs = "for p in $(pgrep -x wpa_supplicant); do tr '\\0' '\\n' < /proc/$p/cmdline | sed -n '/^-c$/{n;p;}'; done";
   const change: ConfigChange = {
@@ -42,7 +52,12 @@ export async function linuxMacsecSubject(cak: string, ctx: (device: string, prof
     driver,
     change,
     // the SecYs in the kernel and the daemons keying them
-    observe: async () => (await probe.run(`(ip -o -d link show type macsec | grep -o 'sci [0-9a-f]*'; ${daemonConfs} | xargs -r grep -h mka_ckn) | sort | tr '\\n' ' '`)).trim() || "none",
+    observe: async () =>
+      (
+        await probe.run(
+          `(ip -o -d link show type macsec | grep -o 'sci [0-9a-f]*'; ${daemonConfs} | xargs -r grep -h mka_ckn) | sort | tr '\\n' ' '`,
+        )
+      ).trim() || "none",
     keys: async () => (await probe.run(`${daemonConfs} | xargs -r grep -h mka_ckn | sed 's/.*=//' | sort -u`)).split("\n").filter(Boolean),
     stop: async () => {
       probe.close();

@@ -17,20 +17,41 @@ const OC = "http://openconfig.net/yang/macsec";
 
 function inventory(o: { suite?: string } = {}) {
   const sw = (name: string, site: string, p: NetconfPeer) => ({
-    name, kind: "switch", site, profile: "lab-openconfig-switch", management: { address: p.host, port: p.port, transport: "netconf" },
+    name,
+    kind: "switch",
+    site,
+    profile: "lab-openconfig-switch",
+    management: { address: p.host, port: p.port, transport: "netconf" },
     credentials: { username: LAB_USER, secret: `file:${p.clientKeyPath}` },
-    ports: [{ name: "eth1", speed: "100G", mtu: 9000 }, { name: "eth2", speed: "100G", mtu: 9000 }],
+    ports: [
+      { name: "eth1", speed: "100G", mtu: 9000 },
+      { name: "eth2", speed: "100G", mtu: 9000 },
+    ],
   });
   const enc = (name: string, site: string, p: SnmpPeer) => ({
-    name, kind: "l1-encryptor", site, profile: "acme-lx100",
+    name,
+    kind: "l1-encryptor",
+    site,
+    profile: "acme-lx100",
     management: { address: p.host, port: p.port, transport: "snmp", snmpVersion: "3", snmpAuth: "sha", snmpPriv: "aes" },
     credentials: { username: p.v3.user, secret: `secrets:${name}-auth`, privSecret: `secrets:${name}-priv` },
   });
   return {
-    version: 1, name: "apply-lab", policy: "default", sites: [{ name: "a" }, { name: "b" }],
+    version: 1,
+    name: "apply-lab",
+    policy: "default",
+    sites: [{ name: "a" }, { name: "b" }],
     devices: [sw("sw-a", "a", swA), sw("sw-b", "b", swB), enc("enc-a", "a", encA), enc("enc-b", "b", encB)],
     links: [
-      { name: "ab-macsec", a: "sw-a:eth1", b: "sw-b:eth1", medium: "dwdm", speed: "100G", pathMtu: 9216, ...(o.suite ? { macsecSuite: o.suite } : {}) },
+      {
+        name: "ab-macsec",
+        a: "sw-a:eth1",
+        b: "sw-b:eth1",
+        medium: "dwdm",
+        speed: "100G",
+        pathMtu: 9216,
+        ...(o.suite ? { macsecSuite: o.suite } : {}),
+      },
       { name: "ab-l1", a: "sw-a:eth2", b: "sw-b:eth2", medium: "dwdm", speed: "100G", pathMtu: 9216, encryptors: ["enc-a", "enc-b"] },
     ],
   };
@@ -38,10 +59,30 @@ function inventory(o: { suite?: string } = {}) {
 const inv = join(dir, "inv.yaml");
 const stateDir = () => ({ stateDir: join(dir, "state") });
 const journalText = async () => JSON.stringify(await stateJournal(stateDir(), "apply-lab"));
-const common = () => ["--inventory", inv, "--state-dir", join(dir, "state"), "--known-hosts", join(dir, "known_hosts"), "--secrets", join(dir, "secrets.yaml"), "--confirm-timeout", "20", "--secured-timeout", "5"];
+const common = () => [
+  "--inventory",
+  inv,
+  "--state-dir",
+  join(dir, "state"),
+  "--known-hosts",
+  join(dir, "known_hosts"),
+  "--secrets",
+  join(dir, "secrets.yaml"),
+  "--confirm-timeout",
+  "20",
+  "--secured-timeout",
+  "5",
+];
 
 async function probe(p: NetconfPeer) {
-  const c = await SshConnection.connect({ device: "probe", host: p.host, port: p.port, username: LAB_USER, privateKey: readFileSync(p.clientKeyPath), knownHostsFile: p.knownHosts });
+  const c = await SshConnection.connect({
+    device: "probe",
+    host: p.host,
+    port: p.port,
+    username: LAB_USER,
+    privateKey: readFileSync(p.clientKeyPath),
+    knownHostsFile: p.knownHosts,
+  });
   const nc = await NetconfSession.open(await c.subsystem("netconf"), { device: "probe" });
   return { nc, close: async () => (await nc.close(), c.close()) };
 }
@@ -61,7 +102,16 @@ async function rotationOn(p: SnmpPeer): Promise<number> {
 beforeAll(async () => {
   [swA, swB, encA, encB] = await Promise.all([startNetconf(), startNetconf(), startSnmpd({ v2c: true }), startSnmpd({ v2c: true })]); // the probe reads over v2c
   writeFileSync(join(dir, "known_hosts"), readFileSync(swA.knownHosts, "utf8") + readFileSync(swB.knownHosts, "utf8"));
-  writeFileSync(join(dir, "secrets.yaml"), stringify({ "enc-a-auth": encA.v3.authKey, "enc-a-priv": encA.v3.privKey, "enc-b-auth": encB.v3.authKey, "enc-b-priv": encB.v3.privKey }), { mode: 0o600 });
+  writeFileSync(
+    join(dir, "secrets.yaml"),
+    stringify({
+      "enc-a-auth": encA.v3.authKey,
+      "enc-a-priv": encA.v3.privKey,
+      "enc-b-auth": encB.v3.authKey,
+      "enc-b-priv": encB.v3.privKey,
+    }),
+    { mode: 0o600 },
+  );
   chmodSync(join(dir, "secrets.yaml"), 0o600);
   writeFileSync(inv, stringify(inventory()));
 }, 60_000);
@@ -92,7 +142,9 @@ describe("apply (real switches and encryptors)", () => {
     expect(await rotationOn(encA)).toBe(3600);
     expect(await rotationOn(encB)).toBe(3600);
     const steps = await stateJournal(stateDir(), "apply-lab");
-    expect(steps.filter((s) => s.target === "ab-macsec").map((s) => `${s.step}:${s.state}`)).toEqual(expect.arrayContaining(["commit:done", "verify:done", "confirm:done"]));
+    expect(steps.filter((s) => s.target === "ab-macsec").map((s) => `${s.step}:${s.state}`)).toEqual(
+      expect.arrayContaining(["commit:done", "verify:done", "confirm:done"]),
+    );
   });
 
   it("a second apply changes nothing and exits 0", async () => {
@@ -128,7 +180,17 @@ describe("apply (real switches and encryptors)", () => {
   });
 
   it("verify marks each link with evidence, and the report shows it", async () => {
-    const v = await cli("verify", inv, "--known-hosts", join(dir, "known_hosts"), "--secrets", join(dir, "secrets.yaml"), "--out", join(dir, "verify.json"), "--json");
+    const v = await cli(
+      "verify",
+      inv,
+      "--known-hosts",
+      join(dir, "known_hosts"),
+      "--secrets",
+      join(dir, "secrets.yaml"),
+      "--out",
+      join(dir, "verify.json"),
+      "--json",
+    );
     outputs.push(v.out, v.err);
     const entries = JSON.parse(v.out).entries as { name: string; status: string; evidence: string[] }[];
     const l1 = entries.find((e) => e.name === "ab-l1")!;
@@ -145,7 +207,21 @@ describe("apply (real switches and encryptors)", () => {
 
   it("rotates the MACsec key make-before-break: both keys on both ends, then only the new one", async () => {
     const before = JSON.parse((await stateSecret(stateDir(), "apply-lab", "macsec/ab-macsec"))!).ckn as string;
-    const r = await cli("rotate", "link", "ab-macsec", "--inventory", inv, "--state-dir", join(dir, "state"), "--known-hosts", join(dir, "known_hosts"), "--secrets", join(dir, "secrets.yaml"), "--confirm-timeout", "20");
+    const r = await cli(
+      "rotate",
+      "link",
+      "ab-macsec",
+      "--inventory",
+      inv,
+      "--state-dir",
+      join(dir, "state"),
+      "--known-hosts",
+      join(dir, "known_hosts"),
+      "--secrets",
+      join(dir, "secrets.yaml"),
+      "--confirm-timeout",
+      "20",
+    );
     outputs.push(r.out, r.err);
     expect(r.code, r.out + r.err).toBe(2);
     expect(r.err).toMatch(/install-next-key done[\s\S]*retire-old-key done/);
@@ -172,10 +248,18 @@ describe("apply (real switches and encryptors)", () => {
     const { spawn } = await import("node:child_process");
     const args = ["bin/linkcrypt.js", "apply", join(dir, "plan3.json"), ...common().map((a) => (a === "20" ? "6" : a))];
     const seen = (await stateJournal(stateDir(), "apply-lab")).length; // only entries this child writes count
-    const child = spawn(process.execPath, args, { env: { ...process.env, LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS: "30000" }, stdio: "ignore" });
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS: "30000" },
+      stdio: "ignore",
+    });
     const until = Date.now() + 20_000;
-    while (!(await stateJournal(stateDir(), "apply-lab")).slice(seen).some((e) => e.step === "commit" && e.state === "done" && e.target === "ab-macsec"))
-      if (Date.now() > until) throw new Error("the apply never reached its commit"); else await new Promise((r) => setTimeout(r, 50));
+    while (
+      !(await stateJournal(stateDir(), "apply-lab"))
+        .slice(seen)
+        .some((e) => e.step === "commit" && e.state === "done" && e.target === "ab-macsec")
+    )
+      if (Date.now() > until) throw new Error("the apply never reached its commit");
+      else await new Promise((r) => setTimeout(r, 50));
     expect(await suiteOn(swA)).toBe("GCM_AES_XPN_128"); // committed, not confirmed
     child.kill("SIGKILL");
     await new Promise((r) => child.once("exit", r));
@@ -185,7 +269,9 @@ describe("apply (real switches and encryptors)", () => {
     const before = (await stateJournal(stateDir(), "apply-lab")).length;
     const r = await cli("apply", join(dir, "plan3.json"), ...common());
     outputs.push(r.out, r.err);
-    expect(r.err).toMatch(/a previous run left ab-macsec committed but unconfirmed: sw-a cancelled \(cancel-commit by persist-id\), sw-b cancelled/);
+    expect(r.err).toMatch(
+      /a previous run left ab-macsec committed but unconfirmed: sw-a cancelled \(cancel-commit by persist-id\), sw-b cancelled/,
+    );
     expect(r.err).not.toMatch(/waiting \d+ s/);
     expect(r.code, r.out + r.err).toBe(2);
     const rerun = (await stateJournal(stateDir(), "apply-lab")).slice(before);
@@ -204,10 +290,19 @@ describe("apply (real switches and encryptors)", () => {
     const cak = JSON.parse((await stateSecret(stateDir(), "apply-lab", "macsec/ab-macsec"))!).cak as string;
     expect(cak).toMatch(/^[0-9a-f]{64}$/);
     const files = [join(dir, "plan.json"), join(dir, "plan2.json")];
-    for (const text of [...outputs, await journalText(), stateFileText(join(dir, "state", "state.sqlite")), ...files.map((f) => readFileSync(f, "utf8"))]) {
+    for (const text of [
+      ...outputs,
+      await journalText(),
+      stateFileText(join(dir, "state", "state.sqlite")),
+      ...files.map((f) => readFileSync(f, "utf8")),
+    ]) {
       expect(text).not.toContain(cak);
       for (const s of [encA.v3.authKey, encA.v3.privKey]) expect(text).not.toContain(s);
     }
-    expect(readdirSync(join(dir, "state")).filter((f) => !/-(wal|shm)$/.test(f)).sort()).toEqual(["state.key", "state.sqlite"]);
+    expect(
+      readdirSync(join(dir, "state"))
+        .filter((f) => !/-(wal|shm)$/.test(f))
+        .sort(),
+    ).toEqual(["state.key", "state.sqlite"]);
   });
 });

@@ -22,7 +22,10 @@ afterAll(async () => {
 });
 
 function netnsList(): string[] {
-  return execFileSync("ip", ["netns", "list"], { encoding: "utf8" }).split("\n").map((l) => l.split(" ")[0]!).filter(Boolean);
+  return execFileSync("ip", ["netns", "list"], { encoding: "utf8" })
+    .split("\n")
+    .map((l) => l.split(" ")[0]!)
+    .filter(Boolean);
 }
 
 /** Every regular file under `dir`, with its mode. */
@@ -54,27 +57,51 @@ describe("lab: cleans up only after itself (real lab)", () => {
     expect(first.password).toBeTruthy();
     expect(first.password).not.toBe("lctest-pw-7f3a");
     expect(first.password).not.toBe(LAB_PASSWORD);
-    const shadow = readFileSync("/etc/shadow", "utf8").split("\n").find((l) => l.startsWith(`${first.user}:`))!;
+    const shadow = readFileSync("/etc/shadow", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith(`${first.user}:`))!;
     expect(shadow.split(":")[1]).toMatch(/^\$/); // a password hash is set
   });
 
   it("every lab file that holds a key or password is mode 0600", () => {
-    const secrets = [first.password!, ...first.encryptors!.flatMap((e) => [e.v3.authKey, e.v3.privKey]), readFileSync(join(dir, "mesh-master.key"), "utf8").trim()];
+    const secrets = [
+      first.password!,
+      ...first.encryptors!.flatMap((e) => [e.v3.authKey, e.v3.privKey]),
+      readFileSync(join(dir, "mesh-master.key"), "utf8").trim(),
+    ];
     const files = walk(dir).filter((f) => !f.path.endsWith("notes.txt"));
     const holders = files.filter((f) => {
       const t = readFileSync(f.path, "latin1");
       return secrets.some((s) => t.includes(s)) || /PRIVATE KEY/.test(t);
     });
-    expect(holders.map((f) => f.path)).toEqual(expect.arrayContaining([join(dir, "lab.json"), join(dir, "secrets.yaml"), join(dir, "mesh-master.key")]));
+    expect(holders.map((f) => f.path)).toEqual(
+      expect.arrayContaining([join(dir, "lab.json"), join(dir, "secrets.yaml"), join(dir, "mesh-master.key")]),
+    );
     for (const f of holders) expect(`${f.path} ${f.mode.toString(8)}`).toBe(`${f.path} 600`);
   });
 
   it("the encryptors refuse SNMP v2c (public) and answer v3 authPriv", async () => {
     const e = first.encryptors![0]!;
-    const v2 = SnmpSession.open({ device: "probe", host: "127.0.0.1", port: e.port, version: "2c", community: "public", timeoutMs: 700, retries: 0 });
+    const v2 = SnmpSession.open({
+      device: "probe",
+      host: "127.0.0.1",
+      port: e.port,
+      version: "2c",
+      community: "public",
+      timeoutMs: 700,
+      retries: 0,
+    });
     await expect(v2.get(["1.3.6.1.2.1.1.5.0"])).rejects.toThrow();
     v2.close();
-    const v3 = SnmpSession.open({ device: "probe", host: "127.0.0.1", port: e.port, version: "3", timeoutMs: 2000, retries: 1, user: { name: e.v3.user, authProtocol: "sha", authKey: e.v3.authKey, privProtocol: "aes", privKey: e.v3.privKey } });
+    const v3 = SnmpSession.open({
+      device: "probe",
+      host: "127.0.0.1",
+      port: e.port,
+      version: "3",
+      timeoutMs: 2000,
+      retries: 1,
+      user: { name: e.v3.user, authProtocol: "sha", authKey: e.v3.authKey, privProtocol: "aes", privKey: e.v3.privKey },
+    });
     expect((await v3.get(["1.3.6.1.2.1.1.5.0"])).length).toBe(1);
     v3.close();
   });
@@ -114,10 +141,18 @@ describe("lab: down trusts lab.json only for what a lab makes", () => {
     mkdirSync(d);
     writeFileSync(join(root, "outside.txt"), "keep\n");
     const victim = (await import("node:child_process")).spawn("sleep", ["30"], { stdio: "ignore" });
-    writeFileSync(join(d, "lab.json"), JSON.stringify({
-      name: "x", dir: d, bridgeNetns: "not-a-lab-ns", subnet: "10.231.9.0/24", user: "root", made: ["../outside.txt", "/etc/hostname"],
-      hosts: [{ name: "h", netns: "also-not-ours", address: "10.231.9.1", dir: d, viciSocket: "x", pid: victim.pid }],
-    }));
+    writeFileSync(
+      join(d, "lab.json"),
+      JSON.stringify({
+        name: "x",
+        dir: d,
+        bridgeNetns: "not-a-lab-ns",
+        subnet: "10.231.9.0/24",
+        user: "root",
+        made: ["../outside.txt", "/etc/hostname"],
+        hosts: [{ name: "h", netns: "also-not-ours", address: "10.231.9.1", dir: d, viciSocket: "x", pid: victim.pid }],
+      }),
+    );
     const down = await cli("lab", "down", "--dir", d);
     expect(down.code, down.err).toBe(0);
     expect(victim.exitCode).toBeNull();

@@ -24,13 +24,31 @@ afterAll(async () => labDown(dir));
 
 const outputs: string[] = [];
 const access = () => ["--known-hosts", join(dir, "known_hosts"), "--secrets", join(dir, "secrets.yaml")];
-const applyArgs = () => [join(root, "plan.json"), "--inventory", inv, ...access(), "--state-dir", state, "--lab", "--confirm-timeout", "30", "--json"];
+const applyArgs = () => [
+  join(root, "plan.json"),
+  "--inventory",
+  inv,
+  ...access(),
+  "--state-dir",
+  state,
+  "--lab",
+  "--confirm-timeout",
+  "30",
+  "--json",
+];
 
 async function lockRunning(switchName: string) {
   const s = readLab(dir)!.switches!.find((x) => x.name === switchName)!;
   const kh = join(root, "kh");
   (await import("node:fs")).writeFileSync(kh, `${s.knownHostsLine}\n`);
-  const c = await SshConnection.connect({ device: "blocker", host: "127.0.0.1", port: s.port, username: readLab(dir)!.user!, privateKey: readFileSync(s.clientKeyPath), knownHostsFile: kh });
+  const c = await SshConnection.connect({
+    device: "blocker",
+    host: "127.0.0.1",
+    port: s.port,
+    username: readLab(dir)!.user!,
+    privateKey: readFileSync(s.clientKeyPath),
+    knownHostsFile: kh,
+  });
   const nc = await NetconfSession.open(await c.subsystem("netconf"), { device: "blocker" });
   await nc.lock("running");
   return async () => {
@@ -48,7 +66,12 @@ describe("end to end through linkcrypt lab up", () => {
     expect(up.out).toMatch(/b1-enc\s+l1-encryptor\s+snmpd, udp 127\.0\.0\.1:\d+/);
     const st = await cli("lab", "status", "--dir", dir, "--json");
     expect(st.code).toBe(0);
-    expect(JSON.parse(st.out).devices.map((d: { name: string; running: boolean }) => `${d.name}:${d.running}`)).toEqual(["a1-sw:true", "b1-sw:true", "a1-enc:true", "b1-enc:true"]);
+    expect(JSON.parse(st.out).devices.map((d: { name: string; running: boolean }) => `${d.name}:${d.running}`)).toEqual([
+      "a1-sw:true",
+      "b1-sw:true",
+      "a1-enc:true",
+      "b1-enc:true",
+    ]);
     expect((await cli("plan", inv, "--out", join(root, "plan.json"))).code).toBe(0);
   }, 60_000);
 
@@ -60,7 +83,9 @@ describe("end to end through linkcrypt lab up", () => {
     expect(results.map((r) => `${r.target}:${r.outcome}`)).toEqual(["a1-b1-l1:planned", "a1-b1-macsec:planned", "mesh app:planned"]);
     expect(results.find((r) => r.target === "a1-b1-macsec")!.diff).toMatch(/secret-key = <secret>/);
     expect(results.find((r) => r.target === "a1-b1-l1")!.diff).toMatch(/rotationInterval: 86400 -> 3600/);
-    expect(results.find((r) => r.target === "mesh app")!.diff).toMatch(/a1-h1:\n[\s\S]*\+ connections \{[\s\S]*\+ +remote_addrs = 10\.231\./);
+    expect(results.find((r) => r.target === "mesh app")!.diff).toMatch(
+      /a1-h1:\n[\s\S]*\+ connections \{[\s\S]*\+ +remote_addrs = 10\.231\./,
+    );
   }, 60_000);
 
   it("2. one switch rejects the commit: both ends roll back, and the report shows the link unsecured with the reason", async () => {
@@ -116,7 +141,18 @@ describe("end to end through linkcrypt lab up", () => {
         samples.push((JSON.parse(v.out).pairs as { status: string }[]).filter((p) => p.status === "up" || p.status === "idle").length);
       }
     })();
-    const rl = await cli("rotate", "link", "a1-b1-macsec", "--inventory", inv, ...access(), "--state-dir", state, "--confirm-timeout", "30");
+    const rl = await cli(
+      "rotate",
+      "link",
+      "a1-b1-macsec",
+      "--inventory",
+      inv,
+      ...access(),
+      "--state-dir",
+      state,
+      "--confirm-timeout",
+      "30",
+    );
     const rm = await cli("rotate", "mesh", "app", "--inventory", inv, ...access(), "--state-dir", state, "--lab");
     sampling = false;
     await sampler;
@@ -133,7 +169,14 @@ describe("end to end through linkcrypt lab up", () => {
     const master = readFileSync(join(dir, "mesh-master.key"), "utf8").trim();
     const snmp = Object.values(parse(readFileSync(join(dir, "secrets.yaml"), "utf8")) as Record<string, string>);
     expect(snmp.length).toBe(4);
-    const texts = [...outputs, readFileSync(join(root, "plan.json"), "utf8"), JSON.stringify(await stateJournal({ stateDir: state }, invName)), stateFileText(join(state, "state.sqlite")), readFileSync(join(root, "verify.json"), "utf8")];
-    for (const t of texts) for (const s of [cak, master, ...snmp]) expect(t.includes(s), `a secret leaked into: ${t.slice(0, 80)}`).toBe(false);
+    const texts = [
+      ...outputs,
+      readFileSync(join(root, "plan.json"), "utf8"),
+      JSON.stringify(await stateJournal({ stateDir: state }, invName)),
+      stateFileText(join(state, "state.sqlite")),
+      readFileSync(join(root, "verify.json"), "utf8"),
+    ];
+    for (const t of texts)
+      for (const s of [cak, master, ...snmp]) expect(t.includes(s), `a secret leaked into: ${t.slice(0, 80)}`).toBe(false);
   });
 });

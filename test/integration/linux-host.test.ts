@@ -9,7 +9,14 @@ let peer: SshdPeer;
 let conn: SshConnection;
 beforeAll(async () => {
   peer = await startSshd();
-  conn = await SshConnection.connect({ device: "this-machine", host: peer.host, port: peer.port, username: LAB_USER, privateKey: readFileSync(peer.clientKeyPath), knownHostsFile: peer.knownHosts });
+  conn = await SshConnection.connect({
+    device: "this-machine",
+    host: peer.host,
+    port: peer.port,
+    username: LAB_USER,
+    privateKey: readFileSync(peer.clientKeyPath),
+    knownHostsFile: peer.knownHosts,
+  });
 });
 afterAll(async () => {
   conn?.close();
@@ -18,7 +25,16 @@ afterAll(async () => {
 
 describe("drivers: linux-host on the real test machine", () => {
   it("reads facts that match what this kernel really has", async () => {
-    const d = create({ device: "this-machine", profile: profiles().hosts.get("lab-netns-host")! as never, ssh: async () => conn, snmp: () => { throw new Error(); }, commandTimeoutMs: 15_000, now: () => new Date() });
+    const d = create({
+      device: "this-machine",
+      profile: profiles().hosts.get("lab-netns-host")! as never,
+      ssh: async () => conn,
+      snmp: () => {
+        throw new Error();
+      },
+      commandTimeoutMs: 15_000,
+      now: () => new Date(),
+    });
     const f = (await d.facts()).host!;
     expect(f.kernel).toBe(readFileSync("/proc/sys/kernel/osrelease", "utf8").trim());
     const cpu = readFileSync("/proc/cpuinfo", "utf8");

@@ -29,13 +29,21 @@ const link = (includeSci: boolean): MacsecChange => ({
 
 function ctx(device: string, conn: SshConnection): DriverContext {
   return {
-    device, profile: profiles().switches.get("lab-openconfig-switch")! as unknown as Record<string, unknown>, commandTimeoutMs: 15_000, now: () => new Date(),
+    device,
+    profile: profiles().switches.get("lab-openconfig-switch")! as unknown as Record<string, unknown>,
+    commandTimeoutMs: 15_000,
+    now: () => new Date(),
     ssh: async () => conn,
-    snmp: () => { throw new Error("no snmp"); },
+    snmp: () => {
+      throw new Error("no snmp");
+    },
   };
 }
 
-for (const set of [{ macsec: "1.2.0", keychain: "0.5.0", macsecRev: "2025-01-02", keychainRev: "2024-05-30" }, { macsec: "1.1.1", keychain: "0.4.0", macsecRev: "2023-08-03", keychainRev: "2022-11-05" }] as const) {
+for (const set of [
+  { macsec: "1.2.0", keychain: "0.5.0", macsecRev: "2025-01-02", keychainRev: "2024-05-30" },
+  { macsec: "1.1.1", keychain: "0.4.0", macsecRev: "2023-08-03", keychainRev: "2022-11-05" },
+] as const) {
   describe(`openconfig-macsec driver against a lab switch with openconfig-macsec ${set.macsec} and openconfig-keychain ${set.keychain}`, () => {
     let peer: NetconfPeer;
     let conn: SshConnection;
@@ -44,7 +52,15 @@ for (const set of [{ macsec: "1.2.0", keychain: "0.5.0", macsecRev: "2025-01-02"
     let driver: Driver;
     beforeAll(async () => {
       peer = await startNetconf({ models: { macsec: set.macsec, keychain: set.keychain } });
-      const connect = (device: string) => SshConnection.connect({ device, host: peer.host, port: peer.port, username: LAB_USER, privateKey: readFileSync(peer.clientKeyPath), knownHostsFile: peer.knownHosts });
+      const connect = (device: string) =>
+        SshConnection.connect({
+          device,
+          host: peer.host,
+          port: peer.port,
+          username: LAB_USER,
+          privateKey: readFileSync(peer.clientKeyPath),
+          knownHostsFile: peer.knownHosts,
+        });
       conn = await connect("lab-oc");
       probeConn = await connect("probe");
       probe = await NetconfSession.open(await probeConn.subsystem("netconf"), { device: "probe" });
@@ -58,17 +74,32 @@ for (const set of [{ macsec: "1.2.0", keychain: "0.5.0", macsecRev: "2025-01-02"
       conn?.close();
       await peer?.stop();
     });
-    const running = async () => dataXml(await probe.getConfig("running", '<keychains xmlns="http://openconfig.net/yang/oc-keychain"/><macsec xmlns="http://openconfig.net/yang/macsec"/>'));
+    const running = async () =>
+      dataXml(
+        await probe.getConfig(
+          "running",
+          '<keychains xmlns="http://openconfig.net/yang/oc-keychain"/><macsec xmlns="http://openconfig.net/yang/macsec"/>',
+        ),
+      );
 
     it("the hello announces the revisions the switch serves, and facts name them", async () => {
-      expect(openconfigDialect(probe.serverCapabilities)).toMatchObject({ macsecRevision: set.macsecRev, keychainRevision: set.keychainRev, announced: { macsec: true, keychain: true } });
-      expect((await driver.facts()).system?.description).toBe(`openconfig-macsec ${set.macsec} (${set.macsecRev}), openconfig-keychain ${set.keychain} (${set.keychainRev})`);
+      expect(openconfigDialect(probe.serverCapabilities)).toMatchObject({
+        macsecRevision: set.macsecRev,
+        keychainRevision: set.keychainRev,
+        announced: { macsec: true, keychain: true },
+      });
+      expect((await driver.facts()).system?.description).toBe(
+        `openconfig-macsec ${set.macsec} (${set.macsecRev}), openconfig-keychain ${set.keychain} (${set.keychainRev})`,
+      );
     });
 
     it("a link with the SCI: accepted on 1.2.0; on 1.1.1 refused before anything is sent", async () => {
       const before = await running();
       if (set.macsec === "1.1.1") {
-        const e = await driver.loadCandidate(link(true)).then(() => undefined, (x: unknown) => x);
+        const e = await driver.loadCandidate(link(true)).then(
+          () => undefined,
+          (x: unknown) => x,
+        );
         expect(e).toBeInstanceOf(UnsupportedError);
         expect((e as Error).message).toMatch(/openconfig-macsec 1\.1\.1.*include-sci.*nothing was sent/);
         expect(await driver.diff()).toBe("");
@@ -95,11 +126,16 @@ for (const set of [{ macsec: "1.2.0", keychain: "0.5.0", macsecRev: "2025-01-02"
     });
 
     it("the switch enforces its model: the other revision set's payload is rejected by netconfd", async () => {
-      const other = set.macsec === "1.2.0" ? { macsecRevision: "2023-08-03", keychainRevision: "2022-11-05" } : { macsecRevision: "2025-01-02", keychainRevision: "2024-05-30" };
+      const other =
+        set.macsec === "1.2.0"
+          ? { macsecRevision: "2023-08-03", keychainRevision: "2022-11-05" }
+          : { macsecRevision: "2025-01-02", keychainRevision: "2024-05-30" };
       const payload = renderOpenconfigMacsec(link(set.macsec !== "1.2.0"), undefined, other);
       await probe.lock("candidate");
       try {
-        await expect(probe.editConfig("candidate", payload, { defaultOperation: "merge", errorOption: "rollback-on-error" })).rejects.toBeInstanceOf(NetconfRpcError);
+        await expect(
+          probe.editConfig("candidate", payload, { defaultOperation: "merge", errorOption: "rollback-on-error" }),
+        ).rejects.toBeInstanceOf(NetconfRpcError);
       } finally {
         await probe.discardChanges();
         await probe.unlock("candidate");
@@ -119,14 +155,32 @@ describe("the CLI refuses what a 1.1.1 switch cannot take: plan --facts and appl
   const inv = join(dir, "inv.yaml");
   let a: NetconfPeer, b: NetconfPeer;
   beforeAll(async () => {
-    [a, b] = await Promise.all([startNetconf({ models: { macsec: "1.1.1", keychain: "0.4.0" } }), startNetconf({ models: { macsec: "1.1.1", keychain: "0.4.0" } })]);
+    [a, b] = await Promise.all([
+      startNetconf({ models: { macsec: "1.1.1", keychain: "0.4.0" } }),
+      startNetconf({ models: { macsec: "1.1.1", keychain: "0.4.0" } }),
+    ]);
     writeFileSync(join(dir, "known_hosts"), readFileSync(a.knownHosts, "utf8") + readFileSync(b.knownHosts, "utf8"));
     writeFileSync(join(dir, "secrets.yaml"), "{}\n", { mode: 0o600 });
     const sw = (name: string, site: string, p: NetconfPeer) => ({
-      name, kind: "switch", site, profile: "lab-openconfig-switch", management: { address: p.host, port: p.port, transport: "netconf" },
-      credentials: { username: LAB_USER, secret: `file:${p.clientKeyPath}` }, ports: [{ name: "eth1", speed: "100G", mtu: 9000 }],
+      name,
+      kind: "switch",
+      site,
+      profile: "lab-openconfig-switch",
+      management: { address: p.host, port: p.port, transport: "netconf" },
+      credentials: { username: LAB_USER, secret: `file:${p.clientKeyPath}` },
+      ports: [{ name: "eth1", speed: "100G", mtu: 9000 }],
     });
-    writeFileSync(inv, stringify({ version: 1, name: "rev-lab", policy: "default", sites: [{ name: "a" }, { name: "b" }], devices: [sw("sw-a", "a", a), sw("sw-b", "b", b)], links: [{ name: "ab", a: "sw-a:eth1", b: "sw-b:eth1", medium: "dwdm", speed: "100G", pathMtu: 9216 }] }));
+    writeFileSync(
+      inv,
+      stringify({
+        version: 1,
+        name: "rev-lab",
+        policy: "default",
+        sites: [{ name: "a" }, { name: "b" }],
+        devices: [sw("sw-a", "a", a), sw("sw-b", "b", b)],
+        links: [{ name: "ab", a: "sw-a:eth1", b: "sw-b:eth1", medium: "dwdm", speed: "100G", pathMtu: 9216 }],
+      }),
+    );
   }, 60_000);
   afterAll(async () => {
     await Promise.all([a, b].map((p) => p?.stop()));
@@ -153,7 +207,18 @@ describe("the CLI refuses what a 1.1.1 switch cannot take: plan --facts and appl
     writeFileSync(inv, readFileSync(inv, "utf8").replace("pathMtu: 9216", "pathMtu: 9216\n    macsecOmitSci: true"));
     const ok = await cli("plan", inv, "--facts", join(dir, "facts.json"), "--out", join(dir, "plan2.json"));
     expect(ok.code, ok.out + ok.err).toBe(0);
-    const r = await cli("apply", join(dir, "plan2.json"), "--inventory", inv, "--facts", join(dir, "facts.json"), "--state-dir", join(dir, "state"), ...access(), "--dry-run");
+    const r = await cli(
+      "apply",
+      join(dir, "plan2.json"),
+      "--inventory",
+      inv,
+      "--facts",
+      join(dir, "facts.json"),
+      "--state-dir",
+      join(dir, "state"),
+      ...access(),
+      "--dry-run",
+    );
     expect(r.code, r.out + r.err).toBe(2);
     expect(r.out).toMatch(/ab\s+macsec\s+planned/);
     expect(r.out).not.toContain("include-sci");
@@ -161,7 +226,14 @@ describe("the CLI refuses what a 1.1.1 switch cannot take: plan --facts and appl
 });
 
 async function probeOf(p: NetconfPeer) {
-  const c = await SshConnection.connect({ device: "probe", host: p.host, port: p.port, username: LAB_USER, privateKey: readFileSync(p.clientKeyPath), knownHostsFile: p.knownHosts });
+  const c = await SshConnection.connect({
+    device: "probe",
+    host: p.host,
+    port: p.port,
+    username: LAB_USER,
+    privateKey: readFileSync(p.clientKeyPath),
+    knownHostsFile: p.knownHosts,
+  });
   const nc = await NetconfSession.open(await c.subsystem("netconf"), { device: "probe" });
   return { nc, close: async () => (await nc.close(), c.close()) };
 }

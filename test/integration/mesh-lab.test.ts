@@ -50,23 +50,32 @@ describe("mesh: end to end on the lab", () => {
     const conf = readFileSync(join(h.dir, "swanctl", "conf.d", "linkcrypt-mesh.conf"), "utf8");
     expect(conf).toMatch(/mesh-db1 \{/);
     expect(conf).not.toMatch(/secret\s*=/);
-    const mode = execFileSync("stat", ["-c", "%a", join(h.dir, "swanctl", "conf.d", "linkcrypt-secrets.conf")]).toString().trim();
+    const mode = execFileSync("stat", ["-c", "%a", join(h.dir, "swanctl", "conf.d", "linkcrypt-secrets.conf")])
+      .toString()
+      .trim();
     expect(mode).toBe("600");
   });
 
   it("2. traffic passes between every pair, and the wire shows only ESP in UDP 4500, never the payload", async () => {
     const pcap = join(dir, "wire.pcap");
-    const td = spawn("ip", ["netns", "exec", lab.bridgeNetns, "tcpdump", "--immediate-mode", "-i", "br0", "-U", "-w", pcap], { stdio: ["ignore", "ignore", "pipe"] });
+    const td = spawn("ip", ["netns", "exec", lab.bridgeNetns, "tcpdump", "--immediate-mode", "-i", "br0", "-U", "-w", pcap], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     // tcpdump says "listening on br0" once it captures
     await new Promise<void>((resolve) => td.stderr!.on("data", (d: Buffer) => /listening on/.test(d.toString()) && resolve()));
     const pattern = "6c696e6b63727970744c4162"; // "linkcryptLAb"
     for (const a of lab.hosts)
       for (const b of lab.hosts)
-        if (a.name < b.name) execFileSync("ip", ["netns", "exec", a.netns, "ping", "-c", "2", "-i", "0.2", "-W", "2", "-p", pattern, b.address]);
+        if (a.name < b.name)
+          execFileSync("ip", ["netns", "exec", a.netns, "ping", "-c", "2", "-i", "0.2", "-W", "2", "-p", pattern, b.address]);
     await new Promise((r) => setTimeout(r, 1000));
     td.kill("SIGINT");
     await new Promise((r) => td.once("exit", r));
-    const lines = execFileSync("tcpdump", ["-nn", "-r", pcap], { stderr: "ignore" } as never).toString().trim().split("\n").filter(Boolean);
+    const lines = execFileSync("tcpdump", ["-nn", "-r", pcap], { stderr: "ignore" } as never)
+      .toString()
+      .trim()
+      .split("\n")
+      .filter(Boolean);
     // Host-to-host packets only (the bridge itself may send IGMP or similar, which carries no host data).
     const addrs = lab.hosts.map((h) => h.address);
     const ip = lines.filter((l) => / IP /.test(l) && addrs.some((a) => l.includes(` ${a}.`)) && addrs.some((a) => l.includes(`> ${a}.`)));
@@ -76,7 +85,11 @@ describe("mesh: end to end on the lab", () => {
     const esp = ip.filter((l) => /UDP-encap: ESP/.test(l));
     for (const a of lab.hosts)
       for (const b of lab.hosts)
-        if (a.name < b.name) expect(esp.some((l) => l.includes(` ${a.address}.4500 > ${b.address}.4500`)), `${a.name} -> ${b.name}`).toBe(true);
+        if (a.name < b.name)
+          expect(
+            esp.some((l) => l.includes(` ${a.address}.4500 > ${b.address}.4500`)),
+            `${a.name} -> ${b.name}`,
+          ).toBe(true);
     expect(readFileSync(pcap).includes(Buffer.from(pattern, "hex"))).toBe(false);
     const f = await verify();
     expect(f.every((x) => x.status === "up")).toBe(true); // traffic flowed: no pair is idle any more
@@ -108,7 +121,13 @@ describe("mesh: end to end on the lab", () => {
     const h = await labAddHost(dir, "db3");
     const doc = parse(readFileSync(inv, "utf8"));
     const db1 = doc.devices.find((d: { name: string }) => d.name === "db1");
-    doc.devices.push({ ...db1, name: "db3", management: { address: h.address, transport: "local" }, addresses: { ipv4: h.address }, vici: { socket: h.viciSocket, confDir: join(h.dir, "swanctl", "conf.d") } });
+    doc.devices.push({
+      ...db1,
+      name: "db3",
+      management: { address: h.address, transport: "local" },
+      addresses: { ipv4: h.address },
+      vici: { socket: h.viciSocket, confDir: join(h.dir, "swanctl", "conf.d") },
+    });
     writeFileSync(inv, stringify(doc));
     const r = await cli("mesh", "deliver", inv, "--lab");
     expect(r.code, r.out + r.err).toBe(0);

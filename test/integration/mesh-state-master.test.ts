@@ -76,7 +76,10 @@ describe('pskMaster "state:" on the lab', () => {
     const f = await verify();
     expect(healthy(f)).toBe(true);
     before = spiMap(f);
-    const ks = JSON.parse((await run("keys", "status", "--inventory", inv, ...state, "--json")).out).keys as { key: string; ageDays: number | null }[];
+    const ks = JSON.parse((await run("keys", "status", "--inventory", inv, ...state, "--json")).out).keys as {
+      key: string;
+      ageDays: number | null;
+    }[];
     expect(ks.find((k) => k.key === "PSK master dc1-lan")?.ageDays).toBeLessThan(0.1);
   }, 90_000);
 
@@ -129,7 +132,12 @@ describe('pskMaster "state:" on the lab', () => {
     const haystacks = [...files(root).map((f) => ({ f, b: readFileSync(f) })), { f: "printed", b: Buffer.from(printed.join("\n")) }];
     expect(haystacks.some((h) => h.f === db)).toBe(true);
     for (const m of masters)
-      for (const needle of [Buffer.from(m), Buffer.from(m, "hex"), Buffer.from(m.toUpperCase()), Buffer.from(Buffer.from(m).toString("base64").slice(0, 40))])
+      for (const needle of [
+        Buffer.from(m),
+        Buffer.from(m, "hex"),
+        Buffer.from(m.toUpperCase()),
+        Buffer.from(Buffer.from(m).toString("base64").slice(0, 40)),
+      ])
         for (const h of haystacks) expect(h.b.includes(needle), `${h.f} holds a master`).toBe(false);
     expect(existsSync(`${db.replace(/\.sqlite$/, "")}.key`)).toBe(true);
   });

@@ -10,8 +10,12 @@ let ssh: SshConnection;
 beforeAll(async () => {
   peer = await startNetconf();
   ssh = await SshConnection.connect({
-    device: "lab-sw1", host: peer.host, port: peer.port, username: LAB_USER,
-    privateKey: readFileSync(peer.clientKeyPath), knownHostsFile: peer.knownHosts,
+    device: "lab-sw1",
+    host: peer.host,
+    port: peer.port,
+    username: LAB_USER,
+    privateKey: readFileSync(peer.clientKeyPath),
+    knownHostsFile: peer.knownHosts,
   });
 });
 afterAll(async () => {
@@ -19,7 +23,8 @@ afterAll(async () => {
   await peer?.stop();
 });
 
-const open = async (offerBase11 = true) => NetconfSession.open(await ssh.subsystem("netconf"), { device: "lab-sw1", offerBase11, rpcTimeoutMs: 10_000 });
+const open = async (offerBase11 = true) =>
+  NetconfSession.open(await ssh.subsystem("netconf"), { device: "lab-sw1", offerBase11, rpcTimeoutMs: 10_000 });
 const policy = (rekey: number, policyRef = "p1") => `<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">
   <macsec xmlns="${OC}"><mka><policies><policy><name>p1</name><config><name>p1</name>
     <macsec-cipher-suite>GCM_AES_XPN_256</macsec-cipher-suite><sak-rekey-interval>${rekey}</sak-rekey-interval></config></policy></policies></mka>

@@ -16,7 +16,8 @@ const ROOT = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathna
 const work = mkdtempSync(join(tmpdir(), "linkcrypt-pack-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const npm = (args: string[], cwd = ROOT) => spawnSync("npm", args, { cwd, encoding: "utf8", env: { ...process.env, npm_config_update_notifier: "false" } });
+const npm = (args: string[], cwd = ROOT) =>
+  spawnSync("npm", args, { cwd, encoding: "utf8", env: { ...process.env, npm_config_update_notifier: "false" } });
 
 describe("package: npm pack and a global install", () => {
   let tarball = "";
@@ -28,9 +29,20 @@ describe("package: npm pack and a global install", () => {
     const [info] = JSON.parse(r.stdout) as { filename: string; files: { path: string }[] }[];
     tarball = join(work, info!.filename);
     files = info!.files.map((f) => f.path);
-    expect(files).toEqual(expect.arrayContaining(["bin/linkcrypt.js", "dist/linkcrypt.mjs", "LICENSE", "package.json", "src/cli/main.ts", "profiles/policies/default.yaml"]));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        "bin/linkcrypt.js",
+        "dist/linkcrypt.mjs",
+        "LICENSE",
+        "package.json",
+        "src/cli/main.ts",
+        "profiles/policies/default.yaml",
+      ]),
+    );
     expect(files.filter((f) => f.startsWith("test/") || /\.(test|spec)\.ts$/.test(f))).toEqual([]);
-    expect(files.filter((f) => f.startsWith("bench/") || f.startsWith("examples/") || f.startsWith(".ci/") || f.endsWith(".map"))).toEqual([]);
+    expect(files.filter((f) => f.startsWith("bench/") || f.startsWith("examples/") || f.startsWith(".ci/") || f.endsWith(".map"))).toEqual(
+      [],
+    );
   }, 300_000);
 
   it("a global install of the tarball runs linkcrypt --version and a verb from the bundle", () => {
@@ -54,7 +66,8 @@ describe("package: npm pack and a global install", () => {
     expect(existsSync(join(installed, ".git"))).toBe(false);
     expect(readdirSync(join(installed, "dist"))).toEqual(["linkcrypt.mjs"]);
     const bin = join(prefix, "bin/linkcrypt");
-    const run = (...args: string[]) => spawnSync(bin, args, { cwd: work, encoding: "utf8", env: { ...process.env, LINKCRYPT_FROM_SOURCE: "" } });
+    const run = (...args: string[]) =>
+      spawnSync(bin, args, { cwd: work, encoding: "utf8", env: { ...process.env, LINKCRYPT_FROM_SOURCE: "" } });
     const v = run("--version");
     expect(v.status, v.stderr).toBe(0);
     expect(v.stdout).toMatch(/^linkcrypt 0\.\d+\.\d+ \([0-9a-f]{7,}(-dirty)?\)\n$/);

@@ -16,14 +16,22 @@ const dir = mkdtempSync(join(tmpdir(), "lc-report-"));
 
 function chromium(...args: string[]): string {
   const profile = mkdtempSync(join(tmpdir(), "lc-chromium-"));
-  return execFileSync(chromiumPath(), [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, ...args], { stdio: ["ignore", "pipe", "ignore"], timeout: 90_000 }).toString();
+  return execFileSync(chromiumPath(), [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, ...args], {
+    stdio: ["ignore", "pipe", "ignore"],
+    timeout: 90_000,
+  }).toString();
 }
 
 /** The text of the element with this id in dumped HTML (tags removed, entities for <>& decoded). */
 function section(dom: string, id: string): string {
   const m = new RegExp(`<section id="${id}">([\\s\\S]*?)</section>`).exec(dom);
   if (!m) throw new Error(`no section #${id} in the DOM`);
-  return m[1]!.replace(/<[^>]+>/g, " ").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&").replace(/\s+/g, " ");
+  return m[1]!
+    .replace(/<[^>]+>/g, " ")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&")
+    .replace(/\s+/g, " ");
 }
 
 /** Share of dark pixels in a binary PGM (P5) image. */
@@ -54,15 +62,19 @@ describe("report: HTML in headless Chromium", () => {
     expect(prov).toMatch(/linkcrypt 0\.1\.0, commit [0-9a-f]{40}/);
     expect(prov).toMatch(/three-site-mixed, sha256 sha256:[0-9a-f]{64}/);
     expect(prov).toMatch(/plan sha256 [0-9a-f]{64}/);
-    expect(prov).toMatch(/verify evidence .*verify\.json, sha256 [0-9a-f]{64}; inventory three-site-mixed; collected \S+Z to \S+Z \(\d+ min before this report; freshness limit 24 h\)/);
+    expect(prov).toMatch(
+      /verify evidence .*verify\.json, sha256 [0-9a-f]{64}; inventory three-site-mixed; collected \S+Z to \S+Z \(\d+ min before this report; freshness limit 24 h\)/,
+    );
     const controls = section(dom, "controls");
     const rows = /<section id="controls">([\s\S]*?)<\/section>/.exec(dom)![1]!;
-    for (const f of ["PCI DSS 4.0", "CNSA", "RFC 8221/8247", "BSI TR-02102-3"]) expect(rows.split(`<tr data-standard="${f}">`).length - 1).toBe(5);
+    for (const f of ["PCI DSS 4.0", "CNSA", "RFC 8221/8247", "BSI TR-02102-3"])
+      expect(rows.split(`<tr data-standard="${f}">`).length - 1).toBe(5);
     expect(controls).toMatch(/framework overall pass fail not assessed PCI DSS 4\.0 ✔ PASS 5 0 0 CNSA ✔ PASS 5 0 0/);
     expect(controls).toContain("✔ PASS");
     expect(controls).toContain("4.2.1 objective: cleartext cannot be read or intercepted");
     const topo = section(dom, "topology");
-    for (const s of ["lon1-sw1", "Ethernet1/1", "lon1-enc1", "par1-enc1", "lon1-par1-wave", "SECURED", "site nyc1", "mesh global"]) expect(topo).toContain(s);
+    for (const s of ["lon1-sw1", "Ethernet1/1", "lon1-enc1", "par1-enc1", "lon1-par1-wave", "SECURED", "site nyc1", "mesh global"])
+      expect(topo).toContain(s);
     const links = section(dom, "links");
     expect(links).toMatch(/lon1-enc1: encryptor status secure, AES-256-GCM, key age 1\.5 h, key generation 42/);
     expect(links).toMatch(/par1-enc1: encryptor status secure/);
@@ -104,7 +116,9 @@ function overlapCheck(file: string): { figures: number; overlaps: string[][]; to
     const svg = svgs.map((x) => `<div class="box" style="width:275mm">${x}</div>`).join("");
     // A4 landscape less the print margins: 275 mm wide, 170 mm high at most (the print CSS caps it there).
     const harness = join(dir, `overlap-${Math.random().toString(36).slice(2)}.html`);
-    writeFileSync(harness, `<!doctype html><html><body style="margin:0">${svg}<pre id="result"></pre><script>
+    writeFileSync(
+      harness,
+      `<!doctype html><html><body style="margin:0">${svg}<pre id="result"></pre><script>
 const overlaps = [], tooSmall = [];
 let texts = 0;
 for (const svg of document.querySelectorAll("svg")) {
@@ -122,9 +136,17 @@ for (const svg of document.querySelectorAll("svg")) {
   }
 }
 document.getElementById("result").textContent = JSON.stringify({ figures: document.querySelectorAll("svg").length, texts, overlaps, tooSmall });
-</script></body></html>`);
+</script></body></html>`,
+    );
     const dom = chromium("--dump-dom", `file://${harness}`);
-    const res = JSON.parse(/<pre id="result">([\s\S]*?)<\/pre>/.exec(dom)![1]!.replace(/&quot;/g, '"').replace(/&amp;/g, "&").replace(/&lt;/g, "<").replace(/&gt;/g, ">")) as { figures: number; texts: number; overlaps: string[][]; tooSmall: string[] };
+    const res = JSON.parse(
+      /<pre id="result">([\s\S]*?)<\/pre>/
+        .exec(dom)![1]!
+        .replace(/&quot;/g, '"')
+        .replace(/&amp;/g, "&")
+        .replace(/&lt;/g, "<")
+        .replace(/&gt;/g, ">"),
+    ) as { figures: number; texts: number; overlaps: string[][]; tooSmall: string[] };
     expect(res.texts).toBeGreaterThan(10 * res.figures);
     return { figures: res.figures, overlaps: res.overlaps, tooSmall: res.tooSmall };
   }
@@ -142,7 +164,9 @@ describe("report: PDF through Chromium", () => {
     expect(info).toMatch(/Page size:\s+841\.9\d? x 595\.\d+ pts \(A4\)|Page size:\s+841\.92 x 594\.96 pts \(A4\)/);
     // Every page, rendered in greyscale, has ink on it.
     execFileSync("pdftoppm", ["-gray", "-r", "40", pdf, join(dir, "page")]);
-    const pgms = readdirSync(dir).filter((f) => /^page-\d+\.pgm$/.test(f)).sort();
+    const pgms = readdirSync(dir)
+      .filter((f) => /^page-\d+\.pgm$/.test(f))
+      .sort();
     expect(pgms).toHaveLength(pages);
     for (const p of pgms) expect(inkShare(readFileSync(join(dir, p)))).toBeGreaterThan(0.003);
     // The text is real text, in order: provenance first, then controls with their words, the topology's labels.
@@ -153,7 +177,8 @@ describe("report: PDF through Chromium", () => {
     // Each page says which report it belongs to and where it sits.
     expect(first).toMatch(new RegExp(`linkcrypt report · three-site-mixed · \\S+Z · plan [0-9a-f]{12}[\\s\\S]*page 1 of ${pages}`));
     const all = execFileSync("pdftotext", ["-layout", pdf, "-"]).toString();
-    for (const s of ["Controls", "✔ PASS", "Topology", "lon1-par1-wave", "key generation 42", "Exceptions", "Findings", "AES_GCM_16-256"]) expect(all).toContain(s);
+    for (const s of ["Controls", "✔ PASS", "Topology", "lon1-par1-wave", "key generation 42", "Exceptions", "Findings", "AES_GCM_16-256"])
+      expect(all).toContain(s);
     // Screenshots: the HTML, and the PDF's first page.
     const htmlPng = join(dir, "report-html.png");
     chromium("--window-size=1280,1500", `--screenshot=${htmlPng}`, `file://${html}`);

@@ -31,7 +31,9 @@ describe("report on the lab flow of the README", () => {
     expect(a.code, a.out + a.err).toBe(2);
     // Some traffic on every pair, so the evidence shows when each SA last carried a packet.
     const hosts = readLab(dir)!.hosts!;
-    for (const a of hosts) for (const b of hosts) if (a.name < b.name) execFileSync("ip", ["netns", "exec", a.netns, "ping", "-c", "1", "-W", "2", b.address], { stdio: "ignore" });
+    for (const a of hosts)
+      for (const b of hosts)
+        if (a.name < b.name) execFileSync("ip", ["netns", "exec", a.netns, "ping", "-c", "1", "-W", "2", b.address], { stdio: "ignore" });
     const v = await cli("verify", inv, ...access(), "--out", verify);
     expect(v.code).toBe(1); // the lab switches run no MKA: MACsec is "unknown"
     const vf = JSON.parse(readFileSync(verify, "utf8"));
@@ -76,16 +78,28 @@ describe("report on the lab flow of the README", () => {
   it("HTML and PDF from the same evidence; another inventory refuses this verify file", async () => {
     const html = join(root, "report.html");
     const pdf = join(root, "report.pdf");
-    for (const [f, out] of [["html", html], ["pdf", pdf]] as const) expect((await cli("report", inv, "--verify", verify, "--plan", plan, ...state, "--format", f, "--out", out)).code).toBe(1);
+    for (const [f, out] of [
+      ["html", html],
+      ["pdf", pdf],
+    ] as const)
+      expect((await cli("report", inv, "--verify", verify, "--plan", plan, ...state, "--format", f, "--out", out)).code).toBe(1);
     const profile = mkdtempSync(join(tmpdir(), "lc-chromium-"));
-    const dom = execFileSync(chromiumPath(), [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, "--dump-dom", `file://${html}`], { stdio: ["ignore", "pipe", "ignore"], timeout: 90_000 }).toString();
-    for (const id of ["provenance", "controls", "topology", "links", "meshes", "exceptions", "findings"]) expect(dom).toContain(`<section id="${id}">`);
+    const dom = execFileSync(chromiumPath(), [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, "--dump-dom", `file://${html}`], {
+      stdio: ["ignore", "pipe", "ignore"],
+      timeout: 90_000,
+    }).toString();
+    for (const id of ["provenance", "controls", "topology", "links", "meshes", "exceptions", "findings"])
+      expect(dom).toContain(`<section id="${id}">`);
     for (const s of ["a1-sw", "et-0/0/0", "a1-enc", "b1-enc", "mesh app"]) expect(dom).toContain(s);
     const text = execFileSync("pdftotext", ["-layout", pdf, "-"]).toString();
     for (const s of ["Provenance", "Controls", "a1-b1-l1", "a1-b1-macsec", "Evidence, pc1", "(negotiated)"]) expect(text).toContain(s);
     // Screenshots of this report: the HTML, and the PDF's first page (LINKCRYPT_WRITE_DOCS=1 puts them in docs/).
     const png = join(root, "report-html.png");
-    execFileSync(chromiumPath(), [...CHROMIUM_FLAGS, `--user-data-dir=${profile}-shot`, "--window-size=1280,2900", `--screenshot=${png}`, `file://${html}`], { stdio: "ignore", timeout: 90_000 });
+    execFileSync(
+      chromiumPath(),
+      [...CHROMIUM_FLAGS, `--user-data-dir=${profile}-shot`, "--window-size=1280,2900", `--screenshot=${png}`, `file://${html}`],
+      { stdio: "ignore", timeout: 90_000 },
+    );
     execFileSync("pdftoppm", ["-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", pdf, join(root, "report-pdf-page1")]);
     for (const f of [png, join(root, "report-pdf-page1.png")]) expect(readFileSync(f).subarray(1, 4).toString()).toBe("PNG");
     if (process.env.LINKCRYPT_WRITE_DOCS === "1") {

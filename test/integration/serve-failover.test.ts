@@ -77,12 +77,21 @@ describe("serve: two replicas on PostgreSQL", () => {
     a.child.kill("SIGKILL");
     await b.waitLog("B leads", (l) => l.msg === "leading", 15_000);
     const takeoverS = (Date.now() - killedAt) / 1000;
-    await b.waitLog("B finished the repair", (l) => (l.msg === "repaired" || l.msg === "the previous leader's repair had taken effect") && l.cid === run, 30_000);
-    console.log(`serve failover: standby led ${takeoverS.toFixed(2)} s after the leader's SIGKILL; repair run ${run} finished ${((Date.now() - killedAt) / 1000).toFixed(2)} s after it`);
+    await b.waitLog(
+      "B finished the repair",
+      (l) => (l.msg === "repaired" || l.msg === "the previous leader's repair had taken effect") && l.cid === run,
+      30_000,
+    );
+    console.log(
+      `serve failover: standby led ${takeoverS.toFixed(2)} s after the leader's SIGKILL; repair run ${run} finished ${((Date.now() - killedAt) / 1000).toFixed(2)} s after it`,
+    );
     expect(takeoverS).toBeLessThanOrEqual(15);
 
     const j = (await journal()).filter((e) => e.step === "serve-repair");
-    expect(j.map((e) => [e.run, e.state])).toEqual([[run, "started"], [run, "done"]]);
+    expect(j.map((e) => [e.run, e.state])).toEqual([
+      [run, "started"],
+      [run, "done"],
+    ]);
     expect(j[1]!.detail).toMatch(/taken over from the previous leader/);
     expect((await journal()).filter((e) => e.step === "serve-lead")).toHaveLength(2);
     await b.waitLog("B verified", (l) => l.msg === "verified");

@@ -40,7 +40,11 @@ function readInventoryName(): string {
 function chromiumDom(url: string): string {
   const profile = mkdtempSync(join(tmpdir(), "lc-chromium-"));
   try {
-    const r = spawnSync("/usr/bin/chromium", ["--headless", "--no-sandbox", "--disable-gpu", `--user-data-dir=${profile}`, "--dump-dom", url], { encoding: "utf8", timeout: 60_000 });
+    const r = spawnSync(
+      "/usr/bin/chromium",
+      ["--headless", "--no-sandbox", "--disable-gpu", `--user-data-dir=${profile}`, "--dump-dom", url],
+      { encoding: "utf8", timeout: 60_000 },
+    );
     if (r.status !== 0) throw new Error(`chromium failed (${r.status}): ${r.stderr.slice(-500)}`);
     return r.stdout;
   } finally {
@@ -54,7 +58,24 @@ beforeAll(async () => {
   lab = readLab(dir)!;
   const d = await cli("mesh", "deliver", inv, "--lab");
   expect(d.code, d.out + d.err).toBe(0);
-  serve = await startServe([inv, "--listen", "127.0.0.1:0", "--state", stateFile, "--interval", "3", "--refresh", String(REFRESH_S), "--flap-limit", "3", "--max-attempts", "2"], { LINKCRYPT_SERVE_BACKOFF_MS: "300" });
+  serve = await startServe(
+    [
+      inv,
+      "--listen",
+      "127.0.0.1:0",
+      "--state",
+      stateFile,
+      "--interval",
+      "3",
+      "--refresh",
+      String(REFRESH_S),
+      "--flap-limit",
+      "3",
+      "--max-attempts",
+      "2",
+    ],
+    { LINKCRYPT_SERVE_BACKOFF_MS: "300" },
+  );
   await serve.waitLog("first verify", (l) => l.msg === "verified");
   await serve.waitLog("watching", () => true);
 }, 90_000);
@@ -69,7 +90,13 @@ describe("serve on the libipsec lab", () => {
   const repairMs: number[] = [];
 
   it("1. self-healing: a pair whose SAs are killed is repaired; child-updown -> up measured", async () => {
-    for (const [a, b] of [["app1", "db1"], ["app1", "db2"], ["app2", "db1"], ["app2", "db2"], ["db1", "db2"]] as const) {
+    for (const [a, b] of [
+      ["app1", "db1"],
+      ["app1", "db2"],
+      ["app2", "db1"],
+      ["app2", "db2"],
+      ["db1", "db2"],
+    ] as const) {
       const v = await ViciClient.connect({ device: a, socketPath: host(a).viciSocket });
       let downAt = 0;
       let upAt = 0;
@@ -90,7 +117,9 @@ describe("serve on the libipsec lab", () => {
       repairMs.push(upAt - downAt);
     }
     const m = median(repairMs);
-    console.log(`serve repair, child-updown (down) -> child-updown (up): median ${m.toFixed(0)} ms over ${repairMs.length} pairs (${repairMs.map((x) => x.toFixed(0)).join(", ")} ms)`);
+    console.log(
+      `serve repair, child-updown (down) -> child-updown (up): median ${m.toFixed(0)} ms over ${repairMs.length} pairs (${repairMs.map((x) => x.toFixed(0)).join(", ")} ms)`,
+    );
     expect(m).toBeLessThan(5000);
     // every repair is one journal run with its reason, and its log lines carry the same correlation id
     const j = (await journal()).filter((e) => e.step === "serve-repair");
@@ -167,7 +196,12 @@ describe("serve on the libipsec lab", () => {
       writeFileSync(labStatePath(dir), `${JSON.stringify(s, null, 2)}\n`, { mode: 0o600 });
       chmodSync(labStatePath(dir), 0o600);
       await waitForSocket(h.viciSocket, "charon app1");
-      if (i < 2) await serve.waitLog("watching app1 again", () => serve.logs.filter((l) => l.msg === "watching again" && l.host === "app1").length > i, 15_000);
+      if (i < 2)
+        await serve.waitLog(
+          "watching app1 again",
+          () => serve.logs.filter((l) => l.msg === "watching again" && l.host === "app1").length > i,
+          15_000,
+        );
     }
     await serve.waitLog("breaker", (l) => l.msg === "circuit breaker open for a host" && l.host === "app1", 30_000);
     const m = (await serve.get("/metrics")).body;
@@ -182,12 +216,26 @@ describe("serve on the libipsec lab", () => {
     // A screenshot of the live page with the alert (LINKCRYPT_WRITE_DOCS=1 puts it in docs/).
     const png = join(root, "serve-status.png");
     const profile = mkdtempSync(join(tmpdir(), "lc-chromium-"));
-    spawnSync("/usr/bin/chromium", ["--headless", "--no-sandbox", "--disable-gpu", `--user-data-dir=${profile}`, "--hide-scrollbars", "--window-size=1280,1400", `--screenshot=${png}`, url], { timeout: 60_000 });
+    spawnSync(
+      "/usr/bin/chromium",
+      [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        `--user-data-dir=${profile}`,
+        "--hide-scrollbars",
+        "--window-size=1280,1400",
+        `--screenshot=${png}`,
+        url,
+      ],
+      { timeout: 60_000 },
+    );
     rmSync(profile, { recursive: true, force: true });
     expect(readFileSync(png).subarray(1, 4).toString()).toBe("PNG");
     if (process.env.LINKCRYPT_WRITE_DOCS === "1") copyFileSync(png, "docs/serve-status.png");
     // No repair of app1's pairs starts while its breaker is open (two verify periods).
-    const started = async () => (await journal()).filter((e) => e.step === "serve-repair" && e.state === "started" && e.target.includes("app1")).length;
+    const started = async () =>
+      (await journal()).filter((e) => e.step === "serve-repair" && e.state === "started" && e.target.includes("app1")).length;
     const n = await started();
     await new Promise((r) => setTimeout(r, 7000));
     expect(await started()).toBe(n);

@@ -12,7 +12,12 @@ afterAll(async () => peer?.stop());
 
 const v3 = (o: Partial<SnmpOptions> = {}, user: Partial<NonNullable<SnmpOptions["user"]>> = {}) =>
   SnmpSession.open({
-    device: "lab-l1", host: peer.host, port: peer.port, version: "3", timeoutMs: 1500, retries: 0,
+    device: "lab-l1",
+    host: peer.host,
+    port: peer.port,
+    version: "3",
+    timeoutMs: 1500,
+    retries: 0,
     user: { name: peer.v3.user, authProtocol: "sha", authKey: peer.v3.authKey, privProtocol: "aes", privKey: peer.v3.privKey, ...user },
     ...o,
   });
@@ -82,7 +87,15 @@ describe("transport: snmp (real snmpd)", () => {
   });
 
   it("a timeout names the device and what to check", async () => {
-    const s = SnmpSession.open({ device: "lab-l1", host: "127.0.0.1", port: await freePort(), version: "2c", community: "public", timeoutMs: 300, retries: 1 });
+    const s = SnmpSession.open({
+      device: "lab-l1",
+      host: "127.0.0.1",
+      port: await freePort(),
+      version: "2c",
+      community: "public",
+      timeoutMs: 300,
+      retries: 1,
+    });
     const e = await s.get([`${B}.2.0`]).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(TimeoutError);
     expect((e as TimeoutError).message).toMatch(/lab-l1: SNMP get .* timed out after 300 ms x 2 tries/);

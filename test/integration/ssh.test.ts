@@ -15,8 +15,14 @@ beforeAll(async () => {
 afterAll(async () => peer?.stop());
 
 const opts = (o: Partial<SshOptions> = {}): SshOptions => ({
-  device: "lab-host", host: peer.host, port: peer.port, username: LAB_USER,
-  privateKey: readFileSync(peer.clientKeyPath), knownHostsFile: peer.knownHosts, connectTimeoutMs: 5000, ...o,
+  device: "lab-host",
+  host: peer.host,
+  port: peer.port,
+  username: LAB_USER,
+  privateKey: readFileSync(peer.clientKeyPath),
+  knownHostsFile: peer.knownHosts,
+  connectTimeoutMs: 5000,
+  ...o,
 });
 const hostFp = () => fingerprint(Buffer.from(peer.hostKeyPub.split(" ")[1]!, "base64"));
 

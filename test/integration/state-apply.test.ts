@@ -26,20 +26,52 @@ const stateHome = join(dir, "state-home");
 
 function inventory(suite: string, links = 1) {
   const sw = (name: string, site: string, p: NetconfPeer) => ({
-    name, kind: "switch", site, profile: "lab-openconfig-switch", management: { address: p.host, port: p.port, transport: "netconf" },
+    name,
+    kind: "switch",
+    site,
+    profile: "lab-openconfig-switch",
+    management: { address: p.host, port: p.port, transport: "netconf" },
     credentials: { username: LAB_USER, secret: `file:${p.clientKeyPath}` },
-    ports: [{ name: "eth1", speed: "100G", mtu: 9000 }, { name: "eth2", speed: "100G", mtu: 9000 }],
+    ports: [
+      { name: "eth1", speed: "100G", mtu: 9000 },
+      { name: "eth2", speed: "100G", mtu: 9000 },
+    ],
   });
   return {
-    version: 1, name: "state-lab", policy: "default", sites: [{ name: "a" }, { name: "b" }],
+    version: 1,
+    name: "state-lab",
+    policy: "default",
+    sites: [{ name: "a" }, { name: "b" }],
     devices: [sw("sw-a", "a", swA), sw("sw-b", "b", swB)],
-    links: [1, 2].slice(0, links).map((i) => ({ name: `l${i}`, a: `sw-a:eth${i}`, b: `sw-b:eth${i}`, medium: "dwdm", speed: "100G", pathMtu: 9216, macsecSuite: suite })),
+    links: [1, 2]
+      .slice(0, links)
+      .map((i) => ({
+        name: `l${i}`,
+        a: `sw-a:eth${i}`,
+        b: `sw-b:eth${i}`,
+        medium: "dwdm",
+        speed: "100G",
+        pathMtu: 9216,
+        macsecSuite: suite,
+      })),
   };
 }
 
-interface Run { code: number | null; signal: NodeJS.Signals | null; out: string; err: string }
-function start(args: string[], o: { cwd?: string; env?: Record<string, string> } = {}): { child: ChildProcess; done: Promise<Run>; said: () => string } {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: o.cwd ?? dir, env: { ...process.env, LC_STATE_KEY: KEY, LINKCRYPT_STATE_HOME: stateHome, ...o.env }, stdio: ["ignore", "pipe", "pipe"] });
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  out: string;
+  err: string;
+}
+function start(
+  args: string[],
+  o: { cwd?: string; env?: Record<string, string> } = {},
+): { child: ChildProcess; done: Promise<Run>; said: () => string } {
+  const child = spawn(process.execPath, [bin, ...args], {
+    cwd: o.cwd ?? dir,
+    env: { ...process.env, LC_STATE_KEY: KEY, LINKCRYPT_STATE_HOME: stateHome, ...o.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   let err = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
@@ -79,12 +111,22 @@ async function onSwitch(p: NetconfPeer): Promise<{ suites: string[]; ckns: strin
   }
 }
 async function readSwitch(p: NetconfPeer): Promise<{ suites: string[]; ckns: string[] }> {
-  const c = await SshConnection.connect({ device: "probe", host: p.host, port: p.port, username: LAB_USER, privateKey: readFileSync(p.clientKeyPath), knownHostsFile: p.knownHosts });
+  const c = await SshConnection.connect({
+    device: "probe",
+    host: p.host,
+    port: p.port,
+    username: LAB_USER,
+    privateKey: readFileSync(p.clientKeyPath),
+    knownHostsFile: p.knownHosts,
+  });
   const nc = await NetconfSession.open(await c.subsystem("netconf"), { device: "probe", rpcTimeoutMs: 10_000 });
   try {
     const mac = dataXml(await nc.getConfig("running", `<macsec xmlns="${OC}"/>`));
     const kc = dataXml(await nc.getConfig("running", '<keychains xmlns="http://openconfig.net/yang/oc-keychain"/>'));
-    return { suites: [...mac.matchAll(/<macsec-cipher-suite>(\w+)</g)].map((m) => m[1]!), ckns: [...new Set([...kc.matchAll(/<key-id>(?:0x)?([0-9a-fA-F]+)<\/key-id>/g)].map((m) => m[1]!.toLowerCase()))] };
+    return {
+      suites: [...mac.matchAll(/<macsec-cipher-suite>(\w+)</g)].map((m) => m[1]!),
+      ckns: [...new Set([...kc.matchAll(/<key-id>(?:0x)?([0-9a-fA-F]+)<\/key-id>/g)].map((m) => m[1]!.toLowerCase()))],
+    };
   } finally {
     await nc.close();
     c.close();
@@ -120,7 +162,8 @@ describe("one state per inventory, shared (real switches, real PostgreSQL)", () 
     const s1 = await run(["keys", "status", "--inventory", inv, "--json"], { cwd: w1 });
     const s2 = await run(["keys", "status", "--inventory", inv, "--json"], { cwd: w2 });
     expect(s1.code, s1.err).toBe(0);
-    const rows = (r: Run) => (JSON.parse(r.out).keys as { key: string; ageDays: number | null }[]).map((k) => ({ key: k.key, set: k.ageDays !== null }));
+    const rows = (r: Run) =>
+      (JSON.parse(r.out).keys as { key: string; ageDays: number | null }[]).map((k) => ({ key: k.key, set: k.ageDays !== null }));
     expect(rows(s1)).toEqual([{ key: "MKA CAK l1", set: true }]);
     expect(rows(s2)).toEqual(rows(s1));
     // the state is where the docs say, not in either working directory
@@ -130,7 +173,10 @@ describe("one state per inventory, shared (real switches, real PostgreSQL)", () 
   it("two applies at once on one PostgreSQL state: one acts, the other refuses and touches nothing", async () => {
     const p = await plan("GCM-AES-XPN-128", "p2.json");
     const env = { LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS: "4000" };
-    const [x, y] = await Promise.all([run(["apply", p, ...access(), ...pgState()], { env }), run(["apply", p, ...access(), ...pgState()], { env })]);
+    const [x, y] = await Promise.all([
+      run(["apply", p, ...access(), ...pgState()], { env }),
+      run(["apply", p, ...access(), ...pgState()], { env }),
+    ]);
     const codes = [x.code, y.code].sort();
     expect(codes, x.out + x.err + y.out + y.err).toEqual([1, 2]);
     const refused = x.code === 1 ? x : y;
@@ -150,8 +196,12 @@ describe("one state per inventory, shared (real switches, real PostgreSQL)", () 
     expect((await done).signal).toBe("SIGKILL");
     const r = await run(["apply", p, ...access(), ...pgState()]);
     expect(r.code, r.out + r.err).toBe(2);
-    expect(r.err).toMatch(/took over the state lock from a run that is gone \(apply .*p3\.json, pid \d+ on .*\); recovering from the journal/);
-    expect(r.err).toMatch(/a previous run left l1 committed but unconfirmed: sw-a cancelled \(cancel-commit by persist-id\), sw-b cancelled/);
+    expect(r.err).toMatch(
+      /took over the state lock from a run that is gone \(apply .*p3\.json, pid \d+ on .*\); recovering from the journal/,
+    );
+    expect(r.err).toMatch(
+      /a previous run left l1 committed but unconfirmed: sw-a cancelled \(cancel-commit by persist-id\), sw-b cancelled/,
+    );
     for (const sw of [swA, swB]) expect(await onSwitch(sw)).toMatchObject({ suites: ["GCM_AES_XPN_256"] });
     const again = await run(["apply", p, ...access(), ...pgState()]);
     expect(again.code, again.out + again.err).toBe(0);
@@ -174,7 +224,9 @@ describe("interrupts (real signals)", () => {
     const before = await onSwitch(swA);
     const p = await plan("GCM-AES-XPN-128", "p5.json", 2);
     const seen = (await journalOf(pgState())).length;
-    const { child, done } = start(["apply", p, ...access(), ...pgState(), "--concurrency", "1"], { env: { LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS: "60000" } });
+    const { child, done } = start(["apply", p, ...access(), ...pgState(), "--concurrency", "1"], {
+      env: { LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS: "60000" },
+    });
     await waitForEntry(pgState(), seen, (e) => e.step === "commit" && e.state === "done", child);
     const t0 = Date.now();
     child.kill("SIGINT");
@@ -201,7 +253,9 @@ describe("interrupts (real signals)", () => {
     const sqlite = ["--state", join(dir, "abort.sqlite")];
     const sseen = 0;
     // LINKCRYPT_TEST_STOP_DELAY_MS stands for a slow device: the first signal's rollback has not begun when the second comes
-    const { child, done, said } = start(["apply", p, ...access(), ...sqlite, "--concurrency", "1"], { env: { LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS: "60000", LINKCRYPT_TEST_STOP_DELAY_MS: "30000" } });
+    const { child, done, said } = start(["apply", p, ...access(), ...sqlite, "--concurrency", "1"], {
+      env: { LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS: "60000", LINKCRYPT_TEST_STOP_DELAY_MS: "30000" },
+    });
     await waitForEntry(sqlite, sseen, (e) => e.step === "commit" && e.state === "done", child);
     void seen;
     child.kill("SIGTERM");
@@ -214,11 +268,19 @@ describe("interrupts (real signals)", () => {
     expect(Date.now() - t0).toBeLessThan(5000); // at once: not after the 30 s stand-in for a slow rollback
     // consistent: the journal has the commit, and no confirm or rollback for it
     const j = await journalOf(sqlite);
-    expect(j.filter((e) => e.target === "l1").map((e) => `${e.step}:${e.state}`)).toEqual(["stage:started", "stage:done", "commit:started", "commit:done", "verify:started"]);
+    expect(j.filter((e) => e.target === "l1").map((e) => `${e.step}:${e.state}`)).toEqual([
+      "stage:started",
+      "stage:done",
+      "commit:started",
+      "commit:done",
+      "verify:started",
+    ]);
     const next = await run(["apply", p, ...access(), ...sqlite]);
     expect(next.code, next.out + next.err).toBe(2);
     expect(next.err).not.toMatch(/another run holds the state lock/);
-    expect(next.err).toMatch(/a previous run left l1 committed but unconfirmed: sw-a cancelled \(cancel-commit by persist-id\), sw-b cancelled/);
+    expect(next.err).toMatch(
+      /a previous run left l1 committed but unconfirmed: sw-a cancelled \(cancel-commit by persist-id\), sw-b cancelled/,
+    );
     for (const sw of [swA, swB]) expect((await onSwitch(sw)).suites).toEqual(["GCM_AES_XPN_256", "GCM_AES_XPN_256"]);
     const again = await run(["apply", p, ...access(), ...sqlite]);
     expect(again.code, again.out + again.err).toBe(0);
@@ -227,7 +289,18 @@ describe("interrupts (real signals)", () => {
   it("SIGINT during rotate: the step in flight is rolled back on both ends (the old key keeps working), exit 130; the next rotate completes", async () => {
     const sqlite = ["--state", join(dir, "abort.sqlite")]; // the state the switches were last applied from
     const before = await Promise.all([onSwitch(swA), onSwitch(swB)]);
-    const rotate = ["rotate", "link", "l1", "--inventory", inv, "--known-hosts", join(dir, "known_hosts"), ...sqlite, "--confirm-timeout", "30"];
+    const rotate = [
+      "rotate",
+      "link",
+      "l1",
+      "--inventory",
+      inv,
+      "--known-hosts",
+      join(dir, "known_hosts"),
+      ...sqlite,
+      "--confirm-timeout",
+      "30",
+    ];
     const { child, done, said } = start(rotate, { env: { LINKCRYPT_TEST_PAUSE_AFTER_COMMIT_MS: "60000" } });
     const until = Date.now() + 30_000;
     // committed on both ends (the new key beside the old one), not yet confirmed
@@ -242,7 +315,9 @@ describe("interrupts (real signals)", () => {
     expect(r.err).toMatch(/l1: install-next-key rolled-back/);
     for (const [i, sw] of [swA, swB].entries()) expect(new Set((await onSwitch(sw)).ckns)).toEqual(new Set(before[i]!.ckns));
     const j = await journalOf(sqlite);
-    expect(j.some((e) => e.step === "rotate install-next-key" && e.state === "rolled-back" && /interrupted/.test(e.detail ?? ""))).toBe(true);
+    expect(j.some((e) => e.step === "rotate install-next-key" && e.state === "rolled-back" && /interrupted/.test(e.detail ?? ""))).toBe(
+      true,
+    );
     // lock released; the rotation resumes with the stored next key and completes
     const next = await run(rotate);
     expect(next.code, next.out + next.err).toBe(2);

@@ -22,7 +22,7 @@ const master = Buffer.alloc(32, 7); // a test master secret: only its derivation
 const dir = join(mkdtempSync(join(tmpdir(), "lc-swanctl-")), "lab");
 let lab: LabState;
 beforeAll(async () => {
-  lab = await labUp({ name: "parse", dir, hostNames: ["charon"] , index: 2 });
+  lab = await labUp({ name: "parse", dir, hostNames: ["charon"], index: 2 });
 }, 30_000);
 afterAll(async () => labDown(dir));
 
@@ -39,12 +39,20 @@ describe("render: swanctl.conf", () => {
         expect(existsSync(golden), `${golden} missing: UPDATE_GOLDEN=1`).toBe(true);
         expect(conf).toBe(readFileSync(golden, "utf8"));
         // What charon parses is the rendering for its own version: plan with the version as facts would give it.
-        const version = execFileSync("/usr/lib/ipsec/charon", ["--version"]).toString().match(/(\d+\.\d+\.\d+)/)![1]!;
+        const version = execFileSync("/usr/lib/ipsec/charon", ["--version"])
+          .toString()
+          .match(/(\d+\.\d+\.\d+)/)![1]!;
         const r = load(readFileSync(`examples/${ex}.yaml`, "utf8"));
         for (const h of r.model!.hosts.values()) (h as { strongswanVersion: string | undefined }).strongswanVersion = version;
         const vmesh = buildPlan(r.model!, { inventoryDigest: "t", profilesDigest: "t" }).meshes[0]!;
         const vspecs = meshConnSpecs(vmesh, m.name, { strongswanVersion: version });
-        const secrets = renderSwanctlSecrets(vspecs.map((s) => ({ name: `${s.localId}-${s.remoteId}`, ids: [s.localId, s.remoteId], secret: derivePairPsk(master, s.localId, s.remoteId) })));
+        const secrets = renderSwanctlSecrets(
+          vspecs.map((s) => ({
+            name: `${s.localId}-${s.remoteId}`,
+            ids: [s.localId, s.remoteId],
+            secret: derivePairPsk(master, s.localId, s.remoteId),
+          })),
+        );
         const h = lab.hosts[0]!;
         const f = join(h.dir, "swanctl", "swanctl.conf");
         writeFileSync(f, `${renderSwanctlConf(m.name, vspecs, meshShuntSpecs(vspecs))}\n${secrets}`);

@@ -34,22 +34,45 @@ const IP = { sw1: "10.78.0.1", sw2: "10.78.0.2" } as const;
 
 function inventory(o: { medium?: string; eapolPassthrough?: boolean } = {}) {
   const sw = (name: "sw1" | "sw2", site: string) => ({
-    name, kind: "switch", site, profile: "linux-macsec-switch",
+    name,
+    kind: "switch",
+    site,
+    profile: "linux-macsec-switch",
     management: { address: "127.0.0.1", port: lab.vms.find((v) => v.name === name)!.sshPort, transport: "ssh" },
     credentials: { username: "root", secret: `file:${lab.clientKey}` },
     // the IP MTU of the secured port: the parent's 1500 less the SecTAG with SCI and the ICV (32 bytes)
     ports: [{ name: "mesh0", speed: "10G", mtu: 1468 }],
   });
   return {
-    version: 1, name: "macsec-kernel-lab", policy: "default", sites: [{ name: "a" }, { name: "b" }],
+    version: 1,
+    name: "macsec-kernel-lab",
+    policy: "default",
+    sites: [{ name: "a" }, { name: "b" }],
     devices: [sw("sw1", "a"), sw("sw2", "b")],
-    links: [{ name: LINK, a: "sw1:mesh0", b: "sw2:mesh0", medium: o.medium ?? "dark-fibre", speed: "10G", pathMtu: 1500, ...(o.eapolPassthrough !== undefined ? { eapolPassthrough: o.eapolPassthrough } : {}) }],
+    links: [
+      {
+        name: LINK,
+        a: "sw1:mesh0",
+        b: "sw2:mesh0",
+        medium: o.medium ?? "dark-fibre",
+        speed: "10G",
+        pathMtu: 1500,
+        ...(o.eapolPassthrough !== undefined ? { eapolPassthrough: o.eapolPassthrough } : {}),
+      },
+    ],
   };
 }
 const access = () => ["--known-hosts", lab.knownHosts];
 const sh = async (vm: string, cmd: string, timeoutMs = 120_000) => (await vmExec(lab, vm, cmd, timeoutMs)).stdout;
 
-type EndEv = { device: string; status: string; detail: string; keyNumber?: number; mkaPeer?: string; counters?: Record<string, number | string> };
+type EndEv = {
+  device: string;
+  status: string;
+  detail: string;
+  keyNumber?: number;
+  mkaPeer?: string;
+  counters?: Record<string, number | string>;
+};
 type Verify = { entries: { name: string; status: string; evidence: string[]; ends?: EndEv[] }[] };
 async function verify(name = "verify"): Promise<Verify> {
   const out = join(work, `${name}.json`);
@@ -69,14 +92,16 @@ class BridgeCapture {
   private p: ChildProcess | undefined;
   constructor(readonly file: string) {}
   async start(): Promise<void> {
-    const p = spawn("ip", ["netns", "exec", lab.netns, "tcpdump", "-i", "br0", "-U", "-n", "-s", "256", "-w", this.file], { stdio: ["ignore", "ignore", "pipe"] });
+    const p = spawn("ip", ["netns", "exec", lab.netns, "tcpdump", "-i", "br0", "-U", "-n", "-s", "256", "-w", this.file], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     this.p = p;
     await new Promise<void>((resolve, reject) => {
       let err = "";
       const t = setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 10_000);
       p.stderr!.on("data", (d: Buffer) => {
         err += d.toString();
-        if (err.includes("listening on")) (clearTimeout(t), resolve());
+        if (err.includes("listening on")) clearTimeout(t), resolve();
       });
     });
   }
@@ -86,7 +111,10 @@ class BridgeCapture {
     const done = new Promise((r) => p.on("exit", r));
     p.kill("SIGINT");
     await done;
-    const count = (filter: string) => (spawnSync("tcpdump", ["-nn", "-r", this.file, filter], { encoding: "utf8", maxBuffer: 64 << 20 }).stdout ?? "").split("\n").filter(Boolean).length;
+    const count = (filter: string) =>
+      (spawnSync("tcpdump", ["-nn", "-r", this.file, filter], { encoding: "utf8", maxBuffer: 64 << 20 }).stdout ?? "")
+        .split("\n")
+        .filter(Boolean).length;
     return {
       macsec: count("ether proto 0x88e5"),
       eapol: count("ether proto 0x888e"),
@@ -108,7 +136,14 @@ function lostSeqs(log: string): { sent: number; answered: number; lost: number[]
 beforeAll(async () => {
   if (!reuse) {
     const t0 = Date.now();
-    await kernelLabUp({ name: `mk${process.pid}`, dir, vms: [{ name: "sw1", nsim: false }, { name: "sw2", nsim: false }] });
+    await kernelLabUp({
+      name: `mk${process.pid}`,
+      dir,
+      vms: [
+        { name: "sw1", nsim: false },
+        { name: "sw2", nsim: false },
+      ],
+    });
     figures.labUpSeconds = (Date.now() - t0) / 1000;
   }
   lab = readKernelLab(dir)!;
@@ -131,7 +166,20 @@ describe("a MACsec link that MKA secures, on real kernels (linux-macsec driver, 
     const cap = new BridgeCapture(join(work, "apply.pcap"));
     await cap.start();
     const t0 = Date.now();
-    const a = await cli("apply", join(work, "plan.json"), "--inventory", inv, "--state-dir", state, ...access(), "--confirm-timeout", "120", "--secured-timeout", "90", "--json");
+    const a = await cli(
+      "apply",
+      join(work, "plan.json"),
+      "--inventory",
+      inv,
+      "--state-dir",
+      state,
+      ...access(),
+      "--confirm-timeout",
+      "120",
+      "--secured-timeout",
+      "90",
+      "--json",
+    );
     figures.applySeconds = (Date.now() - t0) / 1000;
     expect(a.code, a.out + a.err).toBe(2);
     const j = await stateJournal({ stateDir: state }, "macsec-kernel-lab");
@@ -184,15 +232,33 @@ describe("a MACsec link that MKA secures, on real kernels (linux-macsec driver, 
       const fxDir = new URL("../fixtures/linux-macsec/", import.meta.url);
       const secy = (await sh("sw1", "ip -o link show type macsec | sed -n 's/^[0-9]*: \\([^@]*\\)@.*/\\1/p' | head -1")).trim();
       writeFileSync(new URL("ip-s-macsec-show.txt", fxDir), await sh("sw1", `ip -s macsec show ${secy}`));
-      writeFileSync(new URL("wpa-cli-status-secured.txt", fxDir), await sh("sw1", "wpa_cli -p /run/linkcrypt-macsec/mesh0/p$(cat /etc/linkcrypt/macsec/mesh0/running/primary) -i mesh0 status"));
-      writeFileSync(new URL("agent-status.txt", fxDir), await sh("sw1", "echo '#### port mesh0'; sh /etc/linkcrypt/macsec/agent.sh status mesh0"));
+      writeFileSync(
+        new URL("wpa-cli-status-secured.txt", fxDir),
+        await sh("sw1", "wpa_cli -p /run/linkcrypt-macsec/mesh0/p$(cat /etc/linkcrypt/macsec/mesh0/running/primary) -i mesh0 status"),
+      );
+      writeFileSync(
+        new URL("agent-status.txt", fxDir),
+        await sh("sw1", "echo '#### port mesh0'; sh /etc/linkcrypt/macsec/agent.sh status mesh0"),
+      );
     }
   }, 120_000);
 
   it("3. a key rotation (two CAKs, make-before-break) loses no pings", async () => {
     await sh("sw1", `rm -f /tmp/rot.log; (ping -i 0.2 -W 2 -p ${MARKER_HEX} ${IP.sw2} > /tmp/rot.log 2>&1 &)`);
     const t0 = Date.now();
-    const r = await cli("rotate", "link", LINK, "--inventory", inv, "--state-dir", state, ...access(), "--confirm-timeout", "120", "--json");
+    const r = await cli(
+      "rotate",
+      "link",
+      LINK,
+      "--inventory",
+      inv,
+      "--state-dir",
+      state,
+      ...access(),
+      "--confirm-timeout",
+      "120",
+      "--json",
+    );
     figures.rotateSeconds = (Date.now() - t0) / 1000;
     expect(r.code, r.out + r.err).toBe(2); // changed
     await new Promise((res) => setTimeout(res, 3000));
@@ -251,13 +317,33 @@ describe("a MACsec link that MKA secures, on real kernels (linux-macsec driver, 
     spawnSync("ip", ["-n", lab.netns, "link", "set", "br0", "type", "bridge", "group_fwd_mask", "0"]);
     try {
       // fresh switches: nothing configured, a new key
-      for (const vm of ["sw1", "sw2"]) await sh(vm, "pkill wpa_supplicant; sleep 1; for d in $(ip -o link show type macsec | sed -n 's/^[0-9]*: \\([^@]*\\)@.*/\\1/p'); do ip link del $d; done; rm -rf /etc/linkcrypt/macsec /run/linkcrypt-macsec");
+      for (const vm of ["sw1", "sw2"])
+        await sh(
+          vm,
+          "pkill wpa_supplicant; sleep 1; for d in $(ip -o link show type macsec | sed -n 's/^[0-9]*: \\([^@]*\\)@.*/\\1/p'); do ip link del $d; done; rm -rf /etc/linkcrypt/macsec /run/linkcrypt-macsec",
+        );
       // half-way through apply's wait: what the port says with no MKA peer (a unit-test fixture)
-      await sh("sw1", "(sleep 15; (echo '#### port mesh0'; sh /etc/linkcrypt/macsec/agent.sh status mesh0) > /tmp/alone.txt) >/dev/null 2>&1 &");
+      await sh(
+        "sw1",
+        "(sleep 15; (echo '#### port mesh0'; sh /etc/linkcrypt/macsec/agent.sh status mesh0) > /tmp/alone.txt) >/dev/null 2>&1 &",
+      );
       const cap = new BridgeCapture(join(work, "filtered.pcap"));
       await cap.start();
       const t0 = Date.now();
-      const a = await cli("apply", join(work, "plan.json"), "--inventory", inv, "--state-dir", join(work, "state-filtered"), ...access(), "--confirm-timeout", "120", "--secured-timeout", "30", "--json");
+      const a = await cli(
+        "apply",
+        join(work, "plan.json"),
+        "--inventory",
+        inv,
+        "--state-dir",
+        join(work, "state-filtered"),
+        ...access(),
+        "--confirm-timeout",
+        "120",
+        "--secured-timeout",
+        "30",
+        "--json",
+      );
       figures.filteredApplySeconds = (Date.now() - t0) / 1000;
       const wire = await cap.stop();
       expect(a.code, a.out + a.err).toBe(1);
@@ -267,26 +353,50 @@ describe("a MACsec link that MKA secures, on real kernels (linux-macsec driver, 
       for (const vm of ["sw1", "sw2"]) expect((await sh(vm, "pgrep -c wpa_supplicant || true")).trim(), vm).toBe("0");
       const alone = await sh("sw1", "cat /tmp/alone.txt");
       expect(alone).toMatch(/Secured=No/);
-      if (process.env.LINKCRYPT_WRITE_FIXTURES === "1") writeFileSync(new URL("../fixtures/linux-macsec/agent-status-alone.txt", import.meta.url), alone);
+      if (process.env.LINKCRYPT_WRITE_FIXTURES === "1")
+        writeFileSync(new URL("../fixtures/linux-macsec/agent-status-alone.txt", import.meta.url), alone);
       // the same circuit described as it is: the planner refuses MACsec and says why
       writeFileSync(join(work, "filtered.yaml"), stringify(inventory({ medium: "provider-l2", eapolPassthrough: false })));
       const p = await cli("plan", join(work, "filtered.yaml"), "--json");
       const link = JSON.parse(p.out).links[0];
       expect(link.method).not.toBe("macsec");
-      expect(link.reasons.join("\n")).toMatch(/not macsec: the provider filters EAPOL frames \(eapolPassthrough: false\), so MKA cannot agree keys/);
+      expect(link.reasons.join("\n")).toMatch(
+        /not macsec: the provider filters EAPOL frames \(eapolPassthrough: false\), so MKA cannot agree keys/,
+      );
     } finally {
       spawnSync("ip", ["-n", lab.netns, "link", "set", "br0", "type", "bridge", "group_fwd_mask", "8"]);
     }
   }, 400_000);
 
   it("7. a NIC that offloads MACsec (netdevsim, profile linux-macsec-switch-nsim): facts show it, the SecY is created with offload mac", async () => {
-    const port = (await sh("sw1", 'modprobe netdevsim; [ -d /sys/bus/netdevsim/devices/netdevsim77 ] || echo "77 1" > /sys/bus/netdevsim/new_device; sleep 1; ls /sys/bus/netdevsim/devices/netdevsim77/net/')).trim();
+    const port = (
+      await sh(
+        "sw1",
+        'modprobe netdevsim; [ -d /sys/bus/netdevsim/devices/netdevsim77 ] || echo "77 1" > /sys/bus/netdevsim/new_device; sleep 1; ls /sys/bus/netdevsim/devices/netdevsim77/net/',
+      )
+    ).trim();
     expect(port).toMatch(/^eth\d+$/);
     await sh("sw1", `ip link set ${port} up`);
     const vm = lab.vms.find((v) => v.name === "sw1")!;
-    const conn = await SshConnection.connect({ device: "sw1", host: "127.0.0.1", port: vm.sshPort, username: "root", privateKey: readFileSync(lab.clientKey), knownHostsFile: lab.knownHosts });
+    const conn = await SshConnection.connect({
+      device: "sw1",
+      host: "127.0.0.1",
+      port: vm.sshPort,
+      username: "root",
+      privateKey: readFileSync(lab.clientKey),
+      knownHostsFile: lab.knownHosts,
+    });
     try {
-      const d = driverFactory("linux-macsec")!({ device: "sw1", profile: profiles().switches.get("linux-macsec-switch-nsim")! as unknown as Record<string, unknown>, ssh: async () => conn, snmp: () => { throw new Error("no snmp"); }, commandTimeoutMs: 60_000, now: () => new Date() });
+      const d = driverFactory("linux-macsec")!({
+        device: "sw1",
+        profile: profiles().switches.get("linux-macsec-switch-nsim")! as unknown as Record<string, unknown>,
+        ssh: async () => conn,
+        snmp: () => {
+          throw new Error("no snmp");
+        },
+        commandTimeoutMs: 60_000,
+        now: () => new Date(),
+      });
       const f = await d.facts();
       expect(f.system?.description).toMatch(new RegExp(`macsec-hw-offload: .*${port} on \\[fixed\\].*profile offload: mac`));
       await d.loadCandidate({

@@ -3,7 +3,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { consoleTail, kernelLabAddVm, kernelLabDown, kernelLabRemoveVm, readKernelLab, rebootVm, vmExec, type KernelLabState } from "../../src/lab/kernel/vm-lab.js";
+import {
+  consoleTail,
+  kernelLabAddVm,
+  kernelLabDown,
+  kernelLabRemoveVm,
+  readKernelLab,
+  rebootVm,
+  vmExec,
+  type KernelLabState,
+} from "../../src/lab/kernel/vm-lab.js";
 import { loadAll, planFromLoaded, cliAccess } from "../../src/cli/load.js";
 import { meshHostsFor } from "../../src/cli/mesh.js";
 import { meshConnSpecs } from "../../src/mesh/conn-spec.js";
@@ -29,7 +38,16 @@ let K: string[];
 const figures: Record<string, unknown> = {};
 
 type Finding = { a: string; b: string; status: string; severity: string; detail: string; spis?: { aIn: string; aOut: string } };
-type VerifyOut = { pairs: Finding[]; kernel: { host: string; xfrmStat?: Record<string, number>; xfrmDeltas: { counter: string; delta: number }[]; protection?: Record<string, string> }[]; exceptions: { reason: string }[] };
+type VerifyOut = {
+  pairs: Finding[];
+  kernel: {
+    host: string;
+    xfrmStat?: Record<string, number>;
+    xfrmDeltas: { counter: string; delta: number }[];
+    protection?: Record<string, string>;
+  }[];
+  exceptions: { reason: string }[];
+};
 
 const addr = (vm: string) => lab.vms.find((v) => v.name === vm)!.address;
 async function sh(vm: string, cmd: string, timeoutMs = 120_000): Promise<string> {
@@ -75,7 +93,14 @@ async function childSpis(vm: string, peer: string): Promise<[string, string][]> 
 async function secondsUntilHealed(a: string, b: string, t0: number, boundS: number): Promise<number> {
   for (;;) {
     const [sa, sb, ka, kb] = await Promise.all([childSpis(a, b), childSpis(b, a), sh(a, "ip xfrm state"), sh(b, "ip xfrm state")]);
-    const mirrored = sa.find(([i, o]) => sb.some(([i2, o2]) => i2 === o && o2 === i) && ka.includes(`0x${i}`) && ka.includes(`0x${o}`) && kb.includes(`0x${i}`) && kb.includes(`0x${o}`));
+    const mirrored = sa.find(
+      ([i, o]) =>
+        sb.some(([i2, o2]) => i2 === o && o2 === i) &&
+        ka.includes(`0x${i}`) &&
+        ka.includes(`0x${o}`) &&
+        kb.includes(`0x${i}`) &&
+        kb.includes(`0x${o}`),
+    );
     if (mirrored && (await ping(a, b, 1)) === 1) return (Date.now() - t0) / 1000;
     if ((Date.now() - t0) / 1000 > boundS) return Infinity;
     await new Promise((r) => setTimeout(r, 1000));
@@ -96,7 +121,18 @@ async function withCapture<T>(name: string, fn: () => Promise<T>) {
 beforeAll(async () => {
   if (!reuse) {
     const t0 = Date.now();
-    const r = await cli("lab", "up", "examples/mesh-kernel-lab.yaml", "--datapath", "kernel", "--name", `kt${process.pid}`, "--dir", dir, "--json");
+    const r = await cli(
+      "lab",
+      "up",
+      "examples/mesh-kernel-lab.yaml",
+      "--datapath",
+      "kernel",
+      "--name",
+      `kt${process.pid}`,
+      "--dir",
+      dir,
+      "--json",
+    );
     expect(r.code, r.out + r.err).toBe(0);
     figures.labUpSeconds = (Date.now() - t0) / 1000;
   }
@@ -132,7 +168,14 @@ describe("mesh on real kernels: transport mode, kernel xfrm, netdevsim offload",
     expect(d.code, d.out + d.err).toBe(0);
     expect(JSON.parse(d.out)).toMatchObject({ pairsUp: 6, pairs: 6 });
     const { wire } = await withCapture("deliver", async () => {
-      for (const [a, b] of [["app1", "app2"], ["app1", "db1"], ["app1", "db2"], ["app2", "db1"], ["app2", "db2"], ["db1", "db2"]] as const) {
+      for (const [a, b] of [
+        ["app1", "app2"],
+        ["app1", "db1"],
+        ["app1", "db2"],
+        ["app2", "db1"],
+        ["app2", "db2"],
+        ["db1", "db2"],
+      ] as const) {
         expect(await ping(a!, b!), `${a} -> ${b}`).toBe(3);
         expect(await ping(b!, a!), `${b} -> ${a}`).toBe(3);
       }
@@ -143,7 +186,11 @@ describe("mesh on real kernels: transport mode, kernel xfrm, netdevsim offload",
     expect(wire.markerSeen).toBe(false);
     const v = await verify();
     expect(healthy(v.pairs), JSON.stringify(v.pairs)).toBe(true);
-    for (const k of v.kernel) expect(Object.values(k.protection ?? {}).every((p) => p === "esp"), `${k.host}: ${JSON.stringify(k.protection)}`).toBe(true);
+    for (const k of v.kernel)
+      expect(
+        Object.values(k.protection ?? {}).every((p) => p === "esp"),
+        `${k.host}: ${JSON.stringify(k.protection)}`,
+      ).toBe(true);
     spis = spiMap(v.pairs);
     for (const vm of lab.vms) expect(await sh(vm.name, "ip xfrm state")).toMatch(/mode transport/);
   }, 300_000);
@@ -168,13 +215,23 @@ describe("mesh on real kernels: transport mode, kernel xfrm, netdevsim offload",
     const facts = join(work, "facts.json");
     const d = await cli("discover", inv, ...K, "--out", facts, "--json");
     expect(d.code, d.out + d.err).toBe(0);
-    const f = JSON.parse(readFileSync(facts, "utf8")) as { devices: Record<string, { nics?: { name: string; espHwOffload?: unknown }[]; kernelAlgorithms?: unknown }> };
+    const f = JSON.parse(readFileSync(facts, "utf8")) as {
+      devices: Record<string, { nics?: { name: string; espHwOffload?: unknown }[]; kernelAlgorithms?: unknown }>;
+    };
     expect(JSON.stringify(f.devices.app1)).toMatch(/nsim0/);
     expect(JSON.stringify(f.devices.app1)).toMatch(/gcm\(aes\)/);
     const withFacts = planFromLoaded(loadAll(inv, [], facts))!.meshes[0]!;
     for (const vm of lab.vms) {
-      const a = meshConnSpecs(mesh, vm.name, { strongswanVersion: "5.9.8" }).map((s) => [s.peer, s.children[0]!.espProposal, s.children[0]!.hwOffload]);
-      const b = meshConnSpecs(withFacts, vm.name, { strongswanVersion: "5.9.8" }).map((s) => [s.peer, s.children[0]!.espProposal, s.children[0]!.hwOffload]);
+      const a = meshConnSpecs(mesh, vm.name, { strongswanVersion: "5.9.8" }).map((s) => [
+        s.peer,
+        s.children[0]!.espProposal,
+        s.children[0]!.hwOffload,
+      ]);
+      const b = meshConnSpecs(withFacts, vm.name, { strongswanVersion: "5.9.8" }).map((s) => [
+        s.peer,
+        s.children[0]!.espProposal,
+        s.children[0]!.hwOffload,
+      ]);
       expect(b, vm.name).toEqual(a);
     }
   }, 300_000);
@@ -202,18 +259,35 @@ describe("mesh on real kernels: transport mode, kernel xfrm, netdevsim offload",
   }, 300_000);
 
   const faults: { name: string; pair: [string, string]; boundS: number; inject: () => Promise<void> }[] = [
-    { name: "IKE_SA terminated on the responder", pair: ["app1", "db1"], boundS: 30, inject: async () => void (await sh("db1", "swanctl --terminate --ike mesh-app1 --force >/dev/null 2>&1")) },
+    {
+      name: "IKE_SA terminated on the responder",
+      pair: ["app1", "db1"],
+      boundS: 30,
+      inject: async () => void (await sh("db1", "swanctl --terminate --ike mesh-app1 --force >/dev/null 2>&1")),
+    },
     // db2 answers for all its pairs; its charon is restarted by the VM's supervisor (as systemd would) and loads the
     // rendered swanctl.conf; the initiators notice by DPD (30 s) and retransmits (about 26 s), then re-initiate.
     {
-      name: "charon killed with SIGKILL", pair: ["app1", "db2"], boundS: 150,
+      name: "charon killed with SIGKILL",
+      pair: ["app1", "db2"],
+      boundS: 150,
       // Returns once the supervisor has started a new charon, so the heal clock cannot stop on the old daemon.
-      inject: async () => void (await sh("db2", 'old=$(pidof charon); kill -9 $old; for i in $(seq 100); do p=$(pidof charon); [ -n "$p" ] && [ "$p" != "$old" ] && [ -S /var/run/charon.vici ] && break; sleep 0.2; done')),
+      inject: async () =>
+        void (await sh(
+          "db2",
+          'old=$(pidof charon); kill -9 $old; for i in $(seq 100); do p=$(pidof charon); [ -n "$p" ] && [ "$p" != "$old" ] && [ -S /var/run/charon.vici ] && break; sleep 0.2; done',
+        )),
     },
     {
-      name: "every SA of the pair deleted in both kernels", pair: ["app2", "db1"], boundS: 60,
+      name: "every SA of the pair deleted in both kernels",
+      pair: ["app2", "db1"],
+      boundS: 60,
       inject: async () => {
-        for (const vm of ["app2", "db1"]) await sh(vm, `ip xfrm state deleteall src ${addr("app2")} dst ${addr("db1")}; ip xfrm state deleteall src ${addr("db1")} dst ${addr("app2")}`);
+        for (const vm of ["app2", "db1"])
+          await sh(
+            vm,
+            `ip xfrm state deleteall src ${addr("app2")} dst ${addr("db1")}; ip xfrm state deleteall src ${addr("db1")} dst ${addr("app2")}`,
+          );
       },
     },
   ];
@@ -228,7 +302,8 @@ describe("mesh on real kernels: transport mode, kernel xfrm, netdevsim offload",
         return secondsUntilHealed(a, b, t0, f.boundS);
       });
       (figures.healSeconds ??= {} as Record<string, number>) && ((figures.healSeconds as Record<string, number>)[f.name] = healedS);
-      (figures.clearPackets ??= {} as Record<string, number>) && ((figures.clearPackets as Record<string, number>)[f.name] = wire.clearIcmp.length);
+      (figures.clearPackets ??= {} as Record<string, number>) &&
+        ((figures.clearPackets as Record<string, number>)[f.name] = wire.clearIcmp.length);
       expect(wire.clearIcmp, "cleartext ICMP on the wire").toEqual([]);
       expect(wire.markerSeen, "the marker payload on the wire").toBe(false);
       expect(wire.udpEncapEsp).toBe(0);
@@ -243,7 +318,10 @@ describe("mesh on real kernels: transport mode, kernel xfrm, netdevsim offload",
       expect(await ping("app1", "db2", 3)).toBe(0);
       expect(await ping("db2", "app1", 3)).toBe(0);
       const v = await verify();
-      expect(v.pairs.every((p) => p.status === "down" && /fail-closed/.test(p.detail)), JSON.stringify(v.pairs)).toBe(true);
+      expect(
+        v.pairs.every((p) => p.status === "down" && /fail-closed/.test(p.detail)),
+        JSON.stringify(v.pairs),
+      ).toBe(true);
     });
     expect(wire.clearIcmp).toEqual([]);
     expect(wire.markerSeen).toBe(false);
@@ -287,7 +365,12 @@ describe("mesh on real kernels: transport mode, kernel xfrm, netdevsim offload",
       const vm = await kernelLabAddVm(dir, "ops1", false);
       lab = readKernelLab(dir)!;
       const db2 = doc.devices.find((d) => d.name === "db2")!;
-      doc.devices.push({ ...db2, name: "ops1", management: { address: "127.0.0.1", port: vm.sshPort, transport: "ssh" }, addresses: { ipv4: vm.address } });
+      doc.devices.push({
+        ...db2,
+        name: "ops1",
+        management: { address: "127.0.0.1", port: vm.sshPort, transport: "ssh" },
+        addresses: { ipv4: vm.address },
+      });
       writeFileSync(inv, stringify(doc));
       const t0 = Date.now();
       const j = await cli("mesh", "deliver", inv, ...K, "--json");
@@ -313,8 +396,14 @@ describe("mesh on real kernels: transport mode, kernel xfrm, netdevsim offload",
           const ids = await loadedSharedIds(v);
           v.close();
           expect(ids, h.name).toBeDefined();
-          expect([...ids!].filter((x) => x.includes("db2")), h.name).toEqual([]);
-          expect([...ids!].some((x) => x.includes("ops1")), h.name).toBe(true);
+          expect(
+            [...ids!].filter((x) => x.includes("db2")),
+            h.name,
+          ).toEqual([]);
+          expect(
+            [...ids!].some((x) => x.includes("ops1")),
+            h.name,
+          ).toBe(true);
         }
       } finally {
         await pool.closeAll();
@@ -343,9 +432,16 @@ describe("mesh on real kernels: transport mode, kernel xfrm, netdevsim offload",
     expect(d.code, d.out + d.err).toBe(0);
     // Re-initiate the measured pair so its CHILD_SA carries the 14 s lifetime from now on.
     await sh("app1", "swanctl --terminate --ike mesh-db1 --force >/dev/null 2>&1; swanctl --initiate --child mesh-db1 >/dev/null 2>&1");
-    const { result: out, wire } = await withCapture("rekey", () => sh("app1", `ping -c 125 -i 0.4 -W 2 -p ${MARKER_HEX} ${addr("db1")} 2>&1 | tail -2`, 200_000));
+    const { result: out, wire } = await withCapture("rekey", () =>
+      sh("app1", `ping -c 125 -i 0.4 -W 2 -p ${MARKER_HEX} ${addr("db1")} 2>&1 | tail -2`, 200_000),
+    );
     const [, sent, got] = /(\d+) packets transmitted, (\d+) received/.exec(out)!;
-    const spisSeen = new Set(wire.lines.filter((l) => l.includes(`IP ${addr("app1")} > ${addr("db1")}`)).map((l) => /spi=(0x[0-9a-f]+)/.exec(l)?.[1]).filter(Boolean));
+    const spisSeen = new Set(
+      wire.lines
+        .filter((l) => l.includes(`IP ${addr("app1")} > ${addr("db1")}`))
+        .map((l) => /spi=(0x[0-9a-f]+)/.exec(l)?.[1])
+        .filter(Boolean),
+    );
     figures.rekey = { sent: Number(sent), received: Number(got), spisFromApp1ToDb1: spisSeen.size };
     expect(spisSeen.size).toBeGreaterThanOrEqual(4);
     expect(Number(got)).toBe(Number(sent));
@@ -354,7 +450,14 @@ describe("mesh on real kernels: transport mode, kernel xfrm, netdevsim offload",
   }, 400_000);
 
   it("7. kernel counters: the xfrm_stat figures in verify and metrics are the kernel's own", async () => {
-    const read = async () => Object.fromEntries((await sh("db1", "cat /proc/net/xfrm_stat")).trim().split("\n").map((l) => l.trim().split(/\s+/)).map(([k, v]) => [k!, Number(v)]));
+    const read = async () =>
+      Object.fromEntries(
+        (await sh("db1", "cat /proc/net/xfrm_stat"))
+          .trim()
+          .split("\n")
+          .map((l) => l.trim().split(/\s+/))
+          .map(([k, v]) => [k!, Number(v)]),
+      );
     const before = await read();
     const vf = join(work, "verify-counters.json");
     await cli("verify", inv, ...K, "--out", vf);
@@ -377,7 +480,10 @@ describe("mesh on real kernels: transport mode, kernel xfrm, netdevsim offload",
       const t0 = Date.now();
       figures.rebootBootSeconds = (await rebootVm(lab, "db1")) / 1000;
       // charon's start script loads the rendered swanctl.conf: the drop shunts come first.
-      const pols = await sh("db1", 'for i in $(seq 60); do ip xfrm policy | grep -q "action block" && break; sleep 0.5; done; ip xfrm policy');
+      const pols = await sh(
+        "db1",
+        'for i in $(seq 60); do ip xfrm policy | grep -q "action block" && break; sleep 0.5; done; ip xfrm policy',
+      );
       expect(pols).toMatch(/action block priority 2000000/);
       return secondsUntilHealed("app1", "db1", t0, 150);
     });

@@ -27,10 +27,15 @@ export interface WireSummary {
 
 export class Capture {
   private proc: ChildProcess | undefined;
-  constructor(private readonly netns: string, readonly file: string) {}
+  constructor(
+    private readonly netns: string,
+    readonly file: string,
+  ) {}
 
   async start(): Promise<void> {
-    const p = spawn("ip", ["netns", "exec", this.netns, "tcpdump", "-i", "br0", "-U", "-n", "-s", "512", "-w", this.file, "ip"], { stdio: ["ignore", "ignore", "pipe"] });
+    const p = spawn("ip", ["netns", "exec", this.netns, "tcpdump", "-i", "br0", "-U", "-n", "-s", "512", "-w", this.file, "ip"], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     this.proc = p;
     await new Promise<void>((resolve, reject) => {
       let err = "";
@@ -61,7 +66,8 @@ export class Capture {
 export function summarize(file: string, subnet = "10.77.0."): WireSummary {
   const r = spawnSync("tcpdump", ["-nn", "-r", file], { encoding: "utf8", maxBuffer: 256 << 20 });
   const lines = (r.stdout ?? "").split("\n").filter(Boolean);
-  const between = (l: string) => new RegExp(`IP ${subnet.replace(/\./g, "\\.")}\\d+(\\.\\d+)? > ${subnet.replace(/\./g, "\\.")}\\d+`).test(l);
+  const between = (l: string) =>
+    new RegExp(`IP ${subnet.replace(/\./g, "\\.")}\\d+(\\.\\d+)? > ${subnet.replace(/\./g, "\\.")}\\d+`).test(l);
   const raw = readFileSync(file);
   return {
     lines,

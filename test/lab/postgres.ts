@@ -17,7 +17,12 @@ export interface PgCluster {
 
 function pgBin(name: string): string {
   const base = "/usr/lib/postgresql";
-  const versions = existsSync(base) ? execFileSync("ls", [base], { encoding: "utf8" }).split("\n").filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
+  const versions = existsSync(base)
+    ? execFileSync("ls", [base], { encoding: "utf8" })
+        .split("\n")
+        .filter((v) => /^\d+$/.test(v))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
   for (const v of versions) if (existsSync(join(base, v, "bin", name))) return join(base, v, "bin", name);
   throw new Error(`PostgreSQL's ${name} is not installed (Debian package postgresql; test/lab/ensure-peers.sh installs it)`);
 }
@@ -41,7 +46,18 @@ export async function startPostgres(): Promise<PgCluster> {
     if (r.status !== 0) throw new Error(`${cmd} failed (${r.status ?? r.signal}): ${r.stderr || r.stdout}`);
   };
   run(pgBin("initdb"), ["-D", data, "-U", "lc", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C"]);
-  run(pgBin("pg_ctl"), ["-D", data, "-l", join(sock, "server.log"), "-w", "-t", "60", "-o", `-k ${sock} -c listen_addresses= -c fsync=off -c max_connections=50`, "start"]);
+  run(pgBin("pg_ctl"), [
+    "-D",
+    data,
+    "-l",
+    join(sock, "server.log"),
+    "-w",
+    "-t",
+    "60",
+    "-o",
+    `-k ${sock} -c listen_addresses= -c fsync=off -c max_connections=50`,
+    "start",
+  ]);
   const url = `postgres://lc@/postgres?host=${encodeURIComponent(sock)}`;
   return {
     url,

@@ -19,7 +19,10 @@ export interface ServeProc {
 const bin = resolve("bin/linkcrypt.js");
 
 export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProc> {
-  const child = spawn(process.execPath, [bin, "serve", ...args], { env: { ...process.env, LINKCRYPT_FROM_SOURCE: "1", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [bin, "serve", ...args], {
+    env: { ...process.env, LINKCRYPT_FROM_SOURCE: "1", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const logs: Record<string, unknown>[] = [];
   let rest = "";
   let stderr = "";
@@ -42,7 +45,8 @@ export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}): P
     for (;;) {
       const hit = logs.find(pred);
       if (hit) return hit;
-      if (child.exitCode !== null) throw new Error(`serve exited (${child.exitCode}) before: ${what}\n${stderr}\n${JSON.stringify(logs.slice(-10))}`);
+      if (child.exitCode !== null)
+        throw new Error(`serve exited (${child.exitCode}) before: ${what}\n${stderr}\n${JSON.stringify(logs.slice(-10))}`);
       if (Date.now() > end) throw new Error(`timed out waiting for serve: ${what}\n${stderr}\n${JSON.stringify(logs.slice(-10))}`);
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -50,7 +54,10 @@ export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}): P
   const l = await waitLog("listening", (x) => x.msg === "listening", 30_000);
   const port = Number(String(l.address).split(":").pop());
   return {
-    child, logs, port, waitLog,
+    child,
+    logs,
+    port,
+    waitLog,
     get: (path) =>
       new Promise((res, rej) => {
         get({ host: "127.0.0.1", port, path, timeout: 10_000 }, (r) => {

@@ -18,9 +18,11 @@ registerDriver("test-spacing", (ctx): Driver => {
   let live = false;
   const note = (step: string) => void steps.push({ device: ctx.device, step, at: Date.now() });
   return {
-    name: "test-spacing", device: ctx.device,
+    name: "test-spacing",
+    device: ctx.device,
     flags: { writable: true, candidate: true, confirmedCommit: true, rollback: true, verifiedWrites: false },
-    connect: async () => undefined, close: async () => undefined,
+    connect: async () => undefined,
+    close: async () => undefined,
     facts: async () => ({ device: ctx.device, driver: "test-spacing", reachable: true, observedAt: "" }),
     linkSecurity: async () => [{ port: "eth1", status: live ? "secured" : "unsecured", detail: "fake", observedAt: "" }],
     loadCandidate: async () => note("stage"),
@@ -34,21 +36,53 @@ registerDriver("test-spacing", (ctx): Driver => {
 describe("apply: --per-device-interval spaces the steps of one transaction", () => {
   it("a commit and its confirm on one device are at least the interval apart", async () => {
     const dir = mkdtempSync(join(tmpdir(), "lc-spacing-"));
-    writeFileSync(join(dir, "fake-switch.yaml"), stringify({
-      kind: "switch", name: "fake-switch", vendor: "test", model: "in-process fake", driver: "test-spacing", maxFrame: 9216,
-      portGroups: [{ match: "eth*", macsec: { suites: ["GCM-AES-XPN-256"], sci: "always" } }],
-    }));
+    writeFileSync(
+      join(dir, "fake-switch.yaml"),
+      stringify({
+        kind: "switch",
+        name: "fake-switch",
+        vendor: "test",
+        model: "in-process fake",
+        driver: "test-spacing",
+        maxFrame: 9216,
+        portGroups: [{ match: "eth*", macsec: { suites: ["GCM-AES-XPN-256"], sci: "always" } }],
+      }),
+    );
     const { profiles } = loadProfiles([dir]);
-    const sw = (name: string, site: string) => ({ name, kind: "switch", site, profile: "fake-switch", management: { address: "fake", transport: "ssh" }, ports: [{ name: "eth1", speed: "100G", mtu: 9000 }] });
-    const inv = { version: 1, name: "spacing", policy: "default", sites: [{ name: "a" }, { name: "b" }], devices: [sw("a1", "a"), sw("b1", "b")],
-      links: [{ name: "l1", a: "a1:eth1", b: "b1:eth1", medium: "dwdm", speed: "100G", pathMtu: 9216 }] };
+    const sw = (name: string, site: string) => ({
+      name,
+      kind: "switch",
+      site,
+      profile: "fake-switch",
+      management: { address: "fake", transport: "ssh" },
+      ports: [{ name: "eth1", speed: "100G", mtu: 9000 }],
+    });
+    const inv = {
+      version: 1,
+      name: "spacing",
+      policy: "default",
+      sites: [{ name: "a" }, { name: "b" }],
+      devices: [sw("a1", "a"), sw("b1", "b")],
+      links: [{ name: "l1", a: "a1:eth1", b: "b1:eth1", medium: "dwdm", speed: "100G", pathMtu: 9216 }],
+    };
     const r = parseInventory("spacing.yaml", stringify(inv), profiles!);
     const plan = buildPlan(r.model!, { inventoryDigest: "t", profilesDigest: "t" });
     const store = await openState({ state: join(dir, "state.sqlite"), inventory: "spacing", secrets: { env: {} } });
     const gap = 400;
     const results = await applyPlan(plan, r.data as Inventory, profiles!, {
-      access: { knownHostsFile: "/dev/null", acceptNewHostKey: false, secrets: { env: {} }, connectTimeoutMs: 1000, commandTimeoutMs: 1000 },
-      store, run: "spacing", confirmTimeoutS: 60, securedTimeoutMs: 2000, dryRun: false, maxFailPercent: 0,
+      access: {
+        knownHostsFile: "/dev/null",
+        acceptNewHostKey: false,
+        secrets: { env: {} },
+        connectTimeoutMs: 1000,
+        commandTimeoutMs: 1000,
+      },
+      store,
+      run: "spacing",
+      confirmTimeoutS: 60,
+      securedTimeoutMs: 2000,
+      dryRun: false,
+      maxFailPercent: 0,
       limits: { globalConcurrency: 4, perDeviceConcurrency: 1, perDeviceMinTimeMs: gap },
     });
     expect(results.map((x) => `${x.target}:${x.outcome}`)).toEqual(["l1:changed"]);

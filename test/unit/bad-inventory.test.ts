@@ -13,7 +13,9 @@ import { messages, profiles } from "../helpers.js";
  *   # expect-source: <file:line>               where the first error points
  */
 const dir = "test/fixtures/bad";
-const cases = readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort();
+const cases = readdirSync(dir)
+  .filter((f) => f.endsWith(".yaml"))
+  .sort();
 
 describe("model: bad-inventory corpus", () => {
   it("has cases", () => expect(cases.length).toBeGreaterThanOrEqual(15));
@@ -27,7 +29,11 @@ describe("model: bad-inventory corpus", () => {
     expect(expects.length + planExpects.length).toBeGreaterThan(0);
     const r = loadInventory(file, profiles());
     const got = messages(r.diagnostics, "error");
-    for (const e of expects) expect(got.some((g) => g.startsWith(e)), `expected "${e}" in:\n${got.join("\n")}`).toBe(true);
+    for (const e of expects)
+      expect(
+        got.some((g) => g.startsWith(e)),
+        `expected "${e}" in:\n${got.join("\n")}`,
+      ).toBe(true);
     if (expects.length > 0) {
       expect(r.model).toBeUndefined();
       // every problem is reported at once: at least as many errors as expectations
@@ -39,7 +45,11 @@ describe("model: bad-inventory corpus", () => {
       const plan = buildPlan(r.model!, { inventoryDigest: "t", profilesDigest: "t" }, r.diagnostics);
       expect(hasErrors(plan.diagnostics)).toBe(true);
       const pg = messages(plan.diagnostics, "error");
-      for (const e of planExpects) expect(pg.some((g) => g.startsWith(e)), `expected "${e}" in:\n${pg.join("\n")}`).toBe(true);
+      for (const e of planExpects)
+        expect(
+          pg.some((g) => g.startsWith(e)),
+          `expected "${e}" in:\n${pg.join("\n")}`,
+        ).toBe(true);
     }
   });
 

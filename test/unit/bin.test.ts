@@ -13,12 +13,15 @@ describe("cli: bin", () => {
     expect(r.stdout).toMatch(/^linkcrypt \d+\.\d+\.\d+\S* \(.*from source.*\)\n$/);
   });
 
-  it.skipIf(!existsSync("dist/linkcrypt.mjs"))("runs the bundle (npm run build) with the version and commit embedded; bare, it exits 64", () => {
-    const v = bin({ LINKCRYPT_FROM_SOURCE: "0" }, "--version");
-    expect(v.status, v.stderr).toBe(0);
-    expect(v.stdout).toMatch(/^linkcrypt \d+\.\d+\.\d+\S* \((?:[0-9a-f]{12}(?:-dirty)?|unknown commit)\)\n$/);
-    const bare = bin({ LINKCRYPT_FROM_SOURCE: "0" });
-    expect(bare.status).toBe(64);
-    expect(bare.stderr).toContain("Usage: linkcrypt");
-  });
+  it.skipIf(!existsSync("dist/linkcrypt.mjs"))(
+    "runs the bundle (npm run build) with the version and commit embedded; bare, it exits 64",
+    () => {
+      const v = bin({ LINKCRYPT_FROM_SOURCE: "0" }, "--version");
+      expect(v.status, v.stderr).toBe(0);
+      expect(v.stdout).toMatch(/^linkcrypt \d+\.\d+\.\d+\S* \((?:[0-9a-f]{12}(?:-dirty)?|unknown commit)\)\n$/);
+      const bare = bin({ LINKCRYPT_FROM_SOURCE: "0" });
+      expect(bare.status).toBe(64);
+      expect(bare.stderr).toContain("Usage: linkcrypt");
+    },
+  );
 });

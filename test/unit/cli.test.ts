@@ -14,13 +14,30 @@ describe("cli: mtu", () => {
     expect(JSON.parse(r.out)).toEqual({ overheadBytes: 34, maxInnerMtu: 1466, outerBytes: null });
   });
   it("sizes an --inner packet: 1450 under AES-CBC with a 32-byte ICV is 1516 transport / 1532 tunnel", async () => {
-    for (const [mode, want] of [["transport", 1516], ["tunnel", 1532]] as const) {
+    for (const [mode, want] of [
+      ["transport", 1516],
+      ["tunnel", 1532],
+    ] as const) {
       const r = await cli("mtu", "--path-mtu", "1500", "--cipher", "aes-cbc-256-sha512", "--mode", mode, "--inner", "1450", "--json");
       expect(JSON.parse(r.out).outerBytes).toBe(want);
     }
   });
   it("accepts strongSwan names, IPv6, NAT-T and MACsec", async () => {
-    const r = await cli("mtu", "--path-mtu", "1500", "--cipher", "aes128gcm16", "--ip", "6", "--mode", "tunnel", "--nat-t", "--macsec", "sci", "--json");
+    const r = await cli(
+      "mtu",
+      "--path-mtu",
+      "1500",
+      "--cipher",
+      "aes128gcm16",
+      "--ip",
+      "6",
+      "--mode",
+      "tunnel",
+      "--nat-t",
+      "--macsec",
+      "sci",
+      "--json",
+    );
     // 1500 - 32 (MACsec) = 1468 for IPv6; 1468-40-8-8-8-16 = 1388 (mult of 4) -> inner 1386
     expect(JSON.parse(r.out)).toEqual({ overheadBytes: 114, maxInnerMtu: 1386, outerBytes: null });
   });

@@ -25,10 +25,20 @@ describe("report: compliance", () => {
     // ab: MACsec with a pinned non-XPN suite at 100G (the test policy allows it up to 400G; real standards do not).
     // ab2: a DWDM link on ports without MACsec, left in clear (the test policy trusts DWDM; CNSA does not).
     const inv = { ...twoSite({ speed: "100G", macsecSuite: "GCM-AES-128" }), policy: "lax-xpn" };
-    ((inv as Record<string, unknown>).links as object[]).push({ name: "ab2", a: "a-sw:Ethernet1", b: "b-sw:Ethernet1", medium: "dwdm", speed: "100G", pathMtu: 9216 });
+    ((inv as Record<string, unknown>).links as object[]).push({
+      name: "ab2",
+      a: "a-sw:Ethernet1",
+      b: "b-sw:Ethernet1",
+      medium: "dwdm",
+      speed: "100G",
+      pathMtu: 9216,
+    });
     const r = parseInventory("t.yaml", JSON.stringify(inv), p);
     const pl = buildPlan(r.model!, { inventoryDigest: "t", profilesDigest: "t" });
-    expect(pl.links.map((l) => [l.name, l.method, l.cipher])).toEqual([["ab", "macsec", "GCM-AES-128"], ["ab2", "none", null]]);
+    expect(pl.links.map((l) => [l.name, l.method, l.cipher])).toEqual([
+      ["ab", "macsec", "GCM-AES-128"],
+      ["ab2", "none", null],
+    ]);
     const f = evaluateCompliance(pl, p);
     expect(f.find((x) => x.standard === "PCI DSS 4.0" && x.subject === "link ab")!.message).toMatch(/non-XPN suite GCM-AES-128 at 100G/);
     expect(f.find((x) => x.standard === "CNSA" && x.subject === "link ab2")!.message).toMatch(/dwdm link is not encrypted \(none\)/);
@@ -37,7 +47,10 @@ describe("report: compliance", () => {
   });
 
   it("report renderers carry the same links and findings", () => {
-    const r = buildReport(plan(readFileSync("examples/two-site-dwdm.yaml", "utf8")), profiles(), { generatedAt: "2026-01-01T00:00:00Z", tool: { version: "0.1.0", commit: null } });
+    const r = buildReport(plan(readFileSync("examples/two-site-dwdm.yaml", "utf8")), profiles(), {
+      generatedAt: "2026-01-01T00:00:00Z",
+      tool: { version: "0.1.0", commit: null },
+    });
     const md = reportMarkdown(r);
     const html = reportHtml(r, '<svg role="img" aria-label="topology"></svg>');
     for (const text of [md, html]) {

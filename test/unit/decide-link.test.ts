@@ -5,25 +5,45 @@ const enc = (name: string, site: string, profile = "thales-cn9120") => ({ name, 
 
 describe("planner: decide-link", () => {
   it("uses L1 when both ends have compatible encryptors", () => {
-    const p = plan(twoSite({ encryptors: ["a-enc", "b-enc"] }, { devices: [...(twoSite().devices as object[]), enc("a-enc", "a"), enc("b-enc", "b")] }));
+    const p = plan(
+      twoSite({ encryptors: ["a-enc", "b-enc"] }, { devices: [...(twoSite().devices as object[]), enc("a-enc", "a"), enc("b-enc", "b")] }),
+    );
     expect(p.links[0]!.method).toBe("l1");
     expect(p.links[0]!.cipher).toBe("AES-256-GCM");
     expect(p.links[0]!.mtu.overheadBytes).toBe(0);
   });
 
   it("does not use L1 across encryptor families", () => {
-    const p = plan(twoSite({ encryptors: ["a-enc", "b-enc"] }, { devices: [...(twoSite().devices as object[]), enc("a-enc", "a"), enc("b-enc", "b", "adva-fsp3000-pcn-aes100gb")] }));
+    const p = plan(
+      twoSite(
+        { encryptors: ["a-enc", "b-enc"] },
+        { devices: [...(twoSite().devices as object[]), enc("a-enc", "a"), enc("b-enc", "b", "adva-fsp3000-pcn-aes100gb")] },
+      ),
+    );
     expect(p.links[0]!.method).toBe("macsec");
     expect(p.links[0]!.candidates.find((c) => c.method === "l1")!.detail).toMatch(/do not interoperate/);
   });
 
   it("does not use an encryptor slower than the link", () => {
-    const p = plan(twoSite({ encryptors: ["a-enc", "b-enc"] }, { devices: [...(twoSite().devices as object[]), enc("a-enc", "a", "thales-cn6140"), enc("b-enc", "b", "thales-cn6140")] }));
+    const p = plan(
+      twoSite(
+        { encryptors: ["a-enc", "b-enc"] },
+        { devices: [...(twoSite().devices as object[]), enc("a-enc", "a", "thales-cn6140"), enc("b-enc", "b", "thales-cn6140")] },
+      ),
+    );
     expect(p.links[0]!.candidates.find((c) => c.method === "l1")!.detail).toMatch(/up to 10G; the link is 100G/);
   });
 
   it("needs certified encryptors under CNSA", () => {
-    const p = plan(twoSite({ encryptors: ["a-enc", "b-enc"] }, { policy: "cnsa-1", devices: [...(twoSite().devices as object[]), enc("a-enc", "a", "acme-lx100"), enc("b-enc", "b", "acme-lx100")] }));
+    const p = plan(
+      twoSite(
+        { encryptors: ["a-enc", "b-enc"] },
+        {
+          policy: "cnsa-1",
+          devices: [...(twoSite().devices as object[]), enc("a-enc", "a", "acme-lx100"), enc("b-enc", "b", "acme-lx100")],
+        },
+      ),
+    );
     expect(p.links[0]!.candidates.find((c) => c.method === "l1")!.detail).toMatch(/needs certified hardware/);
   });
 

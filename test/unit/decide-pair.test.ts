@@ -8,15 +8,28 @@ const P = profiles();
 const traits = (nic: string, extra: Partial<HostTraits> & { cpuFlags?: string[]; strongswanVersion?: string } = {}): HostTraits => {
   const { cpuFlags = ["aes", "pclmulqdq"], strongswanVersion, ...rest } = extra;
   return {
-    nicProfile: P.nics.get(nic)!, nicSpeedBps: 25e9, nicMtu: 9000, cpuModel: "cpu", cpuTier: cpuTier(cpuFlags),
-    families: [4], kernelAlgorithms: undefined, strongswan: strongswanLevel(strongswanVersion), ...rest,
+    nicProfile: P.nics.get(nic)!,
+    nicSpeedBps: 25e9,
+    nicMtu: 9000,
+    cpuModel: "cpu",
+    cpuTier: cpuTier(cpuFlags),
+    families: [4],
+    kernelAlgorithms: undefined,
+    strongswan: strongswanLevel(strongswanVersion),
+    ...rest,
   };
 };
 const lan: PathTraits = { linksMtu: null, natT: false, hardwareEncrypted: false, speedBps: null };
-const mesh = (o: Partial<{ mode: "transport" | "tunnel"; offload: "prefer" | "require" | "off"; ciphers: string[]; natT: boolean }> = {}) => ({
-  name: "m", mode: "transport" as const, offload: "prefer" as const, natT: false, overlay: "none" as const,
-  ciphers: P.policies.get("default")!.esp.ciphers, ...o,
-}) as Parameters<typeof decidePair>[3];
+const mesh = (o: Partial<{ mode: "transport" | "tunnel"; offload: "prefer" | "require" | "off"; ciphers: string[]; natT: boolean }> = {}) =>
+  ({
+    name: "m",
+    mode: "transport" as const,
+    offload: "prefer" as const,
+    natT: false,
+    overlay: "none" as const,
+    ciphers: P.policies.get("default")!.esp.ciphers,
+    ...o,
+  }) as Parameters<typeof decidePair>[3];
 const decide = (a: HostTraits, b: HostTraits, o = {}, policy = "default", path = lan) =>
   decidePair(a, b, path, mesh(o), P.policies.get(policy)!, P.xfrmPerf);
 
@@ -48,14 +61,37 @@ describe("planner: decide-pair", () => {
   });
 
   it("uses crypto rather than packet offload when the host's strongSwan predates hw_offload = packet", () => {
-    const s = evaluateSide(traits("mlx5-connectx-7", { strongswanVersion: "5.9.8" }), espCipher("aes-gcm-128"), { mode: "transport", offload: "prefer" }, false, [4], P.xfrmPerf);
+    const s = evaluateSide(
+      traits("mlx5-connectx-7", { strongswanVersion: "5.9.8" }),
+      espCipher("aes-gcm-128"),
+      { mode: "transport", offload: "prefer" },
+      false,
+      [4],
+      P.xfrmPerf,
+    );
     expect(s.decision).toBe("nic-crypto-offload");
     expect(s.reason).toMatch(/strongSwan predates hw_offload = packet, 5\.9\.10/);
-    expect(evaluateSide(traits("mlx5-connectx-7", { strongswanVersion: "5.9.13" }), espCipher("aes-gcm-128"), { mode: "transport", offload: "prefer" }, false, [4], P.xfrmPerf).decision).toBe("nic-packet-offload");
+    expect(
+      evaluateSide(
+        traits("mlx5-connectx-7", { strongswanVersion: "5.9.13" }),
+        espCipher("aes-gcm-128"),
+        { mode: "transport", offload: "prefer" },
+        false,
+        [4],
+        P.xfrmPerf,
+      ).decision,
+    ).toBe("nic-packet-offload");
   });
 
   it("uses crypto rather than packet offload where tunnel-mode packet offload is not available", () => {
-    const s = evaluateSide(traits("mlx5-connectx-6dx"), espCipher("aes-gcm-128"), { mode: "tunnel", offload: "prefer" }, false, [4], P.xfrmPerf);
+    const s = evaluateSide(
+      traits("mlx5-connectx-6dx"),
+      espCipher("aes-gcm-128"),
+      { mode: "tunnel", offload: "prefer" },
+      false,
+      [4],
+      P.xfrmPerf,
+    );
     expect(s.decision).toBe("nic-crypto-offload");
   });
 
@@ -66,7 +102,14 @@ describe("planner: decide-pair", () => {
   });
 
   it("does not ask for offload on an outbound-only NIC", () => {
-    const s = evaluateSide(traits("marvell-cn10k"), espCipher("aes-gcm-128"), { mode: "transport", offload: "prefer" }, false, [4], P.xfrmPerf);
+    const s = evaluateSide(
+      traits("marvell-cn10k"),
+      espCipher("aes-gcm-128"),
+      { mode: "transport", offload: "prefer" },
+      false,
+      [4],
+      P.xfrmPerf,
+    );
     expect(s.decision).toBe("host-xfrm");
     expect(s.reason).toMatch(/outbound only/);
   });
@@ -82,7 +125,10 @@ describe("planner: decide-pair", () => {
   });
 
   it("says whether AES-NI/VAES is present and warns when host xfrm can't keep up", () => {
-    const d = decide(traits("virtio-net", { cpuFlags: [], cpuModel: "old" }), traits("virtio-net", { cpuFlags: ["aes", "pclmulqdq", "vaes", "vpclmulqdq"] }));
+    const d = decide(
+      traits("virtio-net", { cpuFlags: [], cpuModel: "old" }),
+      traits("virtio-net", { cpuFlags: ["aes", "pclmulqdq", "vaes", "vpclmulqdq"] }),
+    );
     expect(d.sides![0].reason).toMatch(/no AES-NI/);
     expect(d.sides![1].reason).toMatch(/AES-NI\+VAES/);
     expect(d.capacity!.ok).toBe(false);

@@ -32,7 +32,11 @@ describe("drivers: eos-macsec", () => {
     expect(lines).toContain("      no mka session rekey-period");
     expect(lines).toContain("      no replay protection window");
     expect(lines).toContain("      traffic unprotected allow");
-    const on = renderEosMacsec({ ...off, policy: { ...off.policy, includeSci: true, sakRekeySeconds: 3600, mustSecure: true }, interfaces: [{ name: "Ethernet1", replayWindow: 64 }] });
+    const on = renderEosMacsec({
+      ...off,
+      policy: { ...off.policy, includeSci: true, sakRekeySeconds: 3600, mustSecure: true },
+      interfaces: [{ name: "Ethernet1", replayWindow: 64 }],
+    });
     expect(on.filter((l) => /^\s+no /.test(l))).toEqual([]);
   });
   it("says clearly when the reply is not JSON", () => {
@@ -41,7 +45,14 @@ describe("drivers: eos-macsec", () => {
   it("renders the mac security profile and interface binding (golden), and masks keys", () => {
     const c: MacsecChange = {
       kind: "macsec",
-      policy: { name: "dci-ams-fra", suite: "GCM-AES-XPN-256", includeSci: true, keyServerPriority: 10, sakRekeySeconds: 3600, mustSecure: true },
+      policy: {
+        name: "dci-ams-fra",
+        suite: "GCM-AES-XPN-256",
+        includeSci: true,
+        keyServerPriority: 10,
+        sakRekeySeconds: 3600,
+        mustSecure: true,
+      },
       keychain: { name: "unused", ckn: "0a0b", cak: "c0ffee00c0ffee00c0ffee00c0ffee00", cryptoAlgorithm: "AES_128_CMAC" },
       interfaces: [{ name: "Ethernet1/1", replayWindow: 0 }],
     };
@@ -57,8 +68,14 @@ describe("drivers: eos-macsec", () => {
       keychain: { name: "unused", ckn: "0a0b", cak: "aa", cryptoAlgorithm: "AES_256_CMAC", nextKey: { ckn: "0c0d", cak: "bb" } },
       interfaces: [{ name: "Ethernet1/1", replayWindow: 0 }],
     };
-    expect(renderEosMacsec(c).filter((l) => /key /.test(l) && !/server/.test(l))).toEqual(["      key 0c0d 0 bb", "      key 0a0b 0 aa fallback"]);
-    const retired = renderEosMacsec({ ...c, keychain: { name: "unused", ckn: "0c0d", cak: "bb", cryptoAlgorithm: "AES_256_CMAC", retireCkns: ["0a0b"] } });
+    expect(renderEosMacsec(c).filter((l) => /key /.test(l) && !/server/.test(l))).toEqual([
+      "      key 0c0d 0 bb",
+      "      key 0a0b 0 aa fallback",
+    ]);
+    const retired = renderEosMacsec({
+      ...c,
+      keychain: { name: "unused", ckn: "0c0d", cak: "bb", cryptoAlgorithm: "AES_256_CMAC", retireCkns: ["0a0b"] },
+    });
     expect(retired.filter((l) => /key /.test(l) && !/server/.test(l))).toEqual(["      key 0c0d 0 bb", "      no key 0a0b"]);
   });
 });

@@ -28,15 +28,27 @@ function sources(): string[] {
 }
 
 function resolveSpec(from: string, spec: string): string {
-  if (!spec.startsWith(".")) return spec.startsWith("node:") ? spec : spec.split("/").slice(0, spec.startsWith("@") ? 2 : 1).join("/");
+  if (!spec.startsWith("."))
+    return spec.startsWith("node:")
+      ? spec
+      : spec
+          .split("/")
+          .slice(0, spec.startsWith("@") ? 2 : 1)
+          .join("/");
   const abs = resolve(ROOT, dirname(from), spec);
   const ts = abs.replace(/\.js$/, ".ts");
-  return relative(ROOT, existsSync(ts) ? ts : abs).split("\\").join("/");
+  return relative(ROOT, existsSync(ts) ? ts : abs)
+    .split("\\")
+    .join("/");
 }
 
 const FILES = sources();
 const EDGES: Edge[] = FILES.flatMap((from) =>
-  [...readFileSync(join(ROOT, from), "utf8").matchAll(IMPORT)].map((m) => ({ from, to: resolveSpec(from, (m[2] ?? m[3])!), typeOnly: !!m[1] })),
+  [...readFileSync(join(ROOT, from), "utf8").matchAll(IMPORT)].map((m) => ({
+    from,
+    to: resolveSpec(from, (m[2] ?? m[3])!),
+    typeOnly: !!m[1],
+  })),
 );
 
 const under = (path: string, ...prefixes: string[]) => prefixes.some((p) => path === p || path.startsWith(p.endsWith("/") ? p : `${p}/`));
@@ -62,7 +74,17 @@ function closure(layer: string): { files: Set<string>; packages: Map<string, str
 }
 
 /** The layers that do I/O (devices, state, processes, the terminal). */
-const IMPURE_LAYERS = ["src/cli", "src/apply", "src/state", "src/serve", "src/lab", "src/discover", "src/verify", "src/transport", "src/keys"];
+const IMPURE_LAYERS = [
+  "src/cli",
+  "src/apply",
+  "src/state",
+  "src/serve",
+  "src/lab",
+  "src/discover",
+  "src/verify",
+  "src/transport",
+  "src/keys",
+];
 
 describe("architecture: import boundaries", () => {
   it("finds the sources and their imports", () => {
@@ -78,13 +100,17 @@ describe("architecture: import boundaries", () => {
 
   it("src/planner imports only the model, crypto and errors (and, until it moves, the mesh's conn-spec)", () => {
     const KNOWN = ["src/mesh/conn-spec.ts"]; // issue 13: conn-spec.ts moves to the planner or render layer
-    expect(crossings("src/planner", (e) => !under(e.to, "src/planner", "src/model", "src/crypto", "src/errors.ts", "node:crypto", ...KNOWN))).toEqual([]);
+    expect(
+      crossings("src/planner", (e) => !under(e.to, "src/planner", "src/model", "src/crypto", "src/errors.ts", "node:crypto", ...KNOWN)),
+    ).toEqual([]);
   });
 
   it("src/render is pure: no I/O module loaded (XML building through xml2js only), nothing from an impure layer", () => {
     const c = closure("src/render");
     expect([...c.packages.keys()].filter((p) => p !== "xml2js")).toEqual([]);
-    expect([...c.files].filter((f) => under(f, ...IMPURE_LAYERS.filter((l) => l !== "src/transport"), "src/mesh", "src/report"))).toEqual([]);
+    expect([...c.files].filter((f) => under(f, ...IMPURE_LAYERS.filter((l) => l !== "src/transport"), "src/mesh", "src/report"))).toEqual(
+      [],
+    );
   });
 
   it("src/crypto is a leaf: it imports nothing", () => {
@@ -92,25 +118,61 @@ describe("architecture: import boundaries", () => {
   });
 
   it("src/model never reaches into the CLI, apply, transports, the mesh, verify, report, state, serve or the lab", () => {
-    expect(crossings("src/model", (e) => under(e.to, "src/cli", "src/apply", "src/transport", "src/mesh", "src/verify", "src/report", "src/state", "src/serve", "src/lab", "src/discover"))).toEqual([]);
+    expect(
+      crossings("src/model", (e) =>
+        under(
+          e.to,
+          "src/cli",
+          "src/apply",
+          "src/transport",
+          "src/mesh",
+          "src/verify",
+          "src/report",
+          "src/state",
+          "src/serve",
+          "src/lab",
+          "src/discover",
+        ),
+      ),
+    ).toEqual([]);
   });
 
   it("src/transport knows no domain: it imports only itself, the errors and the bounded file reader", () => {
     const UTIL = ["src/model/read-bounded.ts"]; // a general utility that sits in src/model today (issue 13: a small util module)
-    expect(crossings("src/transport", (e) => (e.to.startsWith("src/") || e.to.startsWith("drivers/")) && !under(e.to, "src/transport", "src/errors.ts", ...UTIL))).toEqual([]);
+    expect(
+      crossings(
+        "src/transport",
+        (e) => (e.to.startsWith("src/") || e.to.startsWith("drivers/")) && !under(e.to, "src/transport", "src/errors.ts", ...UTIL),
+      ),
+    ).toEqual([]);
   });
 
   it("drivers never load the CLI, apply, state, serve, the lab, the planner, the mesh, verify or report", () => {
-    expect(crossings("drivers", (e) => !e.typeOnly && under(e.to, "src/cli", "src/apply", "src/state", "src/serve", "src/lab", "src/planner", "src/mesh", "src/verify", "src/report"))).toEqual([]);
+    expect(
+      crossings(
+        "drivers",
+        (e) =>
+          !e.typeOnly &&
+          under(e.to, "src/cli", "src/apply", "src/state", "src/serve", "src/lab", "src/planner", "src/mesh", "src/verify", "src/report"),
+      ),
+    ).toEqual([]);
   });
 
   it("only src/cli imports src/cli, and the lab is started only from the CLI", () => {
     expect(EDGES.filter((e) => under(e.to, "src/cli") && !under(e.from, "src/cli")).map((e) => `${e.from} -> ${e.to}`)).toEqual([]);
-    expect(EDGES.filter((e) => !e.typeOnly && under(e.to, "src/lab") && !under(e.from, "src/lab", "src/cli")).map((e) => `${e.from} -> ${e.to}`)).toEqual([]);
+    expect(
+      EDGES.filter((e) => !e.typeOnly && under(e.to, "src/lab") && !under(e.from, "src/lab", "src/cli")).map((e) => `${e.from} -> ${e.to}`),
+    ).toEqual([]);
   });
 
   it("src/metrics and src/report load no transport, apply or CLI code", () => {
     for (const layer of ["src/metrics", "src/report"])
-      expect(crossings(layer, (e) => !e.typeOnly && under(e.to, "src/cli", "src/transport", "src/apply", "src/serve", "src/lab", "src/discover", "ssh2", "net-snmp"))).toEqual([]);
+      expect(
+        crossings(
+          layer,
+          (e) =>
+            !e.typeOnly && under(e.to, "src/cli", "src/transport", "src/apply", "src/serve", "src/lab", "src/discover", "ssh2", "net-snmp"),
+        ),
+      ).toEqual([]);
   });
 });

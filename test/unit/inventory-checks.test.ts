@@ -2,26 +2,37 @@ import { describe, expect, it } from "vitest";
 import { host, load, messages, twoSite } from "../helpers.js";
 
 const meshInv = (members: object, extra: object = {}) =>
-  twoSite({}, {
-    devices: [
-      host("h1", "a", "mlx5-connectx-6dx"), host("h2", "a", "mlx5-connectx-6dx", { role: "web", tags: ["pci"] }), host("h3", "b", "mlx5-connectx-6dx"),
-    ],
-    links: [],
-    meshes: [{ name: "m", members, mode: "transport", pskMaster: "env:MESH_KEY", ...extra }],
-  });
+  twoSite(
+    {},
+    {
+      devices: [
+        host("h1", "a", "mlx5-connectx-6dx"),
+        host("h2", "a", "mlx5-connectx-6dx", { role: "web", tags: ["pci"] }),
+        host("h3", "b", "mlx5-connectx-6dx"),
+      ],
+      links: [],
+      meshes: [{ name: "m", members, mode: "transport", pskMaster: "env:MESH_KEY", ...extra }],
+    },
+  );
 
 describe("model: mesh selectors", () => {
   it("a role that matches no host is an error naming the entry, with the roles hosts have", () => {
     const r = load(meshInv({ roles: ["app", "dbs"] }));
     expect(r.model).toBeUndefined();
-    expect(messages(r.diagnostics, "error")).toEqual(['meshes[0].members.roles[1]: role "dbs" matches no host (roles that hosts have: app, web)']);
+    expect(messages(r.diagnostics, "error")).toEqual([
+      'meshes[0].members.roles[1]: role "dbs" matches no host (roles that hosts have: app, web)',
+    ]);
   });
   it("a tag or a site without hosts is an error too; entries that match are fine", () => {
     const r = load(meshInv({ tags: ["pci", "pcx"] }));
-    expect(messages(r.diagnostics, "error")).toEqual(['meshes[0].members.tags[1]: tag "pcx" matches no host (tags that hosts have: pci); did you mean "pci"?']);
+    expect(messages(r.diagnostics, "error")).toEqual([
+      'meshes[0].members.tags[1]: tag "pcx" matches no host (tags that hosts have: pci); did you mean "pci"?',
+    ]);
     const inv = meshInv({ sites: ["a", "c"] }) as { sites: object[] };
     inv.sites.push({ name: "c" });
-    expect(messages(load(inv).diagnostics, "error")).toEqual([expect.stringMatching(/^meshes\[0\]\.members\.sites\[1\]: site "c" matches no host \(sites that hosts have: a, b\)/)]);
+    expect(messages(load(inv).diagnostics, "error")).toEqual([
+      expect.stringMatching(/^meshes\[0\]\.members\.sites\[1\]: site "c" matches no host \(sites that hosts have: a, b\)/),
+    ]);
     expect(messages(load(meshInv({ roles: ["app", "web"], sites: ["a", "b"] })).diagnostics, "error")).toEqual([]);
   });
 });
@@ -33,14 +44,26 @@ describe("model: profiles name a real driver", () => {
     const { join } = await import("node:path");
     const { cli } = await import("../cli-run.js");
     const dir = mkdtempSync(join(tmpdir(), "lc-prof-"));
-    writeFileSync(join(dir, "typo.yaml"), [
-      "kind: switch", "name: juniper-ptx10001-36mr", "vendor: Juniper", "model: PTX10001-36MR (typo)", "driver: junos-macsce", "maxFrame: 9216",
-      "portGroups:", "  - { match: \"et-*\", macsec: { suites: [GCM-AES-XPN-256], sci: always } }", "",
-    ].join("\n"));
+    writeFileSync(
+      join(dir, "typo.yaml"),
+      [
+        "kind: switch",
+        "name: juniper-ptx10001-36mr",
+        "vendor: Juniper",
+        "model: PTX10001-36MR (typo)",
+        "driver: junos-macsce",
+        "maxFrame: 9216",
+        "portGroups:",
+        '  - { match: "et-*", macsec: { suites: [GCM-AES-XPN-256], sci: always } }',
+        "",
+      ].join("\n"),
+    );
     for (const verb of ["validate", "plan"]) {
       const r = await cli(verb, "examples/two-site-dwdm.yaml", "--profiles", dir);
       expect(r.code, `${verb}: ${r.out}${r.err}`).toBe(1);
-      expect(r.out + r.err).toMatch(/typo\.yaml: driver.*"junos-macsce" is not a driver of this version \(drivers: .*junos-macsec.*\); did you mean "junos-macsec"\?/);
+      expect(r.out + r.err).toMatch(
+        /typo\.yaml: driver.*"junos-macsce" is not a driver of this version \(drivers: .*junos-macsec.*\); did you mean "junos-macsec"\?/,
+      );
     }
   });
 });
@@ -61,7 +84,9 @@ describe("plan: what apply would trip on is a diagnostic with a path", () => {
       expect.stringMatching(/^meshes\[0\]\.pskMaster: mesh "global" uses per-pair PSKs but names no pskMaster/),
     ]);
     const ok = await cli("plan", "examples/three-site-mixed.yaml", "--json");
-    const warned = (JSON.parse(ok.out).diagnostics as { path: string; code: string; message: string }[]).filter((d) => d.code === "apply.l1-snmp-map");
+    const warned = (JSON.parse(ok.out).diagnostics as { path: string; code: string; message: string }[]).filter(
+      (d) => d.code === "apply.l1-snmp-map",
+    );
     expect(warned.map((d) => d.path)).toEqual(["devices[4].profile", "devices[5].profile"]);
     expect(warned[0]!.message).toMatch(/encryptor "lon1-enc1" .*thales-cn9120.* no snmp\.base, snmp\.oids\.cipher/);
   });
@@ -74,7 +99,9 @@ describe("mesh hosts: this machine only when the inventory says so", () => {
     expect(messages(load(local).diagnostics, "error")).toEqual([]);
     const ssh = meshInv({ sites: ["a", "b"] }) as { devices: Record<string, unknown>[] };
     ssh.devices[1]!.management = { transport: "ssh" };
-    expect(messages(load(ssh).diagnostics, "error")).toEqual([expect.stringMatching(/^devices\[1\]\.management\.address: address is required unless transport is local/)]);
+    expect(messages(load(ssh).diagnostics, "error")).toEqual([
+      expect.stringMatching(/^devices\[1\]\.management\.address: address is required unless transport is local/),
+    ]);
   });
 
   it("a mesh command on hosts without a management block refuses (exit 1), naming the host, instead of using the local strongSwan", async () => {
@@ -95,7 +122,9 @@ describe("mesh: a PSK master shorter than 32 bytes", () => {
     const dir = mkdtempSync(join(tmpdir(), "lc-short-master-"));
     writeFileSync(join(dir, "short.key"), "0123456789abcdef\n", { mode: 0o600 });
     const inv = meshInv({ sites: ["a", "b"] }, { pskMaster: `file:${join(dir, "short.key")}` }) as { devices: Record<string, unknown>[] };
-    for (const d of inv.devices) if (d.kind === "host") Object.assign(d, { management: { transport: "local" }, vici: { socket: join(dir, `${String(d.name)}.vici`), confDir: dir } });
+    for (const d of inv.devices)
+      if (d.kind === "host")
+        Object.assign(d, { management: { transport: "local" }, vici: { socket: join(dir, `${String(d.name)}.vici`), confDir: dir } });
     writeFileSync(join(dir, "inv.yaml"), stringify(inv));
     const r = await cli("mesh", "deliver", join(dir, "inv.yaml"), "--no-blocking");
     expect(r.code, r.out + r.err).toBe(1);

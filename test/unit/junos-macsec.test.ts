@@ -7,8 +7,20 @@ import type { MacsecChange } from "../../drivers/contract.js";
 
 const change: MacsecChange = {
   kind: "macsec",
-  policy: { name: "CA-ams-fra", suite: "GCM-AES-XPN-256", includeSci: true, keyServerPriority: 16, sakRekeySeconds: 3600, mustSecure: true },
-  keychain: { name: "kc-ams-fra", ckn: "0a0b", cak: "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", cryptoAlgorithm: "AES_256_CMAC" },
+  policy: {
+    name: "CA-ams-fra",
+    suite: "GCM-AES-XPN-256",
+    includeSci: true,
+    keyServerPriority: 16,
+    sakRekeySeconds: 3600,
+    mustSecure: true,
+  },
+  keychain: {
+    name: "kc-ams-fra",
+    ckn: "0a0b",
+    cak: "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+    cryptoAlgorithm: "AES_256_CMAC",
+  },
   interfaces: [{ name: "et-0/0/0", replayWindow: 64 }],
 };
 
@@ -21,7 +33,9 @@ describe("drivers: junos-macsec", () => {
     ]);
   });
   it("parses a summary table row by interface name and state word", () => {
-    const s = parseShowSecurityMkaSessions("  Interface    Member-ID                 Type     Status\n  et-0/0/0     ABCDEF0123456789ABCDEF01  primary  Secured-Suspended\n");
+    const s = parseShowSecurityMkaSessions(
+      "  Interface    Member-ID                 Type     Status\n  et-0/0/0     ABCDEF0123456789ABCDEF01  primary  Secured-Suspended\n",
+    );
     expect(s).toEqual([{ interface: "et-0/0/0", state: "Secured-Suspended", keyServer: undefined, cipher: undefined }]);
   });
 });
@@ -48,7 +62,9 @@ describe("render: golden payloads", () => {
 describe("Junos platform family", () => {
   it("maps product models to Juniper's schema families; EX leaves cipher-suite out and takes GCM-AES-128 only", async () => {
     const { junosFamily, junosRefusal } = await import("../../src/render/junos-macsec.js");
-    expect(["ex4400-48f", "EX4300-48MP", "qfx5120-48ym", "srx345", "mx304", "ptx10001-36mr", undefined].map((m) => junosFamily(m))).toEqual(["junos-ex", "junos-ex", "junos-qfx", "junos-es", "junos", "junos", "junos"]);
+    expect(["ex4400-48f", "EX4300-48MP", "qfx5120-48ym", "srx345", "mx304", "ptx10001-36mr", undefined].map((m) => junosFamily(m))).toEqual(
+      ["junos-ex", "junos-ex", "junos-qfx", "junos-es", "junos", "junos", "junos"],
+    );
     const ex = renderJunosMacsec({ ...change, policy: { ...change.policy, suite: "GCM-AES-128" } }, undefined, "junos-ex");
     expect(ex).not.toContain("cipher-suite");
     expect(junosRefusal(change, "junos-ex")).toMatch(/GCM-AES-XPN-256 cannot be set on a Junos EX platform/);
@@ -58,7 +74,8 @@ describe("Junos platform family", () => {
 
 describe("show security mka sessions: wording that must not read as secured", () => {
   it("'Secured - Primary' is Secured; 'Not Secured' and unknown wordings are unknown", () => {
-    const block = (st: string) => `Interface name: et-0/0/1\n  Member identifier: 0123456789ABCDEF01234567\n  CAK name: A1A1\n  Interface state: ${st}\n  Key server: no\n`;
+    const block = (st: string) =>
+      `Interface name: et-0/0/1\n  Member identifier: 0123456789ABCDEF01234567\n  CAK name: A1A1\n  Interface state: ${st}\n  Key server: no\n`;
     expect(parseShowSecurityMkaSessions(block("Secured - Primary"))[0]!.state).toBe("Secured");
     expect(parseShowSecurityMkaSessions(block("Not Secured"))[0]!.state).toBe("unknown");
     expect(parseShowSecurityMkaSessions(block("Initializing (secured soon)"))[0]!.state).toBe("unknown");

@@ -47,7 +47,12 @@ describe("transport: limiter", () => {
 
   it("a failing task fails alone", async () => {
     const lim = new DeviceLimiter({ globalConcurrency: 2, perDeviceConcurrency: 1 });
-    const r = await Promise.allSettled([lim.schedule("x", async () => { throw new Error("boom"); }), lim.schedule("x", async () => 1)]);
+    const r = await Promise.allSettled([
+      lim.schedule("x", async () => {
+        throw new Error("boom");
+      }),
+      lim.schedule("x", async () => 1),
+    ]);
     expect(r.map((x) => x.status)).toEqual(["rejected", "fulfilled"]);
     await lim.stop();
   });

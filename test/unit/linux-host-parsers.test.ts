@@ -31,7 +31,10 @@ describe("drivers: linux-host parsers", () => {
   });
 
   it("ethtool: 'off [fixed]' means the hardware cannot; plain 'off' means disabled; absent means the kernel lacks the feature", () => {
-    expect(parseEthtoolFeatures("esp-hw-offload: off [fixed]\nesp-tx-csum-hw-offload: off\n")).toEqual({ espHwOffload: "fixed-off", espTxCsumHwOffload: "off" });
+    expect(parseEthtoolFeatures("esp-hw-offload: off [fixed]\nesp-tx-csum-hw-offload: off\n")).toEqual({
+      espHwOffload: "fixed-off",
+      espTxCsumHwOffload: "off",
+    });
     expect(parseEthtoolFeatures("rx-checksumming: on\n")).toEqual({ espHwOffload: "absent", espTxCsumHwOffload: "absent" });
   });
 

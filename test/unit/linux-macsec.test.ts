@@ -23,9 +23,21 @@ describe("linux-macsec: renderer", () => {
     const [p] = planPorts(change(), new Map(), DEFAULTS);
     expect(p!.cas).toHaveLength(1);
     const t = p!.cas[0]!.text;
-    for (const l of ["ctrl_interface=/run/linkcrypt-macsec/mesh0/p1", "\tmacsec_policy=1", "\tmacsec_integ_only=0", "\tmacsec_replay_protect=1", "\tmacsec_replay_window=64", "\tmacsec_port=1", "\tmka_priority=16", `\tmka_cak=${CAK}`]) expect(t).toContain(l);
+    for (const l of [
+      "ctrl_interface=/run/linkcrypt-macsec/mesh0/p1",
+      "\tmacsec_policy=1",
+      "\tmacsec_integ_only=0",
+      "\tmacsec_replay_protect=1",
+      "\tmacsec_replay_window=64",
+      "\tmacsec_port=1",
+      "\tmka_priority=16",
+      `\tmka_cak=${CAK}`,
+    ])
+      expect(t).toContain(l);
     expect(maskCak(t)).not.toContain(CAK);
-    expect(planPorts({ ...change(), interfaces: [{ name: "mesh0", replayWindow: 0 }] }, new Map(), DEFAULTS)[0]!.cas[0]!.text).toContain("macsec_replay_protect=0");
+    expect(planPorts({ ...change(), interfaces: [{ name: "mesh0", replayWindow: 0 }] }, new Map(), DEFAULTS)[0]!.cas[0]!.text).toContain(
+      "macsec_replay_protect=0",
+    );
   });
 
   it("rotation: a running CKN keeps its SCI port; the next key takes a free one; installing keeps the old key primary, retiring moves to the new", () => {
@@ -33,9 +45,24 @@ describe("linux-macsec: renderer", () => {
     const next = { ckn: "bb".repeat(32), cak: "ff".repeat(16) };
     const running = new Map([["mesh0", [{ port: 2, ckn: old }]]]);
     const [install] = planPorts(change({ nextKey: next }), running, DEFAULTS);
-    expect(install!.cas.map((c) => [c.port, c.ckn])).toEqual([[2, old], [1, next.ckn]]);
+    expect(install!.cas.map((c) => [c.port, c.ckn])).toEqual([
+      [2, old],
+      [1, next.ckn],
+    ]);
     expect(install!.primary).toBe(2);
-    const [retire] = planPorts(change({ ...next, retireCkns: [old] }), new Map([["mesh0", [{ port: 2, ckn: old }, { port: 1, ckn: next.ckn }]]]), DEFAULTS);
+    const [retire] = planPorts(
+      change({ ...next, retireCkns: [old] }),
+      new Map([
+        [
+          "mesh0",
+          [
+            { port: 2, ckn: old },
+            { port: 1, ckn: next.ckn },
+          ],
+        ],
+      ]),
+      DEFAULTS,
+    );
     expect(retire!.cas.map((c) => [c.port, c.ckn])).toEqual([[1, next.ckn]]);
     expect(retire!.primary).toBe(1);
   });
@@ -47,11 +74,28 @@ describe("linux-macsec: renderer", () => {
   });
 
   it("refuses, before sending anything, what wpa_supplicant 2.10 cannot do: other suites, no SCI, bad keys", async () => {
-    const d = create({ device: "sw", profile: { portGroups: [{ match: "*", macsec: { suites: ["GCM-AES-128"] } }] }, ssh: async () => { throw new Error("must not connect"); }, snmp: () => { throw new Error("no"); }, commandTimeoutMs: 1000, now: () => new Date() });
-    await expect(d.loadCandidate({ ...change(), policy: { ...change().policy, suite: "GCM-AES-XPN-256" } })).rejects.toThrow(/GCM-AES-XPN-256 is not available: this device's wpa_supplicant offers GCM-AES-128/);
-    await expect(d.loadCandidate({ ...change(), policy: { ...change().policy, includeSci: false } })).rejects.toBeInstanceOf(UnsupportedError);
+    const d = create({
+      device: "sw",
+      profile: { portGroups: [{ match: "*", macsec: { suites: ["GCM-AES-128"] } }] },
+      ssh: async () => {
+        throw new Error("must not connect");
+      },
+      snmp: () => {
+        throw new Error("no");
+      },
+      commandTimeoutMs: 1000,
+      now: () => new Date(),
+    });
+    await expect(d.loadCandidate({ ...change(), policy: { ...change().policy, suite: "GCM-AES-XPN-256" } })).rejects.toThrow(
+      /GCM-AES-XPN-256 is not available: this device's wpa_supplicant offers GCM-AES-128/,
+    );
+    await expect(d.loadCandidate({ ...change(), policy: { ...change().policy, includeSci: false } })).rejects.toBeInstanceOf(
+      UnsupportedError,
+    );
     await expect(d.loadCandidate(change({ cak: "00" }))).rejects.toThrow(/32 hex digits/);
-    await expect(d.loadCandidate({ ...change(), interfaces: [{ name: "eth0; rm -rf /", replayWindow: 0 }] })).rejects.toThrow(/not a Linux interface name/);
+    await expect(d.loadCandidate({ ...change(), interfaces: [{ name: "eth0; rm -rf /", replayWindow: 0 }] })).rejects.toThrow(
+      /not a Linux interface name/,
+    );
   });
 
   it("profile options: defaults, the profile's suites, and only plain paths", () => {

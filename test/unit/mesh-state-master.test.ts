@@ -49,7 +49,9 @@ describe('meshAuthFor with pskMaster "state:"', () => {
 
   it("without generate (a verb that only reads it), an absent master is a clear error", async () => {
     const s = await open("inv-b");
-    await expect(meshAuthFor(inv, mesh, src, { store: s })).rejects.toThrow(/mesh m1: no PSK master in sqlite .* yet \(pskMaster "state:"\); linkcrypt mesh deliver generates it/);
+    await expect(meshAuthFor(inv, mesh, src, { store: s })).rejects.toThrow(
+      /mesh m1: no PSK master in sqlite .* yet \(pskMaster "state:"\); linkcrypt mesh deliver generates it/,
+    );
     expect(await s.secretCreatedAt(pskMasterSecretName("m1"))).toBeUndefined();
     await s.close();
   });
@@ -73,7 +75,11 @@ describe('meshAuthFor with pskMaster "state:"', () => {
 
 describe('pskMaster "state:" through the CLI', () => {
   const file = join(dir, "mesh.yaml");
-  const doc = parse(readFileSync("examples/mesh-lab.yaml", "utf8")) as { name: string; devices: Record<string, unknown>[]; meshes: Record<string, unknown>[] };
+  const doc = parse(readFileSync("examples/mesh-lab.yaml", "utf8")) as {
+    name: string;
+    devices: Record<string, unknown>[];
+    meshes: Record<string, unknown>[];
+  };
   doc.name = "cli-state-master";
   doc.meshes[0]!.pskMaster = "state:";
   for (const d of doc.devices) d.management = { transport: "local" };
@@ -87,7 +93,12 @@ describe('pskMaster "state:" through the CLI', () => {
       const r0 = await cli("keys", "status", "--inventory", file, ...state, "--json");
       expect(r0.code, r0.err).toBe(0);
       expect(JSON.parse(r0.out).keys).toContainEqual(expect.objectContaining({ key: "PSK master dc1-lan", ageDays: null }));
-      const s = await openState({ state: join(dir, "cli.sqlite"), stateKey: "env:LC_K", inventory: "cli-state-master", secrets: { env: { LC_K: KEY } } });
+      const s = await openState({
+        state: join(dir, "cli.sqlite"),
+        stateKey: "env:LC_K",
+        inventory: "cli-state-master",
+        secrets: { env: { LC_K: KEY } },
+      });
       await s.putSecret(pskMasterSecretName("dc1-lan"), "ab".repeat(32));
       await s.close();
       const r1 = await cli("keys", "status", "--inventory", file, ...state, "--json");
@@ -109,7 +120,12 @@ describe('pskMaster "state:" through the CLI', () => {
     } finally {
       delete process.env.LC_CLI_KEY;
     }
-    const s = await openState({ state: join(dir, "cli.sqlite"), stateKey: "env:LC_K", inventory: "cli-state-master", secrets: { env: { LC_K: KEY } } });
+    const s = await openState({
+      state: join(dir, "cli.sqlite"),
+      stateKey: "env:LC_K",
+      inventory: "cli-state-master",
+      secrets: { env: { LC_K: KEY } },
+    });
     expect(await s.getSecret(pskMasterSecretName("dc1-lan"))).toBe("ab".repeat(32));
     await s.close();
   });

@@ -7,12 +7,17 @@ import { plan } from "../helpers.js";
 describe("metrics", () => {
   const p = plan(readFileSync("examples/three-site-mixed.yaml", "utf8"));
   const verify: VerifyReport = {
-    format: "linkcrypt-verify", version: 1, plan: p.inputs, observedAt: "2026-01-01T00:00:00Z",
+    format: "linkcrypt-verify",
+    version: 1,
+    plan: p.inputs,
+    observedAt: "2026-01-01T00:00:00Z",
     entries: [
       { kind: "link", name: "lon1-par1-wave", method: "l1", status: "secured", evidence: [], keyAgeSeconds: 1234, observedAt: "x" },
       { kind: "pair", name: "global:lon1-db1~lon1-web1", method: "host-mesh", status: "degraded", evidence: [], observedAt: "x" },
     ],
-    hosts: [{ mesh: "global", host: "lon1-db1", ikeSas: 4, childSas: 3, halfOpen: 1, xfrmDeltas: [{ counter: "XfrmInNoStates", delta: 7 }] }],
+    hosts: [
+      { mesh: "global", host: "lon1-db1", ikeSas: 4, childSas: 3, halfOpen: 1, xfrmDeltas: [{ counter: "XfrmInNoStates", delta: 7 }] },
+    ],
   };
   it("Prometheus text: HELP/TYPE once per metric, every sample line well-formed, values from verify", () => {
     const text = prometheusText(collectSamples(p, verify));

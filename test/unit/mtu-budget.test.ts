@@ -2,7 +2,13 @@ import { describe, expect, it } from "vitest";
 import { espCipher, ESP_CIPHER_IDS, type EspCipherId } from "../../src/crypto/esp-ciphers.js";
 import { budget, maxInnerSize, outerSize, type Layer } from "../../src/planner/mtu-budget.js";
 
-const esp = (id: EspCipherId, mode: "transport" | "tunnel", family: 4 | 6 = 4, natT = false): Layer => ({ kind: "esp", cipher: espCipher(id), mode, family, natT });
+const esp = (id: EspCipherId, mode: "transport" | "tunnel", family: 4 | 6 = 4, natT = false): Layer => ({
+  kind: "esp",
+  cipher: espCipher(id),
+  mode,
+  family,
+  natT,
+});
 
 // Expected values are worked by hand from RFC 4303 §2 (SPI 4 + seq 4 + IV + ciphertext(payload + pad + 2) + ICV),
 // RFC 4106 (GCM: IV 8, ICV 16, 4-byte alignment), RFC 3602 (CBC: IV 16, 16-byte blocks), RFC 4868 (HMAC-SHA2-256-128
@@ -81,7 +87,10 @@ describe("planner: mtu-budget", () => {
           for (const natT of [false, true])
             for (const macsec of [undefined, true, false])
               for (let path = 1280; path <= 1540; path += 7) {
-                const stack: Layer[] = [esp(id, mode, fam, natT), ...(macsec === undefined ? [] : [{ kind: "macsec", sci: macsec } as const])];
+                const stack: Layer[] = [
+                  esp(id, mode, fam, natT),
+                  ...(macsec === undefined ? [] : [{ kind: "macsec", sci: macsec } as const]),
+                ];
                 const n = maxInnerSize(stack, path);
                 expect(outerSize(stack, n).outer).toBeLessThanOrEqual(path);
                 expect(outerSize(stack, n + 1).outer).toBeGreaterThan(path);

@@ -17,7 +17,8 @@ async function savedPlan(inv = INV): Promise<{ file: string; plan: Plan }> {
 }
 
 /** apply with devices nobody can reach: the gate runs before any device is contacted. */
-const apply = (file: string, inv = INV) => cli("apply", file, "--inventory", inv, "--dry-run", "--state-dir", join(dir, "state"), "--known-hosts", join(dir, "none"));
+const apply = (file: string, inv = INV) =>
+  cli("apply", file, "--inventory", inv, "--dry-run", "--state-dir", join(dir, "state"), "--known-hosts", join(dir, "none"));
 
 describe("apply: plan gate", () => {
   it("refuses a hand-edited cipher, naming the link, the field and both values", async () => {
@@ -47,7 +48,9 @@ describe("apply: plan gate", () => {
       expect.stringMatching(/^mesh dc-lan: members\[fra1-db1\]: plan has nothing, re-derived \{"name":"fra1-db1"/),
       'mesh dc-lan: pairClasses[pc1].sides[0].hwOffload: plan has "no", re-derived "packet"',
     ]);
-    expect(() => gatePlan({ saved: plan, fresh, planFile: "p.json", inventoryFile: "i.yaml" })).toThrow(/hwOffload: plan has "no", re-derived "packet"/);
+    expect(() => gatePlan({ saved: plan, fresh, planFile: "p.json", inventoryFile: "i.yaml" })).toThrow(
+      /hwOffload: plan has "no", re-derived "packet"/,
+    );
   });
 
   it("acts only on the re-derived plan: the gate returns it, not the file's object", async () => {
@@ -86,6 +89,8 @@ describe("apply: plan gate, unnamed inventories", () => {
     const { plan } = await savedPlan();
     const fresh = { ...structuredClone(plan), inventory: "inventory" };
     const saved = { ...plan, inventory: "inventory", inputs: { ...plan.inputs, inventoryDigest: "sha256:other" } };
-    expect(() => gatePlan({ saved, fresh, planFile: "p.json", inventoryFile: "i.yaml" })).toThrow(/is stale: the inventory changed since it was made \(or it was made for another inventory: give each inventory a name: to tell them apart\)/);
+    expect(() => gatePlan({ saved, fresh, planFile: "p.json", inventoryFile: "i.yaml" })).toThrow(
+      /is stale: the inventory changed since it was made \(or it was made for another inventory: give each inventory a name: to tell them apart\)/,
+    );
   });
 });

@@ -36,14 +36,18 @@ describe("planner: plan-mesh", () => {
     expect(m.hostClasses.some((c) => c.cpuTier === "generic")).toBe(true);
     expect(m.pairClasses.some((c) => c.cipher === "chacha20-poly1305")).toBe(true);
     // Classes differ in something a decision reads, never only in raw facts.
-    const keys = m.hostClasses.map((c) => JSON.stringify([c.nic, c.offload, c.nicSpeed, c.nicMtu, c.cpu, c.cpuTier, c.families, c.usableCiphers, c.strongswan]));
+    const keys = m.hostClasses.map((c) =>
+      JSON.stringify([c.nic, c.offload, c.nicSpeed, c.nicMtu, c.cpu, c.cpuTier, c.families, c.usableCiphers, c.strongswan]),
+    );
     expect(new Set(keys).size).toBe(keys.length);
   });
 
   it("hosts whose raw facts differ only in what no decision reads share one class", () => {
     const inv = generateFleet({ hosts: 8, links: 2, sites: 2 });
     const facts = generateFacts(inv, { variation: "uniform" }) as unknown as FactsFile;
-    const hosts = Object.values(facts.devices) as { host: { cpuFlags: string[]; kernelAlgorithms: Record<string, string[]>; kernel: string; strongswanVersion: string } }[];
+    const hosts = Object.values(facts.devices) as {
+      host: { cpuFlags: string[]; kernelAlgorithms: Record<string, string[]>; kernel: string; strongswanVersion: string };
+    }[];
     hosts.forEach((d, i) => {
       d.host.cpuFlags = [...d.host.cpuFlags, `flag${i}`];
       d.host.kernelAlgorithms = { ...d.host.kernelAlgorithms, [`alg${i}`]: ["x"] };
@@ -83,13 +87,25 @@ function checkEveryPair(model: Model) {
       const [a, b] = [hosts[i]!, hosts[j]!];
       let [ca, cb] = [classOf.get(a.name)!, classOf.get(b.name)!];
       let [x, y] = [a, b];
-      if (Number(ca.slice(2)) > Number(cb.slice(2))) { [ca, cb] = [cb, ca]; [x, y] = [b, a]; }
+      if (Number(ca.slice(2)) > Number(cb.slice(2))) {
+        [ca, cb] = [cb, ca];
+        [x, y] = [b, a];
+      }
       const sp = [a.site, b.site].sort().join("~");
       const pc = m.pairClasses.find((c) => c.hostClasses[0] === ca && c.hostClasses[1] === cb && c.pathClass === pathOf.get(sp))!;
       expect(pc, `${a.name}~${b.name}`).toBeDefined();
       const d = decidePair(hostTraits(x), hostTraits(y), between(x.site, y.site), mesh, model.policy, model.profiles.xfrmPerf);
-      expect([d.method, d.cipher, d.sides?.map((s) => s.decision), d.mtu?.maxInnerMtu, d.sequence?.esn ?? false, d.sequence?.rekeyPackets ?? null], `${a.name}~${b.name}`)
-        .toEqual([pc.method, pc.cipher, pc.sides?.map((s) => s.decision), pc.mtu?.maxInnerMtu, pc.esn, pc.rekeyPackets]);
+      expect(
+        [
+          d.method,
+          d.cipher,
+          d.sides?.map((s) => s.decision),
+          d.mtu?.maxInnerMtu,
+          d.sequence?.esn ?? false,
+          d.sequence?.rekeyPackets ?? null,
+        ],
+        `${a.name}~${b.name}`,
+      ).toEqual([pc.method, pc.cipher, pc.sides?.map((s) => s.decision), pc.mtu?.maxInnerMtu, pc.esn, pc.rekeyPackets]);
       seen.set(pc.id, (seen.get(pc.id) ?? 0) + 1);
     }
   for (const c of m.pairClasses) expect(seen.get(c.id)).toBe(c.pairs);

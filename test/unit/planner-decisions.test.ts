@@ -35,7 +35,11 @@ function maxInnerTransport(mtu: number, iv: number, icv: number, align: number, 
 
 describe("planner: decisions (issue 14)", () => {
   it("defect 1: two hosts without AES-NI get ChaCha20-Poly1305, about 3x AES-GCM in software (RFC 8439 §1)", () => {
-    const gen = (name: string, site: string) => host(name, site, "virtio-net", { profile: "vm-generic-no-aesni", nics: [{ name: "eth0", profile: "virtio-net", speed: "10G", mtu: 9000 }] });
+    const gen = (name: string, site: string) =>
+      host(name, site, "virtio-net", {
+        profile: "vm-generic-no-aesni",
+        nics: [{ name: "eth0", profile: "virtio-net", speed: "10G", mtu: 9000 }],
+      });
     const p = plan(meshFleet({ hosts: [gen("a-h1", "a"), gen("b-h1", "b")], link: { pathMtu: 9000 }, portMtu: 9000 }));
     const pc = p.meshes[0]!.pairClasses[0]!;
     expect(pc.cipher).toBe("chacha20-poly1305");
@@ -104,10 +108,15 @@ describe("planner: decisions (issue 14)", () => {
     const secondsToWrap = (bps: number) => 2 ** 32 / (bps / wireBits);
     const nic = (model: string, speed: string) => [{ name: "eth0", profile: model, speed, mtu: 9000 }];
     const pairOf = (nicModel: string, speed: string, extra: Obj = {}) => {
-      const inv = meshFleet({ hosts: [host("a-h1", "a", nicModel, { nics: nic(nicModel, speed), ...extra }), host("a-h2", "a", nicModel, { nics: nic(nicModel, speed), ...extra })] });
+      const inv = meshFleet({
+        hosts: [
+          host("a-h1", "a", nicModel, { nics: nic(nicModel, speed), ...extra }),
+          host("a-h2", "a", nicModel, { nics: nic(nicModel, speed), ...extra }),
+        ],
+      });
       const r = load(inv);
       const m = r.model!;
-      const [x, y] = m.meshes[0]!.hosts as [typeof m.meshes[0]["hosts"][0], typeof m.meshes[0]["hosts"][0]];
+      const [x, y] = m.meshes[0]!.hosts as [(typeof m.meshes)[0]["hosts"][0], (typeof m.meshes)[0]["hosts"][0]];
       const lan = { linksMtu: null, natT: false, hardwareEncrypted: false, speedBps: null };
       return { d: decidePair(hostTraits(x), hostTraits(y), lan, m.meshes[0]!, m.policy, m.profiles.xfrmPerf), p: plan(inv) };
     };

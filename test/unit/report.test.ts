@@ -35,7 +35,9 @@ describe("report: the verify file is checked against the inventory", () => {
       v.plan = { ...v.plan, inventoryDigest: "sha256:0000" };
     });
     const inv = { name: plan.inventory, digest: plan.inputs.inventoryDigest };
-    expect(() => readVerifyFile(file, inv, { now: new Date(), maxAgeHours: 24 })).toThrow(/names no inventory and was made from a different inventory/);
+    expect(() => readVerifyFile(file, inv, { now: new Date(), maxAgeHours: 24 })).toThrow(
+      /names no inventory and was made from a different inventory/,
+    );
     const named = await threeSiteVerify(tmp(), (v) => {
       v.plan = { ...v.plan, inventoryDigest: "sha256:0000" };
     });
@@ -59,7 +61,9 @@ describe("report: the verify file is checked against the inventory", () => {
     expect(op).toHaveLength(4);
     for (const c of op) expect([c.status, c.why]).toEqual(["not assessed", expect.stringMatching(/h old; the freshness limit is 24 h/)]);
     // A wider limit accepts the same file.
-    const wide = JSON.parse((await cli("report", "examples/three-site-mixed.yaml", "--verify", file, "--format", "json", "--max-evidence-age", "8760")).out);
+    const wide = JSON.parse(
+      (await cli("report", "examples/three-site-mixed.yaml", "--verify", file, "--format", "json", "--max-evidence-age", "8760")).out,
+    );
     expect(wide.provenance.verify.stale).toBe(false);
     expect((await cli("report", "examples/three-site-mixed.yaml", "--max-evidence-age", "soon")).code).toBe(64);
   });
@@ -67,7 +71,17 @@ describe("report: the verify file is checked against the inventory", () => {
   it("refuses garbled and wrongly shaped verify files with exit 1", async () => {
     const dir = tmp();
     const bad = join(dir, "bad.json");
-    for (const body of ["{", JSON.stringify({ format: "linkcrypt-verify", version: 1, plan: { inventoryDigest: "x" }, observedAt: "yesterday", entries: [] }), JSON.stringify({ format: "linkcrypt-verify", version: 1, plan: { inventoryDigest: "x" }, observedAt: new Date().toISOString(), entries: [{ kind: "link", name: 3 }] })]) {
+    for (const body of [
+      "{",
+      JSON.stringify({ format: "linkcrypt-verify", version: 1, plan: { inventoryDigest: "x" }, observedAt: "yesterday", entries: [] }),
+      JSON.stringify({
+        format: "linkcrypt-verify",
+        version: 1,
+        plan: { inventoryDigest: "x" },
+        observedAt: new Date().toISOString(),
+        entries: [{ kind: "link", name: 3 }],
+      }),
+    ]) {
       writeFileSync(bad, body);
       const r = await cli("report", "examples/three-site-mixed.yaml", "--verify", bad);
       expect(r.code).toBe(1);
@@ -114,7 +128,9 @@ describe("report: controls, evidence and exceptions", () => {
     expect(md).not.toMatch(/^No findings\.?$/m);
     expect(md).toMatch(/None among the controls assessed \(\d+ not assessed/);
     // Every framework has all five controls, each with a status and a reason.
-    expect(new Set(r.controls.map((c: { standard: string }) => c.standard))).toEqual(new Set(["PCI DSS 4.0", "CNSA", "RFC 8221/8247", "BSI TR-02102-3"]));
+    expect(new Set(r.controls.map((c: { standard: string }) => c.standard))).toEqual(
+      new Set(["PCI DSS 4.0", "CNSA", "RFC 8221/8247", "BSI TR-02102-3"]),
+    );
     for (const c of r.controls) expect(c.why.length).toBeGreaterThan(5);
   });
 
@@ -122,7 +138,11 @@ describe("report: controls, evidence and exceptions", () => {
     const dir = tmp();
     const { file } = await threeSiteVerify(dir);
     const r = JSON.parse((await cli("report", "examples/three-site-mixed.yaml", "--verify", file, "--format", "json")).out);
-    expect(r.controls.filter((c: { status: string }) => c.status !== "pass").map((c: { standard: string; control: string; why: string }) => `${c.standard} ${c.control}: ${c.why}`)).toEqual([]);
+    expect(
+      r.controls
+        .filter((c: { status: string }) => c.status !== "pass")
+        .map((c: { standard: string; control: string; why: string }) => `${c.standard} ${c.control}: ${c.why}`),
+    ).toEqual([]);
     const wave = r.links.find((l: { name: string }) => l.name === "lon1-par1-wave");
     expect(wave.status).toBe("secured");
     expect(wave.proof.join("\n")).toMatch(/lon1-enc1: encryptor status secure, AES-256-GCM, key age 1\.5 h, key generation 42/);
@@ -135,7 +155,8 @@ describe("report: controls, evidence and exceptions", () => {
     expect(p.cipher).toBe("AES_GCM_16-256 (negotiated)");
     expect(p.offload).toMatch(/hw_offload=/);
     // The JSON carries all of it: provenance, controls, evidence, exceptions, findings and the topology.
-    for (const k of ["provenance", "headline", "controls", "links", "meshes", "exceptions", "findings", "warnings"]) expect(r).toHaveProperty(k);
+    for (const k of ["provenance", "headline", "controls", "links", "meshes", "exceptions", "findings", "warnings"])
+      expect(r).toHaveProperty(k);
     expect(r.provenance.verify.inventory).toBe("three-site-mixed");
     expect(r.topology.dot).toMatch(/^digraph topology \{/);
     expect(r.topology.mermaid).toMatch(/^```mermaid/);
@@ -148,26 +169,49 @@ describe("report: controls, evidence and exceptions", () => {
       e.evidence = ["lon1-enc1 line: unsecured (encryptor status bypass)"];
     });
     const r = JSON.parse((await cli("report", "examples/three-site-mixed.yaml", "--verify", file, "--format", "json")).out);
-    expect(r.findings.some((f: { subject: string; control: string; severity: string }) => f.subject === "link lon1-par1-wave" && f.control === "in-operation" && f.severity === "critical")).toBe(true);
-    expect(r.controls.filter((c: { control: string }) => c.control === "in-operation").every((c: { status: string }) => c.status === "fail")).toBe(true);
+    expect(
+      r.findings.some(
+        (f: { subject: string; control: string; severity: string }) =>
+          f.subject === "link lon1-par1-wave" && f.control === "in-operation" && f.severity === "critical",
+      ),
+    ).toBe(true);
+    expect(
+      r.controls.filter((c: { control: string }) => c.control === "in-operation").every((c: { status: string }) => c.status === "fail"),
+    ).toBe(true);
   });
 
   it("lists mesh clear exceptions (reason, who, when) and links the policy leaves in clear", async () => {
     const r = JSON.parse((await cli("plan", "examples/two-site-dwdm.yaml", "--json")).out);
     const recs = [{ hosts: ["ams1-app1", "fra1-db1"], reason: "charon crash loop, INC-4711", who: "alice", when: "2026-11-27T10:00:00Z" }];
     const ex = collectExceptions(r, "2026-11-28T00:00:00Z", recs);
-    expect(ex[0]).toEqual({ kind: "mesh-clear", subject: "mesh hosts ams1-app1, fra1-db1 in clear", reason: "charon crash loop, INC-4711", who: "alice", when: "2026-11-27T10:00:00Z" });
+    expect(ex[0]).toEqual({
+      kind: "mesh-clear",
+      subject: "mesh hosts ams1-app1, fra1-db1 in clear",
+      reason: "charon crash loop, INC-4711",
+      who: "alice",
+      when: "2026-11-27T10:00:00Z",
+    });
     expect(collectExceptions(r, "t", [{ hosts: [], reason: "", who: "", when: "" }])[0]!.reason).toBe("(no reason recorded)");
     const rep = buildReport(r, profiles(), { generatedAt: "2026-11-28T00:00:00Z", tool: TOOL, exceptions: recs });
-    expect(reportMarkdown(rep)).toMatch(/\| mesh hosts ams1-app1, fra1-db1 in clear \| charon crash loop, INC-4711 \| alice \| 2026-11-27T10:00:00Z \|/);
+    expect(reportMarkdown(rep)).toMatch(
+      /\| mesh hosts ams1-app1, fra1-db1 in clear \| charon crash loop, INC-4711 \| alice \| 2026-11-27T10:00:00Z \|/,
+    );
     expect(reportHtml(rep, "<svg></svg>")).toContain("charon crash loop, INC-4711");
- 
+
     // The records a verify file carries reach the report.
     const { file } = await threeSiteVerify(tmp(), (v) => {
-      (v as unknown as { exceptions: unknown[] }).exceptions = [{ mode: "clear", mesh: "global", hosts: ["lon1-web1"], reason: "NIC firmware bug", who: "bob", when: "2026-11-28T01:02:03Z" }];
+      (v as unknown as { exceptions: unknown[] }).exceptions = [
+        { mode: "clear", mesh: "global", hosts: ["lon1-web1"], reason: "NIC firmware bug", who: "bob", when: "2026-11-28T01:02:03Z" },
+      ];
     });
     const j = JSON.parse((await cli("report", "examples/three-site-mixed.yaml", "--verify", file, "--format", "json")).out);
-    expect(j.exceptions).toContainEqual({ kind: "mesh-clear", subject: "mesh hosts lon1-web1 in clear", reason: "NIC firmware bug", who: "bob", when: "2026-11-28T01:02:03Z" });
+    expect(j.exceptions).toContainEqual({
+      kind: "mesh-clear",
+      subject: "mesh hosts lon1-web1 in clear",
+      reason: "NIC firmware bug",
+      who: "bob",
+      when: "2026-11-28T01:02:03Z",
+    });
   });
 
   it("badges read in black and white: a word and a symbol each, and on paper none depends on a background", async () => {
@@ -177,7 +221,10 @@ describe("report: controls, evidence and exceptions", () => {
     const r = await cli("report", "examples/three-site-mixed.yaml", "--verify", file, "--format", "html");
     const badges = [...r.out.matchAll(/<span class="badge b-([a-z-]+)">([^<]*)<\/span>/g)].map((m) => [m[1], m[2]]);
     expect([...new Set(badges.map(([c]) => c))]).toEqual(expect.arrayContaining(["pass", "fail", "secured", "unsecured", "critical"]));
-    for (const [c, text] of badges) expect(text, c).toMatch(/^(✔ PASS|✘ FAIL|\? NOT ASSESSED|✔ SECURED|✘ UNSECURED|\? NOT VERIFIED|\? UNKNOWN|CRITICAL|HIGH|MEDIUM|LOW)$/);
+    for (const [c, text] of badges)
+      expect(text, c).toMatch(
+        /^(✔ PASS|✘ FAIL|\? NOT ASSESSED|✔ SECURED|✘ UNSECURED|\? NOT VERIFIED|\? UNKNOWN|CRITICAL|HIGH|MEDIUM|LOW)$/,
+      );
     const print = /@media print\{([\s\S]*?)\n\}/.exec(r.out)![1]!;
     expect(print).toMatch(/print-color-adjust:exact/);
     expect(print).toMatch(/\.b-fail,\.b-unsecured,\.b-critical\{background:#fff;color:#000;border:2\.5px solid #000\}/);

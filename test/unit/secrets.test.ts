@@ -22,14 +22,22 @@ describe("secrets", () => {
     const sf = join(dir, "open.yaml");
     writeFileSync(sf, "k: 'do-not-print'\n");
     chmodSync(sf, 0o644);
-    const e = (() => { try { resolveSecret("secrets:k", { env: {}, secretsFile: sf }); } catch (x) { return x as InputError; } })()!;
+    const e = (() => {
+      try {
+        resolveSecret("secrets:k", { env: {}, secretsFile: sf });
+      } catch (x) {
+        return x as InputError;
+      }
+    })()!;
     expect(e).toBeInstanceOf(InputError);
     expect(e.message).toMatch(/readable by group or others .*chmod 600/);
     expect(e.message).not.toContain("do-not-print");
   });
 
   it("names the missing reference", () => {
-    expect(() => resolveSecret("env:NOPE_LC", { env: {} }, "sw1")).toThrowError("sw1: secret env:NOPE_LC: environment variable NOPE_LC is not set");
+    expect(() => resolveSecret("env:NOPE_LC", { env: {} }, "sw1")).toThrowError(
+      "sw1: secret env:NOPE_LC: environment variable NOPE_LC is not set",
+    );
     expect(() => resolveSecret("vault:x", { env: {} })).toThrowError(/not env:, file: or secrets:/);
   });
 });

@@ -23,8 +23,19 @@ let fake: FakeViciMesh;
 let journal: JournalEntry[];
 let running: { rec: Reconciler; done: Promise<void> }[];
 
-const mesh = { name: "m", pairs: 6, members: HOSTS.map((name) => ({ name, site: "s", hostClass: "c" })), ike: { dpdSeconds: 30 } } as unknown as MeshPlan;
-const plan = { inventory: "inv", links: [], meshes: [mesh], inputs: { inventoryDigest: "d", profilesDigest: "p" }, generator: "test" } as unknown as Plan;
+const mesh = {
+  name: "m",
+  pairs: 6,
+  members: HOSTS.map((name) => ({ name, site: "s", hostClass: "c" })),
+  ike: { dpdSeconds: 30 },
+} as unknown as MeshPlan;
+const plan = {
+  inventory: "inv",
+  links: [],
+  meshes: [mesh],
+  inputs: { inventoryDigest: "d", profilesDigest: "p" },
+  generator: "test",
+} as unknown as Plan;
 
 async function fullVerify(): Promise<VerifyReport> {
   const { tables } = await collectTables(fake.access());
@@ -32,15 +43,34 @@ async function fullVerify(): Promise<VerifyReport> {
   for (let i = 0; i < HOSTS.length; i++) for (let j = i + 1; j < HOSTS.length; j++) pairs.push([HOSTS[i]!, HOSTS[j]!]);
   const at = new Date().toISOString();
   return {
-    format: "linkcrypt-verify", version: 1, inventory: "inv", plan: plan.inputs, observedAt: at,
-    entries: checkPairs(pairs, tables, { idleAfterS: 300 }).map((f) => ({ kind: "pair", name: `m:${f.a}~${f.b}`, method: "host-mesh", status: pairStatus(f), evidence: [`${f.status}: ${f.detail}`], observedAt: at })),
+    format: "linkcrypt-verify",
+    version: 1,
+    inventory: "inv",
+    plan: plan.inputs,
+    observedAt: at,
+    entries: checkPairs(pairs, tables, { idleAfterS: 300 }).map((f) => ({
+      kind: "pair",
+      name: `m:${f.a}~${f.b}`,
+      method: "host-mesh",
+      status: pairStatus(f),
+      evidence: [`${f.status}: ${f.detail}`],
+      observedAt: at,
+    })),
   };
 }
 
-function start(o: Partial<ServeOptions> = {}, leadership: Leadership = { tryAcquire: async () => true, check: async () => true, release: async () => undefined }) {
+function start(
+  o: Partial<ServeOptions> = {},
+  leadership: Leadership = { tryAcquire: async () => true, check: async () => true, release: async () => undefined },
+) {
   const target: ServeTarget = { plan, meshes: [{ mesh, hosts: fake.access() }], verify: fullVerify };
   const rec = new Reconciler(
-    { load: async () => target, journal: { append: async (e) => void journal.push(e), journal: async () => [...journal] }, leadership, log: { log: () => undefined } },
+    {
+      load: async () => target,
+      journal: { append: async (e) => void journal.push(e), journal: async () => [...journal] },
+      leadership,
+      log: { log: () => undefined },
+    },
     { verifyIntervalMs: 60_000, backoffMs: 20, standbyPollMs: 50, heartbeatMs: 100, ...o },
   );
   const r = { rec, done: rec.run() };
@@ -152,13 +182,25 @@ describe("serve reconciler (fake VICI peers)", () => {
     // Run r-up: the old leader re-initiated before it died (the pair is up). Run r-down: it died before acting.
     fake.dropPair("h1", "h4");
     journal.push({ at: "t", run: "r-up", step: "serve-repair", target: "m:h2~h3", state: "started", detail: "child-updown (down) on h2" });
-    journal.push({ at: "t", run: "r-down", step: "serve-repair", target: "m:h1~h4", state: "started", detail: "child-updown (down) on h1" });
+    journal.push({
+      at: "t",
+      run: "r-down",
+      step: "serve-repair",
+      target: "m:h1~h4",
+      state: "started",
+      detail: "child-updown (down) on h1",
+    });
     const rec = start({ watch: false });
     await until("both closed", () => repairs().filter((e) => e.state !== "started").length === 2);
     await until("ready", () => rec.snapshot().ready);
-    const byRun = (r: string) => repairs().filter((e) => e.run === r).map((e) => e.state);
+    const byRun = (r: string) =>
+      repairs()
+        .filter((e) => e.run === r)
+        .map((e) => e.state);
     expect(byRun("r-up")).toEqual(["started", "done"]);
-    expect(repairs().find((e) => e.run === "r-up" && e.state === "done")!.detail).toMatch(/found up after the takeover, so it was not repaired again/);
+    expect(repairs().find((e) => e.run === "r-up" && e.state === "done")!.detail).toMatch(
+      /found up after the takeover, so it was not repaired again/,
+    );
     expect(byRun("r-down")).toEqual(["started", "done"]);
     expect(fake.initiated.map((x) => x.pair)).toEqual(["h1~h4"]);
     expect(repairs("started")).toHaveLength(2); // no new run was started for either pair
@@ -166,7 +208,10 @@ describe("serve reconciler (fake VICI peers)", () => {
 
   it("stop() (SIGTERM) in the middle of a repair finishes it, closes its run and releases the lead", async () => {
     let released = false;
-    const rec = start({ testRepairDelayMs: 300 }, { tryAcquire: async () => true, check: async () => true, release: async () => void (released = true) });
+    const rec = start(
+      { testRepairDelayMs: 300 },
+      { tryAcquire: async () => true, check: async () => true, release: async () => void (released = true) },
+    );
     await until("watching", () => rec.snapshot().watching.filter((w) => w.connected).length === 4);
     const done = running.at(-1)!.done;
     fake.dropPair("h1", "h2");
@@ -196,10 +241,18 @@ describe("serve metrics text", () => {
   it("carries MACsec key ages from the state store and plan pending, and passes promtool", async () => {
     const { promtoolCheck } = await import("../lab/serve-proc.js");
     const snap = {
-      role: "leader" as const, ready: true, startedAt: 0, plan, status: await fullVerify(), lastVerifyAt: 1000, breakers: [],
+      role: "leader" as const,
+      ready: true,
+      startedAt: 0,
+      plan,
+      status: await fullVerify(),
+      lastVerifyAt: 1000,
+      breakers: [],
       counters: { repairs: { repaired: 2 }, failures: {}, breakerTrips: {}, events: { "child-updown": 4 }, reconnects: 0 },
-      lastOk: [{ kind: "pair" as const, name: "m:h1~h2", at: 5000 }], watching: [{ host: "h1", connected: true }],
-      keyAges: [{ key: "l1", kind: "macsec-cak", seconds: 86400 }], planPending: "inventory.yaml changed",
+      lastOk: [{ kind: "pair" as const, name: "m:h1~h2", at: 5000 }],
+      watching: [{ host: "h1", connected: true }],
+      keyAges: [{ key: "l1", kind: "macsec-cak", seconds: 86400 }],
+      planPending: "inventory.yaml changed",
     };
     const text = metricsText(snap, 10_000);
     expect(text).toMatch(/^linkcrypt_key_age_seconds\{key="l1",kind="macsec-cak"\} 86400$/m);

@@ -17,7 +17,14 @@ export interface ContractTarget {
 export const KEY_A = "a".repeat(64);
 export const KEY_B = "correct horse battery staple, but longer than 32";
 
-const entry = (run: string, step: string, target: string, state: JournalEntry["state"], detail?: string): JournalEntry => ({ at: new Date().toISOString(), run, step, target, state, ...(detail ? { detail } : {}) });
+const entry = (run: string, step: string, target: string, state: JournalEntry["state"], detail?: string): JournalEntry => ({
+  at: new Date().toISOString(),
+  run,
+  step,
+  target,
+  state,
+  ...(detail ? { detail } : {}),
+});
 
 export function stateContract(t: () => ContractTarget, uniq: () => string): void {
   it("journal: entries come back in order, detail kept only where given", async () => {
@@ -104,7 +111,9 @@ export function stateContract(t: () => ContractTarget, uniq: () => string): void
     const inv = uniq();
     const s = await t().open({ inventory: inv, key: "env:LC_TEST_NO_SUCH_KEY" });
     try {
-      await expect(s.putSecret("macsec/l1", "x")).rejects.toThrow(/cannot read the state key: secret env:LC_TEST_NO_SUCH_KEY: environment variable LC_TEST_NO_SUCH_KEY is not set/);
+      await expect(s.putSecret("macsec/l1", "x")).rejects.toThrow(
+        /cannot read the state key: secret env:LC_TEST_NO_SUCH_KEY: environment variable LC_TEST_NO_SUCH_KEY is not set/,
+      );
       await expect(s.getSecret("macsec/l1")).resolves.toBeUndefined(); // nothing stored, nothing needed
     } finally {
       await s.close();
@@ -130,7 +139,9 @@ export function stateContract(t: () => ContractTarget, uniq: () => string): void
     const [a, b] = [await t().open({ inventory: inv }), await t().open({ inventory: inv })];
     try {
       await a.lock("apply plan-a.json");
-      await expect(b.lock("apply plan-b.json")).rejects.toThrow(/another run holds the state lock of .*: apply plan-a\.json \(pid \d+ on .*, since .*\); nothing was done/);
+      await expect(b.lock("apply plan-b.json")).rejects.toThrow(
+        /another run holds the state lock of .*: apply plan-a\.json \(pid \d+ on .*, since .*\); nothing was done/,
+      );
       await expect(b.lock("x")).rejects.toMatchObject({ code: "E_LOCKED" });
       await a.unlock();
       await b.lock("apply plan-b.json");
@@ -171,7 +182,10 @@ export function stateContract(t: () => ContractTarget, uniq: () => string): void
 
   it("lock: a holder killed with SIGKILL is taken over by the next run, which sees its journal", async () => {
     const inv = uniq();
-    const child = spawn(process.execPath, ["--import", "tsx", "test/lab/state-holder.ts", t().location(), inv], { env: { ...process.env, LC_TEST_STATE_KEY: KEY_A }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "test/lab/state-holder.ts", t().location(), inv], {
+      env: { ...process.env, LC_TEST_STATE_KEY: KEY_A },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let said = "";
     child.stdout.on("data", (d: Buffer) => (said += d.toString()));
     child.stderr.on("data", (d: Buffer) => (said += d.toString()));

@@ -15,14 +15,19 @@ const uniq = () => `inv-${process.pid}-${n++}`;
 const target: ContractTarget = {
   open: (o = {}) =>
     openState({
-      state: file, inventory: o.inventory ?? "x", stateKey: o.key?.startsWith("env:") ? o.key : "env:LC_TEST_STATE_KEY",
-      secrets: { env: { LC_TEST_STATE_KEY: o.key && !o.key.startsWith("env:") ? o.key : KEY_A } }, cwd: dir, ...(o.leaseMs ? { leaseMs: o.leaseMs } : {}),
+      state: file,
+      inventory: o.inventory ?? "x",
+      stateKey: o.key?.startsWith("env:") ? o.key : "env:LC_TEST_STATE_KEY",
+      secrets: { env: { LC_TEST_STATE_KEY: o.key && !o.key.startsWith("env:") ? o.key : KEY_A } },
+      cwd: dir,
+      ...(o.leaseMs ? { leaseMs: o.leaseMs } : {}),
     }),
   location: () => file,
   rawSecret: async (inv, name) => {
     const db = new Database(file, { readonly: true });
     try {
-      return (db.prepare("SELECT sealed FROM lc_secrets WHERE ns = ? AND name = ?").get(inv, name) as { sealed: string } | undefined)?.sealed;
+      return (db.prepare("SELECT sealed FROM lc_secrets WHERE ns = ? AND name = ?").get(inv, name) as { sealed: string } | undefined)
+        ?.sealed;
     } finally {
       db.close();
     }
@@ -40,11 +45,25 @@ describe("SQLite state: where it lives, its key file, the lease, the old directo
     const b = stateLocation({ inventory: "dc-east", secrets: { env: {} }, env, cwd: "/tmp/elsewhere" });
     expect(a).toMatchObject({ kind: "sqlite", path: "/srv/lc/dc-east.sqlite", keyFile: "/srv/lc/dc-east.key" });
     expect(b).toMatchObject({ kind: "sqlite", path: "/srv/lc/dc-east.sqlite" });
-    expect(stateLocation({ inventory: "x", secrets: { env: {} }, env: {}, cwd: "/w" })).toMatchObject({ path: "/var/lib/linkcrypt/x.sqlite" });
-    expect(stateLocation({ inventory: "x", state: "s.db", secrets: { env: {} }, env, cwd: "/w" })).toMatchObject({ path: "/w/s.db", keyFile: "/w/s.key" });
-    expect(stateLocation({ inventory: "x", stateDir: "st", secrets: { env: {} }, env, cwd: "/w" })).toMatchObject({ path: "/w/st/state.sqlite", keyFile: "/w/st/state.key", legacyDir: "/w/st" });
-    expect(stateLocation({ inventory: "x", state: "postgresql://u@db/lc", secrets: { env: {} }, env })).toEqual({ kind: "postgres", url: "postgresql://u@db/lc" });
-    expect(() => stateLocation({ inventory: "x", state: "a", stateDir: "b", secrets: { env: {} } })).toThrow(/give --state or --state-dir, not both/);
+    expect(stateLocation({ inventory: "x", secrets: { env: {} }, env: {}, cwd: "/w" })).toMatchObject({
+      path: "/var/lib/linkcrypt/x.sqlite",
+    });
+    expect(stateLocation({ inventory: "x", state: "s.db", secrets: { env: {} }, env, cwd: "/w" })).toMatchObject({
+      path: "/w/s.db",
+      keyFile: "/w/s.key",
+    });
+    expect(stateLocation({ inventory: "x", stateDir: "st", secrets: { env: {} }, env, cwd: "/w" })).toMatchObject({
+      path: "/w/st/state.sqlite",
+      keyFile: "/w/st/state.key",
+      legacyDir: "/w/st",
+    });
+    expect(stateLocation({ inventory: "x", state: "postgresql://u@db/lc", secrets: { env: {} }, env })).toEqual({
+      kind: "postgres",
+      url: "postgresql://u@db/lc",
+    });
+    expect(() => stateLocation({ inventory: "x", state: "a", stateDir: "b", secrets: { env: {} } })).toThrow(
+      /give --state or --state-dir, not both/,
+    );
     expect(() => stateLocation({ inventory: "x", state: "redis://h", secrets: { env: {} } })).toThrow(/not redis:\/\//);
     // names that are not file names cannot meet: they get a digest
     expect(stateFileName("a/b")).not.toBe(stateFileName("a-b"));
@@ -63,7 +82,9 @@ describe("SQLite state: where it lives, its key file, the lease, the old directo
     const key = readFileSync(join(home, "keyfile.key"));
     rmSync(join(home, "keyfile.key"));
     const t = await openState(o);
-    await expect(t.getSecret("macsec/l1")).rejects.toThrow(/the state key file:.*keyfile\.key is missing, and .* was sealed with a key \(1 secret\(s\) stored\); nothing was changed/);
+    await expect(t.getSecret("macsec/l1")).rejects.toThrow(
+      /the state key file:.*keyfile\.key is missing, and .* was sealed with a key \(1 secret\(s\) stored\); nothing was changed/,
+    );
     await t.close();
     expect(existsSync(join(home, "keyfile.key"))).toBe(false); // not silently replaced by a new key
     writeFileSync(join(home, "keyfile.key"), key, { mode: 0o600 });
@@ -104,16 +125,36 @@ describe("SQLite state: where it lives, its key file, the lease, the old directo
     const cwd = join(dir, "old-cwd");
     mkdirSync(join(cwd, ".linkcrypt"), { recursive: true });
     const old = [
-      { at: "2026-01-01T00:00:00.000Z", run: "r0", step: "commit", target: "l1", state: "started", detail: "confirm deadline 2026-01-01T00:02:00.000Z" },
+      {
+        at: "2026-01-01T00:00:00.000Z",
+        run: "r0",
+        step: "commit",
+        target: "l1",
+        state: "started",
+        detail: "confirm deadline 2026-01-01T00:02:00.000Z",
+      },
       { at: "2026-01-01T00:00:01.000Z", run: "r0", step: "confirm", target: "l1", state: "done" },
     ];
     writeFileSync(join(cwd, ".linkcrypt", "journal.jsonl"), `${old.map((e) => JSON.stringify(e)).join("\n")}\nnot json\n`);
-    const key = JSON.stringify({ ckn: "1".repeat(64), cak: "2".repeat(64), cryptoAlgorithm: "AES_256_CMAC", createdAt: "2026-01-01T00:00:00.000Z" });
+    const key = JSON.stringify({
+      ckn: "1".repeat(64),
+      cak: "2".repeat(64),
+      cryptoAlgorithm: "AES_256_CMAC",
+      createdAt: "2026-01-01T00:00:00.000Z",
+    });
     writeFileSync(join(cwd, ".linkcrypt", "secrets.json"), JSON.stringify({ "macsec/l1": key }), { mode: 0o600 });
     const said: string[] = [];
-    const o = { inventory: "migrated", secrets: { env: {} }, env: { LINKCRYPT_STATE_HOME: join(dir, "mhome") }, cwd, say: (l: string) => void said.push(l) };
+    const o = {
+      inventory: "migrated",
+      secrets: { env: {} },
+      env: { LINKCRYPT_STATE_HOME: join(dir, "mhome") },
+      cwd,
+      say: (l: string) => void said.push(l),
+    };
     const s = await openState(o);
-    expect(said.join("\n")).toMatch(/imported the state directory .*\.linkcrypt \(2 journal entries, 1 unreadable lines skipped, 1 key\(s\)\) into sqlite .*migrated\.sqlite, once; .*secrets\.json holds those keys in clear: delete it/);
+    expect(said.join("\n")).toMatch(
+      /imported the state directory .*\.linkcrypt \(2 journal entries, 1 unreadable lines skipped, 1 key\(s\)\) into sqlite .*migrated\.sqlite, once; .*secrets\.json holds those keys in clear: delete it/,
+    );
     expect(await s.getSecret("macsec/l1")).toBe(key);
     expect(await s.secretCreatedAt("macsec/l1")).toBe("2026-01-01T00:00:00.000Z");
     expect((await s.journal()).map((e) => `${e.step}:${e.state}`)).toEqual(["commit:started", "confirm:done"]);
@@ -131,6 +172,9 @@ describe("SQLite state: where it lives, its key file, the lease, the old directo
   it("a damaged database file is a typed error naming it", async () => {
     const bad = join(dir, "bad.sqlite");
     writeFileSync(bad, "this is not a database, just text long enough to have a header".repeat(20));
-    await expect(openState({ state: bad, inventory: "x", secrets: { env: {} } })).rejects.toMatchObject({ code: "E_STATE", message: expect.stringMatching(/bad\.sqlite/) });
+    await expect(openState({ state: bad, inventory: "x", secrets: { env: {} } })).rejects.toMatchObject({
+      code: "E_STATE",
+      message: expect.stringMatching(/bad\.sqlite/),
+    });
   });
 });

@@ -23,7 +23,11 @@ describe("drivers: linux-host xfrm-policy", () => {
   it("parses ESP, drop and socket policies", () => {
     const p = parseXfrmPolicies(CAPTURE);
     expect(p.map((x) => [x.dir, x.action, x.priority, x.tmpl.join()])).toEqual([
-      ["out", "allow", 367231, "esp"], ["in", "allow", 367231, "esp"], ["out", "block", 2000000, ""], ["socket", "allow", 0, ""], ["socket", "allow", 0, ""],
+      ["out", "allow", 367231, "esp"],
+      ["in", "allow", 367231, "esp"],
+      ["out", "block", 2000000, ""],
+      ["socket", "allow", 0, ""],
+      ["socket", "allow", 0, ""],
     ]);
   });
 
@@ -32,7 +36,9 @@ describe("drivers: linux-host xfrm-policy", () => {
     expect(outboundProtection(p, "10.77.0.13", "10.77.0.14").protection).toBe("esp");
     expect(outboundProtection(p, "10.77.0.13", "10.77.0.11").protection).toBe("block");
     expect(outboundProtection(p, "10.77.0.13", "10.77.0.99").protection).toBe("none");
-    const both = parseXfrmPolicies(`${CAPTURE}src 10.77.0.13/32 dst 10.77.0.11/32 \n\tdir out priority 367231 ptype main \n\ttmpl src 0.0.0.0 dst 0.0.0.0\n\t\tproto esp reqid 2 mode transport\n`);
+    const both = parseXfrmPolicies(
+      `${CAPTURE}src 10.77.0.13/32 dst 10.77.0.11/32 \n\tdir out priority 367231 ptype main \n\ttmpl src 0.0.0.0 dst 0.0.0.0\n\t\tproto esp reqid 2 mode transport\n`,
+    );
     expect(outboundProtection(both, "10.77.0.13", "10.77.0.11")).toEqual({ protection: "esp", priority: 367231 });
   });
 

@@ -21,7 +21,9 @@ const word = (w: string | undefined): MkaSession["state"] | undefined => (w === 
  * Without such a line, a known state word anywhere in the block (not preceded by "Not").
  */
 function blockState(block: string): MkaSession["state"] {
-  const labelled = [...block.matchAll(/(?:Interface State|Status|State):[ \t]*([^\n]*)/gi)].map((m) => m[1]!.trim()).find((v) => /secured/i.test(v));
+  const labelled = [...block.matchAll(/(?:Interface State|Status|State):[ \t]*([^\n]*)/gi)]
+    .map((m) => m[1]!.trim())
+    .find((v) => /secured/i.test(v));
   if (labelled !== undefined) return word(/^(Secured-Suspended|Secured|Unsecured)\b/i.exec(labelled)?.[1]) ?? "unknown";
   return word(STATE.exec(block)?.[1]) ?? "unknown";
 }
@@ -34,7 +36,12 @@ export function parseShowSecurityMkaSessions(text: string): MkaSession[] {
       if (!iface) continue; // "Interface name:" with no name after it (a truncated answer)
       const state = blockState(block);
       const ks = /Key server:\s*(yes|no)/i.exec(block)?.[1];
-      out.push({ interface: iface, state: state ?? "unknown", keyServer: ks === undefined ? undefined : ks.toLowerCase() === "yes", cipher: /Cipher suite:\s*(\S+)/i.exec(block)?.[1] });
+      out.push({
+        interface: iface,
+        state: state ?? "unknown",
+        keyServer: ks === undefined ? undefined : ks.toLowerCase() === "yes",
+        cipher: /Cipher suite:\s*(\S+)/i.exec(block)?.[1],
+      });
     }
     return out;
   }

@@ -11,6 +11,7 @@ export function parseProcCrypto(text: string): Record<string, string[]> {
     byName.set(name, drivers);
   }
   const out: Record<string, string[]> = {};
-  for (const [name, drivers] of byName) Object.defineProperty(out, name, { value: drivers, enumerable: true, writable: true, configurable: true });
+  for (const [name, drivers] of byName)
+    Object.defineProperty(out, name, { value: drivers, enumerable: true, writable: true, configurable: true });
   return out;
 }

@@ -66,13 +66,17 @@ function inPrefix(addr: string, prefix: string): boolean {
   if (a === undefined || n === undefined || !(len >= 0 && len <= 32)) return false;
   if (len === 0) return true;
   const mask = len === 32 ? 0xffffffff : ~(0xffffffff >>> len) >>> 0;
-  return ((a & mask) >>> 0) === ((n & mask) >>> 0);
+  return (a & mask) >>> 0 === (n & mask) >>> 0;
 }
 
 export type Protection = "esp" | "block" | "none";
 
 /** What the kernel does with a packet from `src` to `dst` by policy: ESP, drop, or nothing (cleartext). */
-export function outboundProtection(policies: readonly XfrmPolicy[], src: string, dst: string): { protection: Protection; priority?: number } {
+export function outboundProtection(
+  policies: readonly XfrmPolicy[],
+  src: string,
+  dst: string,
+): { protection: Protection; priority?: number } {
   let best: XfrmPolicy | undefined;
   for (const p of policies) {
     if (p.dir !== "out" || !inPrefix(src, p.src) || !inPrefix(dst, p.dst)) continue;

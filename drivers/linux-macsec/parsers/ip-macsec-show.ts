@@ -34,7 +34,16 @@ function keyNumber(ki: string): number {
 
 export function parseIpMacsecShow(text: string): MacsecSecy {
   const lines = text.split("\n");
-  const s: MacsecSecy = { cipher: undefined, offload: undefined, encrypt: undefined, txSci: undefined, encodingSa: undefined, txSas: [], rxScs: [], counters: {} };
+  const s: MacsecSecy = {
+    cipher: undefined,
+    offload: undefined,
+    encrypt: undefined,
+    txSci: undefined,
+    encodingSa: undefined,
+    txSas: [],
+    rxScs: [],
+    counters: {},
+  };
   let where: "tx" | "rx" | undefined;
   let pendingHeader: string[] | undefined;
   let afterSa = false; // a stats line after an SA line is the SA's own (already in its SC's): not summed

@@ -29,12 +29,20 @@ export function kernelLabInventory(inv: Inventory, s: KernelLabState, source: st
   const devices = s.vms.map((vm) => {
     const d = inv.devices.find((x) => x.name === vm.name);
     return {
-      name: vm.name, kind: "host", site: d?.site, profile: "lab-qemu-vm",
-      ...(d?.kind === "host" && d.role ? { role: d.role } : {}), ...(d?.kind === "host" && d.tags.length ? { tags: d.tags } : {}),
+      name: vm.name,
+      kind: "host",
+      site: d?.site,
+      profile: "lab-qemu-vm",
+      ...(d?.kind === "host" && d.role ? { role: d.role } : {}),
+      ...(d?.kind === "host" && d.tags.length ? { tags: d.tags } : {}),
       management: { address: "127.0.0.1", port: vm.sshPort, transport: "ssh" },
       credentials: { username: "root", secret: `file:${s.clientKey}` },
       addresses: { ipv4: vm.address },
-      nics: [vm.nsim ? { name: "nsim0", profile: "netdevsim", speed: "10G", mtu: 1500 } : { name: "mesh0", profile: "virtio-net", speed: "10G", mtu: 1500 }],
+      nics: [
+        vm.nsim
+          ? { name: "nsim0", profile: "netdevsim", speed: "10G", mtu: 1500 }
+          : { name: "mesh0", profile: "virtio-net", speed: "10G", mtu: 1500 },
+      ],
       vici: { socket: "/var/run/charon.vici", confDir: "/etc/swanctl/conf.d" },
     };
   });
@@ -52,14 +60,27 @@ export function kernelLabInventory(inv: Inventory, s: KernelLabState, source: st
 
 export async function runKernelLab(
   verb: string,
-  o: { file?: string; inv?: Inventory; members?: ReadonlySet<string>; profiles?: ProfileSet; name: string; dir: string; json?: boolean; recreate?: boolean },
+  o: {
+    file?: string;
+    inv?: Inventory;
+    members?: ReadonlySet<string>;
+    profiles?: ProfileSet;
+    name: string;
+    dir: string;
+    json?: boolean;
+    recreate?: boolean;
+  },
   out: Out,
   err: Out,
 ): Promise<number> {
   if (verb === "up") {
     if (!o.inv || !o.members || !o.profiles || !o.file) throw new UsageError("lab up --datapath kernel needs an inventory");
     if (readKernelLab(o.dir)) {
-      if (!o.recreate) throw new LinkcryptError("E_LAB", `a kernel lab is already up in ${o.dir}; use it, take it down (linkcrypt lab down --dir ${o.dir}), or pass --recreate`);
+      if (!o.recreate)
+        throw new LinkcryptError(
+          "E_LAB",
+          `a kernel lab is already up in ${o.dir}; use it, take it down (linkcrypt lab down --dir ${o.dir}), or pass --recreate`,
+        );
       await kernelLabDown(o.dir);
     }
     const vms = kernelLabHosts(o.inv, o.members, o.profiles);
@@ -71,11 +92,21 @@ export async function runKernelLab(
     writeFileSync(join(o.dir, "inventory.yaml"), kernelLabInventory(o.inv, s, o.file));
     recordCreated(s, "inventory.yaml");
     const upS = (Date.now() - t0) / 1000;
-    if (o.json) out.write(`${JSON.stringify({ dir: o.dir, datapath: "kernel", inventory: join(o.dir, "inventory.yaml"), knownHosts: s.knownHosts, upSeconds: upS, kernel: s.kernel.version, netns: s.netns, vms: s.vms.map((v) => ({ name: v.name, address: v.address, sshPort: v.sshPort, nsim: v.nsim })) }, null, 2)}\n`);
+    if (o.json)
+      out.write(
+        `${JSON.stringify({ dir: o.dir, datapath: "kernel", inventory: join(o.dir, "inventory.yaml"), knownHosts: s.knownHosts, upSeconds: upS, kernel: s.kernel.version, netns: s.netns, vms: s.vms.map((v) => ({ name: v.name, address: v.address, sshPort: v.sshPort, nsim: v.nsim })) }, null, 2)}\n`,
+      );
     else {
-      for (const v of s.vms) out.write(`${v.name.padEnd(12)} ${v.address.padEnd(12)} ssh 127.0.0.1:${v.sshPort}  ${v.nsim ? "netdevsim ESP offload (nsim0)" : "virtio (mesh0)"}\n`);
-      out.write(`kernel lab up in ${upS.toFixed(1)} s: ${s.vms.length} VMs on Linux ${s.kernel.version} (QEMU TCG); mesh segment: bridge br0 in netns ${s.netns}\n`);
-      out.write(`inventory: ${join(o.dir, "inventory.yaml")}\nnext: linkcrypt mesh deliver ${join(o.dir, "inventory.yaml")} --known-hosts ${s.knownHosts}\n`);
+      for (const v of s.vms)
+        out.write(
+          `${v.name.padEnd(12)} ${v.address.padEnd(12)} ssh 127.0.0.1:${v.sshPort}  ${v.nsim ? "netdevsim ESP offload (nsim0)" : "virtio (mesh0)"}\n`,
+        );
+      out.write(
+        `kernel lab up in ${upS.toFixed(1)} s: ${s.vms.length} VMs on Linux ${s.kernel.version} (QEMU TCG); mesh segment: bridge br0 in netns ${s.netns}\n`,
+      );
+      out.write(
+        `inventory: ${join(o.dir, "inventory.yaml")}\nnext: linkcrypt mesh deliver ${join(o.dir, "inventory.yaml")} --known-hosts ${s.knownHosts}\n`,
+      );
     }
     return 0;
   }
@@ -88,7 +119,11 @@ export async function runKernelLab(
   if (verb === "status") {
     const st = kernelLabStatus(o.dir);
     if (o.json) out.write(`${JSON.stringify({ dir: o.dir, datapath: "kernel", up: !!st.state, vms: st.vms })}\n`);
-    else for (const v of st.vms) out.write(`${v.name.padEnd(12)} ${v.running ? "running" : "STOPPED"}  ${v.address}  ssh 127.0.0.1:${v.sshPort}${v.nsim ? "  netdevsim" : ""}\n`);
+    else
+      for (const v of st.vms)
+        out.write(
+          `${v.name.padEnd(12)} ${v.running ? "running" : "STOPPED"}  ${v.address}  ssh 127.0.0.1:${v.sshPort}${v.nsim ? "  netdevsim" : ""}\n`,
+        );
     return st.state && st.vms.every((v) => v.running) ? 0 : 1;
   }
   throw new UsageError(`unknown lab verb "${verb}": use up, down or status`);

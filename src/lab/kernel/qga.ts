@@ -23,7 +23,10 @@ class AgentSession {
   private failure: Error | undefined;
   private synced = false;
 
-  constructor(private readonly sock: Socket, private readonly fail: (e: Error) => void) {
+  constructor(
+    private readonly sock: Socket,
+    private readonly fail: (e: Error) => void,
+  ) {
     sock.on("data", (d: Buffer) => this.onData(d));
     sock.on("error", (e) => this.abort(e));
     sock.on("close", () => this.abort(new LinkcryptError("E_LAB", "the guest agent closed the connection")));
@@ -89,7 +92,10 @@ function withSession<T>(socketPath: string, timeoutMs: number, what: string, fn:
       if (e) reject(e);
       else resolve(v as T);
     };
-    const timer = setTimeout(() => finish(new LinkcryptError("E_TIMEOUT", `${what}: no answer from the guest agent within ${timeoutMs} ms (${socketPath})`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new LinkcryptError("E_TIMEOUT", `${what}: no answer from the guest agent within ${timeoutMs} ms (${socketPath})`)),
+      timeoutMs,
+    );
     const session = new AgentSession(sock, (e) => finish(e));
     sock.on("connect", () => {
       session
@@ -115,7 +121,12 @@ export function guestExec(socketPath: string, command: string, timeoutMs = 60_00
       const st = await s.send("guest-exec-status", { pid });
       if (st.error) throw new LinkcryptError("E_LAB", `guest-exec-status failed: ${st.error.desc ?? st.error.class}`);
       const r = st.return as { exited: boolean; exitcode?: number; signal?: number; "out-data"?: string; "err-data"?: string };
-      if (r.exited) return { code: r.exitcode ?? (r.signal !== undefined ? 128 + r.signal : -1), stdout: b64(r["out-data"]), stderr: b64(r["err-data"]) };
+      if (r.exited)
+        return {
+          code: r.exitcode ?? (r.signal !== undefined ? 128 + r.signal : -1),
+          stdout: b64(r["out-data"]),
+          stderr: b64(r["err-data"]),
+        };
       await new Promise((t) => setTimeout(t, delay));
     }
   });

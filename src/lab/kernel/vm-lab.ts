@@ -57,7 +57,11 @@ const SUBNET_BASE = "10.77.0";
 
 function sh(cmd: string, args: string[], what: string): string {
   const r = spawnSync(cmd, args, { encoding: "utf8" });
-  if (r.status !== 0) throw new LinkcryptError("E_LAB", `${what}: ${cmd} ${args.join(" ")} failed: ${(r.stderr || r.stdout || String(r.error ?? "")).trim()}`);
+  if (r.status !== 0)
+    throw new LinkcryptError(
+      "E_LAB",
+      `${what}: ${cmd} ${args.join(" ")} failed: ${(r.stderr || r.stdout || String(r.error ?? "")).trim()}`,
+    );
   return r.stdout;
 }
 
@@ -65,7 +69,8 @@ function sh(cmd: string, args: string[], what: string): string {
 export function prepareKernel(): { version: string; root: string } {
   const r = spawnSync("bash", [join(HERE, "prepare.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
   const m = /KVER=(\S+) KROOT=(\S+)/.exec(r.stdout ?? "");
-  if (r.status !== 0 || !m) throw new LinkcryptError("E_LAB", `preparing the lab kernel failed (run: sudo bash ${join(HERE, "prepare.sh")})`);
+  if (r.status !== 0 || !m)
+    throw new LinkcryptError("E_LAB", `preparing the lab kernel failed (run: sudo bash ${join(HERE, "prepare.sh")})`);
   return { version: m[1]!, root: m[2]! };
 }
 
@@ -78,12 +83,20 @@ function buildInitramfs(kernel: { version: string; root: string }, out: string):
   chmodSync(join(work, "bin", "busybox"), 0o755);
   copyFileSync(join(HERE, "initramfs-init.sh"), join(work, "init"));
   chmodSync(join(work, "init"), 0o755);
-  const deps = sh("modprobe", ["-a", "-d", kernel.root, "-S", kernel.version, "--show-depends", ...INITRD_MODULES], "resolving initramfs modules");
+  const deps = sh(
+    "modprobe",
+    ["-a", "-d", kernel.root, "-S", kernel.version, "--show-depends", ...INITRD_MODULES],
+    "resolving initramfs modules",
+  );
   const order: string[] = [];
   for (const line of deps.split("\n")) {
     const m = /^insmod (\S+)/.exec(line);
     if (!m) continue;
-    const base = m[1]!.split("/").pop()!.replace(/\.xz$/, "").replace(/\.zst$/, "");
+    const base = m[1]!
+      .split("/")
+      .pop()!
+      .replace(/\.xz$/, "")
+      .replace(/\.zst$/, "");
     if (order.includes(base)) continue;
     order.push(base);
     const src = m[1]!.startsWith(kernel.root) ? m[1]! : join(kernel.root, m[1]!);
@@ -188,13 +201,24 @@ async function provisionVm(s: KernelLabState, name: string, nsim: boolean): Prom
   if (index > 200) throw new LinkcryptError("E_LAB", "the kernel lab has room for 200 VMs");
   const dir = vmDir(s, name);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  for (const sub of ["conf.d", "x509", "x509ca", "private", "ecdsa", "rsa", "pubkey"]) mkdirSync(join(dir, "swanctl", sub), { recursive: true });
+  for (const sub of ["conf.d", "x509", "x509ca", "private", "ecdsa", "rsa", "pubkey"])
+    mkdirSync(join(dir, "swanctl", sub), { recursive: true });
   writeFileSync(join(dir, "swanctl", "swanctl.conf"), "include conf.d/*.conf\n");
   copyFileSync(join(HERE, "guest-init.sh"), join(dir, "guest-init.sh"));
   writeFileSync(join(dir, "strongswan.conf"), guestStrongswanConf());
   writeFileSync(join(dir, "sshd_config"), SSHD_CONFIG);
   copyFileSync(`${s.clientKey}.pub`, join(dir, "authorized_keys"));
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `${name}@linkcrypt-kernel-lab`, "-f", join(dir, "ssh_host_ed25519_key")]);
+  execFileSync("ssh-keygen", [
+    "-q",
+    "-t",
+    "ed25519",
+    "-N",
+    "",
+    "-C",
+    `${name}@linkcrypt-kernel-lab`,
+    "-f",
+    join(dir, "ssh_host_ed25519_key"),
+  ]);
   const hex = index.toString(16).padStart(2, "0");
   const vm: KernelVm = {
     name,
@@ -210,12 +234,24 @@ async function provisionVm(s: KernelLabState, name: string, nsim: boolean): Prom
   writeFileSync(
     join(dir, "guest.env"),
     [
-      `NAME=${name}`, `MESH_MAC=${vm.meshMac}`, `MGMT_MAC=${vm.mgmtMac}`, `MESH_ADDR=${vm.address}`, "MESH_PREFIX=24",
-      `MESH_NET=${SUBNET_BASE}.0/24`, `NSIM=${nsim ? 1 : 0}`, `NSIM_ID=${index}`, "MESH_MTU=1500", "",
+      `NAME=${name}`,
+      `MESH_MAC=${vm.meshMac}`,
+      `MGMT_MAC=${vm.mgmtMac}`,
+      `MESH_ADDR=${vm.address}`,
+      "MESH_PREFIX=24",
+      `MESH_NET=${SUBNET_BASE}.0/24`,
+      `NSIM=${nsim ? 1 : 0}`,
+      `NSIM_ID=${index}`,
+      "MESH_MTU=1500",
+      "",
     ].join("\n"),
   );
   const pub = readFileSync(join(dir, "ssh_host_ed25519_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
-  const lines = existsSync(s.knownHosts) ? readFileSync(s.knownHosts, "utf8").split("\n").filter((l) => l && !l.startsWith(`[127.0.0.1]:${vm.sshPort} `)) : [];
+  const lines = existsSync(s.knownHosts)
+    ? readFileSync(s.knownHosts, "utf8")
+        .split("\n")
+        .filter((l) => l && !l.startsWith(`[127.0.0.1]:${vm.sshPort} `))
+    : [];
   writeFileSync(s.knownHosts, `${[...lines, `[127.0.0.1]:${vm.sshPort} ${pub}`].join("\n")}\n`);
   return vm;
 }
@@ -235,18 +271,50 @@ export async function bootVm(s: KernelLabState, vm: KernelVm, timeoutMs = 120_00
   const args = [
     // Westmere: AES-NI and PCLMULQDQ without AVX. With `-cpu max` QEMU 7.2's TCG offers AVX2/VAES, the 6.12 kernel
     // then picks its VAES AES-GCM code, and a guest died of slab corruption under IPsec load.
-    "-name", `linkcrypt-klab-${s.name}-${vm.name}`, "-accel", "tcg,tb-size=64", "-cpu", "Westmere", "-m", String(s.memMb), "-smp", "1",
-    "-display", "none", "-no-reboot", "-monitor", "none", "-serial", `file:${join(vm.dir, "console.log")}`,
-    "-kernel", kimg, "-initrd", join(s.dir, "initrd.gz"),
-    "-append", `console=ttyS0 panic=-1 quiet klab.moddir=${join(s.kernel.root, "lib", "modules")}`,
-    "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
-    "-virtfs", `local,path=${vm.dir},mount_tag=lab,security_model=none,multidevs=remap`,
-    "-chardev", `socket,id=qga,path=${join(vm.dir, "qga.sock")},server=on,wait=off`,
-    "-device", "virtio-serial-pci", "-device", "virtserialport,chardev=qga,name=org.qemu.guest_agent.0",
-    "-netdev", `tap,id=mesh,ifname=${vm.tap},script=no,downscript=no`, "-device", `virtio-net-pci,netdev=mesh,mac=${vm.meshMac}`,
-    "-netdev", `user,id=mgmt,restrict=on,net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:${vm.sshPort}-10.0.2.15:22`,
-    "-device", `virtio-net-pci,netdev=mgmt,mac=${vm.mgmtMac}`,
-    "-pidfile", pidfile, "-daemonize",
+    "-name",
+    `linkcrypt-klab-${s.name}-${vm.name}`,
+    "-accel",
+    "tcg,tb-size=64",
+    "-cpu",
+    "Westmere",
+    "-m",
+    String(s.memMb),
+    "-smp",
+    "1",
+    "-display",
+    "none",
+    "-no-reboot",
+    "-monitor",
+    "none",
+    "-serial",
+    `file:${join(vm.dir, "console.log")}`,
+    "-kernel",
+    kimg,
+    "-initrd",
+    join(s.dir, "initrd.gz"),
+    "-append",
+    `console=ttyS0 panic=-1 quiet klab.moddir=${join(s.kernel.root, "lib", "modules")}`,
+    "-virtfs",
+    "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+    "-virtfs",
+    `local,path=${vm.dir},mount_tag=lab,security_model=none,multidevs=remap`,
+    "-chardev",
+    `socket,id=qga,path=${join(vm.dir, "qga.sock")},server=on,wait=off`,
+    "-device",
+    "virtio-serial-pci",
+    "-device",
+    "virtserialport,chardev=qga,name=org.qemu.guest_agent.0",
+    "-netdev",
+    `tap,id=mesh,ifname=${vm.tap},script=no,downscript=no`,
+    "-device",
+    `virtio-net-pci,netdev=mesh,mac=${vm.meshMac}`,
+    "-netdev",
+    `user,id=mgmt,restrict=on,net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:${vm.sshPort}-10.0.2.15:22`,
+    "-device",
+    `virtio-net-pci,netdev=mgmt,mac=${vm.mgmtMac}`,
+    "-pidfile",
+    pidfile,
+    "-daemonize",
   ];
   sh("qemu-system-x86_64", args, `starting VM ${vm.name}`);
   sh("ip", ["link", "set", vm.tap, "netns", s.netns], `moving ${vm.tap} into ${s.netns}`);
@@ -255,7 +323,8 @@ export async function bootVm(s: KernelLabState, vm: KernelVm, timeoutMs = 120_00
   for (;;) {
     if (await guestReady(sock)) break;
     if (!qemuAlive(vm)) throw new LinkcryptError("E_LAB", `VM ${vm.name} stopped while booting; see ${join(vm.dir, "console.log")}`);
-    if (Date.now() - t0 > timeoutMs) throw new LinkcryptError("E_LAB", `VM ${vm.name} did not boot within ${timeoutMs / 1000} s; see ${join(vm.dir, "console.log")}`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new LinkcryptError("E_LAB", `VM ${vm.name} did not boot within ${timeoutMs / 1000} s; see ${join(vm.dir, "console.log")}`);
     await new Promise((r) => setTimeout(r, 250));
   }
   return Date.now() - t0;
@@ -302,13 +371,22 @@ export interface KernelLabOptions {
 
 /** Bring the lab up: kernel (cached), initramfs, namespace and bridge, then the VMs two at a time (2 cores). */
 export async function kernelLabUp(o: KernelLabOptions): Promise<KernelLabState> {
-  if (process.getuid?.() !== 0) throw new LinkcryptError("E_LAB", "the kernel lab needs root (QEMU taps, a network namespace): run it with sudo");
+  if (process.getuid?.() !== 0)
+    throw new LinkcryptError("E_LAB", "the kernel lab needs root (QEMU taps, a network namespace): run it with sudo");
   const kernel = prepareKernel();
   mkdirSync(o.dir, { recursive: true });
   const netns = labNetnsName(o.name);
   const s: KernelLabState = {
-    datapath: "kernel", name: o.name, dir: o.dir, netns, subnet: `${SUBNET_BASE}.0/24`, kernel, memMb: o.memMb ?? 256,
-    clientKey: join(o.dir, "id_ed25519"), knownHosts: join(o.dir, "known_hosts"), vms: [],
+    datapath: "kernel",
+    name: o.name,
+    dir: o.dir,
+    netns,
+    subnet: `${SUBNET_BASE}.0/24`,
+    kernel,
+    memMb: o.memMb ?? 256,
+    clientKey: join(o.dir, "id_ed25519"),
+    knownHosts: join(o.dir, "known_hosts"),
+    vms: [],
     created: ["lab.json", "initrd.gz", "id_ed25519", "id_ed25519.pub", "known_hosts", "vm"],
   };
   save(s);
@@ -326,7 +404,9 @@ export async function kernelLabUp(o: KernelLabOptions): Promise<KernelLabState> 
   for (let i = 0; i < s.vms.length; i += 2) {
     const batch = s.vms.slice(i, i + 2);
     const ms = await Promise.all(batch.map((vm) => bootVm(s, vm)));
-    batch.forEach((vm, k) => o.onProgress?.(`${vm.name}: booted in ${(ms[k]! / 1000).toFixed(1)} s (${vm.address}${vm.nsim ? ", netdevsim ESP offload" : ""})`));
+    batch.forEach((vm, k) =>
+      o.onProgress?.(`${vm.name}: booted in ${(ms[k]! / 1000).toFixed(1)} s (${vm.address}${vm.nsim ? ", netdevsim ESP offload" : ""})`),
+    );
   }
   await Promise.all(s.vms.map((vm) => waitForSshd(s, vm)));
   return s;
@@ -338,7 +418,8 @@ async function waitForSshd(s: KernelLabState, vm: KernelVm, timeoutMs = 60_000):
   for (;;) {
     const r = await vmExec(s, vm.name, "test -S /var/run/charon.vici && test -f /run/sshd.pid && echo ok").catch(() => undefined);
     if (r?.stdout.includes("ok")) return;
-    if (Date.now() > until) throw new LinkcryptError("E_LAB", `VM ${vm.name}: sshd or charon did not start; see ${vm.dir}/charon.log and sshd.log`);
+    if (Date.now() > until)
+      throw new LinkcryptError("E_LAB", `VM ${vm.name}: sshd or charon did not start; see ${vm.dir}/charon.log and sshd.log`);
     await new Promise((r) => setTimeout(r, 300));
   }
 }
@@ -349,7 +430,8 @@ export async function vmExec(s: KernelLabState, vm: string, command: string, tim
   try {
     return await guestExec(join(v.dir, "qga.sock"), command, timeoutMs);
   } catch (e) {
-    if (!qemuAlive(v)) throw new LinkcryptError("E_LAB", `VM ${vm} is not running (QEMU exited); the end of its console:\n${consoleTail(v)}`, { cause: e });
+    if (!qemuAlive(v))
+      throw new LinkcryptError("E_LAB", `VM ${vm} is not running (QEMU exited); the end of its console:\n${consoleTail(v)}`, { cause: e });
     throw e;
   }
 }
@@ -413,7 +495,13 @@ export async function kernelLabDown(dir: string): Promise<string[]> {
   return s.vms.map((v) => v.name);
 }
 
-export function kernelLabStatus(dir: string): { state: KernelLabState | undefined; vms: { name: string; running: boolean; address: string; sshPort: number; nsim: boolean }[] } {
+export function kernelLabStatus(dir: string): {
+  state: KernelLabState | undefined;
+  vms: { name: string; running: boolean; address: string; sshPort: number; nsim: boolean }[];
+} {
   const s = readKernelLab(dir);
-  return { state: s, vms: (s?.vms ?? []).map((v) => ({ name: v.name, running: qemuAlive(v), address: v.address, sshPort: v.sshPort, nsim: v.nsim })) };
+  return {
+    state: s,
+    vms: (s?.vms ?? []).map((v) => ({ name: v.name, running: qemuAlive(v), address: v.address, sshPort: v.sshPort, nsim: v.nsim })),
+  };
 }

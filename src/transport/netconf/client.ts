@@ -78,12 +78,17 @@ export class NetconfSession {
   private helloWaiter: { resolve: (x: string) => void; reject: (e: Error) => void } | undefined;
   private readonly rpcTimeoutMs: number;
 
-  private constructor(private readonly stream: Duplex, private readonly opts: NetconfOptions) {
+  private constructor(
+    private readonly stream: Duplex,
+    private readonly opts: NetconfOptions,
+  ) {
     this.device = opts.device;
     this.rpcTimeoutMs = opts.rpcTimeoutMs ?? 30_000;
     this.decoder = new FrameDecoder(opts.maxMessageBytes ?? 64 * 1024 * 1024, { device: opts.device });
     stream.on("data", (d: Buffer) => this.onData(d));
-    stream.on("error", (e: Error) => this.fail(new ConnectError(`${this.device}: NETCONF channel error: ${e.message}`, { device: this.device, cause: e })));
+    stream.on("error", (e: Error) =>
+      this.fail(new ConnectError(`${this.device}: NETCONF channel error: ${e.message}`, { device: this.device, cause: e })),
+    );
     stream.on("close", () => this.fail(new ConnectError(`${this.device}: NETCONF session closed by the peer`, { device: this.device })));
   }
 
@@ -92,25 +97,50 @@ export class NetconfSession {
     const s = new NetconfSession(stream, opts);
     const caps = [CAP_BASE_10, ...(opts.offerBase11 === false ? [] : [CAP_BASE_11])];
     const helloXml = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new TimeoutError(`${opts.device}: no NETCONF hello within ${opts.helloTimeoutMs ?? 10_000} ms`, { device: opts.device, operation: "hello" })), opts.helloTimeoutMs ?? 10_000);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new TimeoutError(`${opts.device}: no NETCONF hello within ${opts.helloTimeoutMs ?? 10_000} ms`, {
+              device: opts.device,
+              operation: "hello",
+            }),
+          ),
+        opts.helloTimeoutMs ?? 10_000,
+      );
       s.helloWaiter = {
         resolve: (x) => (clearTimeout(timer), resolve(x)),
         reject: (e) => (clearTimeout(timer), reject(e)),
       };
-      stream.write(encodeMessage(`<?xml version="1.0" encoding="UTF-8"?><hello xmlns="${NC_BASE}"><capabilities>${caps.map((c) => `<capability>${c}</capability>`).join("")}</capabilities></hello>`, "eom"));
+      stream.write(
+        encodeMessage(
+          `<?xml version="1.0" encoding="UTF-8"?><hello xmlns="${NC_BASE}"><capabilities>${caps.map((c) => `<capability>${c}</capability>`).join("")}</capabilities></hello>`,
+          "eom",
+        ),
+      );
     });
     let parsed: Record<string, XmlNode>;
     try {
       parsed = await parseXml(helloXml);
     } catch (e) {
-      throw s.fail(new ProtocolError(`${opts.device}: the server hello is not well-formed XML: ${(e as Error).message}`, { device: opts.device, operation: "hello", cause: e }));
+      throw s.fail(
+        new ProtocolError(`${opts.device}: the server hello is not well-formed XML: ${(e as Error).message}`, {
+          device: opts.device,
+          operation: "hello",
+          cause: e,
+        }),
+      );
     }
     const hello = Object.hasOwn(parsed, "hello") ? parsed.hello : undefined;
-    if (!hello) throw s.fail(new ProtocolError(`${opts.device}: expected <hello>, got <${Object.keys(parsed)[0]}>`, { device: opts.device, operation: "hello" }));
+    if (!hello)
+      throw s.fail(
+        new ProtocolError(`${opts.device}: expected <hello>, got <${Object.keys(parsed)[0]}>`, { device: opts.device, operation: "hello" }),
+      );
     s.serverCapabilities = children(children(hello, "capabilities")[0], "capability").map((c) => (c._ ?? "").trim());
     s.sessionId = childText(hello, "session-id");
     if (!s.serverCapabilities.includes(CAP_BASE_10) && !s.serverCapabilities.includes(CAP_BASE_11))
-      throw s.fail(new ProtocolError(`${opts.device}: the server offers neither base:1.0 nor base:1.1`, { device: opts.device, operation: "hello" }));
+      throw s.fail(
+        new ProtocolError(`${opts.device}: the server offers neither base:1.0 nor base:1.1`, { device: opts.device, operation: "hello" }),
+      );
     s.framing = opts.offerBase11 !== false && s.serverCapabilities.includes(CAP_BASE_11) ? "chunked" : "eom";
     s.decoder.setFraming(s.framing);
     s.drain();
@@ -140,7 +170,14 @@ export class NetconfSession {
         }
         // onMessage must never reject unhandled: whatever it throws breaks this session, not the process.
         this.onMessage(msg).catch((e: unknown) =>
-          this.fail(e instanceof ProtocolError ? e : new ProtocolError(`${this.device}: unreadable reply: ${(e as Error)?.message ?? String(e)}`, { device: this.device, cause: e })),
+          this.fail(
+            e instanceof ProtocolError
+              ? e
+              : new ProtocolError(`${this.device}: unreadable reply: ${(e as Error)?.message ?? String(e)}`, {
+                  device: this.device,
+                  cause: e,
+                }),
+          ),
         );
       }
     } catch (e) {
@@ -150,19 +187,37 @@ export class NetconfSession {
 
   private async onMessage(xml: string): Promise<void> {
     const p = this.pending;
-    if (!p) return void this.fail(new ProtocolError(`${this.device}: unsolicited message with no request outstanding`, { device: this.device }));
+    if (!p)
+      return void this.fail(new ProtocolError(`${this.device}: unsolicited message with no request outstanding`, { device: this.device }));
     let parsed: Record<string, XmlNode>;
     try {
       parsed = await parseXml(xml);
     } catch (e) {
-      return void this.fail(new ProtocolError(`${this.device}: ${p.operation} reply is not well-formed XML: ${(e as Error).message}`, { device: this.device, operation: p.operation, cause: e }));
+      return void this.fail(
+        new ProtocolError(`${this.device}: ${p.operation} reply is not well-formed XML: ${(e as Error).message}`, {
+          device: this.device,
+          operation: p.operation,
+          cause: e,
+        }),
+      );
     }
     const reply = Object.hasOwn(parsed, "rpc-reply") ? parsed["rpc-reply"] : undefined;
-    if (!reply) return void this.fail(new ProtocolError(`${this.device}: ${p.operation}: expected <rpc-reply>, got <${Object.keys(parsed)[0]}>`, { device: this.device, operation: p.operation }));
+    if (!reply)
+      return void this.fail(
+        new ProtocolError(`${this.device}: ${p.operation}: expected <rpc-reply>, got <${Object.keys(parsed)[0]}>`, {
+          device: this.device,
+          operation: p.operation,
+        }),
+      );
     const attrs = reply.$;
     const id = attrs !== null && typeof attrs === "object" && typeof attrs["message-id"] === "string" ? attrs["message-id"] : undefined;
     if (id !== p.id)
-      return void this.fail(new ProtocolError(`${this.device}: ${p.operation}: reply carries message-id ${id === undefined ? "(none)" : `"${id}"`}, expected "${p.id}"`, { device: this.device, operation: p.operation }));
+      return void this.fail(
+        new ProtocolError(
+          `${this.device}: ${p.operation}: reply carries message-id ${id === undefined ? "(none)" : `"${id}"`}, expected "${p.id}"`,
+          { device: this.device, operation: p.operation },
+        ),
+      );
     this.pending = undefined;
     clearTimeout(p.timer);
     const errs = children(reply, "rpc-error").map((e) => ({
@@ -198,7 +253,13 @@ export class NetconfSession {
       new Promise<RpcReply>((resolve, reject) => {
         if (this.broken) return reject(this.broken);
         const id = String(this.nextId++);
-        const timer = setTimeout(() => this.fail(new TimeoutError(`${this.device}: ${operation} got no reply within ${timeoutMs} ms`, { device: this.device, operation })), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            this.fail(
+              new TimeoutError(`${this.device}: ${operation} got no reply within ${timeoutMs} ms`, { device: this.device, operation }),
+            ),
+          timeoutMs,
+        );
         this.pending = { id, operation, resolve, reject, timer };
         this.stream.write(encodeMessage(`<rpc message-id="${id}" xmlns="${NC_BASE}">${body}</rpc>`, this.framing));
       });
@@ -220,7 +281,11 @@ export class NetconfSession {
   async editConfig(
     target: "running" | "candidate",
     config: string,
-    o: { defaultOperation?: "merge" | "replace" | "none"; errorOption?: "stop-on-error" | "continue-on-error" | "rollback-on-error"; testOption?: "test-then-set" | "set" | "test-only" } = {},
+    o: {
+      defaultOperation?: "merge" | "replace" | "none";
+      errorOption?: "stop-on-error" | "continue-on-error" | "rollback-on-error";
+      testOption?: "test-then-set" | "set" | "test-only";
+    } = {},
   ): Promise<RpcReply> {
     return this.rpc(
       "edit-config",
@@ -249,7 +314,10 @@ export class NetconfSession {
   }
 
   cancelCommit(persistId?: string): Promise<RpcReply> {
-    return this.rpc("cancel-commit", `<cancel-commit>${persistId !== undefined ? `<persist-id>${escapeXml(persistId)}</persist-id>` : ""}</cancel-commit>`);
+    return this.rpc(
+      "cancel-commit",
+      `<cancel-commit>${persistId !== undefined ? `<persist-id>${escapeXml(persistId)}</persist-id>` : ""}</cancel-commit>`,
+    );
   }
 
   discardChanges(): Promise<RpcReply> {

@@ -77,7 +77,10 @@ export class FrameDecoder {
   private parts: Buffer[] = [];
   private total = 0;
 
-  constructor(private readonly maxMessageBytes: number, private readonly context: { device?: string } = {}) {}
+  constructor(
+    private readonly maxMessageBytes: number,
+    private readonly context: { device?: string } = {},
+  ) {}
 
   push(data: Buffer): void {
     this.buf.push(data);
@@ -95,7 +98,10 @@ export class FrameDecoder {
   }
 
   private fail(msg: string): never {
-    throw new ProtocolError(`NETCONF framing error${this.context.device ? ` from ${this.context.device}` : ""}: ${msg}`, { ...(this.context.device ? { device: this.context.device } : {}), operation: "read" });
+    throw new ProtocolError(`NETCONF framing error${this.context.device ? ` from ${this.context.device}` : ""}: ${msg}`, {
+      ...(this.context.device ? { device: this.context.device } : {}),
+      operation: "read",
+    });
   }
 
   private nextEom(): string | undefined {
@@ -154,7 +160,8 @@ export class FrameDecoder {
               if (++this.sizeDigits > 10 || this.size > 4294967295) this.fail("chunk size out of range");
               i++;
             } else if (c === LF) {
-              if (this.total + this.size > this.maxMessageBytes) this.fail(`message exceeds the ${this.maxMessageBytes}-byte limit (chunk of ${this.size} bytes)`);
+              if (this.total + this.size > this.maxMessageBytes)
+                this.fail(`message exceeds the ${this.maxMessageBytes}-byte limit (chunk of ${this.size} bytes)`);
               this.state = "data";
               i++;
             } else this.fail(`bad character ${byte(c)} in a chunk size`);

@@ -16,18 +16,24 @@ const OPTIONS: ParserOptions = {
   xmlns: false,
 };
 
-export type XmlNode = { $?: Record<string, string>; _?: string } & { [child: string]: XmlNode[] | string | Record<string, string> | undefined };
+export type XmlNode = { $?: Record<string, string>; _?: string } & {
+  [child: string]: XmlNode[] | string | Record<string, string> | undefined;
+};
 
 /** Parse one XML document; every failure is a ProtocolError (not well-formed, no root element, a DTD). */
 export async function parseXml(xml: string): Promise<Record<string, XmlNode>> {
-  if (/<!DOCTYPE/i.test(xml)) throw new ProtocolError("XML with a DOCTYPE is refused: linkcrypt accepts no DTDs and no entity definitions (limit: 0 entity expansions)");
+  if (/<!DOCTYPE/i.test(xml))
+    throw new ProtocolError(
+      "XML with a DOCTYPE is refused: linkcrypt accepts no DTDs and no entity definitions (limit: 0 entity expansions)",
+    );
   let parsed: unknown;
   try {
     parsed = await new Parser(OPTIONS).parseStringPromise(xml);
   } catch (e) {
     throw new ProtocolError(firstLine(e), { cause: e });
   }
-  if (parsed === null || typeof parsed !== "object" || Object.keys(parsed).length === 0) throw new ProtocolError("XML document has no root element");
+  if (parsed === null || typeof parsed !== "object" || Object.keys(parsed).length === 0)
+    throw new ProtocolError("XML document has no root element");
   const root = parsed as Record<string, XmlNode | string>;
   const name = Object.keys(root)[0]!;
   // <a/> and <a>text</a> come back as a string: give every root the node shape.
@@ -36,7 +42,9 @@ export async function parseXml(xml: string): Promise<Record<string, XmlNode>> {
 }
 
 function firstLine(e: unknown): string {
-  return String((e as Error)?.message ?? e).split("\n")[0]!.trim();
+  return String((e as Error)?.message ?? e)
+    .split("\n")[0]!
+    .trim();
 }
 
 /** The text of the first `name` child, or undefined. */
@@ -50,7 +58,9 @@ export function childText(node: XmlNode | undefined, name: string): string | und
 export function children(node: XmlNode | undefined, name: string): XmlNode[] {
   const c = ownChild(node, name);
   if (!Array.isArray(c)) return [];
-  return (c as unknown[]).flatMap((x) => (typeof x === "string" ? [{ _: x } as XmlNode] : x !== null && typeof x === "object" && !Array.isArray(x) ? [x as XmlNode] : []));
+  return (c as unknown[]).flatMap((x) =>
+    typeof x === "string" ? [{ _: x } as XmlNode] : x !== null && typeof x === "object" && !Array.isArray(x) ? [x as XmlNode] : [],
+  );
 }
 
 /** Only the node's own children: an element named `constructor` or `__proto__` is not an inherited property. */

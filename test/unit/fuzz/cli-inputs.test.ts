@@ -16,15 +16,37 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Every numeric option of every verb, with a command line that reaches option parsing. */
 const OPTIONS: { verb: string[]; option: string; parse: (raw: string) => string }[] = [
-  ...["--concurrency", "--per-device", "--per-device-interval", "--timeout"].map((option) => ({ verb: ["discover", join(dir, "none.yaml")], option, parse: pick(option) })),
-  ...["--confirm-timeout", "--secured-timeout", "--max-fail-percent", "--concurrency", "--per-device", "--per-device-interval", "--per-site"].map((option) => ({ verb: ["apply", join(dir, "none.json"), "--inventory", join(dir, "none.yaml")], option, parse: pick(option) })),
+  ...["--concurrency", "--per-device", "--per-device-interval", "--timeout"].map((option) => ({
+    verb: ["discover", join(dir, "none.yaml")],
+    option,
+    parse: pick(option),
+  })),
+  ...[
+    "--confirm-timeout",
+    "--secured-timeout",
+    "--max-fail-percent",
+    "--concurrency",
+    "--per-device",
+    "--per-device-interval",
+    "--per-site",
+  ].map((option) => ({ verb: ["apply", join(dir, "none.json"), "--inventory", join(dir, "none.yaml")], option, parse: pick(option) })),
   { verb: ["rotate", "link", "x", "--inventory", join(dir, "none.yaml")], option: "--confirm-timeout", parse: NUMERIC.confirmTimeoutS() },
-  ...["report", "metrics"].map((verb) => ({ verb: [verb, join(dir, "none.yaml")], option: "--max-evidence-age", parse: NUMERIC.evidenceAgeH() })),
+  ...["report", "metrics"].map((verb) => ({
+    verb: [verb, join(dir, "none.yaml")],
+    option: "--max-evidence-age",
+    parse: NUMERIC.evidenceAgeH(),
+  })),
 ];
 function pick(option: string): (raw: string) => string {
   const m: Record<string, (raw: string) => string> = {
-    "--concurrency": NUMERIC.concurrency(), "--per-device": NUMERIC.perDevice(), "--per-site": NUMERIC.perSite(), "--per-device-interval": NUMERIC.intervalMs(),
-    "--timeout": NUMERIC.timeoutS(), "--confirm-timeout": NUMERIC.confirmTimeoutS(), "--secured-timeout": NUMERIC.securedTimeoutS(), "--max-fail-percent": NUMERIC.percent(),
+    "--concurrency": NUMERIC.concurrency(),
+    "--per-device": NUMERIC.perDevice(),
+    "--per-site": NUMERIC.perSite(),
+    "--per-device-interval": NUMERIC.intervalMs(),
+    "--timeout": NUMERIC.timeoutS(),
+    "--confirm-timeout": NUMERIC.confirmTimeoutS(),
+    "--secured-timeout": NUMERIC.securedTimeoutS(),
+    "--max-fail-percent": NUMERIC.percent(),
   };
   return m[option]!;
 }
@@ -67,7 +89,14 @@ describe("fuzz findings: numeric options", () => {
 });
 
 describe("fuzz findings: --json on an invalid inventory (I-4)", () => {
-  for (const argv of [["explain", "INV", "a", "b"], ["discover", "INV"], ["verify", "INV"], ["mesh", "status", "INV"], ["plan", "INV"], ["validate", "INV"]])
+  for (const argv of [
+    ["explain", "INV", "a", "b"],
+    ["discover", "INV"],
+    ["verify", "INV"],
+    ["mesh", "status", "INV"],
+    ["plan", "INV"],
+    ["validate", "INV"],
+  ])
     it(`${argv.slice(0, 2).join(" ")} --json prints the diagnostics as JSON`, async () => {
       const f = join(dir, "invalid.yaml");
       writeFileSync(f, "version: 1\nname: t\npolicy: nosuch\nsites: []\n");
@@ -90,12 +119,14 @@ describe("inputs that never end (/dev/zero) are refused naming the limit, not re
     const a = await cli("apply", "/dev/zero", "--inventory", "examples/mesh-lab.yaml");
     expect(a.code).toBe(1);
     expect(a.err).toMatch(/larger than 67108864 bytes/);
-    expect(() => resolveSecret("file:/dev/zero", { env: {} }, "sw1")).toThrowError(/sw1: secret file:\/dev\/zero: cannot read \/dev\/zero: .*larger than 1048576 bytes/);
+    expect(() => resolveSecret("file:/dev/zero", { env: {} }, "sw1")).toThrowError(
+      /sw1: secret file:\/dev\/zero: cannot read \/dev\/zero: .*larger than 1048576 bytes/,
+    );
   });
 });
 
 describe("fuzz findings: terminal output", () => {
-  it("control characters from the input are never echoed raw (policy: \"de\\e[2J…\")", async () => {
+  it('control characters from the input are never echoed raw (policy: "de\\e[2J…")', async () => {
     const f = join(dir, "cc.yaml");
     writeFileSync(f, 'version: 1\nname: t\npolicy: "de\\e[2J\\x9b2Jx\\r"\nsites: []\ndevices: []\nlinks: []\nmeshes: []\n');
     const r = await cli("validate", f);
@@ -106,7 +137,9 @@ describe("fuzz findings: terminal output", () => {
 
   it("`plan … | head -1`: a closed stdout is not an EPIPE stack trace", async () => {
     const r = await new Promise<{ code: number | null; err: string }>((done) => {
-      const c = spawn(process.execPath, ["bin/linkcrypt.js", "plan", "examples/three-site-mixed.yaml"], { stdio: ["ignore", "pipe", "pipe"] });
+      const c = spawn(process.execPath, ["bin/linkcrypt.js", "plan", "examples/three-site-mixed.yaml"], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       c.stdout.destroy(); // the reader is gone before anything is written
       let err = "";
       c.stderr.on("data", (d: Buffer) => (err += d.toString()));
@@ -120,7 +153,32 @@ describe("fuzz findings: terminal output", () => {
 describe("fuzz: numeric CLI options", () => {
   const raw = fc.oneof(
     fc.string({ maxLength: 12 }),
-    fc.constantFrom("", " ", "0", "1", "0x10", "1e3", "1e308", "-0", "+5", "Infinity", "NaN", "2147483647", "2147483648", "3600000", "3600001", "86400", "86401", "100", "100.5", "0.0001", " 7", "7 ", "07", "1_000"),
+    fc.constantFrom(
+      "",
+      " ",
+      "0",
+      "1",
+      "0x10",
+      "1e3",
+      "1e308",
+      "-0",
+      "+5",
+      "Infinity",
+      "NaN",
+      "2147483647",
+      "2147483648",
+      "3600000",
+      "3600001",
+      "86400",
+      "86401",
+      "100",
+      "100.5",
+      "0.0001",
+      " 7",
+      "7 ",
+      "07",
+      "1_000",
+    ),
     fc.double().map(String),
     fc.integer({ min: -10, max: 5_000_000 }).map(String),
   );
@@ -138,32 +196,88 @@ describe("fuzz: numeric CLI options", () => {
   });
 
   it("through the CLI: exit 64 exactly when the parser refuses, never 70", async () => {
-    await fuzzAsync("numeric-options-cli", fc.tuple(fc.constantFrom(...OPTIONS), raw), async ([o, v]) => {
-      let refused = false;
-      try {
-        o.parse(v);
-      } catch {
-        refused = true;
-      }
-      const r = await cli(...o.verb, o.option, v);
-      expect(r.code).toBe(refused ? 64 : 1);
-    }, 150);
+    await fuzzAsync(
+      "numeric-options-cli",
+      fc.tuple(fc.constantFrom(...OPTIONS), raw),
+      async ([o, v]) => {
+        let refused = false;
+        try {
+          o.parse(v);
+        } catch {
+          refused = true;
+        }
+        const r = await cli(...o.verb, o.option, v);
+        expect(r.code).toBe(refused ? 64 : 1);
+      },
+      150,
+    );
   });
 });
 
 describe("fuzz: command lines of the offline verbs", () => {
   it("validate, plan, explain, mtu, report and metrics with any arguments: exit 0, 1, 2 or 64, never 70", async () => {
     const invs = ["examples/mesh-lab.yaml", "examples/three-site-mixed.yaml", join(dir, "none.yaml"), "/dev/null", "examples"];
-    const value = fc.oneof(fc.constantFrom(...invs, "0", "-1", "1e9", "9216", "aes-gcm-128", "aes128gcm16", "chacha20poly1305", "sci", "nosci", "4", "6", "tunnel", "transport", "json", "md", "html", "graphite", "x", "toString", "__proto__", ""), nastyString(12));
-    const option = fc.constantFrom("--json", "--path-mtu", "--ip", "--mode", "--cipher", "--nat-t", "--macsec", "--vxlan", "--inner", "--format", "--prefix", "--facts", "--verify", "--profiles", "--max-evidence-age", "--mesh", "--bogus");
-    const argv = fc.tuple(
-      fc.constantFrom("validate", "plan", "explain", "mtu", "report", "metrics"),
-      fc.array(fc.oneof(option, value), { maxLength: 7 }),
-    ).map(([verb, rest]) => (verb === "mtu" ? [verb, ...rest] : [verb, rest.find((x) => invs.includes(x)) ?? invs[0]!, ...rest]));
-    await fuzzAsync("cli-argv-offline", argv, async (args) => {
-      const r = await cli(...args);
-      expect([0, 1, 2, 64], `${JSON.stringify(args)}: ${r.err}`).toContain(r.code);
-      expect(r.err).not.toMatch(/internal error/);
-    }, 150);
+    const value = fc.oneof(
+      fc.constantFrom(
+        ...invs,
+        "0",
+        "-1",
+        "1e9",
+        "9216",
+        "aes-gcm-128",
+        "aes128gcm16",
+        "chacha20poly1305",
+        "sci",
+        "nosci",
+        "4",
+        "6",
+        "tunnel",
+        "transport",
+        "json",
+        "md",
+        "html",
+        "graphite",
+        "x",
+        "toString",
+        "__proto__",
+        "",
+      ),
+      nastyString(12),
+    );
+    const option = fc.constantFrom(
+      "--json",
+      "--path-mtu",
+      "--ip",
+      "--mode",
+      "--cipher",
+      "--nat-t",
+      "--macsec",
+      "--vxlan",
+      "--inner",
+      "--format",
+      "--prefix",
+      "--facts",
+      "--verify",
+      "--profiles",
+      "--max-evidence-age",
+      "--mesh",
+      "--bogus",
+    );
+    const argv = fc
+      .tuple(
+        fc.constantFrom("validate", "plan", "explain", "mtu", "report", "metrics"),
+        fc.array(fc.oneof(option, value), { maxLength: 7 }),
+      )
+      .map(([verb, rest]) => (verb === "mtu" ? [verb, ...rest] : [verb, rest.find((x) => invs.includes(x)) ?? invs[0]!, ...rest]));
+    await fuzzAsync(
+      "cli-argv-offline",
+      argv,
+      async (args) => {
+        const r = await cli(...args);
+        expect([0, 1, 2, 64], `${JSON.stringify(args)}: ${r.err}`).toContain(r.code);
+        expect(r.err).not.toMatch(/internal error/);
+      },
+      150,
+    );
   });
 });

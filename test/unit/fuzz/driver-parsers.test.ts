@@ -19,20 +19,34 @@ import { fuzz, fuzzAsync, nastyString, returnsOrTyped, settlesOrTyped } from "./
 
 /** A fake SSH connection for the EOS driver: every CLI script answers `stdout`. */
 const eosWith = (answer: (script: string[]) => string) =>
-  createEos({ device: "eos1", profile: {}, ssh: async () => ({ shellScript: async (lines: string[]) => ({ stdout: answer(lines), stderr: "" }) }) as never, snmp: () => { throw new Error("no snmp"); }, commandTimeoutMs: 1000, now: () => new Date(0) });
+  createEos({
+    device: "eos1",
+    profile: {},
+    ssh: async () => ({ shellScript: async (lines: string[]) => ({ stdout: answer(lines), stderr: "" }) }) as never,
+    snmp: () => {
+      throw new Error("no snmp");
+    },
+    commandTimeoutMs: 1000,
+    now: () => new Date(0),
+  });
 
 describe("fuzz findings: driver parsers", () => {
   it("P-1: a /proc/crypto entry named toString, constructor or __proto__ is just a name", () => {
-    const text = ["toString", "constructor", "__proto__", "hasOwnProperty"].map((n) => `name         : ${n}\ndriver       : ${n}-generic\n`).join("\n");
+    const text = ["toString", "constructor", "__proto__", "hasOwnProperty"]
+      .map((n) => `name         : ${n}\ndriver       : ${n}-generic\n`)
+      .join("\n");
     const out = parseProcCrypto(text);
     expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
-    for (const n of ["toString", "constructor", "__proto__", "hasOwnProperty"]) expect(Object.getOwnPropertyDescriptor(out, n)?.value).toEqual([`${n}-generic`]);
+    for (const n of ["toString", "constructor", "__proto__", "hasOwnProperty"])
+      expect(Object.getOwnPropertyDescriptor(out, n)?.value).toEqual([`${n}-generic`]);
     expect(JSON.parse(JSON.stringify(out)).toString).toEqual(["toString-generic"]);
   });
 
   it("P-2: Junos MKA text ending in `Interface name:` parses (no session for it)", () => {
     expect(parseShowSecurityMkaSessions("Interface name:")).toEqual([]);
-    expect(parseShowSecurityMkaSessions("  Interface name: xe-0/0/1\n  Status: Secured\n  Interface name:\n")).toEqual([{ interface: "xe-0/0/1", state: "Secured", keyServer: undefined, cipher: undefined }]);
+    expect(parseShowSecurityMkaSessions("  Interface name: xe-0/0/1\n  Status: Secured\n  Interface name:\n")).toEqual([
+      { interface: "xe-0/0/1", state: "Secured", keyServer: undefined, cipher: undefined },
+    ]);
   });
 
   it("P-3: EOS `show version | json` answering null (or an array, or a number) is a ProtocolError from facts()", async () => {
@@ -50,7 +64,28 @@ describe("fuzz: every driver parser", () => {
     fc.array(fc.oneof(fc.constantFrom(...words), nastyString(30)), { maxLength: 25 }).map((a) => a.join(""));
 
   it("linux-host: ethtool, cpuinfo, /proc/crypto, strongSwan version, xfrm_stat and the whole facts script", () => {
-    const text = lines(["### uname\n", "### cpuinfo\n", "### crypto\n", "### nic eth0\n", "### features\n", "### xfrm_stat\n", "### strongswan\n", "name : ", "driver : ", "__proto__", "toString", "constructor", "\n\n", "flags : aes vaes\n", "driver: mlx5_core\n", "esp-hw-offload: on [fixed]\n", "XfrmInNoStates 12\n", "strongSwan swanctl 5.9.8\n", ":", " "]);
+    const text = lines([
+      "### uname\n",
+      "### cpuinfo\n",
+      "### crypto\n",
+      "### nic eth0\n",
+      "### features\n",
+      "### xfrm_stat\n",
+      "### strongswan\n",
+      "name : ",
+      "driver : ",
+      "__proto__",
+      "toString",
+      "constructor",
+      "\n\n",
+      "flags : aes vaes\n",
+      "driver: mlx5_core\n",
+      "esp-hw-offload: on [fixed]\n",
+      "XfrmInNoStates 12\n",
+      "strongSwan swanctl 5.9.8\n",
+      ":",
+      " ",
+    ]);
     fuzz("driver-linux-host", text, (t) => {
       returnsOrTyped(() => parseEthtoolInfo(t));
       returnsOrTyped(() => parseEthtoolFeatures(t));
@@ -65,10 +100,25 @@ describe("fuzz: every driver parser", () => {
   });
 
   it("junos-macsec: show security mka sessions", () => {
-    fuzz("driver-junos-mka", lines(["Interface name:", " xe-0/0/1", "\n", "Status: ", "Secured", "Unsecured", "Key server: yes", "Cipher suite: ", "  et-0/0/0  ", "Secured-Suspended"]), (t) => {
-      const r = returnsOrTyped(() => parseShowSecurityMkaSessions(t));
-      if (Array.isArray(r)) for (const s of r) expect(s.interface).toMatch(/\S/);
-    });
+    fuzz(
+      "driver-junos-mka",
+      lines([
+        "Interface name:",
+        " xe-0/0/1",
+        "\n",
+        "Status: ",
+        "Secured",
+        "Unsecured",
+        "Key server: yes",
+        "Cipher suite: ",
+        "  et-0/0/0  ",
+        "Secured-Suspended",
+      ]),
+      (t) => {
+        const r = returnsOrTyped(() => parseShowSecurityMkaSessions(t));
+        if (Array.isArray(r)) for (const s of r) expect(s.interface).toMatch(/\S/);
+      },
+    );
   });
 
   it("eos-macsec: show mac security interface | json, direct and through the driver", async () => {
@@ -84,17 +134,44 @@ describe("fuzz: every driver parser", () => {
         expect(e).toBeInstanceOf(Error); // the driver wraps it: see below
       }
     });
-    await fuzzAsync("driver-eos-driver", fc.tuple(json, json), async ([version, macsec]) => {
-      const d = eosWith((l) => (l.some((x) => x.startsWith("show version")) ? version : macsec));
-      await settlesOrTyped(d.facts());
-      await settlesOrTyped(d.linkSecurity());
-    }, 200);
+    await fuzzAsync(
+      "driver-eos-driver",
+      fc.tuple(json, json),
+      async ([version, macsec]) => {
+        const d = eosWith((l) => (l.some((x) => x.startsWith("show version")) ? version : macsec));
+        await settlesOrTyped(d.facts());
+        await settlesOrTyped(d.linkSecurity());
+      },
+      200,
+    );
   });
 
   it("openconfig-macsec: interface status from any <get> reply", async () => {
-    const el = fc.constantFrom("macsec", "interfaces", "interface", "config", "state", "status", "counters", "mka", "policies", "policy", "name", "enable", "scsa-rx", "scsa-tx", "constructor", "__proto__", "toString");
+    const el = fc.constantFrom(
+      "macsec",
+      "interfaces",
+      "interface",
+      "config",
+      "state",
+      "status",
+      "counters",
+      "mka",
+      "policies",
+      "policy",
+      "name",
+      "enable",
+      "scsa-rx",
+      "scsa-tx",
+      "constructor",
+      "__proto__",
+      "toString",
+    );
     const xml: fc.Arbitrary<string> = fc.letrec<{ node: string }>((tie) => ({
-      node: fc.oneof({ depthSize: "small" }, fc.constantFrom("ACTIVE", "true", "7", "x", ""), fc.tuple(el, fc.array(tie("node"), { maxLength: 3 })).map(([n, kids]) => `<${n}>${kids.join("")}</${n}>`)),
+      node: fc.oneof(
+        { depthSize: "small" },
+        fc.constantFrom("ACTIVE", "true", "7", "x", ""),
+        fc.tuple(el, fc.array(tie("node"), { maxLength: 3 })).map(([n, kids]) => `<${n}>${kids.join("")}</${n}>`),
+      ),
     })).node;
     await fuzzAsync("driver-openconfig", xml, async (x) => {
       const doc = await settlesOrTyped(parseXml(`<data>${x}</data>`));
@@ -105,13 +182,30 @@ describe("fuzz: every driver parser", () => {
   });
 
   it("mesh: the SA table from any decoded VICI list-sas events", () => {
-    const msg: fc.Arbitrary<ViciMessage> = fc.letrec<{ m: ViciMessage }>((tie) => ({
-      m: fc.dictionary(
-        fc.oneof(fc.constantFrom("child-sas", "state", "name", "spi-in", "bytes-in", "encr-keysize", "ikesas", "half-open", "plugins", "__proto__", "constructor"), fc.string({ maxLength: 6 })),
-        fc.oneof({ depthSize: "small" }, fc.string({ maxLength: 8 }), fc.array(fc.string({ maxLength: 6 }), { maxLength: 3 }), tie("m")),
-        { maxKeys: 4 },
-      ) as fc.Arbitrary<ViciMessage>,
-    })).m.map((m) => decodeMessage(encodeMessage(m))); // what the VICI client would hand over
+    const msg: fc.Arbitrary<ViciMessage> = fc
+      .letrec<{ m: ViciMessage }>((tie) => ({
+        m: fc.dictionary(
+          fc.oneof(
+            fc.constantFrom(
+              "child-sas",
+              "state",
+              "name",
+              "spi-in",
+              "bytes-in",
+              "encr-keysize",
+              "ikesas",
+              "half-open",
+              "plugins",
+              "__proto__",
+              "constructor",
+            ),
+            fc.string({ maxLength: 6 }),
+          ),
+          fc.oneof({ depthSize: "small" }, fc.string({ maxLength: 8 }), fc.array(fc.string({ maxLength: 6 }), { maxLength: 3 }), tie("m")),
+          { maxKeys: 4 },
+        ) as fc.Arbitrary<ViciMessage>,
+      }))
+      .m.map((m) => decodeMessage(encodeMessage(m))); // what the VICI client would hand over
     fuzz("mesh-sa-table", fc.tuple(fc.array(msg, { maxLength: 3 }), fc.option(msg, { nil: undefined })), ([events, stats]) => {
       returnsOrTyped(() => saTableFromVici("h1", events, stats));
     });

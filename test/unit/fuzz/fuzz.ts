@@ -17,12 +17,20 @@ vi.setConfig({ testTimeout: Math.max(30_000, FUZZ_TIME_MS * 2 + 20_000) });
 const tried = new Map<string, number>();
 const failed = new Set<string>();
 afterAll(() => {
-  for (const [target, n] of tried) console.log(`fuzz ${target}: ${n} inputs, ${failed.has(target) ? "FAILED (see the counterexample above)" : "no crash, hang or untyped error"}`);
+  for (const [target, n] of tried)
+    console.log(
+      `fuzz ${target}: ${n} inputs, ${failed.has(target) ? "FAILED (see the counterexample above)" : "no crash, hang or untyped error"}`,
+    );
 });
 
 function params(runs: number | undefined): fc.Parameters<unknown> {
   // A campaign (LINKCRYPT_FUZZ_RUNS set) overrides the smaller per-target counts used in `npm test`.
-  return { seed: FUZZ_SEED, numRuns: process.env.LINKCRYPT_FUZZ_RUNS ? FUZZ_RUNS : (runs ?? FUZZ_RUNS), interruptAfterTimeLimit: FUZZ_TIME_MS, markInterruptAsFailure: false };
+  return {
+    seed: FUZZ_SEED,
+    numRuns: process.env.LINKCRYPT_FUZZ_RUNS ? FUZZ_RUNS : (runs ?? FUZZ_RUNS),
+    interruptAfterTimeLimit: FUZZ_TIME_MS,
+    markInterruptAsFailure: false,
+  };
 }
 
 /** Run a synchronous property; `check` must throw (an assertion) on a bad outcome. */
@@ -76,9 +84,19 @@ export async function settlesOrTyped<R>(p: Promise<R>, ms = 2000): Promise<R | L
 /** Rejects after `ms` with a plain Error (which the typed checks then refuse): a hang becomes a failure. */
 export function within<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`hung: no result within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`hung: no result within ${ms} ms`)), ms))),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** Printable text mixed with the bytes parsers trip on: control characters, quotes, brackets, NUL. */
 export const nastyString = (maxLength = 200) =>
-  fc.string({ maxLength, unit: fc.oneof(fc.constantFrom("\n", "\r", "\t", "\u0000", "\u001b", "<", ">", "&", "/", ":", "#", "]", "*", "&", "\"", "'", " "), fc.string({ unit: "binary", minLength: 1, maxLength: 1 }), fc.string({ unit: "grapheme-ascii", minLength: 1, maxLength: 1 })) });
+  fc.string({
+    maxLength,
+    unit: fc.oneof(
+      fc.constantFrom("\n", "\r", "\t", "\u0000", "\u001b", "<", ">", "&", "/", ":", "#", "]", "*", "&", '"', "'", " "),
+      fc.string({ unit: "binary", minLength: 1, maxLength: 1 }),
+      fc.string({ unit: "grapheme-ascii", minLength: 1, maxLength: 1 }),
+    ),
+  });

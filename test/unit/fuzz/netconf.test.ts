@@ -10,7 +10,10 @@ import { fuzz, fuzzAsync, nastyString, returnsOrTyped, settlesOrTyped, within } 
 
 const NC = "urn:ietf:params:xml:ns:netconf:base:1.0";
 const hello = (base11 = true) =>
-  encodeMessage(`<hello xmlns="${NC}"><capabilities><capability>urn:ietf:params:netconf:base:1.0</capability>${base11 ? "<capability>urn:ietf:params:netconf:base:1.1</capability>" : ""}</capabilities></hello>`, "eom");
+  encodeMessage(
+    `<hello xmlns="${NC}"><capabilities><capability>urn:ietf:params:netconf:base:1.0</capability>${base11 ? "<capability>urn:ietf:params:netconf:base:1.1</capability>" : ""}</capabilities></hello>`,
+    "eom",
+  );
 
 /** A fake server: sends `first` as its hello, then answers the n-th rpc with reply(msg, n). */
 function peer(first: Buffer | string, reply: (msg: string, n: number) => Buffer | string | undefined = () => undefined): Duplex {
@@ -44,7 +47,10 @@ describe("fuzz findings: NETCONF", () => {
   });
 
   it("N-2: an rpc-reply with no root element (chunk `\\n#1\\n \\n##\\n`) fails the RPC, and the process lives", async () => {
-    const nc = await NetconfSession.open(peer(hello(), () => "\n#1\n \n##\n"), { device: "sw9" });
+    const nc = await NetconfSession.open(
+      peer(hello(), () => "\n#1\n \n##\n"),
+      { device: "sw9" },
+    );
     const e = await within(nc.get(), 3000).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(ProtocolError);
     expect((e as Error).message).toMatch(/sw9: get reply is not well-formed XML: XML document has no root element/);
@@ -54,14 +60,19 @@ describe("fuzz findings: NETCONF", () => {
     await parseXml("<a><b></a>").catch(() => undefined);
     await expect(within(parseXml(""), 2000)).rejects.toBeInstanceOf(ProtocolError);
     await expect(within(parseXml(" "), 2000)).rejects.toBeInstanceOf(ProtocolError);
-    const e = await within(NetconfSession.open(peer(encodeMessage("", "eom")), { device: "sw9", helloTimeoutMs: 60_000 }), 3000).catch((x: unknown) => x);
+    const e = await within(NetconfSession.open(peer(encodeMessage("", "eom")), { device: "sw9", helloTimeoutMs: 60_000 }), 3000).catch(
+      (x: unknown) => x,
+    );
     expect(e).toBeInstanceOf(ProtocolError);
   });
 
   it("XML entity definitions are refused with a message naming the limit", async () => {
     const bomb = `<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><rpc-reply message-id="101">&b;</rpc-reply>`;
     await expect(parseXml(bomb)).rejects.toThrowError(/DOCTYPE is refused.*limit: 0 entity expansions/);
-    const nc = await NetconfSession.open(peer(hello(), () => encodeMessage(bomb, "chunked")), { device: "sw9" });
+    const nc = await NetconfSession.open(
+      peer(hello(), () => encodeMessage(bomb, "chunked")),
+      { device: "sw9" },
+    );
     await expect(nc.get()).rejects.toThrowError(/sw9: get reply .*DOCTYPE is refused/);
   });
 
@@ -76,12 +87,28 @@ describe("fuzz findings: NETCONF", () => {
   });
 
   it("the Junos <output> scan is linear on a (well-formed: CDATA) reply full of unclosed <output tags", async () => {
-    const ssh = { subsystem: async () => peer(hello(), (m) => {
-      const id = idOf(m);
-      if (m.includes("<get-config>")) return encodeMessage(`<rpc-reply message-id="${id}" xmlns="${NC}"><data/></rpc-reply>`, "chunked");
-      return encodeMessage(`<rpc-reply message-id="${id}" xmlns="${NC}"><x><![CDATA[${"<output ".repeat(20_000)}]]></x></rpc-reply>`, "chunked");
-    }) };
-    const d = createJunos({ device: "j1", profile: {}, ssh: async () => ssh as never, snmp: () => { throw new Error("no snmp"); }, commandTimeoutMs: 10_000, now: () => new Date(0) });
+    const ssh = {
+      subsystem: async () =>
+        peer(hello(), (m) => {
+          const id = idOf(m);
+          if (m.includes("<get-config>"))
+            return encodeMessage(`<rpc-reply message-id="${id}" xmlns="${NC}"><data/></rpc-reply>`, "chunked");
+          return encodeMessage(
+            `<rpc-reply message-id="${id}" xmlns="${NC}"><x><![CDATA[${"<output ".repeat(20_000)}]]></x></rpc-reply>`,
+            "chunked",
+          );
+        }),
+    };
+    const d = createJunos({
+      device: "j1",
+      profile: {},
+      ssh: async () => ssh as never,
+      snmp: () => {
+        throw new Error("no snmp");
+      },
+      commandTimeoutMs: 10_000,
+      now: () => new Date(0),
+    });
     const t = performance.now();
     expect(await d.linkSecurity()).toEqual([]);
     expect(performance.now() - t).toBeLessThan(1500);
@@ -122,35 +149,77 @@ describe("fuzz: NETCONF framing (both framings) and XML", () => {
   it("any byte stream, split anywhere, in either framing: messages within the limit, or a ProtocolError", () => {
     const bytes = fc.oneof(
       fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
-      fc.array(fc.oneof(fc.constantFrom("\n#", "\n##\n", "]]>]]>", "\n#1\n", "\n#4294967296\n", "#", "\n", "0", "9"), nastyString(20)), { maxLength: 20 }).map((a) => Buffer.from(a.join(""))),
+      fc
+        .array(fc.oneof(fc.constantFrom("\n#", "\n##\n", "]]>]]>", "\n#1\n", "\n#4294967296\n", "#", "\n", "0", "9"), nastyString(20)), {
+          maxLength: 20,
+        })
+        .map((a) => Buffer.from(a.join(""))),
     );
-    fuzz("netconf-framing", fc.tuple(fc.constantFrom<Framing>("eom", "chunked"), bytes, fc.array(fc.nat(), { maxLength: 8 })), ([framing, b, cuts]) => {
-      const d = new FrameDecoder(128);
-      d.setFraming(framing);
-      returnsOrTyped(() => {
-        for (const part of splits(b, cuts)) {
-          d.push(part);
-          for (let m = d.next(); m !== undefined; m = d.next()) expect(Buffer.byteLength(m)).toBeLessThanOrEqual(128);
-        }
-      });
-    });
+    fuzz(
+      "netconf-framing",
+      fc.tuple(fc.constantFrom<Framing>("eom", "chunked"), bytes, fc.array(fc.nat(), { maxLength: 8 })),
+      ([framing, b, cuts]) => {
+        const d = new FrameDecoder(128);
+        d.setFraming(framing);
+        returnsOrTyped(() => {
+          for (const part of splits(b, cuts)) {
+            d.push(part);
+            for (let m = d.next(); m !== undefined; m = d.next()) expect(Buffer.byteLength(m)).toBeLessThanOrEqual(128);
+          }
+        });
+      },
+    );
   });
 
   it("encode then decode, split anywhere, gives back the same messages", () => {
-    fuzz("netconf-framing-roundtrip", fc.tuple(fc.constantFrom<Framing>("eom", "chunked"), fc.array(fc.string({ unit: "grapheme", minLength: 1, maxLength: 40 }).filter((s) => !s.includes("]]>]]>")), { minLength: 1, maxLength: 5 }), fc.array(fc.nat(), { maxLength: 10 })), ([framing, msgs, cuts]) => {
-      const d = new FrameDecoder(1 << 20);
-      d.setFraming(framing);
-      const got: string[] = [];
-      for (const part of splits(Buffer.concat(msgs.map((m) => encodeMessage(m, framing))), cuts)) {
-        d.push(part);
-        for (let m = d.next(); m !== undefined; m = d.next()) got.push(m);
-      }
-      expect(got).toEqual(msgs);
-    });
+    fuzz(
+      "netconf-framing-roundtrip",
+      fc.tuple(
+        fc.constantFrom<Framing>("eom", "chunked"),
+        fc.array(
+          fc.string({ unit: "grapheme", minLength: 1, maxLength: 40 }).filter((s) => !s.includes("]]>]]>")),
+          { minLength: 1, maxLength: 5 },
+        ),
+        fc.array(fc.nat(), { maxLength: 10 }),
+      ),
+      ([framing, msgs, cuts]) => {
+        const d = new FrameDecoder(1 << 20);
+        d.setFraming(framing);
+        const got: string[] = [];
+        for (const part of splits(Buffer.concat(msgs.map((m) => encodeMessage(m, framing))), cuts)) {
+          d.push(part);
+          for (let m = d.next(); m !== undefined; m = d.next()) got.push(m);
+        }
+        expect(got).toEqual(msgs);
+      },
+    );
   });
 
   it("parseXml on any text settles with a document or a ProtocolError", async () => {
-    const xmlish = fc.array(fc.oneof(fc.constantFrom("<a>", "</a>", "<b/>", "<nc:rpc-reply message-id=\"1\">", "</nc:rpc-reply>", "<!DOCTYPE x>", "<?xml version=\"1.0\"?>", "&amp;", "&x;", "<![CDATA[", "]]>", "<__proto__>", "<constructor>", " "), nastyString(10)), { maxLength: 15 }).map((a) => a.join(""));
+    const xmlish = fc
+      .array(
+        fc.oneof(
+          fc.constantFrom(
+            "<a>",
+            "</a>",
+            "<b/>",
+            '<nc:rpc-reply message-id="1">',
+            "</nc:rpc-reply>",
+            "<!DOCTYPE x>",
+            '<?xml version="1.0"?>',
+            "&amp;",
+            "&x;",
+            "<![CDATA[",
+            "]]>",
+            "<__proto__>",
+            "<constructor>",
+            " ",
+          ),
+          nastyString(10),
+        ),
+        { maxLength: 15 },
+      )
+      .map((a) => a.join(""));
     await fuzzAsync("netconf-xml", xmlish, async (x) => {
       await settlesOrTyped(parseXml(x));
     });
@@ -159,15 +228,42 @@ describe("fuzz: NETCONF framing (both framings) and XML", () => {
   it("a session fed any reply bytes: the RPC settles with a reply or a typed error, and never hangs", async () => {
     const reply = fc.oneof(
       fc.uint8Array({ maxLength: 80 }).map((a) => Buffer.from(a)),
-      fc.array(fc.oneof(fc.constantFrom("<rpc-reply message-id=\"101\">", "</rpc-reply>", "<rpc-error><error-tag>x</error-tag></rpc-error>", "<ok/>", "<data>", "</data>", "\n#", "\n##\n"), nastyString(10)), { maxLength: 8 }).map((a) => {
-        const body = a.join("");
-        return Buffer.byteLength(body) > 0 ? encodeMessage(body, "chunked") : Buffer.from("\n##\n");
-      }),
+      fc
+        .array(
+          fc.oneof(
+            fc.constantFrom(
+              '<rpc-reply message-id="101">',
+              "</rpc-reply>",
+              "<rpc-error><error-tag>x</error-tag></rpc-error>",
+              "<ok/>",
+              "<data>",
+              "</data>",
+              "\n#",
+              "\n##\n",
+            ),
+            nastyString(10),
+          ),
+          { maxLength: 8 },
+        )
+        .map((a) => {
+          const body = a.join("");
+          return Buffer.byteLength(body) > 0 ? encodeMessage(body, "chunked") : Buffer.from("\n##\n");
+        }),
     );
-    await fuzzAsync("netconf-session", fc.tuple(reply, nastyString(40)), async ([r, h]) => {
-      const nc = await settlesOrTyped(NetconfSession.open(peer(hello(), () => r), { device: "sw9", rpcTimeoutMs: 300 }));
-      if (nc instanceof NetconfSession) await settlesOrTyped(nc.get(), 2000);
-      await settlesOrTyped(NetconfSession.open(peer(encodeMessage(h, "eom")), { device: "sw9", helloTimeoutMs: 300 }), 2000);
-    }, 150);
+    await fuzzAsync(
+      "netconf-session",
+      fc.tuple(reply, nastyString(40)),
+      async ([r, h]) => {
+        const nc = await settlesOrTyped(
+          NetconfSession.open(
+            peer(hello(), () => r),
+            { device: "sw9", rpcTimeoutMs: 300 },
+          ),
+        );
+        if (nc instanceof NetconfSession) await settlesOrTyped(nc.get(), 2000);
+        await settlesOrTyped(NetconfSession.open(peer(encodeMessage(h, "eom")), { device: "sw9", helloTimeoutMs: 300 }), 2000);
+      },
+      150,
+    );
   });
 });

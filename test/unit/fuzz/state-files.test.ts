@@ -15,7 +15,12 @@ function fakeStore() {
   const written: unknown[] = [];
   return {
     written,
-    store: { ns: "t", where: "fake.sqlite", backend: { getMeta: async () => undefined, write: async (x: unknown) => void written.push(x) }, checkKey: async () => Buffer.alloc(32, 7) } as never,
+    store: {
+      ns: "t",
+      where: "fake.sqlite",
+      backend: { getMeta: async () => undefined, write: async (x: unknown) => void written.push(x) },
+      checkKey: async () => Buffer.alloc(32, 7),
+    } as never,
   };
 }
 let n = 0;
@@ -31,7 +36,11 @@ describe("fuzz findings: corrupt state files (F-6)", () => {
   it("a corrupt journal line is skipped and counted, a corrupt secrets.json is an InputError, a corrupt apply.lock is not read", async () => {
     const f = fakeStore();
     const said: string[] = [];
-    const dir = legacy({ "journal.jsonl": 'garbage\n{"at":1}\nnull\n{"at":"t","run":"r","step":"s","target":"x","state":"done"}\n', "apply.lock": "{not json", "secrets.json": '{"macsec/ab": "null", "k": "{\\"createdAt\\": 5}"}' });
+    const dir = legacy({
+      "journal.jsonl": 'garbage\n{"at":1}\nnull\n{"at":"t","run":"r","step":"s","target":"x","state":"done"}\n',
+      "apply.lock": "{not json",
+      "secrets.json": '{"macsec/ab": "null", "k": "{\\"createdAt\\": 5}"}',
+    });
     const r = await importLegacyDir(f.store, dir, (l) => said.push(l));
     expect(r).toEqual({ entries: 1, keys: 2 });
     expect(said.join("\n")).toMatch(/3 unreadable lines skipped/);
@@ -45,14 +54,31 @@ describe("fuzz findings: corrupt state files (F-6)", () => {
 
 describe("fuzz: legacy state files", () => {
   it("any journal.jsonl and secrets.json: imported, or a typed error", async () => {
-    const jsonish = fc.oneof(fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v) ?? "null"), nastyString(30));
-    await fuzzAsync("state-legacy-files", fc.tuple(fc.array(jsonish, { maxLength: 5 }), fc.option(fc.oneof(jsonish, fc.dictionary(fc.string({ maxLength: 8 }), fc.oneof(fc.string({ maxLength: 20 }), jsonish)).map((d) => JSON.stringify(d))), { nil: undefined })), async ([lines, secrets]) => {
-      const dir = legacy({ "journal.jsonl": lines.join("\n"), ...(secrets === undefined ? {} : { "secrets.json": secrets }) });
-      try {
-        await importLegacyDir(fakeStore().store, dir, () => undefined);
-      } catch (e) {
-        expect(e, String(e)).toBeInstanceOf(LinkcryptError);
-      }
-    }, 300);
+    const jsonish = fc.oneof(
+      fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v) ?? "null"),
+      nastyString(30),
+    );
+    await fuzzAsync(
+      "state-legacy-files",
+      fc.tuple(
+        fc.array(jsonish, { maxLength: 5 }),
+        fc.option(
+          fc.oneof(
+            jsonish,
+            fc.dictionary(fc.string({ maxLength: 8 }), fc.oneof(fc.string({ maxLength: 20 }), jsonish)).map((d) => JSON.stringify(d)),
+          ),
+          { nil: undefined },
+        ),
+      ),
+      async ([lines, secrets]) => {
+        const dir = legacy({ "journal.jsonl": lines.join("\n"), ...(secrets === undefined ? {} : { "secrets.json": secrets }) });
+        try {
+          await importLegacyDir(fakeStore().store, dir, () => undefined);
+        } catch (e) {
+          expect(e, String(e)).toBeInstanceOf(LinkcryptError);
+        }
+      },
+      300,
+    );
   });
 });

@@ -35,7 +35,15 @@ describe("fuzz findings: VICI", () => {
   });
 
   it("a section named __proto__ is an ordinary key and does not replace the decoded object's prototype", () => {
-    const b = Buffer.concat([Buffer.from([1, 9]), Buffer.from("__proto__"), Buffer.from([3, 1]), Buffer.from("x"), Buffer.from([0, 1]), Buffer.from("y"), Buffer.from([2])]);
+    const b = Buffer.concat([
+      Buffer.from([1, 9]),
+      Buffer.from("__proto__"),
+      Buffer.from([3, 1]),
+      Buffer.from("x"),
+      Buffer.from([0, 1]),
+      Buffer.from("y"),
+      Buffer.from([2]),
+    ]);
     const m = decodeMessage(b);
     expect(Object.getPrototypeOf(m)).toBe(Object.prototype);
     expect(Object.hasOwn(m, "__proto__")).toBe(true);
@@ -63,7 +71,15 @@ describe("fuzz: VICI decoding", () => {
   it("any bytes: a message or a ProtocolError", () => {
     const el = fc.oneof(
       fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)),
-      fc.array(fc.oneof(fc.constantFrom(...[1, 2, 3, 4, 5, 6].map((t) => Buffer.from([t]))), fc.uint8Array({ maxLength: 6 }).map((a) => Buffer.from(a))), { maxLength: 12 }).map((a) => Buffer.concat(a)),
+      fc
+        .array(
+          fc.oneof(
+            fc.constantFrom(...[1, 2, 3, 4, 5, 6].map((t) => Buffer.from([t]))),
+            fc.uint8Array({ maxLength: 6 }).map((a) => Buffer.from(a)),
+          ),
+          { maxLength: 12 },
+        )
+        .map((a) => Buffer.concat(a)),
     );
     fuzz("vici-decode", el, (b) => {
       const m = returnsOrTyped(() => decodeMessage(b));
@@ -81,13 +97,22 @@ describe("fuzz: VICI decoding", () => {
   it("a client fed any answer bytes settles every request with a reply or a typed error", async () => {
     const answer = fc.oneof(
       fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a)),
-      fc.tuple(fc.constantFrom(1, 2, 5, 6, 7, 0, 9), fc.uint8Array({ maxLength: 30 })).map(([t, a]) => framed(Buffer.concat([Buffer.from([t]), Buffer.from(a)]))),
-      fc.tuple(message, fc.constantFrom(1, 7)).map(([m, t]) => framed(Buffer.concat([Buffer.from(t === 7 ? [7, 1, 0x65] : [t]), encodeMessage(m)]))),
+      fc
+        .tuple(fc.constantFrom(1, 2, 5, 6, 7, 0, 9), fc.uint8Array({ maxLength: 30 }))
+        .map(([t, a]) => framed(Buffer.concat([Buffer.from([t]), Buffer.from(a)]))),
+      fc
+        .tuple(message, fc.constantFrom(1, 7))
+        .map(([m, t]) => framed(Buffer.concat([Buffer.from(t === 7 ? [7, 1, 0x65] : [t]), encodeMessage(m)]))),
     );
-    await fuzzAsync("vici-client", answer, async (a) => {
-      const v = await ViciClient.connect({ device: "h1", stream: charon(a), timeoutMs: 30 });
-      await settlesOrTyped(v.request("version"), 2000);
-      v.close();
-    }, 200);
+    await fuzzAsync(
+      "vici-client",
+      answer,
+      async (a) => {
+        const v = await ViciClient.connect({ device: "h1", stream: charon(a), timeoutMs: 30 });
+        await settlesOrTyped(v.request("version"), 2000);
+        v.close();
+      },
+      200,
+    );
   });
 });

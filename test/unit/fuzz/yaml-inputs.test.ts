@@ -35,16 +35,25 @@ describe("fuzz findings: inventory YAML", () => {
 
   it("I-3: alias amplification is refused before anything expands it (1 MB aliased 560 times), quickly and exit 1", async () => {
     const t = performance.now();
-    const r = await cli("validate", file("i3.yaml", `version: 1\na: &a ${"x".repeat(1_000_000)}\nb: [${Array(560).fill("*a").join(",")}]\n`));
+    const r = await cli(
+      "validate",
+      file("i3.yaml", `version: 1\na: &a ${"x".repeat(1_000_000)}\nb: [${Array(560).fill("*a").join(",")}]\n`),
+    );
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/aliases expand to more than 16777216 characters \(the limit/);
     expect(performance.now() - t).toBeLessThan(5000);
-    const lol = ["a0: &a0 [lol,lol,lol,lol,lol,lol,lol,lol,lol]", ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(9).fill(`*a${i}`).join(",")}]`)].join("\n");
+    const lol = [
+      "a0: &a0 [lol,lol,lol,lol,lol,lol,lol,lol,lol]",
+      ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(9).fill(`*a${i}`).join(",")}]`),
+    ].join("\n");
     expect((await cli("plan", file("lol.yaml", `version: 1\n${lol}\n`))).code).toBe(1);
   });
 
   it("YAML nested thousands deep is a diagnostic, not a stack overflow", async () => {
-    for (const text of [`version: 1\nname: ${"[".repeat(5000)}${"]".repeat(5000)}\n`, `version: 1\nx: ${"{a: ".repeat(3000)}1${"}".repeat(3000)}\n`]) {
+    for (const text of [
+      `version: 1\nname: ${"[".repeat(5000)}${"]".repeat(5000)}\n`,
+      `version: 1\nx: ${"{a: ".repeat(3000)}1${"}".repeat(3000)}\n`,
+    ]) {
       const r = await cli("validate", file("deep.yaml", text));
       expect(r.code).toBe(1);
       expect(r.out).toMatch(/nested too deeply to read/);
@@ -83,7 +92,10 @@ describe("fuzz findings: secrets file", () => {
     });
 
   it("S-1 end to end: discover prints no secret for a malformed secrets file", async () => {
-    const inv = file("s1-inv.yaml", `version: 1\nname: s1\npolicy: default\nsites: [{ name: a1 }]\ndevices:\n  - { name: a1-enc, kind: l1-encryptor, site: a1, profile: thales-cn9120, management: { address: 127.0.0.1, port: 9, transport: snmp, snmpVersion: "3" }, credentials: { username: u, secret: "secrets:auth", privSecret: "secrets:priv" } }\nlinks: []\nmeshes: []\n`);
+    const inv = file(
+      "s1-inv.yaml",
+      `version: 1\nname: s1\npolicy: default\nsites: [{ name: a1 }]\ndevices:\n  - { name: a1-enc, kind: l1-encryptor, site: a1, profile: thales-cn9120, management: { address: 127.0.0.1, port: 9, transport: snmp, snmpVersion: "3" }, credentials: { username: u, secret: "secrets:auth", privSecret: "secrets:priv" } }\nlinks: []\nmeshes: []\n`,
+    );
     const sec = file("s1-sec.yaml", `auth: [unclosed ${SECRET}\npriv: *${SECRET}\n`);
     const out = file("s1-facts.json", "");
     const r = await cli("discover", inv, "--secrets", sec, "--timeout", "1", "--out", out, "--json");
@@ -94,7 +106,14 @@ describe("fuzz findings: secrets file", () => {
 
   it("S-3: a malformed OpenSSH private key is an InputError naming the device, not E_INTERNAL", async () => {
     const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nbm90IGEga2V5\n-----END OPENSSH PRIVATE KEY-----\n";
-    const e = await SshConnection.connect({ device: "sw1", host: "127.0.0.1", port: 9, username: "u", privateKey: key, knownHostsFile: join(dir, "kh") }).catch((x: unknown) => x);
+    const e = await SshConnection.connect({
+      device: "sw1",
+      host: "127.0.0.1",
+      port: 9,
+      username: "u",
+      privateKey: key,
+      knownHostsFile: join(dir, "kh"),
+    }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(InputError);
     expect((e as InputError).device).toBe("sw1");
     expect((e as Error).message).toMatch(/^sw1: the SSH credential for u@127\.0\.0\.1 cannot be used/);
@@ -110,7 +129,49 @@ describe("fuzz findings: secrets file", () => {
 
 describe("fuzz: inventory YAML and the secrets file", () => {
   const yamlish = fc
-    .array(fc.oneof(fc.constantFrom("version: 1\n", "name: t\n", "policy: default\n", "sites: [{ name: a }]\n", "devices:\n", "  - ", "{ name: ", "toString", "__proto__", "constructor", "&a ", "*a", "*b", "<<: *a\n", "[", "]", "{", "}", ", ", ": ", "\n", "  ", "- ", "!!binary ", "!!str ", "? ", "|\n", "'", "\"", "#", "---\n", "...\n", "%YAML 1.2\n", "links: []\n", "meshes: []\n"), nastyString(12)), { maxLength: 40 })
+    .array(
+      fc.oneof(
+        fc.constantFrom(
+          "version: 1\n",
+          "name: t\n",
+          "policy: default\n",
+          "sites: [{ name: a }]\n",
+          "devices:\n",
+          "  - ",
+          "{ name: ",
+          "toString",
+          "__proto__",
+          "constructor",
+          "&a ",
+          "*a",
+          "*b",
+          "<<: *a\n",
+          "[",
+          "]",
+          "{",
+          "}",
+          ", ",
+          ": ",
+          "\n",
+          "  ",
+          "- ",
+          "!!binary ",
+          "!!str ",
+          "? ",
+          "|\n",
+          "'",
+          '"',
+          "#",
+          "---\n",
+          "...\n",
+          "%YAML 1.2\n",
+          "links: []\n",
+          "meshes: []\n",
+        ),
+        nastyString(12),
+      ),
+      { maxLength: 40 },
+    )
     .map((a) => a.join(""));
 
   it("parseInventory on any text returns diagnostics and never throws", () => {
@@ -123,13 +184,17 @@ describe("fuzz: inventory YAML and the secrets file", () => {
 
   it("the secrets file: a mapping or an InputError that does not quote the file", () => {
     const MARK = "ZQXSECRETZQX";
-    fuzz("secrets-file", yamlish.map((t) => t.replace(/a/g, MARK)), (text) => {
-      const r = returnsOrTyped(() => parseSecretsText("s.yaml", text));
-      if (r instanceof Error) {
-        expect(r).toBeInstanceOf(InputError);
-        expect(r.message).not.toContain(MARK);
-      } else expect(typeof r).toBe("object");
-    });
+    fuzz(
+      "secrets-file",
+      yamlish.map((t) => t.replace(/a/g, MARK)),
+      (text) => {
+        const r = returnsOrTyped(() => parseSecretsText("s.yaml", text));
+        if (r instanceof Error) {
+          expect(r).toBeInstanceOf(InputError);
+          expect(r.message).not.toContain(MARK);
+        } else expect(typeof r).toBe("object");
+      },
+    );
   });
 });
 
@@ -156,13 +221,21 @@ describe("fuzz: inventories near a real one", () => {
       }
       return copy;
     };
-    const value = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constantFrom("toString", "__proto__", "constructor", "", "10G", "100G", "dwdm", "macsec", 0, -1, 9216, 1e9, null, [], {}));
+    const value = fc.oneof(
+      fc.jsonValue({ maxDepth: 2 }),
+      fc.constantFrom("toString", "__proto__", "constructor", "", "10G", "100G", "dwdm", "macsec", 0, -1, 9216, 1e9, null, [], {}),
+    );
     const edit = fc.tuple(fc.array(fc.nat(), { minLength: 1, maxLength: 5 }), value, fc.boolean());
-    fuzz("inventory-mutation", fc.array(edit, { minLength: 1, maxLength: 3 }), (edits) => {
-      const text = stringify(edits.reduce<unknown>((doc, [path, v, remove]) => mutate(doc, path, v, remove), base));
-      const r = returnsOrTyped(() => parseInventory("m.yaml", text, p));
-      if (r instanceof Error || !r.model) return;
-      returnsOrTyped(() => buildPlan(r.model!, { inventoryDigest: digest(r.data), profilesDigest: "x" }, r.diagnostics));
-    }, 300);
+    fuzz(
+      "inventory-mutation",
+      fc.array(edit, { minLength: 1, maxLength: 3 }),
+      (edits) => {
+        const text = stringify(edits.reduce<unknown>((doc, [path, v, remove]) => mutate(doc, path, v, remove), base));
+        const r = returnsOrTyped(() => parseInventory("m.yaml", text, p));
+        if (r instanceof Error || !r.model) return;
+        returnsOrTyped(() => buildPlan(r.model!, { inventoryDigest: digest(r.data), profilesDigest: "x" }, r.diagnostics));
+      },
+      300,
+    );
   });
 });

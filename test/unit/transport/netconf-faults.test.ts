@@ -26,14 +26,21 @@ function fakePeer(reply: (msg: string, n: number) => Buffer | string | undefined
   return d;
 }
 function helloMsg(base11: boolean): Buffer {
-  return encodeMessage(`<hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities><capability>urn:ietf:params:netconf:base:1.0</capability>${base11 ? "<capability>urn:ietf:params:netconf:base:1.1</capability>" : ""}</capabilities><session-id>7</session-id></hello>`, "eom");
+  return encodeMessage(
+    `<hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities><capability>urn:ietf:params:netconf:base:1.0</capability>${base11 ? "<capability>urn:ietf:params:netconf:base:1.1</capability>" : ""}</capabilities><session-id>7</session-id></hello>`,
+    "eom",
+  );
 }
 const idOf = (msg: string) => /message-id="(\d+)"/.exec(msg)?.[1];
-const ok = (msg: string) => encodeMessage(`<rpc-reply message-id="${idOf(msg)}" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><ok/></rpc-reply>`, "chunked");
+const ok = (msg: string) =>
+  encodeMessage(`<rpc-reply message-id="${idOf(msg)}" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><ok/></rpc-reply>`, "chunked");
 
 describe("transport: netconf-client faults (in-process fake peer)", () => {
   it("a reply whose message-id does not match is a protocol error naming device and operation", async () => {
-    const nc = await NetconfSession.open(fakePeer((m, i) => (i === 0 ? undefined : encodeMessage('<rpc-reply message-id="999"><ok/></rpc-reply>', "chunked"))), { device: "sw9" });
+    const nc = await NetconfSession.open(
+      fakePeer((m, i) => (i === 0 ? undefined : encodeMessage('<rpc-reply message-id="999"><ok/></rpc-reply>', "chunked"))),
+      { device: "sw9" },
+    );
     const e = await nc.lock("candidate").catch((x: unknown) => x);
     expect(e).toBeInstanceOf(ProtocolError);
     expect((e as ProtocolError).message).toBe('sw9: lock: reply carries message-id "999", expected "101"');
@@ -43,14 +50,20 @@ describe("transport: netconf-client faults (in-process fake peer)", () => {
   });
 
   it("garbled chunk framing is a protocol error, and nothing after it is trusted", async () => {
-    const nc = await NetconfSession.open(fakePeer((m, i) => (i === 0 ? undefined : "\n#12x\n<rpc-reply/>\n##\n")), { device: "sw9" });
+    const nc = await NetconfSession.open(
+      fakePeer((m, i) => (i === 0 ? undefined : "\n#12x\n<rpc-reply/>\n##\n")),
+      { device: "sw9" },
+    );
     const e = await nc.getConfig("running").catch((x: unknown) => x);
     expect(e).toBeInstanceOf(ProtocolError);
     expect((e as Error).message).toMatch(/sw9.*bad character 'x' in a chunk size/);
   });
 
   it("an oversized message is refused", async () => {
-    const nc = await NetconfSession.open(fakePeer((m, i) => (i === 0 ? undefined : `\n#${5_000_000}\n`)), { device: "sw9", maxMessageBytes: 1_000_000 });
+    const nc = await NetconfSession.open(
+      fakePeer((m, i) => (i === 0 ? undefined : `\n#${5_000_000}\n`)),
+      { device: "sw9", maxMessageBytes: 1_000_000 },
+    );
     await expect(nc.get()).rejects.toThrowError(/exceeds the 1000000-byte limit/);
   });
 
@@ -66,18 +79,32 @@ describe("transport: netconf-client faults (in-process fake peer)", () => {
   });
 
   it("a reply that never comes times out", async () => {
-    const nc = await NetconfSession.open(fakePeer(() => undefined), { device: "sw9", rpcTimeoutMs: 200 });
+    const nc = await NetconfSession.open(
+      fakePeer(() => undefined),
+      { device: "sw9", rpcTimeoutMs: 200 },
+    );
     const e = await nc.get().catch((x: unknown) => x);
     expect(e).toBeInstanceOf(TimeoutError);
     expect((e as Error).message).toBe("sw9: get got no reply within 200 ms");
   });
 
   it("a hello that is not XML is refused", async () => {
-    await expect(NetconfSession.open(fakePeer(() => undefined, encodeMessage("<hello><unclosed>", "eom")), { device: "sw9" })).rejects.toThrowError(/server hello is not well-formed XML/);
+    await expect(
+      NetconfSession.open(
+        fakePeer(() => undefined, encodeMessage("<hello><unclosed>", "eom")),
+        { device: "sw9" },
+      ),
+    ).rejects.toThrowError(/server hello is not well-formed XML/);
   });
 
   it("falls back to end-of-message framing with a base:1.0-only server", async () => {
-    const nc = await NetconfSession.open(fakePeer((m, i) => (i === 0 ? undefined : encodeMessage(`<rpc-reply message-id="${idOf(m)}"><ok/></rpc-reply>`, "eom")), helloMsg(false)), { device: "sw9" });
+    const nc = await NetconfSession.open(
+      fakePeer(
+        (m, i) => (i === 0 ? undefined : encodeMessage(`<rpc-reply message-id="${idOf(m)}"><ok/></rpc-reply>`, "eom")),
+        helloMsg(false),
+      ),
+      { device: "sw9" },
+    );
     expect(nc.framing).toBe("eom");
     await nc.lock("candidate");
   });
@@ -85,7 +112,17 @@ describe("transport: netconf-client faults (in-process fake peer)", () => {
   it("multiple rpc-errors are all kept; warnings do not fail the RPC", async () => {
     const errs = `<rpc-error><error-type>application</error-type><error-tag>invalid-value</error-tag><error-severity>error</error-severity><error-path>/a/b</error-path><error-message>bad b</error-message></rpc-error>
                   <rpc-error><error-type>application</error-type><error-tag>data-missing</error-tag><error-severity>error</error-severity></rpc-error>`;
-    const nc = await NetconfSession.open(fakePeer((m, i) => (i === 0 ? undefined : encodeMessage(`<nc:rpc-reply xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0" message-id="${idOf(m)}">${i === 1 ? errs : '<nc:rpc-error><nc:error-tag>x</nc:error-tag><nc:error-severity>warning</nc:error-severity></nc:rpc-error><nc:ok/>'}</nc:rpc-reply>`, "chunked"))), { device: "sw9" });
+    const nc = await NetconfSession.open(
+      fakePeer((m, i) =>
+        i === 0
+          ? undefined
+          : encodeMessage(
+              `<nc:rpc-reply xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0" message-id="${idOf(m)}">${i === 1 ? errs : "<nc:rpc-error><nc:error-tag>x</nc:error-tag><nc:error-severity>warning</nc:error-severity></nc:rpc-error><nc:ok/>"}</nc:rpc-reply>`,
+              "chunked",
+            ),
+      ),
+      { device: "sw9" },
+    );
     const e = (await nc.editConfig("candidate", "<config/>").catch((x: unknown) => x)) as NetconfRpcError;
     expect(e.errors.map((x) => x.tag)).toEqual(["invalid-value", "data-missing"]);
     expect(e.message).toBe("sw9: edit-config failed: invalid-value: bad b (at /a/b) (+1 more error(s))");
@@ -117,10 +154,22 @@ describe("drivers: NETCONF transaction against a session that never answers (in-
         },
       });
       const tx = netconfTransaction(
-        { device: "sw9", profile: {}, commandTimeoutMs: 200, now: () => new Date(), ssh: ssh as never, snmp: () => { throw new Error("no snmp"); } },
+        {
+          device: "sw9",
+          profile: {},
+          commandTimeoutMs: 200,
+          now: () => new Date(),
+          ssh: ssh as never,
+          snmp: () => {
+            throw new Error("no snmp");
+          },
+        },
         { driver: "fake", render: () => "<config/>", filter: "<x/>", secretLeaves: new Set() },
       );
-      const r = await tx.loadCandidate({ kind: "l1", settings: {} }).then(() => "staged", (e: Error) => e);
+      const r = await tx.loadCandidate({ kind: "l1", settings: {} }).then(
+        () => "staged",
+        (e: Error) => e,
+      );
       return { r, seen };
     };
     const once = await run(1);
