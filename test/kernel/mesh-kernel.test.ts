@@ -275,7 +275,7 @@ describe("mesh on real kernels: transport mode, kernel xfrm, netdevsim offload",
       inject: async () =>
         void (await sh(
           "db2",
-          'old=$(pidof charon); kill -9 $old; for i in $(seq 100); do p=$(pidof charon); [ -n "$p" ] && [ "$p" != "$old" ] && [ -S /var/run/charon.vici ] && break; sleep 0.2; done',
+          'old=$(pidof charon); kill -9 $old; for i in $(seq 100); do p=$(pidof charon); [ -n "$p" ] && [ "$p" != "$old" ] && [ -f /run/linkcrypt-charon-ready ] && break; sleep 0.2; done',
         )),
     },
     {

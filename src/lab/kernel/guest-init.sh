@@ -38,10 +38,19 @@ mkdir -p /run/sshd /var/run
 # The host's /root dotfiles (shell start-up hooks) are not the VM's: an empty home keeps every SSH exec fast.
 mount -t tmpfs -o mode=0700 tmpfs /root
 /usr/sbin/sshd -f /lab/sshd_config -E /lab/sshd.log
+# What systemd's strongswan.service does: start charon, then `swanctl --load-all` from the rendered files, and start
+# it again when it dies. /run/linkcrypt-charon-ready marks "loaded", so nobody delivers while load-all could still
+# replace what they load.
 (
   while :; do
-    /usr/lib/ipsec/charon >/dev/null 2>&1
-    echo "$(cat /proc/uptime) charon exited $?" >> /lab/charon-restarts.log
+    rm -f /run/linkcrypt-charon-ready /var/run/charon.vici
+    /usr/lib/ipsec/charon >/dev/null 2>&1 &
+    pid=$!
+    for i in $(seq 300); do [ -S /var/run/charon.vici ] && break; sleep 0.1; done
+    /usr/sbin/swanctl --load-all --noprompt >/lab/load-all.log 2>&1
+    touch /run/linkcrypt-charon-ready
+    wait $pid
+    echo "$(cut -d' ' -f1 /proc/uptime) charon exited $?" >> /lab/charon-restarts.log
     sleep 1
   done
 ) >/dev/null 2>&1 &

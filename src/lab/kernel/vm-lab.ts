@@ -155,10 +155,6 @@ charon {
   retransmit_timeout = 2.0
   retransmit_base = 1.5
   retransmit_tries = 4
-  # What systemd's strongswan.service does after starting charon: load the rendered swanctl files.
-  start-scripts {
-    load-all = /usr/sbin/swanctl --load-all --noprompt
-  }
   filelog {
     lab {
       path = /lab/charon.log
@@ -416,7 +412,7 @@ export async function kernelLabUp(o: KernelLabOptions): Promise<KernelLabState> 
 async function waitForSshd(s: KernelLabState, vm: KernelVm, timeoutMs = 60_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const r = await vmExec(s, vm.name, "test -S /var/run/charon.vici && test -f /run/sshd.pid && echo ok").catch(() => undefined);
+    const r = await vmExec(s, vm.name, "test -f /run/linkcrypt-charon-ready && test -f /run/sshd.pid && echo ok").catch(() => undefined);
     if (r?.stdout.includes("ok")) return;
     if (Date.now() > until)
       throw new LinkcryptError("E_LAB", `VM ${vm.name}: sshd or charon did not start; see ${vm.dir}/charon.log and sshd.log`);
