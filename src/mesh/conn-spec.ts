@@ -1,5 +1,6 @@
 import { espCipher, type EspCipherId } from "../crypto/esp-ciphers.js";
 import { UnsupportedError } from "../errors.js";
+import { REKEY_PACKETS } from "../planner/esp-sequence.js";
 import type { MeshPlan, PairClassPlan } from "../planner/plan-types.js";
 
 /**
@@ -73,7 +74,10 @@ export function shuntName(peer: string): string {
 }
 
 export interface ConnSpecOptions {
-  /** Force UDP encapsulation of ESP (the libipsec lab always encapsulates). */
+  /**
+   * The libipsec lab: force UDP encapsulation of ESP (libipsec always encapsulates), and no ESN (libipsec has no
+   * extended sequence numbers): where the plan wants ESN, the pair rekeys by packet count instead.
+   */
   forceEncap?: boolean;
   /** The host's strongSwan version; older releases only know hw_offload = yes|no|auto. Default: current syntax. */
   strongswanVersion?: string;
@@ -146,7 +150,9 @@ export function meshConnSpecs(mesh: MeshPlan, host: string, o: ConnSpecOptions =
     const initiator = host < peer.name;
     const cipher = espCipher(hit.pc.cipher as EspCipherId);
     // ESN where the planner found that 2^32 packets run out before the rekey and both ends (and any offloading NIC) support it.
-    const espProposal = `${mesh.ike.pfs ? `${cipher.strongswan}-${mesh.ike.pfsGroup}` : cipher.strongswan}${hit.pc.esn ? "-esn" : ""}`;
+    const esn = hit.pc.esn && o.forceEncap !== true;
+    const rekeyPackets = hit.pc.esn && !esn ? REKEY_PACKETS : hit.pc.rekeyPackets;
+    const espProposal = `${mesh.ike.pfs ? `${cipher.strongswan}-${mesh.ike.pfsGroup}` : cipher.strongswan}${esn ? "-esn" : ""}`;
     const rekey = mesh.ike.childLifetimeSeconds;
     const child = (fam: "ipv4" | "ipv6", l: string, r: string, suffix: string): ChildSpec => ({
       name: `${connName(peer.name)}${suffix}`,
@@ -154,7 +160,7 @@ export function meshConnSpecs(mesh: MeshPlan, host: string, o: ConnSpecOptions =
       localTs: `${l}/${fam === "ipv4" ? 32 : 128}`,
       remoteTs: `${r}/${fam === "ipv4" ? 32 : 128}`,
       espProposal,
-      ...(hit.pc.rekeyPackets !== null ? { rekeyPackets: hit.pc.rekeyPackets } : {}),
+      ...(rekeyPackets !== null ? { rekeyPackets } : {}),
       hwOffload: hwOffloadValue(side.hwOffload, host, peer.name, o.strongswanVersion),
       startAction: initiator ? "trap" : "none",
       closeAction: initiator ? "start" : "none",

@@ -76,8 +76,15 @@ export class PgBackend implements StateBackend {
     return this.q(async () => {
       const got = (await this.client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok", [LOCK_CLASS, this.ns]))
         .rows[0]!.ok;
-      const before = await this.holder();
-      if (!got) return { acquired: false, holder: before };
+      let before = await this.holder();
+      if (!got) {
+        // The holder writes its row just after taking the lock: give it a moment, so the refusal can name it.
+        for (let i = 0; i < 10 && !before; i++) {
+          await new Promise((t) => setTimeout(t, 100));
+          before = await this.holder();
+        }
+        return { acquired: false, holder: before };
+      }
       // A row left by a holder whose session is gone: that holder is taken over.
       await this.client.query(
         "INSERT INTO lc_lock (ns, owner, pid, host, token, since, heartbeat) VALUES ($1, $2, $3, $4, $5, $6, $7) " +
