@@ -49,7 +49,10 @@ describe("--batch", () => {
   });
   it("splits in order", () => {
     expect(batches([1, 2, 3, 4, 5], { count: 2 })).toEqual([[1, 2], [3, 4], [5]]);
-    expect(batches([1, 2, 3, 4, 5], { percent: 50 })).toEqual([[1, 2, 3], [4, 5]]);
+    expect(batches([1, 2, 3, 4, 5], { percent: 50 })).toEqual([
+      [1, 2, 3],
+      [4, 5],
+    ]);
     expect(batches([1, 2, 3], { percent: 1 })).toEqual([[1], [2], [3]]);
     expect(batches([], { count: 3 })).toEqual([]);
   });
