@@ -1,4 +1,6 @@
 import type { MacsecSuiteId } from "../src/crypto/macsec-suites.js";
+import type { SnmpSession } from "../src/transport/snmp.js";
+import type { SshConnection } from "../src/transport/ssh.js";
 
 /**
  * The one contract every device driver implements. A driver is a transport plus a device dialect; the core picks
@@ -117,3 +119,19 @@ export interface Driver {
   confirm(): Promise<void>;
   rollback(): Promise<void>;
 }
+
+/**
+ * What a driver gets from the core: the device's name, its profile data, and lazily opened, rate-limited
+ * transports. Drivers never read files, secrets or the clock themselves.
+ */
+export interface DriverContext {
+  device: string;
+  /** The device profile as loaded (switch, l1-encryptor or host). */
+  profile: Record<string, unknown>;
+  ssh: () => Promise<SshConnection>;
+  snmp: () => SnmpSession;
+  commandTimeoutMs: number;
+  now: () => Date;
+}
+
+export type DriverFactory = (ctx: DriverContext) => Driver;

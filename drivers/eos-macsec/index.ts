@@ -3,7 +3,7 @@ import { CommitError, ProtocolError, UnsupportedError } from "../../src/errors.j
 import { maskEosKeys, renderEosMacsec } from "../../src/render/eos-macsec.js";
 import type { SshConnection } from "../../src/transport/ssh.js";
 import type { ConfigChange, DeviceFacts, Driver, DriverFlags, LinkSecurityState } from "../contract.js";
-import type { DriverContext } from "../registry.js";
+import type { DriverContext } from "../contract.js";
 import { parseShowMacSecurityInterface } from "./parsers/show-mac-security-interface.js";
 
 /**

@@ -3,7 +3,7 @@ import { JUNOS_NAMESPACE, junosFamily, junosMacsecFilter, renderJunosMacsec, typ
 import { dataXml, NetconfRpcError } from "../../src/transport/netconf/client.js";
 import { children, childText, innerXml, parseXml } from "../../src/transport/netconf/xml.js";
 import type { ConfigChange, DeviceFacts, Driver, DriverFlags, LinkSecurityState } from "../contract.js";
-import type { DriverContext } from "../registry.js";
+import type { DriverContext } from "../contract.js";
 import { netconfFacts, netconfTransaction, notVerified } from "../shared/netconf-transaction.js";
 import type { NetconfSession } from "../../src/transport/netconf/client.js";
 import { parseShowSecurityMkaSessions } from "./parsers/show-security-mka-sessions.js";

@@ -1,7 +1,7 @@
 import { CommitError, ProtocolError, UnsupportedError } from "../../src/errors.js";
 import type { SnmpSession, Varbind } from "../../src/transport/snmp.js";
 import type { ConfigChange, DeviceFacts, Driver, DriverFlags, L1Change, LinkSecurityState } from "../contract.js";
-import type { DriverContext } from "../registry.js";
+import type { DriverContext } from "../contract.js";
 
 /**
  * `l1-snmp`: a layer-1 encryptor described by its profile's SNMP OID map (`snmp.base` + `snmp.oids`), read and set

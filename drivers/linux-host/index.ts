@@ -1,7 +1,7 @@
 import { UnsupportedError } from "../../src/errors.js";
 import type { SshConnection } from "../../src/transport/ssh.js";
 import type { DeviceFacts, Driver, DriverFlags, HostFacts, LinkSecurityState } from "../contract.js";
-import type { DriverContext } from "../registry.js";
+import type { DriverContext } from "../contract.js";
 import { parseCpuinfo } from "./parsers/proc-cpuinfo.js";
 import { parseProcCrypto } from "./parsers/proc-crypto.js";
 import { parseEthtoolFeatures, parseEthtoolInfo } from "./parsers/ethtool.js";

@@ -3,7 +3,7 @@ import { CommitError, ProtocolError, UnsupportedError } from "../../src/errors.j
 import { lineDiff } from "../../src/render/flatten-xml.js";
 import type { SshConnection } from "../../src/transport/ssh.js";
 import type { ConfigChange, DeviceFacts, Driver, DriverFlags, LinkSecurityState, MacsecChange } from "../contract.js";
-import type { DriverContext } from "../registry.js";
+import type { DriverContext } from "../contract.js";
 import { checkPortName, linuxMacsecOptions } from "./options.js";
 import { parseIpMacsecShow, type MacsecSecy } from "./parsers/ip-macsec-show.js";
 import { parseWpaCliStatus, type WpaMkaStatus } from "./parsers/wpa-cli-status.js";

@@ -10,7 +10,7 @@ import {
 import { dataXml } from "../../src/transport/netconf/client.js";
 import { children, childText, parseXml, type XmlNode } from "../../src/transport/netconf/xml.js";
 import type { ConfigChange, DeviceFacts, Driver, DriverFlags, LinkSecurityState } from "../contract.js";
-import type { DriverContext } from "../registry.js";
+import type { DriverContext } from "../contract.js";
 import { netconfFacts, netconfTransaction, notVerified } from "../shared/netconf-transaction.js";
 
 /**

@@ -4,7 +4,7 @@ import { flattenXml, lineDiff } from "../../src/render/flatten-xml.js";
 import { dataXml, NetconfRpcError, NetconfSession } from "../../src/transport/netconf/client.js";
 import { parseXml } from "../../src/transport/netconf/xml.js";
 import type { ConfigChange, Driver, LinkSecurityState } from "../contract.js";
-import type { DriverContext } from "../registry.js";
+import type { DriverContext } from "../contract.js";
 
 /**
  * The NETCONF config transaction shared by the NETCONF MACsec drivers: candidate datastore, confirmed commit with a
