@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { CommitError, ProtocolError, UnsupportedError } from "../../src/errors.js";
-import { lineDiff } from "../../src/render/flatten-xml.js";
+import { lineDiff } from "../../src/util/line-diff.js";
 import type { SshConnection } from "../../src/transport/ssh.js";
 import type { ConfigChange, DeviceFacts, Driver, DriverFlags, LinkSecurityState, MacsecChange } from "../contract.js";
 import type { DriverContext } from "../contract.js";

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { TimeoutError, UnsupportedError } from "../../src/errors.js";
-import { flattenXml, lineDiff } from "../../src/render/flatten-xml.js";
+import { flattenXml } from "../../src/render/flatten-xml.js";
+import { lineDiff } from "../../src/util/line-diff.js";
 import { dataXml, NetconfRpcError, NetconfSession } from "../../src/transport/netconf/client.js";
 import { parseXml } from "../../src/transport/netconf/xml.js";
 import type { ConfigChange, Driver, LinkSecurityState } from "../contract.js";

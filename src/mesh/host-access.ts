@@ -1,7 +1,8 @@
-import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { SshConnection } from "../transport/ssh.js";
 import { ViciClient } from "../transport/vici.js";
+import { writeFileAtomic } from "../util/atomic-write.js";
 
 /**
  * How the mesh code reaches one host: its charon over VICI, and its disk for the swanctl files (written atomically
@@ -29,13 +30,7 @@ export function localHost(name: string, socket: string, confDir: string): HostAc
         return undefined;
       }
     },
-    writeFile: async (p, content, mode) => {
-      mkdirSync(dirname(p), { recursive: true });
-      const tmp = `${p}.tmp-${process.pid}`;
-      writeFileSync(tmp, content, { mode });
-      chmodSync(tmp, mode);
-      renameSync(tmp, p);
-    },
+    writeFile: async (p, content, mode) => writeFileAtomic(p, content, { mode, mkdir: true }),
   };
 }
 

@@ -32,9 +32,5 @@ export function flattenXml(root: XmlNode | undefined, secretLeaves: ReadonlySet<
   return out.sort();
 }
 
-/** `- line` for removed and `+ line` for added, in order; empty when equal. */
-export function lineDiff(before: readonly string[], after: readonly string[]): string[] {
-  const a = new Set(before);
-  const b = new Set(after);
-  return [...before.filter((l) => !b.has(l)).map((l) => `- ${l}`), ...after.filter((l) => !a.has(l)).map((l) => `+ ${l}`)];
-}
+// Moved to src/util/line-diff.ts (issue 13); this re-export stays while src/apply/apply.ts imports it from here.
+export { lineDiff } from "../util/line-diff.js";

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { flattenXml, lineDiff } from "../../src/render/flatten-xml.js";
+import { flattenXml } from "../../src/render/flatten-xml.js";
+import { lineDiff } from "../../src/util/line-diff.js";
 import { parseXml } from "../../src/transport/netconf/xml.js";
 
 describe("render: configuration diffs", () => {
