@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
-import { connName } from "../src/mesh/conn-spec.js";
+import { connName } from "../src/planner/conn-spec.js";
 import type { HostAccess } from "../src/mesh/host-access.js";
 import { decodeMessage, encodeMessage, ViciClient, type ViciMessage } from "../src/transport/vici.js";
 

@@ -5,7 +5,7 @@
 import { stringify } from "yaml";
 import { generateFleet } from "../examples/generate-fleet.js";
 import { checkPairs } from "../src/mesh/check-pairs.js";
-import { meshConnSpecs } from "../src/mesh/conn-spec.js";
+import { meshConnSpecs } from "../src/planner/conn-spec.js";
 import { syntheticMeshTables } from "../src/mesh/synthetic-sas.js";
 import { loadProfiles } from "../src/model/load-profiles.js";
 import { parseInventory } from "../src/model/load-inventory.js";

@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import type { MeshPlan } from "../planner/plan-types.js";
 import { connToVici, renderSwanctlConf, renderSwanctlSecrets, shuntToVici } from "../render/swanctl.js";
 import type { ViciClient } from "../transport/vici.js";
-import { connName, meshConnSpecs, meshShuntSpecs, type ConnSpec, type ConnSpecOptions, type ShuntSpec } from "./conn-spec.js";
+import { connName, meshConnSpecs, meshShuntSpecs, type ConnSpec, type ConnSpecOptions, type ShuntSpec } from "../planner/conn-spec.js";
 import type { HostAccess } from "./host-access.js";
 import { issueHostCert } from "./certs.js";
 import { derivePairPsk } from "./psk.js";

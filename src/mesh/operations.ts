@@ -7,7 +7,7 @@ import { renderSwanctlConf } from "../render/swanctl.js";
 import { CONF_FILE } from "./deliver.js";
 import { checkPairs, xfrmStatDeltas, type PairFinding } from "./check-pairs.js";
 import { parseXfrmStateSpis } from "./xfrm-state.js";
-import { connName, pairClassIndex, SHUNT_PRIORITY } from "./conn-spec.js";
+import { connName, pairClassIndex, SHUNT_PRIORITY } from "../planner/conn-spec.js";
 import type { HostAccess } from "./host-access.js";
 import { readSaTable, type HostSaTable } from "./sa-table.js";
 
@@ -288,10 +288,10 @@ export async function meshDown(
 }
 
 /** The loaded drop shunts, read back from charon (list-conns), as specs to render. */
-async function currentShunts(v: ViciClient, names: readonly string[]): Promise<import("./conn-spec.js").ShuntSpec[]> {
+async function currentShunts(v: ViciClient, names: readonly string[]): Promise<import("../planner/conn-spec.js").ShuntSpec[]> {
   if (!names.length) return [];
   const { events } = await v.stream("list-conns", "list-conn");
-  const out: import("./conn-spec.js").ShuntSpec[] = [];
+  const out: import("../planner/conn-spec.js").ShuntSpec[] = [];
   for (const e of events)
     for (const [name, conn] of Object.entries(e)) {
       if (!names.includes(name) || typeof conn !== "object" || Array.isArray(conn)) continue;

@@ -1,4 +1,4 @@
-import { connName } from "./conn-spec.js";
+import { connName } from "../planner/conn-spec.js";
 import type { ChildSaRow, HostSaTable } from "./sa-table.js";
 
 /**

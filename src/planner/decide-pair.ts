@@ -2,7 +2,7 @@ import { ESP_CIPHER_IDS, espCipher, type EspCipher, type EspCipherId } from "../
 import type { ModelHost, ModelMesh } from "../model/model.js";
 import type { PolicyProfile, XfrmPerfProfile } from "../model/profile-schema.js";
 import { formatSpeed } from "../model/speed.js";
-import { HW_OFFLOAD_MODES_SINCE, versionAtLeast } from "../mesh/conn-spec.js";
+import { HW_OFFLOAD_MODES_SINCE, versionAtLeast } from "./conn-spec.js";
 import { espSequencePlan, type SequencePlan } from "./esp-sequence.js";
 import { budget, type Budget, type Family, type Layer } from "./mtu-budget.js";
 import type { MtuPlan, SideDecision } from "./plan-types.js";

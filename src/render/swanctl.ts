@@ -1,4 +1,4 @@
-import type { ConnSpec, ShuntSpec } from "../mesh/conn-spec.js";
+import type { ConnSpec, ShuntSpec } from "../planner/conn-spec.js";
 import type { ViciMessage } from "../transport/vici.js";
 
 /**

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labDown, labUp, type LabState } from "../../src/lab/lab.js";
-import { meshConnSpecs, meshShuntSpecs } from "../../src/mesh/conn-spec.js";
+import { meshConnSpecs, meshShuntSpecs } from "../../src/planner/conn-spec.js";
 import { derivePairPsk } from "../../src/mesh/psk.js";
 import { renderSwanctlConf, renderSwanctlSecrets } from "../../src/render/swanctl.js";
 import { buildPlan } from "../../src/planner/build-plan.js";

@@ -15,7 +15,7 @@ import {
 } from "../../src/lab/kernel/vm-lab.js";
 import { loadAll, planFromLoaded, cliAccess } from "../../src/cli/load.js";
 import { meshHostsFor } from "../../src/cli/mesh.js";
-import { meshConnSpecs } from "../../src/mesh/conn-spec.js";
+import { meshConnSpecs } from "../../src/planner/conn-spec.js";
 import { loadedSharedIds } from "../../src/mesh/deliver.js";
 import { SshPool } from "../../src/transport/ssh.js";
 import type { Inventory } from "../../src/model/inventory-schema.js";

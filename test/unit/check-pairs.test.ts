@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { checkPairs, xfrmStatDeltas } from "../../src/mesh/check-pairs.js";
-import { connName } from "../../src/mesh/conn-spec.js";
+import { connName } from "../../src/planner/conn-spec.js";
 import { syntheticMeshTables } from "../../src/mesh/synthetic-sas.js";
 
 describe("mesh: check-pairs", () => {

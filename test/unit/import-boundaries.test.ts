@@ -12,7 +12,7 @@ const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "../..");
 
 interface Edge {
   from: string;
-  /** A repo path ("src/mesh/conn-spec.ts") or a package ("node:fs", "ssh2"). */
+  /** A repo path ("src/planner/conn-spec.ts") or a package ("node:fs", "ssh2"). */
   to: string;
   typeOnly: boolean;
 }
@@ -98,11 +98,10 @@ describe("architecture: import boundaries", () => {
     expect([...c.files].filter((f) => under(f, ...IMPURE_LAYERS, "drivers", "src/render", "src/report"))).toEqual([]);
   });
 
-  it("src/planner imports only the model, crypto and errors (and, until it moves, the mesh's conn-spec)", () => {
-    const KNOWN = ["src/mesh/conn-spec.ts"]; // issue 13: conn-spec.ts moves to the planner or render layer
-    expect(
-      crossings("src/planner", (e) => !under(e.to, "src/planner", "src/model", "src/crypto", "src/errors.ts", "node:crypto", ...KNOWN)),
-    ).toEqual([]);
+  it("src/planner imports only the model, crypto and errors", () => {
+    expect(crossings("src/planner", (e) => !under(e.to, "src/planner", "src/model", "src/crypto", "src/errors.ts", "node:crypto"))).toEqual(
+      [],
+    );
   });
 
   it("src/render is pure: no I/O module loaded (XML building through xml2js only), nothing from an impure layer", () => {

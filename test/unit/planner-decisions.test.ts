@@ -4,7 +4,7 @@ import { host, messages, plan, port, sw, twoSite } from "../helpers.js";
 import { profiles } from "../helpers.js";
 import { decidePair, hostTraits } from "../../src/planner/decide-pair.js";
 import { load } from "../helpers.js";
-import { meshConnSpecs } from "../../src/mesh/conn-spec.js";
+import { meshConnSpecs } from "../../src/planner/conn-spec.js";
 import { connToVici, renderSwanctlConf } from "../../src/render/swanctl.js";
 import { readFileSync } from "node:fs";
 
