@@ -6,7 +6,7 @@ import { outboundProtection, parseXfrmPolicies, type Protection } from "../../dr
 import { renderSwanctlConf } from "../render/swanctl.js";
 import { CONF_FILE } from "./deliver.js";
 import { checkPairs, xfrmStatDeltas, type PairFinding } from "./check-pairs.js";
-import { parseXfrmStateSpis } from "./xfrm-state.js";
+import { parseXfrmStateSpis } from "../../drivers/linux-host/parsers/xfrm-state.js";
 import { connName, pairClassIndex, SHUNT_PRIORITY } from "../planner/conn-spec.js";
 import type { HostAccess } from "./host-access.js";
 import { readSaTable, type HostSaTable } from "./sa-table.js";

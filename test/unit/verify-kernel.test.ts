@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { HostAccess } from "../../src/mesh/host-access.js";
 import { verifyMesh } from "../../src/mesh/operations.js";
-import { parseXfrmStateSpis } from "../../src/mesh/xfrm-state.js";
+import { parseXfrmStateSpis } from "../../drivers/linux-host/parsers/xfrm-state.js";
 import type { ViciClient, ViciMessage } from "../../src/transport/vici.js";
 import { plan } from "../helpers.js";
 

@@ -12,7 +12,7 @@ import { parseXfrmStat } from "../../../drivers/linux-host/parsers/xfrm-stat.js"
 import { parseInterfaceStatus, readOpenconfigEvidence } from "../../../drivers/openconfig-macsec/index.js";
 import { ProtocolError } from "../../../src/errors.js";
 import { saTableFromVici } from "../../../src/mesh/sa-table.js";
-import { parseXfrmStateSpis } from "../../../src/mesh/xfrm-state.js";
+import { parseXfrmStateSpis } from "../../../drivers/linux-host/parsers/xfrm-state.js";
 import { parseXml } from "../../../src/transport/netconf/xml.js";
 import { decodeMessage, encodeMessage, type ViciMessage } from "../../../src/transport/vici.js";
 import { fuzz, fuzzAsync, nastyString, returnsOrTyped, settlesOrTyped } from "./fuzz.js";
