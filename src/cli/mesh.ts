@@ -1,4 +1,4 @@
-import { sshFor, type AccessOptions } from "../discover/device-access.js";
+import { sshFor, type AccessOptions } from "../devices/device-access.js";
 import { InputError, UsageError } from "../errors.js";
 import { hasErrors } from "../model/diagnostics.js";
 import type { Inventory } from "../model/inventory-schema.js";

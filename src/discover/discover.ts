@@ -4,7 +4,7 @@ import type { ProfileSet } from "../model/load-profiles.js";
 import { FACTS_FORMAT, type FactsFile } from "../model/facts.js";
 import { DeviceLimiter, type LimiterOptions } from "../transport/limiter.js";
 import { SshPool } from "../transport/ssh.js";
-import { driverFor, type AccessOptions } from "./device-access.js";
+import { driverFor, type AccessOptions } from "../devices/device-access.js";
 
 /**
  * Connects to every managed device under the rate limits and asks its driver for facts. A device that can't be

@@ -1,7 +1,7 @@
 import type { LinkSecurityState } from "../../drivers/contract.js";
 import { endEvidence, pairEvidence, type EndEvidence, type PairSaEvidence } from "../report/evidence.js";
 import { connName } from "../planner/conn-spec.js";
-import { driverFor, type AccessOptions } from "../discover/device-access.js";
+import { driverFor, type AccessOptions } from "../devices/device-access.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import type { ProfileSet } from "../model/load-profiles.js";
 import type { HostAccess } from "../mesh/host-access.js";
