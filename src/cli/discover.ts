@@ -2,6 +2,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { DeviceFacts } from "../../drivers/contract.js";
 import { discover } from "../discover/discover.js";
+import { limitScope } from "../discover/limit-targets.js";
 import { hasErrors } from "../model/diagnostics.js";
 import { applyFacts, type UnreachableFacts } from "../model/facts.js";
 import type { Inventory } from "../model/inventory-schema.js";
@@ -21,6 +22,8 @@ export interface DiscoverCliOptions {
   perDevice?: string;
   perDeviceInterval?: string;
   timeout?: string;
+  limit?: string;
+  sshConfig?: string;
 }
 
 function positive(name: string, v: string | undefined, dflt: number): number {
@@ -37,9 +40,14 @@ export async function runDiscover(file: string, o: DiscoverCliOptions, out: Out,
     out.write(invalidInventory(file, l.diagnostics, o.json, "not valid; nothing discovered"));
     return EXIT.problems;
   }
+  const inv = l.data as Inventory;
+  // --limit is checked before anything is contacted: a term that matches nothing exits 64 naming it.
+  const scope = limitScope(inv, o.limit);
   const timeoutS = positive("--timeout", o.timeout, 10);
   const interactive = !o.json && process.stderr.isTTY === true;
-  const r = await discover(l.data as Inventory, l.profiles, {
+  const r = await discover(inv, l.profiles, {
+    ...(scope ? { only: scope.devices } : {}),
+    ...(o.sshConfig ? { sshConfigFile: o.sshConfig } : {}),
     knownHostsFile: o.knownHosts ?? process.env.LINKCRYPT_KNOWN_HOSTS ?? join(homedir(), ".ssh", "known_hosts"),
     acceptNewHostKey: o.acceptNewHostKey === true,
     secrets: { env: process.env, ...(o.secrets ? { secretsFile: o.secrets } : {}) },
@@ -60,7 +68,8 @@ export async function runDiscover(file: string, o: DiscoverCliOptions, out: Out,
   if (o.out) writeAtomically(o.out, json(r.facts));
   const conflicts = applyFacts(l.model, r.facts).diagnostics;
   const failed = Object.entries(r.facts.devices).filter(([, f]) => !f.reachable) as [string, UnreachableFacts][];
-  if (o.json) out.write(json({ facts: r.facts, skipped: r.skipped, conflicts }));
+  const limit = scope ? { pattern: scope.limit.source, limitedOut: { devices: r.limitedOut } } : undefined;
+  if (o.json) out.write(json({ facts: r.facts, skipped: r.skipped, conflicts, ...(limit ? { limit } : {}) }));
   else {
     const rows = Object.entries(r.facts.devices).map(([name, f]) => [
       name,
@@ -70,6 +79,7 @@ export async function runDiscover(file: string, o: DiscoverCliOptions, out: Out,
     ]);
     out.write(`${formatTable(["device", "driver", "result", "facts"], rows)}\n`);
     for (const s of r.skipped) out.write(`skipped ${s.device}: ${s.why}\n`);
+    if (scope) out.write(`--limit ${scope.limit.source}: ${r.limitedOut.length} device(s) not contacted\n`);
     if (conflicts.length) out.write(`\nCONFLICTS AND NOTES\n${formatDiagnostics(conflicts)}`);
     if (o.out) out.write(`Facts saved to ${o.out}; use them with: linkcrypt plan ${file} --facts ${o.out}\n`);
   }

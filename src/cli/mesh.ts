@@ -1,4 +1,5 @@
 import { sshFor, type AccessOptions } from "../devices/device-access.js";
+import { limitScope } from "../discover/limit-targets.js";
 import { InputError, UsageError } from "../errors.js";
 import { hasErrors } from "../model/diagnostics.js";
 import type { Inventory } from "../model/inventory-schema.js";
@@ -29,6 +30,8 @@ export interface MeshCliOptions extends StateCliOptions {
   block?: boolean;
   clear?: boolean;
   reason?: string;
+  limit?: string;
+  sshConfig?: string;
 }
 
 interface Ctx {
@@ -39,6 +42,8 @@ interface Ctx {
   hosts: HostAccess[];
   inv: Inventory;
   pool: SshPool;
+  /** `--limit`, for JSON output: the pattern and the members it left out. */
+  limit?: { pattern: string; limitedOut: { hosts: string[] } };
 }
 
 function context(file: string, o: MeshCliOptions, out: Out): Ctx | number {
@@ -64,10 +69,23 @@ function context(file: string, o: MeshCliOptions, out: Out): Ctx | number {
     : undefined;
   for (const h of subset ?? [])
     if (!mesh.members.some((m) => m.name === h)) throw new UsageError(`host "${h}" is not a member of mesh ${mesh.name}`);
+  // --limit narrows the members (by host name or site) like --hosts does; with both, a host must pass both.
+  const scope = limitScope(inv, o.limit);
+  let only = subset;
+  let limit: Ctx["limit"];
+  if (scope) {
+    const chosen = mesh.members.map((m) => m.name).filter((h) => scope.selection.hosts.has(h) && (!subset || subset.has(h)));
+    if (chosen.length === 0)
+      throw new UsageError(
+        `--limit ${scope.limit.source}${subset ? ` with --hosts ${o.hosts}` : ""} selects no member of mesh ${mesh.name}`,
+      );
+    only = new Set(chosen);
+    limit = { pattern: scope.limit.source, limitedOut: { hosts: mesh.members.map((m) => m.name).filter((h) => !only!.has(h)) } };
+  }
   const pool = new SshPool();
-  const access = cliAccess(o);
-  const hosts = meshHostsFor(inv, mesh, pool, access, subset);
-  return { file, inventory: plan.inventory, mesh, hosts, inv, pool };
+  const access = { ...cliAccess(o), ...(o.sshConfig ? { sshConfigFile: o.sshConfig } : {}) };
+  const hosts = meshHostsFor(inv, mesh, pool, access, only);
+  return { file, inventory: plan.inventory, mesh, hosts, inv, pool, ...(limit ? { limit } : {}) };
 }
 
 /**
@@ -212,6 +230,11 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
   }
   const c = context(file, o, out);
   if (typeof c === "number") return c;
+  const lim = c.limit ? { limit: c.limit } : {};
+  if (c.limit && !o.json)
+    err.write(
+      `--limit ${c.limit.pattern}: ${c.hosts.length} of ${c.mesh.members.length} members (${c.hosts.map((h) => h.name).join(", ")})\n`,
+    );
   try {
     switch (verb) {
       case "deliver":
@@ -230,7 +253,7 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
         if (verb === "up") await clearException(c.hosts);
         const up = after?.findings.filter((f) => f.status === "up" || f.status === "idle").length ?? null;
         const total = after?.findings.length ?? r.pairsExpected;
-        if (o.json) out.write(json({ mesh: c.mesh.name, hosts: r.hosts, repaired, pairsUp: up, pairs: total }));
+        if (o.json) out.write(json({ mesh: c.mesh.name, hosts: r.hosts, repaired, pairsUp: up, pairs: total, ...lim }));
         else {
           out.write(
             `${formatTable(
@@ -250,7 +273,9 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
         const r = await verifyMesh(c.mesh, c.hosts);
         const bad = r.findings.filter((f) => f.severity === "warning" || f.severity === "critical");
         if (o.json)
-          out.write(json({ mesh: c.mesh.name, pairs: r.findings, kernel: r.kernel, exceptions: r.exceptions, unreachable: r.errors }));
+          out.write(
+            json({ mesh: c.mesh.name, pairs: r.findings, kernel: r.kernel, exceptions: r.exceptions, unreachable: r.errors, ...lim }),
+          );
         else {
           for (const x of r.exceptions)
             out.write(
@@ -286,7 +311,7 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
           after = await verifyMesh(c.mesh, c.hosts);
         }
         const still = after.findings.filter((f) => f.severity === "warning" || f.severity === "critical");
-        if (o.json) out.write(json({ repaired: r, remaining: still }));
+        if (o.json) out.write(json({ repaired: r, remaining: still, ...lim }));
         else {
           out.write(
             r.length
@@ -313,7 +338,7 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
             }
           : undefined;
         const r = await meshDown(c.hosts, { blocking: o.blocking !== false, mode, ...(exception ? { exception } : {}) });
-        if (o.json) out.write(json({ mode, hosts: r, ...(exception ? { exception } : {}) }));
+        if (o.json) out.write(json({ mode, hosts: r, ...(exception ? { exception } : {}), ...lim }));
         else {
           out.write(
             `${formatTable(
@@ -331,7 +356,7 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
       }
       case "status": {
         const r = await meshStatus(c.hosts);
-        if (o.json) out.write(json({ hosts: r }));
+        if (o.json) out.write(json({ hosts: r, ...lim }));
         else
           out.write(
             `${formatTable(

@@ -32,6 +32,22 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     new Option("--profiles <dir>", "extra profile directory (repeatable); later ones override bundled profiles")
       .argParser(collect)
       .default([]);
+  // --limit and --batch (src/model/limit.ts); the verb that takes them checks the pattern against the inventory.
+  const limitOpt = () =>
+    new Option(
+      "--limit <pattern>",
+      "touch only what PATTERN selects: globs (* ? [ab]) over device, host, link and site names, comma- or colon-separated; !TERM excludes, e.g. 'fra-*,!fra-sw2'; a term that matches nothing is an error (exit 64)",
+    );
+  const batchOpt = () =>
+    new Option(
+      "--batch <n>",
+      "roll out in batches of N targets, or N% of them (like Ansible's serial); each batch finishes, and must not fail, before the next starts",
+    );
+  const sshConfigOpt = () =>
+    new Option(
+      "--ssh-config <file>",
+      "OpenSSH client config for Host, HostName, User, Port, IdentityFile and ProxyJump (default $LINKCRYPT_SSH_CONFIG, else ~/.ssh/config if it exists; inventory values win)",
+    );
   const program = new Command("linkcrypt")
     .description("Plan, apply, verify and report link encryption: L1 encryptors, MACsec, NIC offload and a host IPsec mesh")
     .version(versionLine(), "-V, --version", "print the version and the git commit it was built from")
@@ -89,6 +105,8 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
       NUMERIC.intervalMs(),
     )
     .option("--timeout <seconds>", "connect timeout; commands get three times as long (default 10)", NUMERIC.timeoutS())
+    .addOption(limitOpt())
+    .addOption(sshConfigOpt())
     .addOption(profilesOpt())
     .action(async (file: string, o: Parameters<typeof runDiscover>[1]) => {
       code = await runDiscover(file, o, out, err);
@@ -131,6 +149,9 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys")
     .option("--lab", "mesh hosts are a linkcrypt lab")
     .option("--json", "machine-readable output")
+    .addOption(limitOpt())
+    .addOption(batchOpt())
+    .addOption(sshConfigOpt())
     .addOption(profilesOpt())
     .action(async (file: string, o: Parameters<typeof runApply>[1]) => {
       code = await runApply(file, o, out, err);
@@ -145,6 +166,8 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
       .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
       .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys")
       .option("--json", "machine-readable output")
+      .addOption(limitOpt())
+      .addOption(sshConfigOpt())
       .addOption(profilesOpt());
   keyOpts(
     program
@@ -153,7 +176,8 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
       .argument("<what>", "link or mesh")
       .argument("<name>", "the link or mesh name")
       .option("--confirm-timeout <seconds>", "confirmed-commit timeout per step (default 120)", NUMERIC.confirmTimeoutS())
-      .option("--lab", "mesh hosts are a linkcrypt lab"),
+      .option("--lab", "mesh hosts are a linkcrypt lab")
+      .addOption(batchOpt()),
   ).action(async (what: string, name: string, o: Parameters<typeof runRotate>[2]) => {
     code = await runRotate(what, name, o, out, err);
   });
@@ -173,6 +197,8 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     .option("--facts <file>", "discovered facts the plan should use")
     .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
     .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys")
+    .addOption(limitOpt())
+    .addOption(sshConfigOpt())
     .addOption(profilesOpt())
     .action(async (file: string, o: Parameters<typeof runVerify>[1]) => {
       code = await runVerify(file, o, out);
@@ -235,6 +261,8 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     .option("--state <location>", `${STATE_HELP}; used by deliver and up when the mesh's pskMaster is "state:"`)
     .option("--state-key <ref>", STATE_KEY_HELP)
     .option("--state-dir <dir>", "older layout: the state in DIR/state.sqlite (a .linkcrypt directory's files are imported once)")
+    .addOption(limitOpt())
+    .addOption(sshConfigOpt())
     .addOption(profilesOpt())
     .action(async (verb: string, file: string, o: Parameters<typeof runMesh>[2]) => {
       code = await runMesh(verb, file, o, out, err);

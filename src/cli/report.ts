@@ -3,6 +3,7 @@ import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { InputError, UsageError } from "../errors.js";
 import { hasErrors } from "../model/diagnostics.js";
 import type { Inventory } from "../model/inventory-schema.js";
+import { agesAt, fileKeyStamps, keyStamps, type KeyStamp } from "../metrics/key-ages.js";
 import { collectSamples, graphiteText, prometheusText } from "../metrics/metrics.js";
 import type { JournalEntry } from "../apply/state-store.js";
 import type { Plan } from "../planner/plan-types.js";
@@ -20,6 +21,7 @@ import { topologyDot, topologyFigures, topologyMermaid } from "../report/topolog
 import { openCliState } from "../state/cli.js";
 import { SshPool } from "../transport/ssh.js";
 import { verifyInventory } from "../verify/verify.js";
+import { limitScope } from "../discover/limit-targets.js";
 import { cliAccess, loadAll, planFromLoaded } from "./load.js";
 import { meshHostsFor } from "./mesh.js";
 import { EXIT, invalidInventory, formatTable, json, type Out } from "./output.js";
@@ -32,6 +34,8 @@ export interface VerifyCliOptions {
   secrets?: string;
   knownHosts?: string;
   profiles: string[];
+  limit?: string;
+  sshConfig?: string;
 }
 
 /** `linkcrypt verify INVENTORY`: live state of every link and pair; exit 1 if anything is not secured. */
@@ -43,12 +47,15 @@ export async function runVerify(file: string, o: VerifyCliOptions, out: Out): Pr
     return EXIT.problems;
   }
   const inv = l.data as Inventory;
-  const access = cliAccess(o);
+  // --limit is checked before anything is contacted: a term that matches nothing exits 64 naming it.
+  const limit = limitScope(inv, o.limit);
+  const access = { ...cliAccess(o), ...(o.sshConfig ? { sshConfigFile: o.sshConfig } : {}) };
   const pool = new SshPool();
   const r = await verifyInventory(plan, inv, l.profiles, {
     access,
     now: () => new Date(),
-    meshHosts: (name) => meshHostsFor(inv, plan.meshes.find((m) => m.name === name)!, pool, access),
+    meshHosts: (name, only) => meshHostsFor(inv, plan.meshes.find((m) => m.name === name)!, pool, access, only),
+    ...(limit ? { limit } : {}),
   });
   await pool.closeAll();
   if (o.out) writeAtomically(o.out, json(r));
@@ -58,7 +65,7 @@ export async function runVerify(file: string, o: VerifyCliOptions, out: Out): Pr
       `${formatTable(
         ["kind", "name", "method", "status", "evidence"],
         r.entries.map((e) => [e.kind, e.name, e.method, e.status, e.evidence.join("; ")]),
-      )}\n`,
+      )}\n${r.limit ? `--limit ${r.limit.pattern}: ${r.limit.limitedOut.links.length} link(s) and ${r.limit.limitedOut.pairs.length} mesh pair(s) not verified\n` : ""}`,
     );
   return r.entries.every((e) => e.status === "secured") ? EXIT.ok : EXIT.problems;
 }
@@ -186,13 +193,52 @@ function emit(file: string | undefined, text: string, out: Out): void {
   else out.write(text);
 }
 
-/** `linkcrypt metrics INVENTORY [--verify verify.json] [--format prometheus|graphite] [--json]`. */
-export function runMetrics(
+export interface MetricsCliOptions {
+  format?: string;
+  verify?: string;
+  prefix?: string;
+  maxEvidenceAge?: string;
+  json?: boolean;
+  profiles: string[];
+  /** The state store to read key times from (runMetricsWithState); else the inventory's own `state:` block. */
+  state?: string;
+  stateDir?: string;
+  stateKey?: string;
+  secrets?: string;
+}
+
+/**
+ * `linkcrypt metrics INVENTORY [--verify verify.json] [--format prometheus|graphite] [--json]`. Key ages that need
+ * no state store (a `file:` PSK master's mtime) are included; runMetricsWithState adds those the store keeps.
+ */
+export function runMetrics(file: string, o: MetricsCliOptions, out: Out, err: Out = { write: () => undefined }): number {
+  return metricsWith(file, o, out, err, (plan, inv) => fileKeyStamps(plan, inv));
+}
+
+/**
+ * The same, with the key times the state store keeps (MACsec CAKs, `state:` PSK masters, rotations in the journal),
+ * from --state or the inventory's `state:` block. The store is only read.
+ */
+export async function runMetricsWithState(
   file: string,
-  o: { format?: string; verify?: string; prefix?: string; maxEvidenceAge?: string; json?: boolean; profiles: string[] },
+  o: MetricsCliOptions,
   out: Out,
   err: Out = { write: () => undefined },
-): number {
+): Promise<number> {
+  const l = loadAll(file, o.profiles);
+  const plan = planFromLoaded(l);
+  const inv = l.data as Inventory | undefined;
+  if (!plan || !inv || (!o.state && !o.stateDir && !inv.state)) return runMetrics(file, o, out, err);
+  const store = await openCliState(o, plan.inventory, cliAccess(o).secrets, err, { file, state: inv.state });
+  try {
+    const stamps = await keyStamps(plan, inv, store);
+    return metricsWith(file, o, out, err, () => stamps);
+  } finally {
+    await store.close();
+  }
+}
+
+function metricsWith(file: string, o: MetricsCliOptions, out: Out, err: Out, stamps: (plan: Plan, inv: Inventory) => KeyStamp[]): number {
   const format = o.format ?? "prometheus";
   if (format !== "prometheus" && format !== "graphite") throw new UsageError(`--format must be prometheus or graphite, got "${format}"`);
   if (o.json && o.format) throw new UsageError(`--json prints the samples as JSON; it cannot be combined with --format ${o.format}`);
@@ -208,7 +254,13 @@ export function runMetrics(
     ? readVerifyFile(o.verify, { name: plan.inventory, digest: plan.inputs.inventoryDigest }, { now, maxAgeHours: maxAge })
     : undefined;
   for (const w of v?.provenance.warnings ?? []) err.write(`warning: ${w}\n`);
-  const samples = collectSamples(plan, v?.verify, [], v ? { collectedAt: v.provenance.collectedAt, now } : undefined);
+  // The same code as serve's /metrics: collectSamples, with key times aged now.
+  const samples = collectSamples(
+    plan,
+    v?.verify,
+    agesAt(stamps(plan, l.data as Inventory), now.getTime()),
+    v ? { collectedAt: v.provenance.collectedAt, now } : undefined,
+  );
   // --json: the same samples as data, {inventory, samples: [{name, help, type, labels, value}]}.
   if (o.json) out.write(json({ inventory: plan.inventory, samples }));
   else

@@ -14,11 +14,15 @@ export interface DiscoverOptions extends AccessOptions {
   limits: LimiterOptions;
   now: () => Date;
   onProgress?: (device: string, ok: boolean, done: number, total: number) => void;
+  /** `--limit`: only these devices are contacted; the others are listed in `limitedOut`, not in the facts. */
+  only?: ReadonlySet<string>;
 }
 
 export interface DiscoverResult {
   facts: FactsFile;
   skipped: { device: string; why: string }[];
+  /** Devices `--limit` left out (never contacted). */
+  limitedOut: string[];
 }
 
 export async function discover(inv: Inventory, profiles: ProfileSet, o: DiscoverOptions): Promise<DiscoverResult> {
@@ -26,7 +30,9 @@ export async function discover(inv: Inventory, profiles: ProfileSet, o: Discover
   const limiter = new DeviceLimiter(o.limits);
   const devices: FactsFile["devices"] = {};
   const skipped: DiscoverResult["skipped"] = [];
+  const limitedOut = o.only ? inv.devices.filter((d) => !o.only!.has(d.name)).map((d) => d.name) : [];
   const managed = inv.devices.filter((d) => {
+    if (o.only && !o.only.has(d.name)) return false;
     if (!d.management) skipped.push({ device: d.name, why: "no management address" });
     // `local` hosts are reached only through their VICI socket (the lab's namespaces): there is no shell to ask.
     else if (d.management.transport === "local")
@@ -72,5 +78,5 @@ export async function discover(inv: Inventory, profiles: ProfileSet, o: Discover
       .sort()
       .map((k) => [k, devices[k]!]),
   );
-  return { facts: { format: FACTS_FORMAT, version: 1, inventory: inv.name ?? "inventory", devices: sorted }, skipped };
+  return { facts: { format: FACTS_FORMAT, version: 1, inventory: inv.name ?? "inventory", devices: sorted }, skipped, limitedOut };
 }

@@ -5,7 +5,8 @@ import { driverFor, type AccessOptions } from "../devices/device-access.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import type { ProfileSet } from "../model/load-profiles.js";
 import type { HostAccess } from "../mesh/host-access.js";
-import { verifyMesh, type MeshException } from "../mesh/operations.js";
+import { espPairs, verifyMesh, type MeshException } from "../mesh/operations.js";
+import { type LimitScope, selectPairs } from "../discover/limit-targets.js";
 import type { LinkPlan, Plan } from "../planner/plan-types.js";
 import { SshPool } from "../transport/ssh.js";
 
@@ -51,6 +52,8 @@ export interface VerifyReport {
   }[];
   /** `mesh down --clear` exceptions in force when verify ran (who, when, why, which hosts). */
   exceptions?: MeshException[];
+  /** `--limit`: the pattern, and the links and mesh pairs it left out (not verified, not in `entries`). */
+  limit?: { pattern: string; limitedOut: { links: string[]; pairs: string[] } };
 }
 
 function combine(states: (LinkSecurityState | undefined)[]): VerifyStatus {
@@ -65,7 +68,14 @@ export async function verifyInventory(
   plan: Plan,
   inv: Inventory,
   profiles: ProfileSet,
-  o: { access: AccessOptions; meshHosts: (mesh: string) => HostAccess[]; now: () => Date },
+  o: {
+    access: AccessOptions;
+    /** How to reach a mesh's members; with `only`, just those hosts. */
+    meshHosts: (mesh: string, only?: ReadonlySet<string>) => HostAccess[];
+    now: () => Date;
+    /** `--limit`: verify only the links and pairs it selects, and contact only their devices and hosts. */
+    limit?: LimitScope;
+  },
 ): Promise<VerifyReport> {
   const pool = new SshPool();
   const at = () => o.now().toISOString();
@@ -136,10 +146,23 @@ export async function verifyInventory(
       observedAt: at(),
     };
   };
+  const limitedLinks: string[] = [];
+  const limitedPairs: string[] = [];
+  const links = plan.links.filter((l) => {
+    const keep = !o.limit || o.limit.selection.links.has(l.name);
+    if (!keep) limitedLinks.push(l.name);
+    return keep;
+  });
   try {
-    entries.push(...(await Promise.all(plan.links.map(linkEntry))));
+    entries.push(...(await Promise.all(links.map(linkEntry))));
     for (const m of plan.meshes) {
-      const hosts = o.meshHosts(m.name);
+      // With --limit: the selected pairs, and only their two hosts are contacted (a pair is judged from both ends).
+      const pairs = o.limit ? selectPairs(o.limit, inv, espPairs(m)) : undefined;
+      if (pairs) for (const [a, b] of espPairs(m)) if (!pairs.has(`${a}~${b}`)) limitedPairs.push(`${m.name}:${a}~${b}`);
+      if (pairs && pairs.size === 0) continue;
+      const only = pairs ? new Set([...pairs].flatMap((p) => p.split("~"))) : undefined;
+      const hosts = o.meshHosts(m.name, only);
+      const inScope = (f: { a: string; b: string }) => !pairs || pairs.has(`${f.a}~${f.b}`) || pairs.has(`${f.b}~${f.a}`);
       const r = await verifyMesh(m, hosts).catch((e: Error) => ({
         findings: [],
         errors: [{ host: "*", error: e.message }],
@@ -148,7 +171,7 @@ export async function verifyInventory(
         exceptions: [] as MeshException[],
       }));
       exceptions.push(...r.exceptions);
-      for (const f of r.findings)
+      for (const f of r.findings.filter(inScope))
         entries.push({
           kind: "pair",
           name: `${m.name}:${f.a}~${f.b}`,
@@ -199,5 +222,6 @@ export async function verifyInventory(
     entries,
     hosts: hostStats,
     ...(exceptions.length ? { exceptions } : {}),
+    ...(o.limit ? { limit: { pattern: o.limit.limit.source, limitedOut: { links: limitedLinks, pairs: limitedPairs } } } : {}),
   };
 }
