@@ -3,6 +3,7 @@ import { UsageError, InputError } from "../errors.js";
 import { hasErrors } from "../model/diagnostics.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import type { ProfileSet } from "../model/load-profiles.js";
+import { keyStamps } from "../metrics/key-ages.js";
 import { startHttp } from "../serve/http.js";
 import { backendLeadership } from "../serve/leader.js";
 import { streamLogger } from "../serve/log.js";
@@ -73,14 +74,7 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
           ? `${file} changed (digest ${now.inputs.inventoryDigest.slice(0, 19)}…, running ${loadedDigest.slice(0, 19)}…): run linkcrypt plan and apply, then SIGHUP`
           : undefined;
       },
-      keyAges: async () => {
-        const out: { key: string; kind: string; seconds: number }[] = [];
-        for (const link of plan.links.filter((x) => x.method === "macsec")) {
-          const at = await journalRef?.secretCreatedAt(`macsec/${link.name}`);
-          if (at) out.push({ key: link.name, kind: "macsec-cak", seconds: Math.max(0, Math.round((Date.now() - Date.parse(at)) / 1000)) });
-        }
-        return out;
-      },
+      keyAges: () => keyStamps(plan, inv, journalRef),
       verify: () =>
         verifyInventory(plan, inv, p, {
           access,

@@ -13,6 +13,8 @@ export interface Sample {
   value: number;
 }
 
+const PAIR_STATES: string[] = ["secured", "degraded", "unsecured", "unknown"];
+
 export function collectSamples(
   plan: Plan,
   verify?: VerifyReport,
@@ -38,6 +40,7 @@ export function collectSamples(
     });
   }
   const v = new Map((verify?.entries ?? []).map((e) => [e.name, e]));
+  const encryptors = new Map<string, number>();
   for (const l of plan.links) {
     const st = v.get(l.name)?.status ?? "not-verified";
     for (const s of ["secured", "degraded", "unsecured", "unknown", "not-verified"])
@@ -59,33 +62,50 @@ export function collectSamples(
     if (age !== undefined)
       out.push({
         name: "linkcrypt_key_age_seconds",
-        help: "age of the key in use",
+        help: KEY_AGE_HELP,
         type: "gauge",
         labels: { key: l.name, kind: l.method },
         value: age,
       });
+    // Each L1 encryptor's own key age, as it reported it (a link's figure above is the older of its two ends).
+    if (l.method === "l1")
+      for (const end of v.get(l.name)?.ends ?? [])
+        if (end.keyAgeSeconds !== undefined && !encryptors.has(end.device)) encryptors.set(end.device, end.keyAgeSeconds);
   }
+  for (const [device, seconds] of [...encryptors].sort(([a], [b]) => (a < b ? -1 : 1)))
+    out.push({
+      name: "linkcrypt_key_age_seconds",
+      help: KEY_AGE_HELP,
+      type: "gauge",
+      labels: { key: device, kind: "encryptor" },
+      value: seconds,
+    });
   for (const m of plan.meshes) {
     out.push({
-      name: "linkcrypt_mesh_pairs",
-      help: "pairs the plan protects with ESP or exempts",
+      name: "linkcrypt_mesh_planned_pairs",
+      help: "pairs of the mesh the plan protects with ESP or exempts",
       type: "gauge",
-      labels: { mesh: m.name, status: "planned" },
+      labels: { mesh: m.name },
       value: m.pairs,
     });
-    const pairs = (verify?.entries ?? []).filter((e) => e.kind === "pair" && e.name.startsWith(`${m.name}:`));
-    for (const s of ["secured", "degraded", "unsecured", "unknown"])
-      if (pairs.length)
-        out.push({
-          name: "linkcrypt_mesh_pairs",
-          help: "pairs the plan protects with ESP or exempts",
-          type: "gauge",
-          labels: { mesh: m.name, status: s },
-          value: pairs.filter((p) => p.status === s).length,
-        });
+    // A host's unreadable entry (`mesh:host`, no `~`) is not a pair: only pairs are counted.
+    const pairs = (verify?.entries ?? []).filter((e) => e.kind === "pair" && e.name.startsWith(`${m.name}:`) && e.name.includes("~"));
+    // Each planned pair in exactly one status (not-verified: planned pairs verify has no entry for), so
+    // sum by (mesh) (linkcrypt_mesh_pairs) is the planned pairs, never more.
+    const counted = Object.fromEntries(PAIR_STATES.map((s) => [s, 0])) as Record<string, number>;
+    for (const p of pairs) counted[PAIR_STATES.includes(p.status) ? p.status : "unknown"]!++;
+    counted["not-verified"] = Math.max(0, m.pairs - pairs.length);
+    for (const s of [...PAIR_STATES, "not-verified"])
+      out.push({
+        name: "linkcrypt_mesh_pairs",
+        help: "the mesh's pairs by status, each pair in exactly one status (not-verified: no verify evidence for it), so the sum over status is the planned pairs",
+        type: "gauge",
+        labels: { mesh: m.name, status: s },
+        value: counted[s]!,
+      });
     // One-hot per verified pair (a host's unreadable entry `mesh:host` has no `~` and is not a pair).
-    for (const p of pairs.filter((x) => x.name.includes("~")))
-      for (const s of ["secured", "degraded", "unsecured", "unknown"])
+    for (const p of pairs)
+      for (const s of PAIR_STATES)
         out.push({
           name: "linkcrypt_pair_status",
           help: "1 for the mesh pair's current status (from verify), 0 otherwise",
@@ -128,13 +148,16 @@ export function collectSamples(
   for (const k of keyAges)
     out.push({
       name: "linkcrypt_key_age_seconds",
-      help: "age of the key in use",
+      help: KEY_AGE_HELP,
       type: "gauge",
       labels: { key: k.key, kind: k.kind },
       value: k.seconds,
     });
   return out;
 }
+
+const KEY_AGE_HELP =
+  "age of the key in use, seconds, by kind: macsec and l1 (a link's, as its devices report it), encryptor (one L1 encryptor's), macsec-cak (the CAK's time in the state store), mesh-psk-master (a PSK mesh's master: state store, file mtime or last rotation in the journal)";
 
 const escLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
 

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { agesAt } from "../metrics/key-ages.js";
 import { collectSamples, prometheusText, type Sample } from "../metrics/metrics.js";
 import type { ProfileSet } from "../model/load-profiles.js";
 import { toolIdentity } from "../report/provenance.js";
@@ -125,7 +126,12 @@ export function serveSamples(s: Snapshot, now: number): Sample[] {
 
 export function metricsText(s: Snapshot, now: number): string {
   const base = s.plan
-    ? collectSamples(s.plan, s.status, s.keyAges, s.status ? { collectedAt: s.status.observedAt, now: new Date(now) } : undefined)
+    ? collectSamples(
+        s.plan,
+        s.status,
+        agesAt(s.keyAges, now),
+        s.status ? { collectedAt: s.status.observedAt, now: new Date(now) } : undefined,
+      )
     : [];
   return prometheusText([...base, ...serveSamples(s, now)]);
 }

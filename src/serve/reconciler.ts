@@ -8,6 +8,7 @@ import { saTableFromVici, type HostSaTable } from "../mesh/sa-table.js";
 import type { MeshPlan, Plan } from "../planner/plan-types.js";
 import type { ViciClient, ViciMessage } from "../transport/vici.js";
 import type { VerifyReport, VerifyStatus } from "../verify/verify.js";
+import type { KeyStamp } from "../metrics/key-ages.js";
 import type { Leadership } from "./leader.js";
 import { newCid, type Logger } from "./log.js";
 
@@ -53,8 +54,8 @@ export interface ServeTarget {
   meshes: { mesh: MeshPlan; hosts: HostAccess[] }[];
   /** A full verify (links and pairs), the same as `linkcrypt verify --json`. */
   verify(): Promise<VerifyReport>;
-  /** Ages of the keys the state store holds (MACsec CAKs), for the metrics. */
-  keyAges?(): Promise<{ key: string; kind: string; seconds: number }[]>;
+  /** When the keys linkcrypt keeps were made (MACsec CAKs, PSK mesh masters), for the key-age metrics. */
+  keyAges?(): Promise<KeyStamp[]>;
   /** Why the inventory on disk no longer matches the loaded plan ("plan pending"), if it does not. Never applied. */
   planPending?(): string | undefined;
   close?(): Promise<void>;
@@ -214,7 +215,8 @@ export interface Snapshot {
   lastOk: { kind: "link" | "pair" | "device"; name: string; at: number }[];
   watching: { host: string; connected: boolean }[];
   leaderHolder?: string;
-  keyAges: { key: string; kind: string; seconds: number }[];
+  /** Creation times, so each scrape reports the age at that moment. */
+  keyAges: KeyStamp[];
   /** The inventory changed on disk since it was loaded: a new plan waits (serve never applies it; SIGHUP loads it). */
   planPending?: string;
 }

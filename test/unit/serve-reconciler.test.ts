@@ -251,11 +251,16 @@ describe("serve metrics text", () => {
       counters: { repairs: { repaired: 2 }, failures: {}, breakerTrips: {}, events: { "child-updown": 4 }, reconnects: 0 },
       lastOk: [{ kind: "pair" as const, name: "m:h1~h2", at: 5000 }],
       watching: [{ host: "h1", connected: true }],
-      keyAges: [{ key: "l1", kind: "macsec-cak", seconds: 86400 }],
+      keyAges: [
+        { key: "l1", kind: "macsec-cak" as const, createdAtMs: 10_000 - 86_400_000, source: "state" as const },
+        { key: "m", kind: "mesh-psk-master" as const, createdAtMs: 4_000, source: "journal" as const },
+      ],
       planPending: "inventory.yaml changed",
     };
     const text = metricsText(snap, 10_000);
+    // Aged at the scrape (now = 10 s), not when the stamps were read.
     expect(text).toMatch(/^linkcrypt_key_age_seconds\{key="l1",kind="macsec-cak"\} 86400$/m);
+    expect(text).toMatch(/^linkcrypt_key_age_seconds\{key="m",kind="mesh-psk-master"\} 6$/m);
     expect(text).toMatch(/^linkcrypt_serve_plan_pending\{inventory="inv"\} 1$/m);
     expect(text).toMatch(/^linkcrypt_serve_repairs_total\{inventory="inv",result="repaired"\} 2$/m);
     expect(text).toMatch(/^linkcrypt_pair_status\{mesh="m",pair="h1~h2",status="secured"\} 1$/m);
