@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,7 +10,7 @@ import { SshConnection } from "../../src/transport/ssh.js";
 import { cli } from "../cli-run.js";
 import { profiles } from "../helpers.js";
 import { stateJournal } from "../lab/state.js";
-import { MARKER, MARKER_HEX } from "./wire.js";
+import { Capture, countMatching, MARKER_HEX, markerIn } from "./wire.js";
 
 /**
  * A MACsec link that MKA really secures (issue 9, section 2): two QEMU VM "switches" on Debian's 6.12 kernel, their
@@ -88,38 +88,17 @@ async function ping(from: "sw1" | "sw2", to: "sw1" | "sw2", count = 5): Promise<
 }
 
 /** A capture of every frame on the lab bridge (not only IP: MACsec and EAPOL are their own EtherTypes). */
-class BridgeCapture {
-  private p: ChildProcess | undefined;
-  constructor(readonly file: string) {}
-  async start(): Promise<void> {
-    const p = spawn("ip", ["netns", "exec", lab.netns, "tcpdump", "-i", "br0", "-U", "-n", "-s", "256", "-w", this.file], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    this.p = p;
-    await new Promise<void>((resolve, reject) => {
-      let err = "";
-      const t = setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 10_000);
-      p.stderr!.on("data", (d: Buffer) => {
-        err += d.toString();
-        if (err.includes("listening on")) clearTimeout(t), resolve();
-      });
-    });
+class BridgeCapture extends Capture {
+  constructor(file: string) {
+    super(lab.netns, file, { filter: [], snaplen: 256 });
   }
-  async stop(): Promise<{ macsec: number; eapol: number; clearIcmp: number; markerSeen: boolean }> {
-    const p = this.p!;
-    await new Promise((r) => setTimeout(r, 1000));
-    const done = new Promise((r) => p.on("exit", r));
-    p.kill("SIGINT");
-    await done;
-    const count = (filter: string) =>
-      (spawnSync("tcpdump", ["-nn", "-r", this.file, filter], { encoding: "utf8", maxBuffer: 64 << 20 }).stdout ?? "")
-        .split("\n")
-        .filter(Boolean).length;
+  async frames(): Promise<{ macsec: number; eapol: number; clearIcmp: number; markerSeen: boolean }> {
+    await this.end();
     return {
-      macsec: count("ether proto 0x88e5"),
-      eapol: count("ether proto 0x888e"),
-      clearIcmp: count("icmp and net 10.78.0.0/24"),
-      markerSeen: readFileSync(this.file).includes(Buffer.from(MARKER)),
+      macsec: countMatching(this.file, "ether proto 0x88e5"),
+      eapol: countMatching(this.file, "ether proto 0x888e"),
+      clearIcmp: countMatching(this.file, "icmp and net 10.78.0.0/24"),
+      markerSeen: markerIn(this.file),
     };
   }
 }
@@ -192,7 +171,7 @@ describe("a MACsec link that MKA secures, on real kernels (linux-macsec driver, 
     for (const vm of ["sw1", "sw2"] as const) await sh(vm, `ip addr add ${IP[vm]}/24 dev lcs-mesh0 2>/dev/null; ip link set lcs-mesh0 up`);
     expect(await ping("sw1", "sw2")).toBe(5);
     expect(await ping("sw2", "sw1")).toBe(5);
-    const wire = await cap.stop();
+    const wire = await cap.frames();
     figures.applyWireMacsecFrames = wire.macsec;
     expect(wire.macsec).toBeGreaterThanOrEqual(20);
     expect(wire.eapol).toBeGreaterThan(0); // MKPDUs (EAPOL-MKA) crossed the bridge
@@ -345,7 +324,7 @@ describe("a MACsec link that MKA secures, on real kernels (linux-macsec driver, 
         "--json",
       );
       figures.filteredApplySeconds = (Date.now() - t0) / 1000;
-      const wire = await cap.stop();
+      const wire = await cap.frames();
       expect(a.code, a.out + a.err).toBe(1);
       expect(a.out).toMatch(/did not report secured within 30000 ms .*no MKA peer.*both ends rolled back/);
       expect(wire.eapol).toBe(0); // the bridge dropped every MKPDU

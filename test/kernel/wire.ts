@@ -25,17 +25,24 @@ export interface WireSummary {
   markerSeen: boolean;
 }
 
+export interface CaptureOptions {
+  /** tcpdump filter words (default ["ip"]; [] takes every frame: MACsec and EAPOL are their own EtherTypes). */
+  filter?: string[];
+  /** Bytes kept of each packet (default 512). */
+  snaplen?: number;
+}
+
 export class Capture {
   private proc: ChildProcess | undefined;
   constructor(
     private readonly netns: string,
     readonly file: string,
+    private readonly opts: CaptureOptions = {},
   ) {}
 
   async start(): Promise<void> {
-    const p = spawn("ip", ["netns", "exec", this.netns, "tcpdump", "-i", "br0", "-U", "-n", "-s", "512", "-w", this.file, "ip"], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
+    const args = ["netns", "exec", this.netns, "tcpdump", "-i", "br0", "-U", "-n", "-s", String(this.opts.snaplen ?? 512), "-w", this.file];
+    const p = spawn("ip", [...args, ...(this.opts.filter ?? ["ip"])], { stdio: ["ignore", "ignore", "pipe"] });
     this.proc = p;
     await new Promise<void>((resolve, reject) => {
       let err = "";
@@ -51,16 +58,32 @@ export class Capture {
     });
   }
 
-  async stop(): Promise<WireSummary> {
+  /** Stop capturing (after a second, for the last replies still on their way); the pcap stays in `file`. */
+  async end(): Promise<void> {
     const p = this.proc;
     if (p && p.exitCode === null) {
-      await new Promise((r) => setTimeout(r, 1000)); // the last replies are still on their way
+      await new Promise((r) => setTimeout(r, 1000));
       const done = new Promise((r) => p.on("exit", r));
       p.kill("SIGINT");
       await done;
     }
+  }
+
+  async stop(): Promise<WireSummary> {
+    await this.end();
     return summarize(this.file);
   }
+}
+
+/** How many captured packets match a tcpdump filter expression. */
+export function countMatching(file: string, filter: string): number {
+  const r = spawnSync("tcpdump", ["-nn", "-r", file, filter], { encoding: "utf8", maxBuffer: 64 << 20 });
+  return (r.stdout ?? "").split("\n").filter(Boolean).length;
+}
+
+/** Whether the ping marker's bytes appear anywhere in a capture (only a cleartext payload carries them). */
+export function markerIn(file: string): boolean {
+  return readFileSync(file).includes(Buffer.from(MARKER));
 }
 
 export function summarize(file: string, subnet = "10.77.0."): WireSummary {
@@ -68,13 +91,12 @@ export function summarize(file: string, subnet = "10.77.0."): WireSummary {
   const lines = (r.stdout ?? "").split("\n").filter(Boolean);
   const between = (l: string) =>
     new RegExp(`IP ${subnet.replace(/\./g, "\\.")}\\d+(\\.\\d+)? > ${subnet.replace(/\./g, "\\.")}\\d+`).test(l);
-  const raw = readFileSync(file);
   return {
     lines,
     esp: lines.filter((l) => between(l) && /: ESP\(spi=/.test(l) && !/UDP-encap/.test(l)).length,
     udpEncapEsp: lines.filter((l) => /UDP-encap: ESP/.test(l)).length,
     clearIcmp: lines.filter((l) => between(l) && /ICMP/.test(l) && !/udp port (500|4500) unreachable/.test(l)),
     ikePortUnreachable: lines.filter((l) => between(l) && /ICMP .*udp port (500|4500) unreachable/.test(l)),
-    markerSeen: raw.includes(Buffer.from(MARKER)),
+    markerSeen: markerIn(file),
   };
 }
