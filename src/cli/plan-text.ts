@@ -33,6 +33,13 @@ export function planText(plan: Plan): string {
   return parts.join("\n");
 }
 
+/** The ESP sequence-number decision of a pair class: ESN, a packet-count rekey, or plain 32-bit numbers. */
+export function sequenceText(c: { esn: boolean; rekeyPackets: number | null }): string {
+  if (c.esn) return "ESN";
+  if (c.rekeyPackets !== null) return `rekey@${c.rekeyPackets}pkt`;
+  return "32-bit";
+}
+
 function meshText(m: MeshPlan): string {
   const lines: string[] = [];
   lines.push(
@@ -43,7 +50,7 @@ function meshText(m: MeshPlan): string {
   );
   lines.push(
     formatTable(
-      ["class", "hosts", "path", "pairs", "method", "cipher", "side A", "side B", "inner MTU", "MSS"],
+      ["class", "hosts", "path", "pairs", "method", "cipher", "seq", "side A", "side B", "inner MTU", "MSS"],
       m.pairClasses.map((c) => [
         c.id,
         `${c.hostClasses[0]}~${c.hostClasses[1]}`,
@@ -51,6 +58,7 @@ function meshText(m: MeshPlan): string {
         String(c.pairs),
         c.method,
         c.cipher ?? "-",
+        sequenceText(c),
         c.sides?.[0].decision ?? "-",
         c.sides?.[1].decision ?? "-",
         c.mtu ? String(c.mtu.maxInnerMtu) : "-",
