@@ -75,7 +75,7 @@ process.stdout.write(
   `${JSON.stringify({
     bench: "plan-with-facts",
     hosts,
-    sites: fleet.sites instanceof Array ? fleet.sites.length : sites,
+    sites: Array.isArray(fleet.sites) ? fleet.sites.length : sites,
     links,
     facts: variation,
     ...(aesHidden ? { aesHidden } : {}),

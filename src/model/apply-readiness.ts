@@ -33,9 +33,9 @@ export function checkApplyReadiness(inv: Inventory, profiles: ProfileSet, plan: 
       seen.add(name);
       const i = inv.devices.findIndex((d) => d.name === name);
       const d = inv.devices[i];
-      if (!d || d.kind !== "l1-encryptor") continue;
+      if (d?.kind !== "l1-encryptor") continue;
       const p = profiles.l1.get(d.profile);
-      if (!p || p.driver !== "l1-snmp") continue;
+      if (p?.driver !== "l1-snmp") continue;
       const missing = [
         ...(p.snmp?.base ? [] : ["snmp.base"]),
         ...L1_WRITES.filter((k) => !p.snmp?.oids[k]).map((k) => `snmp.oids.${k}`),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { host, messages, plan, port, sw, twoSite } from "../helpers.js";
+import { host, messages, plan, port, twoSite } from "../helpers.js";
 
 const enc = (name: string, site: string, profile = "thales-cn9120") => ({ name, kind: "l1-encryptor", site, profile });
 

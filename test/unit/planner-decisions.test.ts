@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { cli } from "../cli-run.js";
-import { host, messages, plan, port, sw, twoSite } from "../helpers.js";
+import { host, messages, plan, twoSite } from "../helpers.js";
 import { profiles } from "../helpers.js";
 import { decidePair, hostTraits } from "../../src/planner/decide-pair.js";
 import { load } from "../helpers.js";

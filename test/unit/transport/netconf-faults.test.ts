@@ -2,7 +2,7 @@ import { Duplex } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { ConnectError, ProtocolError, TimeoutError } from "../../../src/errors.js";
 import { encodeMessage } from "../../../src/transport/netconf/framing.js";
-import { NetconfRpcError, NetconfSession } from "../../../src/transport/netconf/client.js";
+import { type NetconfRpcError, NetconfSession } from "../../../src/transport/netconf/client.js";
 
 /** In-process fake NETCONF peer for fault injection: it answers each client message with what `reply` returns. */
 function fakePeer(reply: (msg: string, n: number) => Buffer | string | undefined, hello = helloMsg(true)) {
@@ -38,7 +38,7 @@ const ok = (msg: string) =>
 describe("transport: netconf-client faults (in-process fake peer)", () => {
   it("a reply whose message-id does not match is a protocol error naming device and operation", async () => {
     const nc = await NetconfSession.open(
-      fakePeer((m, i) => (i === 0 ? undefined : encodeMessage('<rpc-reply message-id="999"><ok/></rpc-reply>', "chunked"))),
+      fakePeer((_m, i) => (i === 0 ? undefined : encodeMessage('<rpc-reply message-id="999"><ok/></rpc-reply>', "chunked"))),
       { device: "sw9" },
     );
     const e = await nc.lock("candidate").catch((x: unknown) => x);
@@ -51,7 +51,7 @@ describe("transport: netconf-client faults (in-process fake peer)", () => {
 
   it("garbled chunk framing is a protocol error, and nothing after it is trusted", async () => {
     const nc = await NetconfSession.open(
-      fakePeer((m, i) => (i === 0 ? undefined : "\n#12x\n<rpc-reply/>\n##\n")),
+      fakePeer((_m, i) => (i === 0 ? undefined : "\n#12x\n<rpc-reply/>\n##\n")),
       { device: "sw9" },
     );
     const e = await nc.getConfig("running").catch((x: unknown) => x);
@@ -61,7 +61,7 @@ describe("transport: netconf-client faults (in-process fake peer)", () => {
 
   it("an oversized message is refused", async () => {
     const nc = await NetconfSession.open(
-      fakePeer((m, i) => (i === 0 ? undefined : `\n#${5_000_000}\n`)),
+      fakePeer((_m, i) => (i === 0 ? undefined : `\n#${5_000_000}\n`)),
       { device: "sw9", maxMessageBytes: 1_000_000 },
     );
     await expect(nc.get()).rejects.toThrowError(/exceeds the 1000000-byte limit/);
@@ -69,7 +69,7 @@ describe("transport: netconf-client faults (in-process fake peer)", () => {
 
   it("a truncated reply followed by a closed channel is a connect error, not a hang", async () => {
     let peer: Duplex | undefined;
-    peer = fakePeer((m, i) => {
+    peer = fakePeer((_m, i) => {
       if (i === 0) return undefined;
       setTimeout(() => peer!.destroy(), 20);
       return "\n#100\n<rpc-reply message";
