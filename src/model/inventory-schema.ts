@@ -21,8 +21,13 @@ const Mtu = z.number().int().min(68).max(65535);
 
 export const SecretRef = z
   .string()
-  .regex(/^(env|file|secrets):\S+$/, 'a secret reference is "env:VAR", "file:/path" or "secrets:key" (never the secret itself)')
-  .describe('Where the secret lives: "env:VAR", "file:/path" or "secrets:key" in the secrets file.');
+  .regex(
+    /^((env|file|secrets):\S+|cmd:\s*\S.*)$/,
+    'a secret reference is "env:VAR", "file:/path", "secrets:key" or "cmd:COMMAND ARGS" (never the secret itself)',
+  )
+  .describe(
+    'Where the secret lives: "env:VAR", "file:/path", "secrets:key" in the secrets file, or "cmd:COMMAND ARGS", what a command prints (vault, sops; run without a shell).',
+  );
 
 const Credentials = z.strictObject({
   username: z.string().optional(),
