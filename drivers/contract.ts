@@ -1,3 +1,4 @@
+import type { ZodType } from "zod";
 import type { MacsecSuiteId } from "../src/crypto/macsec-suites.js";
 import type { SnmpSession } from "../src/transport/snmp.js";
 import type { SshConnection } from "../src/transport/ssh.js";
@@ -135,3 +136,41 @@ export interface DriverContext {
 }
 
 export type DriverFactory = (ctx: DriverContext) => Driver;
+
+/**
+ * What a MACsec switch can be configured with, from what it said at discovery (facts), so that `plan --facts`
+ * refuses what the driver would refuse at apply.
+ */
+export interface MacsecDeviceLimits {
+  /** What the limits come from, for messages. */
+  source: string;
+  /** Suites the device can be set to; undefined = no restriction seen. */
+  suites?: MacsecSuiteId[];
+  /** false: the device's model has no leaf for the SCI, so a link that includes it cannot be configured. */
+  sciSettable: boolean;
+  /** Why no MACsec link can be configured on this device at all. */
+  blocked?: string;
+}
+
+/**
+ * What a driver folder exports as `descriptor` (drivers/<name>/index.ts), and all the core knows of it. The registry
+ * (drivers/registry.ts) is the list of these; profiles, validate and apply find a driver only through it.
+ */
+export interface DriverDescriptor {
+  /** The string profiles use (`driver: <name>`), and the folder's name. */
+  name: string;
+  /** The kind of device profile that may name this driver. */
+  kind: "switch" | "l1-encryptor" | "host";
+  create: DriverFactory;
+  /**
+   * The driver's own profile options, under `options:` in a device profile; `validate` checks them with this schema
+   * and names the profile file on an error. A driver without options uses an empty strict object.
+   */
+  optionsSchema: ZodType;
+  /** What the device calls each MACsec cipher suite; empty for a driver that does not do MACsec. */
+  suiteNames: Readonly<Partial<Record<MacsecSuiteId, string>>>;
+  /** Pure: the configuration the driver would send for a MACsec change, with the dialect's defaults (a preview). */
+  render?: (change: MacsecChange) => string;
+  /** Pure: what discovered facts say this device can be configured with (`plan --facts`). */
+  macsecLimits?: (facts: DeviceFacts) => MacsecDeviceLimits | undefined;
+}

@@ -1,10 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { CommitError, ProtocolError, UnsupportedError } from "../../src/errors.js";
-import { maskEosKeys, renderEosMacsec } from "../../src/render/eos-macsec.js";
+import { maskEosKeys, renderEosMacsec } from "./render.js";
 import type { SshConnection } from "../../src/transport/ssh.js";
 import type { ConfigChange, DeviceFacts, Driver, DriverFlags, LinkSecurityState } from "../contract.js";
 import type { DriverContext } from "../contract.js";
 import { parseShowMacSecurityInterface } from "./parsers/show-mac-security-interface.js";
+import type { DriverDescriptor } from "../contract.js";
+import { optionsSchema } from "./options.js";
+import { suiteNames } from "./suite-names.js";
 
 /**
  * `eos-macsec`: MACsec on Arista EOS over the SSH CLI. Changes are staged in a named configuration session
@@ -141,3 +144,13 @@ export function create(ctx: DriverContext): Driver {
     },
   };
 }
+
+/** What the registry knows of this driver (drivers/contract.ts). */
+export const descriptor: DriverDescriptor = {
+  name,
+  kind: "switch",
+  create,
+  optionsSchema,
+  suiteNames,
+  render: (c) => renderEosMacsec(c).join("\n"),
+};

@@ -1,5 +1,5 @@
-import type { MacsecChange } from "../../drivers/contract.js";
-import { macsecSuite } from "../crypto/macsec-suites.js";
+import type { MacsecChange } from "../contract.js";
+import { suiteName } from "./suite-names.js";
 
 /**
  * Pure: a MACsec change as Arista EOS configuration lines (3-space indents):
@@ -22,7 +22,7 @@ export function renderEosMacsec(c: MacsecChange): string[] {
   return [
     "mac security",
     `   profile ${p.name}`,
-    `      cipher ${macsecSuite(p.suite).names.eos}`,
+    `      cipher ${suiteName(p.suite)}`,
     ...keys,
     ...(k.retireCkns ?? []).map((ckn) => `      no key ${ckn}`),
     `      mka key-server priority ${p.keyServerPriority}`,

@@ -1,5 +1,5 @@
 import { UnsupportedError } from "../../src/errors.js";
-import { JUNOS_NAMESPACE, junosFamily, junosMacsecFilter, renderJunosMacsec, type JunosFamily } from "../../src/render/junos-macsec.js";
+import { JUNOS_NAMESPACE, junosFamily, junosMacsecFilter, renderJunosMacsec, type JunosFamily } from "./render.js";
 import { dataXml, NetconfRpcError } from "../../src/transport/netconf/client.js";
 import { children, childText, innerXml, parseXml } from "../../src/transport/netconf/xml.js";
 import type { ConfigChange, DeviceFacts, Driver, DriverFlags, LinkSecurityState } from "../contract.js";
@@ -7,6 +7,10 @@ import type { DriverContext } from "../contract.js";
 import { netconfFacts, netconfTransaction, notVerified } from "../shared/netconf-transaction.js";
 import type { NetconfSession } from "../../src/transport/netconf/client.js";
 import { parseShowSecurityMkaSessions } from "./parsers/show-security-mka-sessions.js";
+import type { DriverDescriptor } from "../contract.js";
+import { optionsSchema } from "./options.js";
+import { suiteNames } from "./suite-names.js";
+import { junosMacsecLimits } from "./limits.js";
 
 /**
  * `junos-macsec`: MACsec on Junos over NETCONF: `security macsec connectivity-association` with a static CAK and
@@ -128,3 +132,14 @@ export function create(ctx: DriverContext): Driver {
     },
   };
 }
+
+/** What the registry knows of this driver (drivers/contract.ts). */
+export const descriptor: DriverDescriptor = {
+  name,
+  kind: "switch",
+  create,
+  optionsSchema,
+  suiteNames,
+  render: (c) => renderJunosMacsec(c),
+  macsecLimits: junosMacsecLimits,
+};

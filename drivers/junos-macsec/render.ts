@@ -1,7 +1,7 @@
-import type { MacsecChange } from "../../drivers/contract.js";
-import { macsecSuite } from "../crypto/macsec-suites.js";
-import { UnsupportedError } from "../errors.js";
-import { escapeXml } from "../transport/netconf/xml.js";
+import type { MacsecChange } from "../contract.js";
+import { suiteName } from "./suite-names.js";
+import { UnsupportedError } from "../../src/errors.js";
+import { escapeXml } from "../../src/transport/netconf/xml.js";
 
 /**
  * Pure: a MACsec change as Junos configuration XML, following the CLI hierarchy
@@ -51,7 +51,7 @@ export function renderJunosMacsec(c: MacsecChange, namespace = JUNOS_NAMESPACE, 
   return [
     `<config xmlns="${NC}" xmlns:nc="${NC}"><configuration${namespace ? ` xmlns="${namespace}"` : ""}><security><macsec>`,
     `<connectivity-association nc:operation="replace"><name>${x(p.name)}</name>`,
-    family === "junos-ex" ? "" : `<cipher-suite>${macsecSuite(p.suite).names.junos}</cipher-suite>`,
+    family === "junos-ex" ? "" : `<cipher-suite>${suiteName(p.suite)}</cipher-suite>`,
     `<security-mode>static-cak</security-mode>`,
     `<pre-shared-key><ckn>${x(primary.ckn)}</ckn><cak>${x(primary.cak)}</cak></pre-shared-key>`,
     fallback ? `<fallback-key><ckn>${x(fallback.ckn)}</ckn><cak>${x(fallback.cak)}</cak></fallback-key>` : "",

@@ -2,6 +2,8 @@ import { CommitError, ProtocolError, UnsupportedError } from "../../src/errors.j
 import type { SnmpSession, Varbind } from "../../src/transport/snmp.js";
 import type { ConfigChange, DeviceFacts, Driver, DriverFlags, L1Change, LinkSecurityState } from "../contract.js";
 import type { DriverContext } from "../contract.js";
+import type { DriverDescriptor } from "../contract.js";
+import { optionsSchema } from "./options.js";
 
 /**
  * `l1-snmp`: a layer-1 encryptor described by its profile's SNMP OID map (`snmp.base` + `snmp.oids`), read and set
@@ -203,3 +205,12 @@ export function create(ctx: DriverContext): Driver {
     },
   };
 }
+
+/** What the registry knows of this driver (drivers/contract.ts). */
+export const descriptor: DriverDescriptor = {
+  name,
+  kind: "l1-encryptor",
+  create,
+  optionsSchema,
+  suiteNames: {},
+};

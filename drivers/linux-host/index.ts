@@ -7,6 +7,8 @@ import { parseProcCrypto } from "./parsers/proc-crypto.js";
 import { parseEthtoolFeatures, parseEthtoolInfo } from "./parsers/ethtool.js";
 import { parseStrongswanVersion } from "./parsers/strongswan-version.js";
 import { parseXfrmStat } from "./parsers/xfrm-stat.js";
+import type { DriverDescriptor } from "../contract.js";
+import { optionsSchema } from "./options.js";
 
 /**
  * `linux-host`: facts about a Linux host over SSH, for the planner: CPU AES features, the kernel's AEAD
@@ -108,3 +110,12 @@ export function create(ctx: DriverContext): Driver {
     },
   };
 }
+
+/** What the registry knows of this driver (drivers/contract.ts). */
+export const descriptor: DriverDescriptor = {
+  name,
+  kind: "host",
+  create,
+  optionsSchema,
+  suiteNames: {},
+};

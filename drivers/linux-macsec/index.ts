@@ -8,6 +8,9 @@ import { checkPortName, linuxMacsecOptions } from "./options.js";
 import { parseIpMacsecShow, type MacsecSecy } from "./parsers/ip-macsec-show.js";
 import { parseWpaCliStatus, type WpaMkaStatus } from "./parsers/wpa-cli-status.js";
 import { agentScript, maskCak, planPorts, type PortCandidate } from "./render.js";
+import type { DriverDescriptor } from "../contract.js";
+import { optionsSchema } from "./options.js";
+import { suiteNames } from "./suite-names.js";
 
 /**
  * `linux-macsec`: MACsec on a Linux switch or router (SONiC-like: the kernel's macsec driver keyed by wpa_supplicant's
@@ -304,3 +307,12 @@ export function create(ctx: DriverContext): Driver {
     },
   };
 }
+
+/** What the registry knows of this driver (drivers/contract.ts). */
+export const descriptor: DriverDescriptor = {
+  name,
+  kind: "switch",
+  create,
+  optionsSchema,
+  suiteNames,
+};

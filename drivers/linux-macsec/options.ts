@@ -1,3 +1,4 @@
+import { z } from "zod";
 import { UnsupportedError } from "../../src/errors.js";
 
 /**
@@ -66,3 +67,9 @@ export function checkPortName(name: string, device: string): string {
 export function bondName(port: string): string {
   return `lcs-${port}`.slice(0, 15);
 }
+
+/**
+ * The driver's own profile options under `options:`, checked by `validate`: none yet. What it reads sits in the
+ * profile's `linux:` block (above), which src/model/profile-schema.ts checks.
+ */
+export const optionsSchema = z.strictObject({});

@@ -6,19 +6,23 @@ import {
   openconfigMacsecFilter,
   renderOpenconfigMacsec,
   type OpenconfigNamespaces,
-} from "../../src/render/openconfig-macsec.js";
+} from "./render.js";
 import { dataXml } from "../../src/transport/netconf/client.js";
 import { children, childText, parseXml, type XmlNode } from "../../src/transport/netconf/xml.js";
 import type { ConfigChange, DeviceFacts, Driver, DriverFlags, LinkSecurityState } from "../contract.js";
 import type { DriverContext } from "../contract.js";
 import { netconfFacts, netconfTransaction, notVerified } from "../shared/netconf-transaction.js";
+import type { DriverDescriptor } from "../contract.js";
+import { optionsSchema } from "./options.js";
+import { suiteNames } from "./suite-names.js";
+import { openconfigMacsecLimits } from "./limits.js";
 
 /**
  * `openconfig-macsec`: MACsec over NETCONF on the openconfig-macsec / openconfig-keychain paths.
  * Uses the candidate datastore and confirmed commit (with a persist token, so a later session can still
  * confirm or cancel). Locks only the candidate: some servers cannot roll back a confirmed commit while the
  * session holds a lock on running. What it sends follows the module revisions in the device's hello
- * (src/render/openconfig-macsec.ts); a change the device's revision cannot express is refused before anything is sent.
+ * (render.ts); a change the device's revision cannot express is refused before anything is sent.
  */
 export const name = "openconfig-macsec";
 export const flags: DriverFlags = { writable: true, candidate: true, confirmedCommit: true, rollback: true, verifiedWrites: false };
@@ -233,3 +237,14 @@ export function create(ctx: DriverContext): Driver {
     },
   };
 }
+
+/** What the registry knows of this driver (drivers/contract.ts). */
+export const descriptor: DriverDescriptor = {
+  name,
+  kind: "switch",
+  create,
+  optionsSchema,
+  suiteNames,
+  render: (c) => renderOpenconfigMacsec(c),
+  macsecLimits: openconfigMacsecLimits,
+};

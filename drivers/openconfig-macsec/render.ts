@@ -1,7 +1,7 @@
-import type { MacsecChange } from "../../drivers/contract.js";
-import { macsecSuite } from "../crypto/macsec-suites.js";
-import { UnsupportedError } from "../errors.js";
-import { escapeXml } from "../transport/netconf/xml.js";
+import type { MacsecChange } from "../contract.js";
+import { suiteName } from "./suite-names.js";
+import { UnsupportedError } from "../../src/errors.js";
+import { escapeXml } from "../../src/transport/netconf/xml.js";
 
 /**
  * Pure: a MACsec change as an OpenConfig edit-config payload (openconfig-macsec + openconfig-keychain paths):
@@ -152,7 +152,7 @@ export function renderOpenconfigMacsec(
     `</keys></keychain></keychains>`,
     `<macsec xmlns="${ns.macsec}"><mka><policies><policy nc:operation="replace"><name>${x(p.name)}</name><config>`,
     `<name>${x(p.name)}</name><key-server-priority>${p.keyServerPriority}</key-server-priority>`,
-    `<macsec-cipher-suite>${macsecSuite(p.suite).names.openconfig}</macsec-cipher-suite>`,
+    `<macsec-cipher-suite>${suiteName(p.suite)}</macsec-cipher-suite>`,
     `${sci}<sak-rekey-interval>${rekey}</sak-rekey-interval>`,
     `</config></policy></policies></mka><interfaces>`,
     ...c.interfaces.map(

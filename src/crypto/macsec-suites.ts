@@ -1,6 +1,7 @@
 /**
  * MACsec cipher suites (IEEE 802.1AE, XPN from 802.1AEbw-2013) and the per-frame overhead they add:
- * SecTAG 8 bytes (16 with the SCI) + ICV 16 bytes = 24 or 32 bytes.
+ * SecTAG 8 bytes (16 with the SCI) + ICV 16 bytes = 24 or 32 bytes. What each device calls a suite is its driver's
+ * business: drivers/<name>/suite-names.ts.
  */
 export type MacsecSuiteId = "GCM-AES-128" | "GCM-AES-256" | "GCM-AES-XPN-128" | "GCM-AES-XPN-256";
 
@@ -9,8 +10,6 @@ export interface MacsecSuite {
   keyBits: 128 | 256;
   /** Extended packet numbering: 64-bit PN instead of 32-bit. */
   xpn: boolean;
-  /** Names other systems use: OpenConfig identity, Junos, Arista EOS, Linux `ip macsec`. */
-  names: { openconfig: string; junos: string; eos: string; linux: string };
 }
 
 export const MACSEC_SUITES: readonly MacsecSuite[] = [
@@ -18,25 +17,21 @@ export const MACSEC_SUITES: readonly MacsecSuite[] = [
     id: "GCM-AES-128",
     keyBits: 128,
     xpn: false,
-    names: { openconfig: "GCM_AES_128", junos: "gcm-aes-128", eos: "aes128-gcm", linux: "gcm-aes-128" },
   },
   {
     id: "GCM-AES-256",
     keyBits: 256,
     xpn: false,
-    names: { openconfig: "GCM_AES_256", junos: "gcm-aes-256", eos: "aes256-gcm", linux: "gcm-aes-256" },
   },
   {
     id: "GCM-AES-XPN-128",
     keyBits: 128,
     xpn: true,
-    names: { openconfig: "GCM_AES_XPN_128", junos: "gcm-aes-xpn-128", eos: "aes128-gcm-xpn", linux: "gcm-aes-xpn-128" },
   },
   {
     id: "GCM-AES-XPN-256",
     keyBits: 256,
     xpn: true,
-    names: { openconfig: "GCM_AES_XPN_256", junos: "gcm-aes-xpn-256", eos: "aes256-gcm-xpn", linux: "gcm-aes-xpn-256" },
   },
 ];
 

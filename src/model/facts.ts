@@ -1,10 +1,10 @@
-import { z } from "zod";
 import type { DeviceFacts } from "../../drivers/contract.js";
 import type { Diagnostic } from "./diagnostics.js";
 import { validateFactsFile } from "./facts-file.js";
 import type { Model, ModelHost } from "./model.js";
 import type { NicProfile } from "./profile-schema.js";
-import { macsecDeviceLimits, type MacsecDeviceLimits } from "../render/macsec-device-limits.js";
+import type { MacsecDeviceLimits } from "../../drivers/contract.js";
+import { macsecDeviceLimits } from "../../drivers/registry.js";
 
 /**
  * The facts file `discover` writes and `plan --facts` reads: what each device said about itself, or why it could
@@ -124,7 +124,7 @@ export function applyFacts(model: Model, facts: FactsFile): { model: Model; diag
     const kernelAlgorithms = Object.keys(hf.kernelAlgorithms).filter((a) => !a.startsWith("__"));
     hosts.set(name, { ...h, cpuFlags, kernelAlgorithms, strongswanVersion: hf.strongswanVersion, nic: { ...h.nic, profile: nicProfile } });
   }
-  for (const [name, f] of Object.entries(facts.devices))
+  for (const [name, _f] of Object.entries(facts.devices))
     if (!model.hosts.has(name) && !model.switches.has(name) && !model.l1s.has(name))
       note("info", "facts.unknown-device", name, "facts for a device that is not in the inventory; ignored");
   const meshes = model.meshes.map((m) => ({ ...m, hosts: m.hosts.map((h) => hosts.get(h.name)!) }));
@@ -134,7 +134,7 @@ export function applyFacts(model: Model, facts: FactsFile): { model: Model; diag
 
 /**
  * MACsec switches: what the device said (module revisions in its NETCONF hello, Junos product model) limits what
- * can be planned on it, by the same rules the drivers apply before sending (src/render/macsec-device-limits.ts):
+ * can be planned on it, by the same rules the drivers apply before sending (each driver's `macsecLimits`, through drivers/registry.ts):
  * suites it cannot be set to are taken off its ports, and a link that needs what the device cannot be told (the SCI
  * on openconfig-macsec before 1.2.0; any key on openconfig-keychain 0.3.0 and older) is an error naming both.
  */

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Driver, MacsecChange } from "../../drivers/contract.js";
 import { driverFactory, type DriverContext } from "../../drivers/registry.js";
 import { UnsupportedError } from "../../src/errors.js";
-import { openconfigDialect, renderOpenconfigMacsec } from "../../src/render/openconfig-macsec.js";
+import { openconfigDialect, renderOpenconfigMacsec } from "../../drivers/openconfig-macsec/render.js";
 import { dataXml, NetconfRpcError, NetconfSession } from "../../src/transport/netconf/client.js";
 import { SshConnection } from "../../src/transport/ssh.js";
 import { cli } from "../cli-run.js";

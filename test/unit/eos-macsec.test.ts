@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseShowMacSecurityInterface } from "../../drivers/eos-macsec/parsers/show-mac-security-interface.js";
-import { maskEosKeys, renderEosMacsec } from "../../src/render/eos-macsec.js";
+import { maskEosKeys, renderEosMacsec } from "../../drivers/eos-macsec/render.js";
 import type { MacsecChange } from "../../drivers/contract.js";
 
 describe("drivers: eos-macsec", () => {

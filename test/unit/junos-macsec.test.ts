@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseShowSecurityMkaSessions } from "../../drivers/junos-macsec/parsers/show-security-mka-sessions.js";
-import { renderJunosMacsec } from "../../src/render/junos-macsec.js";
-import { renderOpenconfigMacsec } from "../../src/render/openconfig-macsec.js";
+import { renderJunosMacsec } from "../../drivers/junos-macsec/render.js";
+import { renderOpenconfigMacsec } from "../../drivers/openconfig-macsec/render.js";
 import type { MacsecChange } from "../../drivers/contract.js";
 
 const change: MacsecChange = {
@@ -61,7 +61,7 @@ describe("render: golden payloads", () => {
 
 describe("Junos platform family", () => {
   it("maps product models to Juniper's schema families; EX leaves cipher-suite out and takes GCM-AES-128 only", async () => {
-    const { junosFamily, junosRefusal } = await import("../../src/render/junos-macsec.js");
+    const { junosFamily, junosRefusal } = await import("../../drivers/junos-macsec/render.js");
     expect(["ex4400-48f", "EX4300-48MP", "qfx5120-48ym", "srx345", "mx304", "ptx10001-36mr", undefined].map((m) => junosFamily(m))).toEqual(
       ["junos-ex", "junos-ex", "junos-qfx", "junos-es", "junos", "junos", "junos"],
     );

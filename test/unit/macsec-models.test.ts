@@ -8,9 +8,9 @@ import type { MacsecChange } from "../../drivers/contract.js";
 import type { MacsecSuiteId } from "../../src/crypto/macsec-suites.js";
 import { UnsupportedError } from "../../src/errors.js";
 import { labDeviations, MODELS_DIR, prepareLabModels } from "../../src/lab/lab-models.js";
-import { renderEosMacsec } from "../../src/render/eos-macsec.js";
-import { renderJunosMacsec, type JunosFamily } from "../../src/render/junos-macsec.js";
-import { openconfigDialect, renderOpenconfigMacsec, type OpenconfigDialect } from "../../src/render/openconfig-macsec.js";
+import { renderEosMacsec } from "../../drivers/eos-macsec/render.js";
+import { renderJunosMacsec, type JunosFamily } from "../../drivers/junos-macsec/render.js";
+import { openconfigDialect, renderOpenconfigMacsec, type OpenconfigDialect } from "../../drivers/openconfig-macsec/render.js";
 
 /**
  * Every MACsec payload a driver can send, as golden files (test/golden/macsec/), validated with yanglint (Debian

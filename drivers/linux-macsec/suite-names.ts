@@ -1,0 +1,15 @@
+import type { MacsecSuiteId } from "../../src/crypto/macsec-suites.js";
+
+/** The MACsec cipher suites as Linux `ip macsec` (`cipher`) names them (IEEE 802.1AE names on the left). */
+export const suiteNames: Readonly<Record<MacsecSuiteId, string>> = {
+  "GCM-AES-128": "gcm-aes-128",
+  "GCM-AES-256": "gcm-aes-256",
+  "GCM-AES-XPN-128": "gcm-aes-xpn-128",
+  "GCM-AES-XPN-256": "gcm-aes-xpn-256",
+};
+
+export function suiteName(id: MacsecSuiteId): string {
+  const n = suiteNames[id];
+  if (n === undefined) throw new Error(`unknown MACsec suite ${id}`);
+  return n;
+}
