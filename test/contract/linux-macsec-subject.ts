@@ -3,10 +3,11 @@ import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ConfigChange, Driver } from "../../drivers/contract.js";
-import { driverFactory, type DriverContext } from "../../drivers/registry.js";
+import { driverFactory } from "../../drivers/registry.js";
 import { KERNEL_LAB_CACHE, kernelLabDown, kernelLabUp } from "../../src/lab/kernel/vm-lab.js";
 import { SshConnection } from "../../src/transport/ssh.js";
 import { profiles } from "../helpers.js";
+import { CAK, ctx, type SubjectDef } from "./subject.js";
 
 /**
  * The linux-macsec driver's contract peer: one kernel-lab VM (Debian 6.12 under QEMU TCG) with kernel MACsec and the
@@ -21,48 +22,68 @@ export function kernelLabAvailable(): string | undefined {
   return undefined;
 }
 
-export async function linuxMacsecSubject(cak: string, ctx: (device: string, profile: object, o: Partial<DriverContext>) => DriverContext) {
-  const dir = join(mkdtempSync(join(tmpdir(), "lc-contract-klab-")), "lab");
-  const lab = await kernelLabUp({ name: `ct${process.pid}`, dir, vms: [{ name: "lsw1", nsim: false }] });
-  const vm = lab.vms[0]!;
-  const connect = (device: string) =>
-    SshConnection.connect({
-      device,
-      host: "127.0.0.1",
-      port: vm.sshPort,
-      username: "root",
-      privateKey: readFileSync(lab.clientKey),
-      knownHostsFile: lab.knownHosts,
-      commandTimeoutMs: 60_000,
-    });
-  const conn = await connect("lab-linux-sw1");
-  const probe = await connect("probe");
-  const driver: Driver = driverFactory("linux-macsec")!(
-    ctx("lab-linux-sw1", profiles().switches.get("linux-macsec-switch")!, { ssh: async () => conn, commandTimeoutMs: 60_000 }),
-  );
-  // the configuration file each running wpa_supplicant was started with (-c), from /proc
-  const daemonConfs = "for p in $(pgrep -x wpa_supplicant); do tr '\\0' '\\n' < /proc/$p/cmdline | sed -n '/^-c$/{n;p;}'; done";
-  const change: ConfigChange = {
-    kind: "macsec",
-    policy: { name: "lc-p1", suite: "GCM-AES-128", includeSci: true, keyServerPriority: 16, sakRekeySeconds: 3600, mustSecure: true },
-    keychain: { name: "unused", ckn: "0a0b", cak, cryptoAlgorithm: "AES_256_CMAC" },
-    interfaces: [{ name: "mesh0", replayWindow: 64 }],
-  };
+export function linuxMacsecDef(): SubjectDef {
   return {
-    driver,
-    change,
-    // the SecYs in the kernel and the daemons keying them
-    observe: async () =>
-      (
-        await probe.run(
-          `(ip -o -d link show type macsec | grep -o 'sci [0-9a-f]*'; ${daemonConfs} | xargs -r grep -h mka_ckn) | sort | tr '\\n' ' '`,
-        )
-      ).trim() || "none",
-    keys: async () => (await probe.run(`${daemonConfs} | xargs -r grep -h mka_ckn | sed 's/.*=//' | sort -u`)).split("\n").filter(Boolean),
-    stop: async () => {
-      probe.close();
-      conn.close();
-      await kernelLabDown(dir);
+    about: {
+      peer: "one kernel-lab VM (Debian, kernel 6.12 under QEMU TCG, src/lab/kernel) with kernel MACsec and wpa_supplicant, as root over SSH",
+      packages: ["qemu-system-x86", "wpasupplicant"],
+      profile: "linux-macsec-switch",
+    },
+    realSkip: kernelLabAvailable,
+    peer: async () => {
+      const dir = join(mkdtempSync(join(tmpdir(), "lc-contract-klab-")), "lab");
+      const lab = await kernelLabUp({ name: `ct${process.pid}`, dir, vms: [{ name: "lsw1", nsim: false }] });
+      const vm = lab.vms[0]!;
+      return {
+        ssh: (role) =>
+          SshConnection.connect({
+            device: role,
+            host: "127.0.0.1",
+            port: vm.sshPort,
+            username: "root",
+            privateKey: readFileSync(lab.clientKey),
+            knownHostsFile: lab.knownHosts,
+            commandTimeoutMs: 60_000,
+          }),
+        snmp: () => {
+          throw new Error("this peer has no SNMP agent");
+        },
+        stop: async () => {
+          await kernelLabDown(dir);
+        },
+      };
+    },
+    build: async (io) => {
+      const conn = await io.ssh("lab-linux-sw1");
+      const probe = await io.ssh("probe");
+      const driver: Driver = driverFactory("linux-macsec")!(
+        ctx("lab-linux-sw1", profiles().switches.get("linux-macsec-switch")!, { ssh: async () => conn, commandTimeoutMs: 60_000 }),
+      );
+      // the configuration file each running wpa_supplicant was started with (-c), from /proc
+      const daemonConfs = "for p in $(pgrep -x wpa_supplicant); do tr '\\0' '\\n' < /proc/$p/cmdline | sed -n '/^-c$/{n;p;}'; done";
+      const change: ConfigChange = {
+        kind: "macsec",
+        policy: { name: "lc-p1", suite: "GCM-AES-128", includeSci: true, keyServerPriority: 16, sakRekeySeconds: 3600, mustSecure: true },
+        keychain: { name: "unused", ckn: "0a0b", cak: CAK, cryptoAlgorithm: "AES_256_CMAC" },
+        interfaces: [{ name: "mesh0", replayWindow: 64 }],
+      };
+      return {
+        driver,
+        change,
+        // the SecYs in the kernel and the daemons keying them
+        observe: async () =>
+          (
+            await probe.run(
+              `(ip -o -d link show type macsec | grep -o 'sci [0-9a-f]*'; ${daemonConfs} | xargs -r grep -h mka_ckn) | sort | tr '\\n' ' '`,
+            )
+          ).trim() || "none",
+        keys: async () =>
+          (await probe.run(`${daemonConfs} | xargs -r grep -h mka_ckn | sed 's/.*=//' | sort -u`)).split("\n").filter(Boolean),
+        stop: async () => {
+          probe.close();
+          conn.close();
+        },
+      };
     },
   };
 }
