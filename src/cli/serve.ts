@@ -4,6 +4,7 @@ import { hasErrors } from "../model/diagnostics.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import type { ProfileSet } from "../model/load-profiles.js";
 import { keyStamps } from "../metrics/key-ages.js";
+import { deviceTargets, limitedVerify } from "../serve/devices.js";
 import { startHttp } from "../serve/http.js";
 import { backendLeadership } from "../serve/leader.js";
 import { streamLogger } from "../serve/log.js";
@@ -13,6 +14,8 @@ import { stateLocation } from "../state/open.js";
 import { PgBackend } from "../state/postgres.js";
 import { SqliteBackend } from "../state/sqlite.js";
 import type { StateStore } from "../state/store.js";
+import { driverFor } from "../devices/device-access.js";
+import { DeviceLimiter } from "../transport/limiter.js";
 import { SshPool } from "../transport/ssh.js";
 import { verifyInventory } from "../verify/verify.js";
 import { cliAccess, loadAll, planFromLoaded } from "./load.js";
@@ -28,6 +31,12 @@ export interface ServeCliOptions {
   secrets?: string;
   knownHosts?: string;
   interval?: string;
+  /** Seconds between each switch's and encryptor's own checks (default 300), varied by ±10 %. */
+  deviceInterval?: string;
+  /** Device limits shared by the verify sweep and the device checks (apply's names): --concurrency, --per-device, --per-device-interval (ms). */
+  concurrency?: string;
+  perDevice?: string;
+  perDeviceInterval?: string;
   breakerShare?: string;
   flapLimit?: string;
   maxAttempts?: string;
@@ -53,6 +62,13 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
   const access = cliAccess(o);
   let profiles: ProfileSet | undefined;
   let journalRef: StateStore | undefined;
+  const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
+  // The limits every device operation of serve goes through (the full verify's links and the periodic checks).
+  const limiter = new DeviceLimiter({
+    globalConcurrency: num(o.concurrency, 8),
+    perDeviceConcurrency: num(o.perDevice, 1),
+    perDeviceMinTimeMs: num(o.perDeviceInterval, 0),
+  });
   const load = async (): Promise<ServeTarget> => {
     const l = loadAll(file, o.profiles, o.facts);
     const plan = planFromLoaded(l);
@@ -75,12 +91,31 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
           : undefined;
       },
       keyAges: () => keyStamps(plan, inv, journalRef),
+      // The link part of each full verify and the periodic device checks share one limiter.
       verify: () =>
-        verifyInventory(plan, inv, p, {
-          access,
-          now: () => new Date(),
-          meshHosts: (name) => meshes.find((m) => m.mesh.name === name)!.hosts,
-        }),
+        limitedVerify(plan, limiter, (part) =>
+          verifyInventory(part, inv, p, {
+            access,
+            now: () => new Date(),
+            meshHosts: (name) => meshes.find((m) => m.mesh.name === name)!.hosts,
+          }),
+        ),
+      devices: deviceTargets(plan),
+      checkDevice: async (name) => {
+        const dev = inv.devices.find((d) => d.name === name);
+        if (!dev) throw new InputError(`${name} is not in the inventory`);
+        const d = driverFor(dev, p, pool, access);
+        try {
+          return (await d.linkSecurity()).map((x) => ({
+            port: x.port,
+            status: x.status,
+            detail: x.detail,
+            ...(x.keyAgeSeconds !== undefined ? { keyAgeSeconds: x.keyAgeSeconds } : {}),
+          }));
+        } finally {
+          await d.close().catch(() => undefined);
+        }
+      },
       close: () => pool.closeAll(),
     };
   };
@@ -100,11 +135,11 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
   const leaderBackend = loc.kind === "postgres" ? await PgBackend.connect(loc.url, ns) : new SqliteBackend(loc.path, ns);
   const leadership = backendLeadership(leaderBackend, `linkcrypt serve ${file}`);
   await first.close?.();
-  const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
   const rec = new Reconciler(
-    { load, journal, leadership, log },
+    { load, journal, leadership, log, limiter },
     {
       verifyIntervalMs: num(o.interval, 60) * 1000,
+      deviceIntervalMs: num(o.deviceInterval, 300) * 1000,
       breakerShare: num(o.breakerShare, 50) / 100,
       flapLimit: num(o.flapLimit, 3),
       maxAttempts: num(o.maxAttempts, 3),
@@ -145,6 +180,7 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
     await new Promise((r) => server.close(r));
     await journal.close();
     await leaderBackend.close();
+    await limiter.stop().catch(() => undefined);
   }
   return EXIT.ok;
 }

@@ -79,6 +79,20 @@ export function serveSamples(s: Snapshot, now: number): Sample[] {
       { inventory: inv, event: ev },
       s.counters.events[ev] ?? 0,
     );
+  for (const r of ["ok", "failed"])
+    c(
+      "linkcrypt_serve_device_checks_total",
+      "periodic checks of switches and L1 encryptors between full verifies, by result",
+      { inventory: inv, result: r },
+      s.counters.deviceChecks[r] ?? 0,
+    );
+  for (const d of s.devices)
+    g(
+      "linkcrypt_serve_device_up",
+      "1 when the device's last periodic check read it, 0 when that check failed",
+      { inventory: inv, device: d.name, kind: d.kind },
+      d.ok ? 1 : 0,
+    );
   c("linkcrypt_serve_vici_reconnects_total", "VICI event streams re-established after a loss", { inventory: inv }, s.counters.reconnects);
   g(
     "linkcrypt_serve_breaker_open",

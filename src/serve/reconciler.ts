@@ -9,6 +9,8 @@ import type { MeshPlan, Plan } from "../planner/plan-types.js";
 import type { ViciClient, ViciMessage } from "../transport/vici.js";
 import type { VerifyReport, VerifyStatus } from "../verify/verify.js";
 import type { KeyStamp } from "../metrics/key-ages.js";
+import { DeviceLimiter } from "../transport/limiter.js";
+import type { DeviceCheck, DeviceScheduler, DeviceTarget } from "./devices.js";
 import type { Leadership } from "./leader.js";
 import { newCid, type Logger } from "./log.js";
 
@@ -58,6 +60,10 @@ export interface ServeTarget {
   keyAges?(): Promise<KeyStamp[]>;
   /** Why the inventory on disk no longer matches the loaded plan ("plan pending"), if it does not. Never applied. */
   planPending?(): string | undefined;
+  /** Switches and L1 encryptors to check between full verifies (see devices.ts). */
+  devices?: DeviceTarget[];
+  /** One device's link security, as its driver reads it. Called through the limiter only. */
+  checkDevice?(name: string): Promise<DeviceCheck>;
   close?(): Promise<void>;
 }
 
@@ -81,10 +87,14 @@ export interface ServeDeps {
   clock?: Clock;
   checkPair?(mesh: MeshPlan, a: string, b: string, hosts: readonly HostAccess[]): Promise<PairCheck>;
   repair?(pair: { a: string; b: string }, hosts: readonly HostAccess[]): Promise<{ ok: boolean; detail: string }>;
+  /** The limiter device checks go through; serve's CLI passes the one its full verify's link part uses. */
+  limiter?: DeviceScheduler;
 }
 
 export interface ServeOptions {
   verifyIntervalMs: number;
+  /** Period of each switch's and encryptor's own check between full verifies (varied by `jitter` too). */
+  deviceIntervalMs: number;
   /** Share of the interval by which each period varies, either way (0.1: ±10 %). */
   jitter: number;
   /** Repair attempts per run (the first included). */
@@ -109,6 +119,7 @@ export interface ServeOptions {
 
 export const DEFAULT_SERVE_OPTIONS: ServeOptions = {
   verifyIntervalMs: 60_000,
+  deviceIntervalMs: 300_000,
   jitter: 0.1,
   maxAttempts: 3,
   backoffMs: 2_000,
@@ -210,7 +221,11 @@ export interface Snapshot {
     breakerTrips: Record<string, number>;
     events: Record<string, number>;
     reconnects: number;
+    /** Periodic device checks by result (ok, failed). */
+    deviceChecks: Record<string, number>;
   };
+  /** Each switch's and encryptor's last periodic check: whether it answered, when, and when it last answered. */
+  devices: { name: string; kind: DeviceTarget["kind"]; ok: boolean; at: number; error?: string }[];
   /** Last successful check per kind and name (ms since the epoch). */
   lastOk: { kind: "link" | "pair" | "device"; name: string; at: number }[];
   watching: { host: string; connected: boolean }[];
@@ -250,7 +265,20 @@ export class Reconciler {
   private globalBreaker: BreakerState | undefined;
   private keyAges: Snapshot["keyAges"] = [];
   private planPending: string | undefined;
-  private readonly counters: Snapshot["counters"] = { repairs: {}, failures: {}, breakerTrips: {}, events: {}, reconnects: 0 };
+  private readonly counters: Snapshot["counters"] = {
+    repairs: {},
+    failures: {},
+    breakerTrips: {},
+    events: {},
+    reconnects: 0,
+    deviceChecks: {},
+  };
+  private readonly limiter: DeviceScheduler;
+  /** When each device's next periodic check is due (ms), its check in flight, and its last result. */
+  private readonly deviceDue = new Map<string, number>();
+  private readonly deviceWork = new Set<Promise<void>>();
+  private readonly deviceChecking = new Set<string>();
+  private readonly deviceReads = new Map<string, { at: number; ok: boolean; ports: DeviceCheck; error?: string }>();
   /** Times (ms) a down event was seen, per pair, for the reaction figures. */
   readonly reactions: { pair: string; eventAt: number; actedAt: number }[] = [];
   private readonly downSeenAt = new Map<string, number>();
@@ -264,6 +292,7 @@ export class Reconciler {
     setMaxListeners(0, this.stopCtl.signal);
     this.clock = deps.clock ?? realClock;
     this.startedAt = this.clock.now();
+    this.limiter = deps.limiter ?? new DeviceLimiter({ globalConcurrency: this.o.concurrency, perDeviceConcurrency: 1 });
   }
 
   private get stopping(): boolean {
@@ -318,10 +347,11 @@ export class Reconciler {
         }
       }
       if (now >= this.nextVerifyAt) await this.fullVerify();
+      this.startDueDeviceChecks();
       for (const [host, b] of this.hostBreakers) if (this.clock.now() >= b.until) await this.closeBreaker(host, b);
       if (this.globalBreaker && this.clock.now() >= this.globalBreaker.until && this.brokenShare().share <= this.o.breakerShare)
         await this.closeBreaker(undefined, this.globalBreaker);
-      const wait = Math.max(0, Math.min(this.nextVerifyAt, nextBeat) - this.clock.now());
+      const wait = Math.max(0, Math.min(this.nextVerifyAt, nextBeat, ...this.deviceDue.values()) - this.clock.now());
       // stop() aborts the wake signal too; one controller per wake, no composite signal kept per loop.
       if (this.wakeCtl.signal.aborted) this.wakeCtl = new AbortController();
       if (!this.stopping) await this.clock.sleep(wait, this.wakeCtl.signal);
@@ -344,6 +374,7 @@ export class Reconciler {
       this.target = t;
       this.epoch++;
       this.closeWatchers();
+      this.deviceDue.clear();
       await old?.close?.().catch(() => undefined);
       this.deps.log.log("info", "reloaded the inventory", { cid, inventory: t.plan.inventory, digest: t.plan.inputs.inventoryDigest });
       if (this.role === "leader") {
@@ -382,7 +413,8 @@ export class Reconciler {
     this.closeWatchers();
     this.queue.length = 0;
     this.queued.clear();
-    await Promise.allSettled([...this.workers]);
+    this.deviceDue.clear();
+    await Promise.allSettled([...this.workers, ...this.deviceWork]);
     await this.deps.leadership.release().catch(() => undefined);
   }
 
@@ -392,7 +424,8 @@ export class Reconciler {
     this.epoch++;
     this.queue.length = 0;
     this.queued.clear();
-    await Promise.allSettled([...this.workers]);
+    this.deviceDue.clear();
+    await Promise.allSettled([...this.workers, ...this.deviceWork]);
     this.closeWatchers();
     if (wasLeader)
       await this.record(
@@ -666,6 +699,67 @@ export class Reconciler {
     for (const h of unreachable.length ? unreachable : named.length ? named : [a, b]) await this.noteFlap(h, `repair of ${key} failed`);
   }
 
+  /** A period of `ms` varied by ±jitter (the same rule as the full verify's). */
+  private jittered(ms: number): number {
+    return ms * (1 + (this.clock.random() * 2 - 1) * this.o.jitter);
+  }
+
+  /**
+   * Starts every device check that is due, each through the limiter (never two at once on a device). A device's first
+   * check is one jittered period after the lead is taken or the inventory reloaded (the full verify covers the start).
+   */
+  private startDueDeviceChecks(): void {
+    const t = this.target;
+    if (!t?.checkDevice || !t.devices?.length || this.role !== "leader" || this.stopping) return;
+    const now = this.clock.now();
+    const epoch = this.epoch;
+    for (const d of t.devices) {
+      const due = this.deviceDue.get(d.name);
+      if (due === undefined) {
+        this.deviceDue.set(d.name, now + this.jittered(this.o.deviceIntervalMs));
+        continue;
+      }
+      if (due > now) continue;
+      this.deviceDue.set(d.name, now + this.jittered(this.o.deviceIntervalMs));
+      // Still checking since the last period (a slow device): this period's check is skipped, never doubled.
+      if (this.deviceChecking.has(d.name)) continue;
+      this.deviceChecking.add(d.name);
+      const p: Promise<void> = this.limiter
+        .schedule(d.name, () => t.checkDevice!(d.name))
+        .then(
+          (ports) => this.deviceChecked(t, d, epoch, ports),
+          (e: Error) => this.deviceChecked(t, d, epoch, undefined, e.message),
+        )
+        .finally(() => {
+          this.deviceChecking.delete(d.name);
+          this.deviceWork.delete(p);
+        });
+      this.deviceWork.add(p);
+    }
+  }
+
+  private deviceChecked(t: ServeTarget, d: DeviceTarget, epoch: number, ports?: DeviceCheck, error?: string): void {
+    if (epoch !== this.epoch) return;
+    const now = this.clock.now();
+    this.inc(this.counters.deviceChecks, ports ? "ok" : "failed");
+    this.deviceReads.set(d.name, { at: now, ok: !!ports, ports: ports ?? [], ...(error ? { error } : {}) });
+    if (!ports) {
+      this.deps.log.log("warn", "device check failed", { device: d.name, error });
+      return;
+    }
+    this.lastOk.set(`device|${d.name}`, { kind: "device", name: d.name, at: now });
+    // A link is checked successfully when each of its ends' last check (within a period) read its port secured.
+    const fresh = now - this.o.deviceIntervalMs * (1 + this.o.jitter);
+    for (const { link } of d.ends) {
+      const ends = (t.devices ?? []).flatMap((x) => x.ends.filter((e) => e.link === link).map((e) => ({ device: x.name, port: e.port })));
+      const secured = ends.every((e) => {
+        const r = this.deviceReads.get(e.device);
+        return !!r && r.ok && r.at >= fresh && r.ports.some((p) => p.port === e.port && p.status === "secured");
+      });
+      if (secured) this.lastOk.set(`link|${link}`, { kind: "link", name: link, at: now });
+    }
+  }
+
   private async noteFlap(host: string, why: string): Promise<void> {
     const now = this.clock.now();
     const list = [...(this.flaps.get(host) ?? []).filter((t) => now - t < this.o.flapWindowMs), now];
@@ -798,6 +892,10 @@ export class Reconciler {
       lastVerifyAt: this.lastVerifyAt,
       breakers: [...(this.globalBreaker ? [this.globalBreaker] : []), ...this.hostBreakers.values()],
       counters: structuredClone(this.counters),
+      devices: (this.target?.devices ?? []).flatMap((d) => {
+        const r = this.deviceReads.get(d.name);
+        return r ? [{ name: d.name, kind: d.kind, ok: r.ok, at: r.at, ...(r.error ? { error: r.error } : {}) }] : [];
+      }),
       lastOk: [...this.lastOk.values()],
       watching: [...this.connected.entries()].map(([host, connected]) => ({ host, connected })),
       ...(holder ? { leaderHolder: `${holder.owner} (pid ${holder.pid} on ${holder.host}, since ${holder.since})` } : {}),
