@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { z } from "zod";
-import { driverFactory, driverNames } from "../../drivers/registry.js";
+import { driverDescriptor, driverNames } from "../../drivers/registry.js";
 import { suggest, type Diagnostic } from "./diagnostics.js";
 import {
   DeviceProfile,
@@ -14,7 +14,7 @@ import {
   type SwitchProfile,
 } from "./profile-schema.js";
 import { schemaDiagnostics } from "./schema-issues.js";
-import { parseYamlSource } from "./yaml-source.js";
+import { parseYamlSource, type YamlSource } from "./yaml-source.js";
 
 /** Every profile the planner can refer to, by name. Built by `loadProfiles`, read by the pure planner. */
 export interface ProfileSet {
@@ -82,17 +82,7 @@ export function loadProfiles(extraDirs: readonly string[] = []): { profiles?: Pr
       }
       const p = r.data as { kind?: string; name?: string; driver?: string };
       // A misspelled driver would pass validate and plan and fail only when apply or discover reach the device.
-      if (schema === DeviceProfile && p.driver !== undefined && !driverFactory(p.driver)) {
-        const hint = suggest(p.driver, driverNames());
-        const at = source.locate(["driver"]);
-        diagnostics.push({
-          severity: "error",
-          code: "profile.driver",
-          path: `${shown}: driver`,
-          message: `"${p.driver}" is not a driver of this version (drivers: ${driverNames().join(", ")})${hint ? `; did you mean "${hint}"?` : ""}`,
-          ...(at ? { source: at } : {}),
-        });
-      }
+      if (schema === DeviceProfile && p.driver !== undefined) diagnostics.push(...checkDriver(p as DriverNaming, source, shown));
       if (schema === PolicyProfile) set.policies.set(p.name!, r.data as never);
       else if (p.kind === "nic") set.nics.set(p.name!, r.data as never);
       else if (p.kind === "xfrm-throughput") xfrmPerf = r.data as XfrmPerfProfile;
@@ -111,4 +101,52 @@ export function loadProfiles(extraDirs: readonly string[] = []): { profiles?: Pr
     return { diagnostics };
   }
   return { profiles: { ...set, xfrmPerf }, diagnostics };
+}
+
+interface DriverNaming {
+  kind: "switch" | "l1-encryptor" | "host";
+  driver: string;
+  options?: Record<string, unknown>;
+}
+
+/**
+ * The profile's `driver:` against the registry (the names accepted are the registry's, nothing else), the profile's
+ * kind against the kind the driver drives, and its `options:` against the driver's own schema, whose parsed value
+ * (defaults filled in) replaces them. Each error names the file, the field and the value.
+ */
+function checkDriver(p: DriverNaming, source: YamlSource, shown: string): Diagnostic[] {
+  const d = driverDescriptor(p.driver);
+  const at = source.locate(["driver"]);
+  const where = at ? { source: at } : {};
+  if (!d) {
+    const hint = suggest(p.driver, driverNames());
+    return [
+      {
+        severity: "error",
+        code: "profile.driver",
+        path: `${shown}: driver`,
+        message: `"${p.driver}" is not a driver of this version (drivers: ${driverNames().join(", ")})${hint ? `; did you mean "${hint}"?` : ""}`,
+        ...where,
+      },
+    ];
+  }
+  if (d.kind !== p.kind)
+    return [
+      {
+        severity: "error",
+        code: "profile.driver",
+        path: `${shown}: driver`,
+        message: `"${p.driver}" drives a ${d.kind}, not a ${p.kind} (kind: ${p.kind})`,
+        ...where,
+      },
+    ];
+  const r = d.optionsSchema.safeParse(p.options ?? {});
+  if (!r.success)
+    return schemaDiagnostics(
+      r.error.issues.map((i) => ({ ...i, path: ["options", ...i.path] })),
+      source,
+      new Set(),
+    ).map((x) => ({ ...x, path: `${shown}: ${x.path}`, message: `driver ${p.driver}: ${x.message}` }));
+  if (p.options !== undefined) p.options = r.data as Record<string, unknown>;
+  return [];
 }

@@ -40,6 +40,8 @@ export const SwitchProfile = z.strictObject({
   maxFrame: z.number().int().positive(),
   portGroups: z.array(PortGroup).min(1),
   /** false for lab switches that store configuration but run no MKA: apply cannot wait for "secured" on them. */
+  /** The driver's own options, checked by the schema its folder exports (drivers/<name>/options.ts) when profiles load. */
+  options: z.record(z.string(), z.unknown()).optional(),
   mkaObservable: z.boolean().default(true),
   /** Linux switches (driver linux-macsec: kernel macsec + wpa_supplicant MKA): where it keeps state, NIC offload. */
   linux: z
@@ -76,6 +78,8 @@ export const L1EncryptorProfile = z.strictObject({
   maxSpeed: z.union([z.string(), z.number()]),
   /** Bytes added to the client MTU; 0 for OTN-layer encryption that carries its overhead in the OTN frame. */
   overheadBytes: z.number().int().min(0),
+  /** The driver's own options, checked by the schema its folder exports (drivers/<name>/options.ts) when profiles load. */
+  options: z.record(z.string(), z.unknown()).optional(),
   certifications: z.array(z.string()).default([]),
   snmp: z
     .strictObject({
@@ -101,6 +105,8 @@ export const HostProfile = z.strictObject({
     cores: z.number().int().positive(),
     ghz: z.number().positive(),
   }),
+  /** The driver's own options, checked by the schema its folder exports (drivers/<name>/options.ts) when profiles load. */
+  options: z.record(z.string(), z.unknown()).optional(),
   kernel: z.string().optional(),
   notes: z.string().optional(),
   sources: Sources,
