@@ -144,7 +144,7 @@ export function replayMode(dir = REPLAY_DIR): Mode {
         }
         const { mismatch, unsent } = rp.end();
         if (mismatch) {
-          if (failure !== undefined && failure !== mismatch)
+          if (failure !== undefined && failure !== mismatch && !String((failure as Error)?.message).includes(mismatch.message))
             mismatch.message += `\n(the case then failed with: ${(failure as Error)?.message ?? failure})`;
           throw mismatch;
         }

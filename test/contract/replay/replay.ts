@@ -77,7 +77,7 @@ export class Replayer {
     const mapped = this.mapNonces(exp.request, got);
     if (exp.kind !== kind || mapped === undefined || normalise(exp.request) !== normalise(mapped.text))
       this.fail(
-        `replay: unexpected ${where} (the recording's next request on this channel is a ${exp.kind})\n--- expected (recording)\n+++ got (driver)\n${textDiff(
+        `replay: unexpected ${where}${exp.kind === kind ? "" : ` (the recording's next request on this channel is a ${exp.kind})`}\n--- expected (recording)\n+++ got (driver)\n${textDiff(
           normalise(exp.request),
           normalise(mapped?.text ?? got),
         )}`,
