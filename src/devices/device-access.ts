@@ -5,7 +5,8 @@ import type { DeviceEntry } from "../model/inventory-schema.js";
 import type { ProfileSet } from "../model/load-profiles.js";
 import { resolveSecret, type SecretSources } from "../secrets.js";
 import { SnmpSession } from "../transport/snmp.js";
-import type { SshConnection, SshOptions, SshPool } from "../transport/ssh.js";
+import type { SshConnection, SshPool } from "../transport/ssh.js";
+import { sshTarget } from "./ssh-target.js";
 
 /** How to reach devices: shared by discover, mesh and (later) apply. */
 export interface AccessOptions {
@@ -15,33 +16,16 @@ export interface AccessOptions {
   connectTimeoutMs: number;
   commandTimeoutMs: number;
   now?: () => Date;
+  /** --ssh-config; when absent $LINKCRYPT_SSH_CONFIG, else ~/.ssh/config if it exists (src/devices/ssh-target.ts). */
+  sshConfigFile?: string;
 }
 
-/** A lazily opened, pooled SSH connection to a device, authenticated from its credential reference. */
+/**
+ * A lazily opened, pooled SSH connection to a device, authenticated from its credential reference, with the OpenSSH
+ * client config applied (src/devices/ssh-target.ts).
+ */
 export function sshFor(d: DeviceEntry, pool: SshPool, o: AccessOptions): () => Promise<SshConnection> {
-  const m = d.management!;
-  return () => {
-    const s = d.credentials ? resolveSecret(d.credentials.secret, o.secrets, d.name) : undefined;
-    const auth: Partial<SshOptions> =
-      s === undefined
-        ? o.secrets.env.SSH_AUTH_SOCK
-          ? { agent: o.secrets.env.SSH_AUTH_SOCK }
-          : {}
-        : /^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(s)
-          ? { privateKey: s }
-          : { password: s };
-    return pool.get({
-      device: d.name,
-      host: m.address ?? "localhost",
-      port: m.port ?? (m.transport === "netconf" ? 830 : 22),
-      username: d.credentials?.username ?? "linkcrypt",
-      knownHostsFile: o.knownHostsFile,
-      acceptNewHostKey: o.acceptNewHostKey,
-      connectTimeoutMs: o.connectTimeoutMs,
-      commandTimeoutMs: o.commandTimeoutMs,
-      ...auth,
-    });
-  };
+  return async () => pool.get(sshTarget(d, o));
 }
 
 export function profileOf(d: DeviceEntry, p: ProfileSet): object | undefined {

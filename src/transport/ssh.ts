@@ -22,7 +22,27 @@ export interface SshOptions {
   acceptNewHostKey?: boolean;
   connectTimeoutMs?: number;
   commandTimeoutMs?: number;
+  /**
+   * Jump hosts (OpenSSH ProxyJump), in order: the first is connected to directly, each next one and finally the
+   * device through a direct-tcpip channel (ssh2 forwardOut) of the one before. Each hop's host key is pinned in the
+   * same known_hosts file.
+   */
+  jump?: SshHop[];
 }
+
+/** One jump host on the way to a device. */
+export interface SshHop {
+  host: string;
+  port?: number;
+  username: string;
+  password?: string;
+  privateKey?: string | Buffer;
+  passphrase?: string;
+  agent?: string;
+}
+
+/** The part of SshOptions one handshake needs: the device's own, or a jump host's with `via` naming it. */
+type Hop = Pick<SshOptions, "host" | "port" | "username" | "password" | "privateKey" | "passphrase" | "agent"> & { via?: string };
 
 export interface ExecResult {
   code: number | null;
@@ -33,6 +53,8 @@ export interface ExecResult {
 
 export class SshConnection {
   private client: Client | undefined;
+  /** The jump hosts' connections, first hop first; closed with the device's. */
+  private jumps: Client[] = [];
   private closed = false;
   readonly device: string;
 
@@ -46,33 +68,58 @@ export class SshConnection {
     return c;
   }
 
-  private open(): Promise<void> {
+  private async open(): Promise<void> {
     const o = this.opts;
+    const hops: Hop[] = (o.jump ?? []).map((j) => ({ ...j, via: `jump host ${j.username}@${j.host}:${j.port ?? 22}` }));
+    let sock: Duplex | undefined;
+    try {
+      for (const [i, hop] of [...hops, o as Hop].entries()) {
+        const client = await this.handshake(hop, sock);
+        if (i === hops.length) {
+          this.client = client;
+          return;
+        }
+        this.jumps.push(client);
+        const next = i + 1 < hops.length ? hops[i + 1]! : o;
+        sock = await forwardOut(client, next.host, next.port ?? 22, `${o.device}: ${hop.via}`, o.device);
+      }
+    } catch (e) {
+      for (const j of this.jumps) j.end();
+      this.jumps = [];
+      throw e;
+    }
+  }
+
+  /** One SSH handshake, directly or over `sock` (a channel of the previous jump host), with host-key pinning. */
+  private handshake(o: Hop, sock: Duplex | undefined): Promise<Client> {
+    const { device, knownHostsFile, acceptNewHostKey, connectTimeoutMs } = this.opts;
     const port = o.port ?? 22;
-    const ctx = { device: o.device, operation: "connect" };
+    const who = o.via ? `${device}: ${o.via}` : device;
+    const ctx = { device, operation: o.via ? `connect (${o.via})` : "connect" };
     let hostKeyError: HostKeyError | undefined;
     return new Promise((resolve, reject) => {
       const client = new Client();
       const cfg: ConnectConfig = {
         host: o.host,
         port,
+        ...(sock ? { sock } : {}),
         username: o.username,
-        readyTimeout: o.connectTimeoutMs ?? 10_000,
+        readyTimeout: connectTimeoutMs ?? 10_000,
         keepaliveInterval: 15_000,
         keepaliveCountMax: 3,
         tryKeyboard: false,
         hostVerifier: (key: Buffer) => {
-          const r = checkHostKey(o.knownHostsFile, o.host, port, key);
+          const r = checkHostKey(knownHostsFile, o.host, port, key);
           if (r.status === "match") return true;
-          if (r.status === "unknown" && o.acceptNewHostKey) {
-            addHostKey(o.knownHostsFile, o.host, port, key);
+          if (r.status === "unknown" && acceptNewHostKey) {
+            addHostKey(knownHostsFile, o.host, port, key);
             return true;
           }
           hostKeyError =
             r.status === "unknown"
               ? new HostKeyError(
                   "E_HOSTKEY_UNKNOWN",
-                  `${o.device}: host key for ${o.host}:${port} is not in ${o.knownHostsFile} (${r.keyType} ${r.fingerprint}); check it out of band, then record it with linkcrypt discover INVENTORY --accept-new-host-key (only discover records new keys; apply and the other verbs use pinned keys only)`,
+                  `${who}: host key for ${o.host}:${port} is not in ${knownHostsFile} (${r.keyType} ${r.fingerprint}); check it out of band, then record it with linkcrypt discover INVENTORY --accept-new-host-key (only discover records new keys; apply and the other verbs use pinned keys only)`,
                   r.fingerprint,
                   undefined,
                   ctx,
@@ -80,14 +127,14 @@ export class SshConnection {
               : r.status === "revoked"
                 ? new HostKeyError(
                     "E_HOSTKEY_MISMATCH",
-                    `${o.device}: host key ${r.fingerprint} for ${o.host}:${port} is marked @revoked in ${o.knownHostsFile}`,
+                    `${who}: host key ${r.fingerprint} for ${o.host}:${port} is marked @revoked in ${knownHostsFile}`,
                     r.fingerprint,
                     undefined,
                     ctx,
                   )
                 : new HostKeyError(
                     "E_HOSTKEY_MISMATCH",
-                    `${o.device}: HOST KEY CHANGED for ${o.host}:${port}: presented ${r.keyType} ${r.fingerprint}, pinned ${r.expected.join(", ")} in ${o.knownHostsFile}; refusing to connect (possible man-in-the-middle)`,
+                    `${who}: HOST KEY CHANGED for ${o.host}:${port}: presented ${r.keyType} ${r.fingerprint}, pinned ${r.expected.join(", ")} in ${knownHostsFile}; refusing to connect (possible man-in-the-middle)`,
                     r.fingerprint,
                     r.expected.join(", "),
                     ctx,
@@ -102,8 +149,7 @@ export class SshConnection {
       let settled = false;
       client.on("ready", () => {
         settled = true;
-        this.client = client;
-        resolve();
+        resolve(client);
       });
       client.on("error", (e: Error & { level?: string }) => {
         if (settled) return;
@@ -113,24 +159,24 @@ export class SshConnection {
         if (e.level === "client-authentication")
           return reject(
             new AuthError(
-              `${o.device}: authentication as "${o.username}" failed on ${o.host}:${port} (tried ${[o.privateKey ? "publickey" : "", o.agent ? "agent" : "", o.password !== undefined ? "password" : ""].filter(Boolean).join(", ") || "no method"})`,
+              `${who}: authentication as "${o.username}" failed on ${o.host}:${port} (tried ${[o.privateKey ? "publickey" : "", o.agent ? "agent" : "", o.password !== undefined ? "password" : ""].filter(Boolean).join(", ") || "no method"})`,
               { ...ctx, cause: e },
             ),
           );
         if (e.level === "client-timeout" || /Timed out/i.test(e.message))
           return reject(
-            new TimeoutError(`${o.device}: SSH handshake with ${o.host}:${port} did not finish within ${cfg.readyTimeout} ms`, {
+            new TimeoutError(`${who}: SSH handshake with ${o.host}:${port} did not finish within ${cfg.readyTimeout} ms`, {
               ...ctx,
               cause: e,
             }),
           );
-        reject(new ConnectError(`${o.device}: cannot connect to ${o.host}:${port}: ${e.message}`, { ...ctx, cause: e }));
+        reject(new ConnectError(`${who}: cannot connect to ${o.host}:${port}: ${e.message}`, { ...ctx, cause: e }));
       });
       client.on("close", () => {
-        this.closed = true;
+        if (client === this.client) this.closed = true;
         if (!settled) {
           settled = true;
-          reject(hostKeyError ?? new ConnectError(`${o.device}: connection to ${o.host}:${port} closed during the handshake`, ctx));
+          reject(hostKeyError ?? new ConnectError(`${who}: connection to ${o.host}:${port} closed during the handshake`, ctx));
         }
       });
       try {
@@ -145,7 +191,7 @@ export class SshConnection {
           .trim();
         reject(
           new InputError(
-            `${o.device}: the SSH credential for ${o.username}@${o.host} cannot be used: ${why || "not a private key ssh2 can read"} (check the secret it references)`,
+            `${who}: the SSH credential for ${o.username}@${o.host} cannot be used: ${why || "not a private key ssh2 can read"} (check the secret it references)`,
             { ...ctx, cause: e },
           ),
         );
@@ -301,7 +347,26 @@ export class SshConnection {
   close(): void {
     this.closed = true;
     this.client?.end();
+    for (const j of this.jumps.reverse()) j.end();
+    this.jumps = [];
   }
+}
+
+/** A direct-tcpip channel from `client` to host:port (what `ssh -J` uses), as the socket of the next handshake. */
+function forwardOut(client: Client, host: string, port: number, who: string, device: string): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    client.forwardOut("127.0.0.1", 0, host, port, (err, ch) => {
+      if (err)
+        reject(
+          new ConnectError(`${who}: cannot open a channel to ${host}:${port}: ${err.message}`, {
+            device,
+            operation: `forward ${host}:${port}`,
+            cause: err,
+          }),
+        );
+      else resolve(ch);
+    });
+  });
 }
 
 /** One live connection per device, reused; a dropped one is reopened on the next `get`. */

@@ -56,6 +56,7 @@ beforeAll(async () => {
   );
   knownHosts = join(tmp, "known_hosts");
   writeFileSync(knownHosts, "");
+  writeFileSync(join(tmp, "ssh_config"), "");
 });
 beforeEach(() => contacted.clear());
 afterAll(async () => {
@@ -64,7 +65,7 @@ afterAll(async () => {
 });
 
 const sorted = (xs: Iterable<string>) => [...xs].sort();
-const run = (...argv: string[]) => cli(...argv, "--known-hosts", knownHosts, "--ssh-config", join(tmp, "no-ssh-config"));
+const run = (...argv: string[]) => cli(...argv, "--known-hosts", knownHosts, "--ssh-config", join(tmp, "ssh_config"));
 
 describe("cli: --limit", () => {
   it("the inventory is valid, and without --limit verify contacts every switch and host", async () => {
