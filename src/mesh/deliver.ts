@@ -8,6 +8,7 @@ import type { HostAccess } from "./host-access.js";
 import { issueHostCert } from "./certs.js";
 import { derivePairPsk } from "./psk.js";
 import { readSaTable, type HostSaTable } from "./sa-table.js";
+import { lineDiff } from "../util/line-diff.js";
 
 /**
  * Delivers a mesh plan without disruption: per host, load the pair PSKs, load only connections that are new or
@@ -202,6 +203,99 @@ export async function deliverMesh(
   } finally {
     for (const v of clients.values()) v.close();
   }
+}
+
+/** What `deliverMesh` would do on one host, found without changing anything on it. */
+export interface HostDeliveryPreview {
+  host: string;
+  /** The swanctl.conf path, the file as delivery would write it, and its line diff against the file on the host. */
+  confPath: string;
+  rendered: string;
+  /** `- line` removed, `+ line` added (src/util lineDiff over the non-empty lines); empty when the file is current. */
+  diff: string[];
+  /** Connections (ESP and drop shunts) delivery would load: new, changed, or not loaded in charon. */
+  load: string[];
+  /** mesh-/block- connections delivery would unload, because the plan no longer has their peer. */
+  unload: string[];
+  unchanged: string[];
+  /** PSK ids (never the keys) delivery would load, and those of departed peers it would unload. */
+  secretsLoad: string[];
+  secretsUnload: string[];
+  /** Why charon could not be asked (with `o.vici`); the file diff is still given. */
+  error?: string;
+}
+
+/**
+ * Dry run of `deliverMesh`: per host, the swanctl.conf it would write (shunts included) with its diff against the
+ * file on the host, and the connections and PSK ids it would load and unload, by the same hash record of the last
+ * delivery. Nothing is written, loaded or unloaded, and no secret is derived: PSK ids come from the specs.
+ * Without `o.vici` only the host's files are read, and what is loaded is taken from the record; with it, charon is
+ * asked read-only questions (version, list-conns, get-shared) so the preview matches what delivery would do, and
+ * the specs are rendered for the charon version it reports, as delivery does.
+ */
+export async function previewMeshDelivery(
+  mesh: MeshPlan,
+  hosts: readonly HostAccess[],
+  auth: Pick<MeshAuth, "kind">,
+  o: ConnSpecOptions & { vici?: boolean } = {},
+): Promise<HostDeliveryPreview[]> {
+  return Promise.all(
+    hosts.map(async (h): Promise<HostDeliveryPreview> => {
+      let v: ViciClient | undefined;
+      let error: string | undefined;
+      let version: string | undefined;
+      if (o.vici)
+        try {
+          v = await h.vici();
+          version = String((await v.request("version")).version ?? "") || undefined;
+        } catch (e) {
+          error = (e as Error).message;
+        }
+      try {
+        const specs = meshConnSpecs(mesh, h.name, { ...o, ...(version ? { strongswanVersion: version } : {}) });
+        const shunts = meshShuntSpecs(specs);
+        const confPath = join(h.confDir, CONF_FILE);
+        const rendered = renderSwanctlConf(h.name, specs, shunts);
+        const current = (await h.readFile(confPath).catch(() => undefined)) ?? "";
+        const prev = readDeliveryState(await h.readFile(join(h.confDir, STATE_FILE)).catch(() => undefined));
+        let loaded = new Set(Object.keys(prev.conns));
+        let held: Set<string> | undefined;
+        if (v && !error)
+          try {
+            const { events } = await v.stream("list-conns", "list-conn");
+            loaded = new Set(events.flatMap((e) => Object.keys(e)));
+            held = await loadedSharedIds(v);
+          } catch (e) {
+            error = (e as Error).message;
+          }
+        const wanted = [...shunts, ...specs];
+        const names = new Set(wanted.map((c) => c.name));
+        const isCurrent = (c: ConnSpec | ShuntSpec) => loaded.has(c.name) && prev.conns[c.name] === specHash(c);
+        const secretIds =
+          auth.kind !== "psk"
+            ? []
+            : specs.map((s) => {
+                const ids = [s.localId, s.remoteId].sort();
+                return `ike-${ids[0]}-${ids[1]}`;
+              });
+        const keep = new Set(secretIds);
+        return {
+          host: h.name,
+          confPath,
+          rendered,
+          diff: lineDiff(current.split("\n").filter(Boolean), rendered.split("\n").filter(Boolean)),
+          load: wanted.filter((c) => !isCurrent(c)).map((c) => c.name),
+          unload: [...loaded].filter((n) => (n.startsWith("mesh-") || n.startsWith("block-")) && !names.has(n)).sort(),
+          unchanged: specs.filter(isCurrent).map((c) => c.name),
+          secretsLoad: secretIds,
+          secretsUnload: prev.secrets.filter((x) => !keep.has(x) && (held === undefined || held.has(x))),
+          ...(error ? { error } : {}),
+        };
+      } finally {
+        v?.close();
+      }
+    }),
+  );
 }
 
 /** What the last delivery left on a host: connection hashes and the PSK ids it loaded. */
