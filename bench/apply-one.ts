@@ -1,5 +1,5 @@
 /**
- * Apply at scale against IN-PROCESS SIMULATED devices (a benchmark fake, not a peer): 500 switches joined by 250
+ * Apply at scale against IN-PROCESS SIMULATED devices (test/sim-driver.ts, not a peer): 500 switches joined by 250
  * MACsec links, every device operation costing one simulated 20 ms round trip. Reports the wall time against the
  * ideal: operations x RTT / concurrency, where concurrency is the number of device operations in flight: each link
  * transaction runs each step on its two ends at once, so TXNS transactions keep 2 x TXNS operations in flight.
@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import type { Driver } from "../drivers/contract.js";
 import { registerDriver } from "../drivers/registry.js";
+import { type SimDevice, simDevice } from "../test/sim-driver.js";
 import { applyPlan } from "../src/apply/apply.js";
 import { openState } from "../src/state/open.js";
 import type { Inventory } from "../src/model/inventory-schema.js";
@@ -20,25 +21,11 @@ import { buildPlan } from "../src/planner/build-plan.js";
 const RTT = 20;
 const LINKS = 250;
 const TXNS = 50;
-let ops = 0;
-const rt = () => new Promise<void>((r) => setTimeout(r, RTT)).then(() => void ops++);
+const sims: SimDevice[] = [];
 registerDriver("sim-macsec", (ctx): Driver => {
-  let staged = false;
-  let live = false;
-  return {
-    name: "sim-macsec",
-    device: ctx.device,
-    flags: { writable: true, candidate: true, confirmedCommit: true, rollback: true, verifiedWrites: false },
-    connect: async () => undefined,
-    close: async () => undefined,
-    facts: async () => ({ device: ctx.device, driver: "sim-macsec", reachable: true, observedAt: "" }),
-    linkSecurity: async () => (await rt(), [{ port: "eth1", status: live ? "secured" : "unsecured", detail: "simulated", observedAt: "" }]),
-    loadCandidate: async () => (await rt(), void (staged = true)),
-    diff: async () => (await rt(), staged && !live ? "+ simulated change" : ""),
-    commit: async () => (await rt(), void (live = true)),
-    confirm: async () => (await rt(), void (staged = false)),
-    rollback: async () => (await rt(), void (staged = false)),
-  };
+  const sim = simDevice(ctx.device, { rttMs: RTT });
+  sims.push(sim);
+  return sim.driver;
 });
 
 const dir = mkdtempSync(join(tmpdir(), "lc-bench-apply-"));
@@ -94,6 +81,7 @@ const results = await applyPlan(plan, r.data as Inventory, profiles!, {
 });
 const wallMs = performance.now() - t0;
 const failed = results.filter((x) => x.outcome !== "changed").length;
+const ops = sims.reduce((n, s) => n + s.ops.length, 0);
 const idealMs = (ops * RTT) / (2 * TXNS);
 process.stdout.write(
   `${JSON.stringify({ bench: "apply", devices: LINKS * 2, links: LINKS, rttMs: RTT, operations: ops, concurrency: 2 * TXNS, linkTransactionsInFlight: TXNS, idealMs: Math.round(idealMs), wallMs: Math.round(wallMs), ratio: +(wallMs / idealMs).toFixed(2), failed })}\n`,
