@@ -73,12 +73,14 @@ export function planFromLoaded(l: Loaded): Plan | undefined {
 }
 
 /** How the read/write verbs reach devices: pinned host keys (never accepting new ones), secrets by reference. */
-export function cliAccess(o: { knownHosts?: string | undefined; secrets?: string | undefined }) {
+export function cliAccess(o: { knownHosts?: string | undefined; secrets?: string | undefined; sshConfig?: string | undefined }) {
   return {
     knownHostsFile: o.knownHosts ?? process.env.LINKCRYPT_KNOWN_HOSTS ?? join(homedir(), ".ssh", "known_hosts"),
     acceptNewHostKey: false,
     secrets: { env: process.env, ...(o.secrets ? { secretsFile: o.secrets } : {}) },
     connectTimeoutMs: 10_000,
     commandTimeoutMs: 30_000,
+    // --ssh-config; without it src/devices/ssh-target.ts falls back to $LINKCRYPT_SSH_CONFIG, then ~/.ssh/config.
+    ...(o.sshConfig ? { sshConfigFile: o.sshConfig } : {}),
   };
 }
