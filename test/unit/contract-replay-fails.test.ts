@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { REPLAY_DIR, replayMode } from "../contract/modes.js";
-import type { CaseTape } from "../contract/replay/tape.js";
+import { ReplayMismatch, Replayer } from "../contract/replay/replay.js";
+import type { CaseTape, Provenance } from "../contract/replay/tape.js";
 import { CASES } from "../contract/suite.js";
 
 /**
@@ -106,5 +107,56 @@ describe(`contract replay: it fails when the recording and the driver disagree (
     const dir = copy();
     rmSync(join(dir, DRIVER, `${CASE}.json`));
     await expect(replay(dir)).rejects.toThrow(/no recording of openconfig-macsec \/ stage-diff-rollback/);
+  });
+});
+
+describe("contract replay: what counts as the same request", () => {
+  const tape = (): CaseTape => ({
+    driver: "sim",
+    case: "c",
+    title: "c",
+    provenance: {} as Provenance,
+    exchanges: [
+      {
+        channel: "d",
+        kind: "exec",
+        request: "commit linkcrypt-0123abcd at 2026-01-01T00:00:00Z",
+        reply: { code: 0, stdout: "pending linkcrypt-0123abcd\n", stderr: "" },
+      },
+      { channel: "d", kind: "exec", request: "confirm linkcrypt-0123abcd", reply: { code: 0, stdout: "", stderr: "" } },
+    ],
+  });
+
+  it("the driver's own token stands for the recorded one, in requests and replies; timestamps are normalised", async () => {
+    const rp = new Replayer({});
+    rp.begin(tape());
+    const ssh = rp.ssh("d");
+    expect((await ssh.exec("commit linkcrypt-99999999 at 2027-05-05T10:00:00Z")).stdout).toBe("pending linkcrypt-99999999\n");
+    await ssh.exec("confirm linkcrypt-99999999");
+    expect(rp.end()).toEqual({ mismatch: undefined, unsent: [] });
+  });
+
+  it("but it must stay the same token: confirming another one is a mismatch, even if the driver swallows the error", async () => {
+    const rp = new Replayer({});
+    rp.begin(tape());
+    const ssh = rp.ssh("d");
+    await ssh.exec("commit linkcrypt-99999999 at 2027-05-05T10:00:00Z");
+    await ssh.exec("confirm linkcrypt-88888888").catch(() => undefined);
+    const r = rp.end();
+    expect(r.mismatch).toBeInstanceOf(ReplayMismatch);
+    expect(r.mismatch?.message).toMatch(/- confirm linkcrypt-0123abcd\n\+ confirm linkcrypt-88888888/);
+  });
+
+  it("a secret is compared and answered as itself, and recorded only as its name", async () => {
+    const rp = new Replayer({ cak: "c0ffee" });
+    rp.begin({
+      ...tape(),
+      exchanges: [
+        { channel: "d", kind: "shell", request: "key 0a0b {{secret:cak}}", reply: { code: 0, stdout: "key {{secret:cak}}", stderr: "" } },
+      ],
+    });
+    const ssh = rp.ssh("d");
+    expect((await ssh.shellScript(["key 0a0b c0ffee"])).stdout).toBe("key c0ffee");
+    expect(rp.end().mismatch).toBeUndefined();
   });
 });
