@@ -9,7 +9,7 @@ import { loadProfiles, type ProfileSet } from "../model/load-profiles.js";
 import type { Model } from "../model/model.js";
 import { buildPlan, digest } from "../planner/build-plan.js";
 import type { Plan } from "../planner/plan-types.js";
-import { readBounded } from "../model/read-bounded.js";
+import { readBounded } from "../util/read-bounded.js";
 
 export interface Loaded {
   model?: Model;

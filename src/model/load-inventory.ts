@@ -6,7 +6,7 @@ import type { Model } from "./model.js";
 import { resolveInventory } from "./resolve.js";
 import { schemaDiagnostics, schemaKeys } from "./schema-issues.js";
 import { parseYamlSource } from "./yaml-source.js";
-import { readBounded } from "./read-bounded.js";
+import { readBounded } from "../util/read-bounded.js";
 
 let knownKeys: Set<string> | undefined;
 
