@@ -23,11 +23,14 @@ const EXAMPLES: Record<string, string[]> = {
   discover: [
     "linkcrypt discover inventory.yaml --out facts.json --secrets secrets.yaml",
     "linkcrypt discover inventory.yaml --known-hosts ./known_hosts --accept-new-host-key --concurrency 4",
+    "linkcrypt discover inventory.yaml --limit 'fra1,!fra1-sw2' --json   # site fra1, except one switch",
+    "linkcrypt discover inventory.yaml --ssh-config ./ssh_config   # HostName, User, Port, IdentityFile, ProxyJump",
   ],
   apply: [
     "linkcrypt apply plan.json --inventory inventory.yaml --dry-run",
     "linkcrypt apply plan.json --inventory inventory.yaml --state ./state.sqlite --confirm-timeout 300",
     "linkcrypt apply plan.json --inventory inventory.yaml --facts facts.json --no-refresh --json",
+    "linkcrypt apply plan.json --inventory inventory.yaml --limit 'ams1-*' --batch 25%",
   ],
   rotate: [
     "linkcrypt rotate link dc1-dc2-dwdm-1 --inventory inventory.yaml --state ./state.sqlite",
@@ -38,7 +41,11 @@ const EXAMPLES: Record<string, string[]> = {
     "linkcrypt keys status --inventory inventory.yaml --state ./state.sqlite",
     "linkcrypt keys status --inventory inventory.yaml --json",
   ],
-  verify: ["linkcrypt verify inventory.yaml", "linkcrypt verify inventory.yaml --out verify.json --secrets secrets.yaml"],
+  verify: [
+    "linkcrypt verify inventory.yaml",
+    "linkcrypt verify inventory.yaml --out verify.json --secrets secrets.yaml",
+    "linkcrypt verify inventory.yaml --limit dc1-dc2-dwdm-1,ams1 --json",
+  ],
   report: [
     "linkcrypt report inventory.yaml --verify verify.json",
     "linkcrypt report inventory.yaml --verify verify.json --format html --out report.html",
@@ -54,6 +61,7 @@ const EXAMPLES: Record<string, string[]> = {
     "linkcrypt mesh verify inventory.yaml --json",
     "linkcrypt mesh down inventory.yaml --hosts host-a,host-b --block",
     "linkcrypt mesh up inventory.yaml",
+    "linkcrypt mesh deliver inventory.yaml --limit 'ams1,!ams1-db1'",
   ],
   lab: [
     "sudo linkcrypt lab up examples/mesh-lab.yaml",

@@ -316,6 +316,7 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     .option("--facts <file>", "discovered facts the plan should use")
     .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
     .option("--known-hosts <file>", "OpenSSH known_hosts to pin host keys")
+    .addOption(sshConfigOpt())
     .addOption(profilesOpt())
     .action(async (file: string, o: Parameters<typeof runServe>[1]) => {
       code = await runServe(file, o, out, err);
