@@ -23,7 +23,7 @@ import { SshPool } from "../transport/ssh.js";
 import { verifyInventory } from "../verify/verify.js";
 import { limitScope } from "../discover/limit-targets.js";
 import { cliAccess, loadAll, planFromLoaded } from "./load.js";
-import { meshHostsFor } from "./mesh.js";
+import { meshHostsFor, pskMasterSecretName } from "./mesh.js";
 import { EXIT, invalidInventory, formatTable, json, type Out } from "./output.js";
 import { writeAtomically } from "./plan.js";
 
@@ -231,7 +231,7 @@ export async function runMetricsWithState(
   if (!plan || !inv || (!o.state && !o.stateDir && !inv.state)) return runMetrics(file, o, out, err);
   const store = await openCliState(o, plan.inventory, cliAccess(o).secrets, err, { file, state: inv.state });
   try {
-    const stamps = await keyStamps(plan, inv, store);
+    const stamps = await keyStamps(plan, inv, store, { pskMasterName: pskMasterSecretName });
     return metricsWith(file, o, out, err, () => stamps);
   } finally {
     await store.close();

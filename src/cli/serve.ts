@@ -4,6 +4,7 @@ import { hasErrors } from "../model/diagnostics.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import type { ProfileSet } from "../model/load-profiles.js";
 import { keyStamps } from "../metrics/key-ages.js";
+import type { AutoApplyDomain, ApplyOutcome } from "../serve/auto-apply.js";
 import { deviceTargets, limitedVerify } from "../serve/devices.js";
 import { startHttp } from "../serve/http.js";
 import { backendLeadership } from "../serve/leader.js";
@@ -19,9 +20,13 @@ import { DeviceLimiter } from "../transport/limiter.js";
 import { SshPool } from "../transport/ssh.js";
 import { verifyInventory } from "../verify/verify.js";
 import { cliAccess, loadAll, planFromLoaded } from "./load.js";
-import { meshHostsFor } from "./mesh.js";
 import { formatDiagnostics, EXIT, type Out } from "./output.js";
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { runApply } from "./apply.js";
+import { runRotate } from "./keys.js";
+import { meshHostsFor, pskMasterSecretName } from "./mesh.js";
 
 export interface ServeCliOptions {
   listen?: string;
@@ -42,6 +47,8 @@ export interface ServeCliOptions {
   maxAttempts?: string;
   refresh?: string;
   watch?: boolean;
+  /** Apply a pending plan, re-apply drift and rotate keys at their policy's age (src/serve/auto-apply.ts). */
+  autoApply?: boolean;
   logFormat?: string;
   profiles: string[];
 }
@@ -83,6 +90,11 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
     return {
       plan,
       meshes,
+      profiles: p,
+      pendingPlan: () => {
+        const now = planFromLoaded(loadAll(file, o.profiles, o.facts));
+        return now && now.inputs.inventoryDigest !== loadedDigest ? now : undefined;
+      },
       planPending: () => {
         const now = planFromLoaded(loadAll(file, o.profiles, o.facts));
         if (!now) return `${file} no longer loads; fix it before the next SIGHUP`;
@@ -90,7 +102,7 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
           ? `${file} changed (digest ${now.inputs.inventoryDigest.slice(0, 19)}…, running ${loadedDigest.slice(0, 19)}…): run linkcrypt plan and apply, then SIGHUP`
           : undefined;
       },
-      keyAges: () => keyStamps(plan, inv, journalRef),
+      keyAges: () => keyStamps(plan, inv, journalRef, { pskMasterName: pskMasterSecretName }),
       // The link part of each full verify and the periodic device checks share one limiter.
       verify: () =>
         limitedVerify(plan, limiter, (part) =>
@@ -136,7 +148,26 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
   const leadership = backendLeadership(leaderBackend, `linkcrypt serve ${file}`);
   await first.close?.();
   const rec = new Reconciler(
-    { load, journal, leadership, log, limiter },
+    {
+      load,
+      journal,
+      leadership,
+      log,
+      limiter,
+      ...(o.autoApply
+        ? {
+            autoApply: serveApplyDomain({
+              inventory: file,
+              profiles: o.profiles,
+              ...(o.facts ? { facts: o.facts } : {}),
+              ...(o.state ? { state: o.state } : {}),
+              ...(o.stateKey ? { stateKey: o.stateKey } : {}),
+              ...(o.secrets ? { secrets: o.secrets } : {}),
+              ...(o.knownHosts ? { knownHosts: o.knownHosts } : {}),
+            }),
+          }
+        : {}),
+    },
     {
       verifyIntervalMs: num(o.interval, 60) * 1000,
       deviceIntervalMs: num(o.deviceInterval, 300) * 1000,
@@ -144,6 +175,7 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
       flapLimit: num(o.flapLimit, 3),
       maxAttempts: num(o.maxAttempts, 3),
       watch: o.watch !== false,
+      autoApply: o.autoApply === true,
       ...(Number(process.env.LINKCRYPT_TEST_REPAIR_DELAY_MS) > 0
         ? { testRepairDelayMs: Number(process.env.LINKCRYPT_TEST_REPAIR_DELAY_MS) }
         : {}),
@@ -183,4 +215,80 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
     await limiter.stop().catch(() => undefined);
   }
   return EXIT.ok;
+}
+
+export interface CliDomainOptions {
+  inventory: string;
+  profiles: string[];
+  facts?: string;
+  state?: string;
+  stateKey?: string;
+  secrets?: string;
+  knownHosts?: string;
+}
+
+/**
+ * --auto-apply's way to the apply and rotate domain (src/serve/auto-apply.ts's AutoApplyDomain): a thin adapter over
+ * the CLI's runApply and runRotate, the one place to switch once the apply transaction is exported from src/apply. It
+ * plans the inventory file, writes that plan to a temporary file and runs `apply PLAN --inventory FILE --json`, as an
+ * operator would: apply takes the state lock, journals every step under its own run, and recovers a dead run's
+ * commits. Their output is parsed, not printed.
+ */
+export function serveApplyDomain(o: CliDomainOptions): AutoApplyDomain {
+  const common = {
+    inventory: o.inventory,
+    profiles: o.profiles,
+    ...(o.state ? { state: o.state } : {}),
+    ...(o.stateKey ? { stateKey: o.stateKey } : {}),
+    ...(o.secrets ? { secrets: o.secrets } : {}),
+    ...(o.knownHosts ? { knownHosts: o.knownHosts } : {}),
+    json: true,
+  };
+  return {
+    async apply({ dryRun }) {
+      const l = loadAll(o.inventory, o.profiles, o.facts);
+      const plan = planFromLoaded(l);
+      if (!plan) return { code: 1, results: [], error: `${o.inventory} no longer plans` };
+      const dir = mkdtempSync(join(tmpdir(), "linkcrypt-serve-"));
+      const file = join(dir, "plan.json");
+      let text = "";
+      let errText = "";
+      try {
+        writeFileSync(file, JSON.stringify(plan), { mode: 0o600 });
+        const code = await runApply(
+          file,
+          { ...common, ...(o.facts ? { facts: o.facts } : {}), dryRun },
+          { write: (s: string) => void (text += s) },
+          { write: (s: string) => void (errText += s) },
+        );
+        const parsed = JSON.parse(text || "{}") as { run?: string; results?: ApplyOutcome["results"] };
+        return {
+          code,
+          ...(parsed.run ? { run: parsed.run } : {}),
+          results: (parsed.results ?? []).map((r) => ({ target: r.target, kind: r.kind, outcome: r.outcome, detail: r.detail })),
+          ...(code === 1 && errText.trim() ? { error: errText.trim().split("\n").at(-1)! } : {}),
+        };
+      } catch (e) {
+        return { code: 1, results: [], error: (e as Error).message };
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    async rotate(what, name) {
+      let text = "";
+      let errText = "";
+      try {
+        const code = await runRotate(
+          what,
+          name,
+          common,
+          { write: (s: string) => void (text += s) },
+          { write: (s: string) => void (errText += s) },
+        );
+        return { ok: code === 2, detail: `exit ${code}: ${text.trim() || errText.trim().split("\n").at(-1) || ""}` };
+      } catch (e) {
+        return { ok: false, detail: (e as Error).message };
+      }
+    },
+  };
 }

@@ -1,5 +1,4 @@
 import { statSync } from "node:fs";
-import { pskMasterSecretName } from "../cli/mesh.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import type { Plan } from "../planner/plan-types.js";
 import type { JournalEntry } from "../state/store.js";
@@ -52,7 +51,11 @@ export async function keyStamps(
   plan: Plan,
   inv: Inventory,
   store: KeyAgeStore | undefined,
-  o: { mtimeMs?: (path: string) => number | undefined } = {},
+  o: {
+    /** The state store's name of a mesh's `state:` master (src/cli/mesh.ts's pskMasterSecretName). */
+    pskMasterName: (mesh: string) => string;
+    mtimeMs?: (path: string) => number | undefined;
+  },
 ): Promise<KeyStamp[]> {
   const out: KeyStamp[] = [];
   if (store)
@@ -70,7 +73,7 @@ export async function keyStamps(
       continue;
     }
     if (!store) continue;
-    let at = ref === "state:" ? parseTime(await store.secretCreatedAt(pskMasterSecretName(m.name))) : undefined;
+    let at = ref === "state:" ? parseTime(await store.secretCreatedAt(o.pskMasterName(m.name))) : undefined;
     let source: KeyStamp["source"] = "state";
     if (at === undefined) {
       // env: and secrets: masters (or a state: one without its time): the last rotation the journal shows.

@@ -58,10 +58,10 @@ export function serveSamples(s: Snapshot, now: number): Sample[] {
       { inventory: inv, result: r },
       s.counters.repairs[r] ?? 0,
     );
-  for (const k of ["repair", "verify", "watch", "journal"])
+  for (const k of ["repair", "verify", "watch", "journal", "auto-apply"])
     c(
       "linkcrypt_serve_failures_total",
-      "failures, by kind: repair runs that gave up, verify runs that failed, VICI event streams lost, journal writes",
+      "failures, by kind: repair runs that gave up, verify runs that failed, VICI event streams lost, journal writes, --auto-apply actions",
       { inventory: inv, kind: k },
       s.counters.failures[k] ?? 0,
     );
@@ -93,6 +93,15 @@ export function serveSamples(s: Snapshot, now: number): Sample[] {
       { inventory: inv, device: d.name, kind: d.kind },
       d.ok ? 1 : 0,
     );
+  for (const kind of ["plan-pending", "drift", "rotate"])
+    for (const result of ["done", "failed"])
+      c(
+        "linkcrypt_serve_auto_actions_total",
+        "--auto-apply actions by kind (plan-pending: a new plan applied; drift: a plan re-applied; rotate: a key rotated at its policy's age) and result",
+        { inventory: inv, kind, result },
+        s.counters.autoActions[`${kind}|${result}`] ?? 0,
+      );
+  g("linkcrypt_serve_auto_apply", "1 when serve runs with --auto-apply", { inventory: inv }, s.autoApply ? 1 : 0);
   c("linkcrypt_serve_vici_reconnects_total", "VICI event streams re-established after a loss", { inventory: inv }, s.counters.reconnects);
   g(
     "linkcrypt_serve_breaker_open",

@@ -10,6 +10,8 @@ import type { ViciClient, ViciMessage } from "../transport/vici.js";
 import type { VerifyReport, VerifyStatus } from "../verify/verify.js";
 import type { KeyStamp } from "../metrics/key-ages.js";
 import { DeviceLimiter } from "../transport/limiter.js";
+import type { ProfileSet } from "../model/load-profiles.js";
+import { dueRotations, pendingChanges, suspectedDrift, type AutoApplyDomain } from "./auto-apply.js";
 import type { DeviceCheck, DeviceScheduler, DeviceTarget } from "./devices.js";
 import type { Leadership } from "./leader.js";
 import { newCid, type Logger } from "./log.js";
@@ -60,6 +62,10 @@ export interface ServeTarget {
   keyAges?(): Promise<KeyStamp[]>;
   /** Why the inventory on disk no longer matches the loaded plan ("plan pending"), if it does not. Never applied. */
   planPending?(): string | undefined;
+  /** The plan the inventory on disk makes now, when it differs (for --auto-apply's journal: what it changes). */
+  pendingPlan?(): Plan | undefined;
+  /** The policies, for the keys' maximum ages (--auto-apply rotates keys past them). */
+  profiles?: Pick<ProfileSet, "policies">;
   /** Switches and L1 encryptors to check between full verifies (see devices.ts). */
   devices?: DeviceTarget[];
   /** One device's link security, as its driver reads it. Called through the limiter only. */
@@ -89,6 +95,8 @@ export interface ServeDeps {
   repair?(pair: { a: string; b: string }, hosts: readonly HostAccess[]): Promise<{ ok: boolean; detail: string }>;
   /** The limiter device checks go through; serve's CLI passes the one its full verify's link part uses. */
   limiter?: DeviceScheduler;
+  /** The apply and rotate domain, for --auto-apply (auto-apply.ts). */
+  autoApply?: AutoApplyDomain;
 }
 
 export interface ServeOptions {
@@ -113,6 +121,10 @@ export interface ServeOptions {
   reconnectMaxMs: number;
   /** Watch VICI event streams (off: periodic verify only). */
   watch: boolean;
+  /** --auto-apply: apply a pending plan, re-apply drift, rotate keys past their policy's age (auto-apply.ts). */
+  autoApply: boolean;
+  /** After an auto-apply action failed (or a drift check found nothing to change), how long before trying it again. */
+  autoApplyCooldownMs: number;
   /** Test only (docs/serve.md): a pause between journaling a repair and acting, so a test can kill the leader in it. */
   testRepairDelayMs?: number;
 }
@@ -132,6 +144,8 @@ export const DEFAULT_SERVE_OPTIONS: ServeOptions = {
   concurrency: 4,
   reconnectMaxMs: 30_000,
   watch: true,
+  autoApply: false,
+  autoApplyCooldownMs: 600_000,
 };
 
 export const WATCHED_EVENTS = ["ike-updown", "child-updown", "child-rekey"] as const;
@@ -223,7 +237,10 @@ export interface Snapshot {
     reconnects: number;
     /** Periodic device checks by result (ok, failed). */
     deviceChecks: Record<string, number>;
+    /** --auto-apply actions by kind and result ("plan-pending|done", "drift|failed", "rotate|done", …). */
+    autoActions: Record<string, number>;
   };
+  autoApply: boolean;
   /** Each switch's and encryptor's last periodic check: whether it answered, when, and when it last answered. */
   devices: { name: string; kind: DeviceTarget["kind"]; ok: boolean; at: number; error?: string }[];
   /** Last successful check per kind and name (ms since the epoch). */
@@ -272,7 +289,11 @@ export class Reconciler {
     events: {},
     reconnects: 0,
     deviceChecks: {},
+    autoActions: {},
   };
+  /** The --auto-apply pass in flight (one at a time), and per action when it may be tried again. */
+  private autoWork: Promise<void> | undefined;
+  private readonly autoCooldown = new Map<string, number>();
   private readonly limiter: DeviceScheduler;
   /** When each device's next periodic check is due (ms), its check in flight, and its last result. */
   private readonly deviceDue = new Map<string, number>();
@@ -414,7 +435,7 @@ export class Reconciler {
     this.queue.length = 0;
     this.queued.clear();
     this.deviceDue.clear();
-    await Promise.allSettled([...this.workers, ...this.deviceWork]);
+    await Promise.allSettled([...this.workers, ...this.deviceWork, ...(this.autoWork ? [this.autoWork] : [])]);
     await this.deps.leadership.release().catch(() => undefined);
   }
 
@@ -425,7 +446,7 @@ export class Reconciler {
     this.queue.length = 0;
     this.queued.clear();
     this.deviceDue.clear();
-    await Promise.allSettled([...this.workers, ...this.deviceWork]);
+    await Promise.allSettled([...this.workers, ...this.deviceWork, ...(this.autoWork ? [this.autoWork] : [])]);
     this.closeWatchers();
     if (wasLeader)
       await this.record(
@@ -450,11 +471,24 @@ export class Reconciler {
       return;
     }
     const open = new Map<string, JournalEntry>();
+    const openAuto = new Map<string, JournalEntry>();
     for (const e of entries) {
-      if (e.step !== "serve-repair") continue;
-      if (e.state === "started") open.set(e.run, e);
-      else open.delete(e.run);
+      const m = e.step === "serve-repair" ? open : e.step === "serve-auto-apply" || e.step === "serve-rotate" ? openAuto : undefined;
+      if (!m) continue;
+      if (e.state === "started") m.set(e.run, e);
+      else m.delete(e.run);
     }
+    // An auto-apply or rotation the previous leader started and never closed: apply's and rotate's own journal and
+    // recovery (the next apply cancels an unconfirmed commit) settle the devices; this run is closed here, and the
+    // next verify decides afresh whether anything is still to do, so nothing is done twice.
+    for (const [run, e] of openAuto)
+      await this.record(
+        run,
+        e.step,
+        e.target,
+        "failed",
+        "taken over from the previous leader, which stopped during it; the next verify re-evaluates (apply converges: an applied link is left unchanged)",
+      ).catch(() => undefined);
     for (const [run, e] of open) {
       const m = /^(.*):([^:~]+)~([^:~]+)$/.exec(e.target);
       const mesh = m && this.target!.meshes.find((x) => x.mesh.name === m[1]);
@@ -699,6 +733,104 @@ export class Reconciler {
     for (const h of unreachable.length ? unreachable : named.length ? named : [a, b]) await this.noteFlap(h, `repair of ${key} failed`);
   }
 
+  private cooling(key: string): boolean {
+    return (this.autoCooldown.get(key) ?? 0) > this.clock.now();
+  }
+
+  /** One --auto-apply action: a journal run (started, then done or failed, with its reason), its cid the run ID. */
+  private async autoRun(
+    kind: string,
+    target: string,
+    reason: string,
+    act: (cid: string) => Promise<{ ok: boolean; detail: string }>,
+  ): Promise<boolean> {
+    const cid = newCid();
+    const step = kind === "rotate" ? "serve-rotate" : "serve-auto-apply";
+    await this.record(cid, step, target, "started", reason);
+    this.deps.log.log("info", `auto-apply: ${kind}`, { cid, target, reason });
+    const r = await act(cid).catch((e: Error) => ({ ok: false, detail: e.message }));
+    this.inc(this.counters.autoActions, `${kind}|${r.ok ? "done" : "failed"}`);
+    // A failed action waits out the cool-down; so does a rotation that worked (its key's new time shows at the next
+    // read; the cool-down keeps a store that lags from rotating it twice).
+    if (!r.ok || kind === "rotate") this.autoCooldown.set(`${kind}|${target}`, this.clock.now() + this.o.autoApplyCooldownMs);
+    if (!r.ok) this.inc(this.counters.failures, "auto-apply");
+    this.deps.log.log(r.ok ? "info" : "error", `auto-apply: ${kind} ${r.ok ? "done" : "failed"}`, { cid, target, detail: r.detail });
+    await this.record(cid, step, target, r.ok ? "done" : "failed", `${reason}; ${r.detail}`);
+    return r.ok;
+  }
+
+  private static summary(o: { code: number; run?: string; results: { target: string; outcome: string }[]; error?: string }): string {
+    const by = (x: string) => o.results.filter((r) => r.outcome === x).map((r) => r.target);
+    return `apply run ${o.run ?? "(none)"} exit ${o.code}: changed [${by("changed").join(", ")}], failed [${by("failed").join(", ")}]${o.error ? `; ${o.error}` : ""}`;
+  }
+
+  /**
+   * --auto-apply, after a full verify, one pass at a time and never while the global breaker is open: a pending plan
+   * is applied (then loaded, as on SIGHUP); otherwise a link not found secured gets a dry run, and is re-applied when
+   * the dry run shows its configuration differs from the plan; then keys past their policy's age are rotated.
+   */
+  private async autoAct(t: ServeTarget, r: VerifyReport): Promise<void> {
+    const domain = this.deps.autoApply!;
+    const epoch = this.epoch;
+    const go = () => this.live(epoch) && !this.globalBreaker;
+    if (!go()) return;
+    if (this.planPending) {
+      if (this.cooling(`plan-pending|${t.plan.inventory}`)) return;
+      const fresh = t.pendingPlan?.();
+      const changes = fresh ? pendingChanges(t.plan, fresh) : [];
+      const ok = await this.autoRun(
+        "plan-pending",
+        t.plan.inventory,
+        `plan pending: ${this.planPending}${changes.length ? `; the plan changes ${changes.join(", ")}` : "; no planned decision changes"}`,
+        async () => {
+          const a = await domain.apply({ dryRun: false });
+          return { ok: a.code === 0 || a.code === 2, detail: Reconciler.summary(a) };
+        },
+      );
+      // Serve now runs with the plan it applied (as on SIGHUP).
+      if (ok && this.live(epoch)) await this.reload();
+      return;
+    }
+    const drift = suspectedDrift(t.plan, r).filter((d) => !this.cooling(`drift|${d.link}`));
+    if (drift.length && go()) {
+      const dry = await domain.apply({ dryRun: true });
+      const planned = new Set(dry.results.filter((x) => x.outcome === "planned" || x.outcome === "changed").map((x) => x.target));
+      const drifted = drift.filter((d) => planned.has(d.link));
+      for (const d of drift.filter((x) => !planned.has(x.link))) {
+        // Not secured, but its configuration is what the plan says (or the dry run failed): nothing to re-apply.
+        this.autoCooldown.set(`drift|${d.link}`, this.clock.now() + this.o.autoApplyCooldownMs);
+        this.deps.log.log("info", "auto-apply: link not secured, but its configuration matches the plan; not re-applied", {
+          link: d.link,
+          status: d.status,
+          ...(dry.error ? { error: dry.error } : {}),
+        });
+      }
+      if (drifted.length && go()) {
+        const ok = await this.autoRun(
+          "drift",
+          drifted.map((d) => d.link).join(" "),
+          `drift: ${drifted.map((d) => `${d.link} ${d.status} (${d.evidence})`).join("; ")}; a dry run of the applied plan shows changes to make on it`,
+          async () => {
+            const a = await domain.apply({ dryRun: false });
+            return { ok: a.code === 0 || a.code === 2, detail: Reconciler.summary(a) };
+          },
+        );
+        if (!ok) for (const d of drifted) this.autoCooldown.set(`drift|${d.link}`, this.clock.now() + this.o.autoApplyCooldownMs);
+      }
+    }
+    if (!t.profiles) return;
+    for (const d of dueRotations(t.plan, t.profiles, this.keyAges, this.clock.now())) {
+      if (!go() || this.cooling(`rotate|${d.what}:${d.name}`)) continue;
+      const ok = await this.autoRun(
+        "rotate",
+        `${d.what}:${d.name}`,
+        `key age ${d.ageDays.toFixed(1)} days is past the policy's maximum of ${d.maxDays} days`,
+        () => domain.rotate(d.what, d.name),
+      );
+      if (ok) this.keyAges = (await t.keyAges?.().catch(() => undefined)) ?? this.keyAges;
+    }
+  }
+
   /** A period of `ms` varied by ±jitter (the same rule as the full verify's). */
   private jittered(ms: number): number {
     return ms * (1 + (this.clock.random() * 2 - 1) * this.o.jitter);
@@ -854,6 +986,12 @@ export class Reconciler {
       this.deps.log.log("info", "verified", { cid, entries: r.entries.length, broken: bad.length });
       await this.evaluateGlobalBreaker();
       for (const k of bad) this.enqueue(k, "periodic verify", newCid());
+      if (this.o.autoApply && this.deps.autoApply && !this.autoWork && !this.stopping) {
+        const target = this.target;
+        this.autoWork = this.autoAct(target, r)
+          .catch((e: Error) => this.deps.log.log("error", "auto-apply failed", { error: e.message }))
+          .finally(() => (this.autoWork = undefined));
+      }
     } catch (e) {
       this.inc(this.counters.failures, "verify");
       this.deps.log.log("error", "verify failed", { cid, error: (e as Error).message });
@@ -892,6 +1030,7 @@ export class Reconciler {
       lastVerifyAt: this.lastVerifyAt,
       breakers: [...(this.globalBreaker ? [this.globalBreaker] : []), ...this.hostBreakers.values()],
       counters: structuredClone(this.counters),
+      autoApply: this.o.autoApply,
       devices: (this.target?.devices ?? []).flatMap((d) => {
         const r = this.deviceReads.get(d.name);
         return r ? [{ name: d.name, kind: d.kind, ok: r.ok, at: r.at, ...(r.error ? { error: r.error } : {}) }] : [];

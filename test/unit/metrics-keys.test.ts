@@ -11,11 +11,13 @@ import type { JournalEntry } from "../../src/state/store.js";
 import type { VerifyReport } from "../../src/verify/verify.js";
 import { promtoolCheck } from "../lab/serve-proc.js";
 import { plan as planOf } from "../helpers.js";
+import { pskMasterSecretName } from "../../src/cli/mesh.js";
 
 const text = readFileSync("examples/three-site-mixed.yaml", "utf8");
 const p = planOf(text);
 const inv = parse(text) as Inventory;
 const mesh = p.meshes[0]!;
+const OPTS = { pskMasterName: pskMasterSecretName };
 const members = mesh.members.map((m) => m.name);
 
 function report(statuses: VerifyReport["entries"][number]["status"][], extra: VerifyReport["entries"] = []): VerifyReport {
@@ -121,6 +123,7 @@ describe("key ages", () => {
       macsecPlan,
       withMaster("state:"),
       fakeStore({ "mesh/global/psk-master": "2026-01-01T00:00:00Z", "macsec/sw-link": "2026-01-02T00:00:00Z" }),
+      OPTS,
     );
     const ages = agesAt(s, Date.parse("2026-01-03T00:00:00Z"));
     expect(ages).toEqual([
@@ -134,11 +137,11 @@ describe("key ages", () => {
     try {
       const f = join(dir, "master.key");
       writeFileSync(f, "x");
-      const s = await keyStamps(p, withMaster(`file:${f}`), undefined);
+      const s = await keyStamps(p, withMaster(`file:${f}`), undefined, OPTS);
       expect(s).toHaveLength(1);
       expect(s[0]!.source).toBe("file");
       expect(Math.abs(s[0]!.createdAtMs - Date.now())).toBeLessThan(60_000);
-      expect(await keyStamps(p, withMaster(`file:${join(dir, "missing")}`), undefined)).toEqual([]);
+      expect(await keyStamps(p, withMaster(`file:${join(dir, "missing")}`), undefined, OPTS)).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -158,9 +161,9 @@ describe("key ages", () => {
       j("2026-01-05T00:00:00Z", "other"),
       j("2026-01-06T00:00:00Z", "global", "failed"),
     ];
-    const s = await keyStamps(p, withMaster("secrets:mesh"), fakeStore({}, journal));
+    const s = await keyStamps(p, withMaster("secrets:mesh"), fakeStore({}, journal), OPTS);
     expect(s).toEqual([{ key: "global", kind: "mesh-psk-master", createdAtMs: Date.parse("2026-01-02T00:00:00Z"), source: "journal" }]);
-    expect(await keyStamps(p, withMaster("secrets:mesh"), fakeStore({}, []))).toEqual([]);
+    expect(await keyStamps(p, withMaster("secrets:mesh"), fakeStore({}, []), OPTS)).toEqual([]);
   });
 });
 

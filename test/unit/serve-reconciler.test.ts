@@ -248,7 +248,16 @@ describe("serve metrics text", () => {
       status: await fullVerify(),
       lastVerifyAt: 1000,
       breakers: [],
-      counters: { repairs: { repaired: 2 }, failures: {}, breakerTrips: {}, events: { "child-updown": 4 }, reconnects: 0, deviceChecks: { ok: 3 } },
+      counters: {
+        repairs: { repaired: 2 },
+        failures: {},
+        breakerTrips: {},
+        events: { "child-updown": 4 },
+        reconnects: 0,
+        deviceChecks: { ok: 3 },
+        autoActions: { "drift|done": 1 },
+      },
+      autoApply: true,
       devices: [{ name: "enc1", kind: "encryptor" as const, ok: false, at: 9000, error: "timeout" }],
       lastOk: [{ kind: "pair" as const, name: "m:h1~h2", at: 5000 }],
       watching: [{ host: "h1", connected: true }],
@@ -265,6 +274,7 @@ describe("serve metrics text", () => {
     expect(text).toMatch(/^linkcrypt_serve_plan_pending\{inventory="inv"\} 1$/m);
     expect(text).toMatch(/^linkcrypt_serve_repairs_total\{inventory="inv",result="repaired"\} 2$/m);
     expect(text).toMatch(/^linkcrypt_pair_status\{mesh="m",pair="h1~h2",status="secured"\} 1$/m);
+    expect(text).toMatch(/^linkcrypt_serve_auto_actions_total\{inventory="inv",kind="drift",result="done"\} 1$/m);
     expect(text).toMatch(/^linkcrypt_serve_device_checks_total\{inventory="inv",result="ok"\} 3$/m);
     expect(text).toMatch(/^linkcrypt_serve_device_up\{inventory="inv",device="enc1",kind="encryptor"\} 0$/m);
     const c = promtoolCheck(text);
