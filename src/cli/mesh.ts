@@ -1,12 +1,12 @@
 import { sshFor, type AccessOptions } from "../devices/device-access.js";
-import { limitScope } from "../discover/limit-targets.js";
+import { limitScope, selectPairs } from "../discover/limit-targets.js";
 import { InputError, UsageError } from "../errors.js";
 import { hasErrors } from "../model/diagnostics.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import { deliverMesh, type MeshAuth } from "../mesh/deliver.js";
 import { localHost, sshHost, type HostAccess } from "../mesh/host-access.js";
 import { MIN_MASTER_BYTES } from "../mesh/psk.js";
-import { clearException, meshDown, meshStatus, repairPairs, verifyMesh } from "../mesh/operations.js";
+import { clearException, espPairs, meshDown, meshStatus, repairPairs, verifyMesh } from "../mesh/operations.js";
 import { userInfo } from "node:os";
 import { randomUUID } from "node:crypto";
 import type { MeshPlan } from "../planner/plan-types.js";
@@ -44,9 +44,11 @@ interface Ctx {
   pool: SshPool;
   /** `--limit`, for JSON output: the pattern and the members it left out. */
   limit?: { pattern: string; limitedOut: { hosts: string[] } };
+  /** `--limit`: the pairs whose findings count (the others are not reported). */
+  inScope?: (f: { a: string; b: string }) => boolean;
 }
 
-function context(file: string, o: MeshCliOptions, out: Out): Ctx | number {
+function context(verb: string, file: string, o: MeshCliOptions, out: Out): Ctx | number {
   const l = loadAll(file, o.profiles);
   const plan = planFromLoaded(l);
   if (!plan || !l.data || hasErrors(plan.diagnostics)) {
@@ -69,23 +71,32 @@ function context(file: string, o: MeshCliOptions, out: Out): Ctx | number {
     : undefined;
   for (const h of subset ?? [])
     if (!mesh.members.some((m) => m.name === h)) throw new UsageError(`host "${h}" is not a member of mesh ${mesh.name}`);
-  // --limit narrows the members (by host name or site) like --hosts does; with both, a host must pass both.
+  // --limit: deliver, up, down and status act on the selected members (by host name or site), like --hosts; verify
+  // and repair on the selected pairs (either host or its site matches, neither is excluded), reading both hosts of
+  // each. With --hosts too, a host must pass both. Pairs outside the limit are left out of the findings.
   const scope = limitScope(inv, o.limit);
   let only = subset;
   let limit: Ctx["limit"];
+  let inScope: Ctx["inScope"];
   if (scope) {
-    const chosen = mesh.members.map((m) => m.name).filter((h) => scope.selection.hosts.has(h) && (!subset || subset.has(h)));
+    const names = mesh.members.map((m) => m.name);
+    const pairs = verb === "verify" || verb === "repair" ? selectPairs(scope, inv, espPairs(mesh)) : undefined;
+    const chosen = pairs
+      ? names.filter((h) => [...pairs].some((p) => p.split("~").includes(h)) && (!subset || subset.has(h)))
+      : names.filter((h) => scope.selection.hosts.has(h) && (!subset || subset.has(h)));
     if (chosen.length === 0)
       throw new UsageError(
-        `--limit ${scope.limit.source}${subset ? ` with --hosts ${o.hosts}` : ""} selects no member of mesh ${mesh.name}`,
+        `--limit ${scope.limit.source}${subset ? ` with --hosts ${o.hosts}` : ""} selects no ${pairs ? "pair" : "member"} of mesh ${mesh.name}`,
       );
     only = new Set(chosen);
-    limit = { pattern: scope.limit.source, limitedOut: { hosts: mesh.members.map((m) => m.name).filter((h) => !only!.has(h)) } };
+    const keep = only;
+    inScope = pairs ? (f) => pairs.has(`${f.a}~${f.b}`) || pairs.has(`${f.b}~${f.a}`) : (f) => keep.has(f.a) && keep.has(f.b);
+    limit = { pattern: scope.limit.source, limitedOut: { hosts: names.filter((h) => !keep.has(h)) } };
   }
   const pool = new SshPool();
   const access = { ...cliAccess(o), ...(o.sshConfig ? { sshConfigFile: o.sshConfig } : {}) };
   const hosts = meshHostsFor(inv, mesh, pool, access, only);
-  return { file, inventory: plan.inventory, mesh, hosts, inv, pool, ...(limit ? { limit } : {}) };
+  return { file, inventory: plan.inventory, mesh, hosts, inv, pool, ...(limit ? { limit } : {}), ...(inScope ? { inScope } : {}) };
 }
 
 /**
@@ -228,8 +239,12 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
         "mesh down --clear needs --reason TEXT: members will talk unencrypted, and the exception is recorded with who, when and why",
       );
   }
-  const c = context(file, o, out);
+  const c = context(verb, file, o, out);
   if (typeof c === "number") return c;
+  const verifyScoped = async () => {
+    const r = await verifyMesh(c.mesh, c.hosts);
+    return c.inScope ? { ...r, findings: r.findings.filter(c.inScope) } : r;
+  };
   const lim = c.limit ? { limit: c.limit } : {};
   if (c.limit && !o.json)
     err.write(
@@ -246,10 +261,10 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
         });
         // Pairs that did not come up (e.g. after `mesh down`, where unchanged connections are not reloaded) are
         // initiated again, and only those.
-        const v = o.blocking === false ? undefined : await verifyMesh(c.mesh, c.hosts);
+        const v = o.blocking === false ? undefined : await verifyScoped();
         const broken = v?.findings.filter((f) => f.status !== "up" && f.status !== "idle") ?? [];
         const repaired = broken.length ? await repairPairs(broken, c.hosts) : [];
-        const after = broken.length ? await verifyMesh(c.mesh, c.hosts) : v;
+        const after = broken.length ? await verifyScoped() : v;
         if (verb === "up") await clearException(c.hosts);
         const up = after?.findings.filter((f) => f.status === "up" || f.status === "idle").length ?? null;
         const total = after?.findings.length ?? r.pairsExpected;
@@ -270,7 +285,7 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
         return r.hosts.some((h) => h.error) || (up !== null && up < total) ? EXIT.problems : EXIT.ok;
       }
       case "verify": {
-        const r = await verifyMesh(c.mesh, c.hosts);
+        const r = await verifyScoped();
         const bad = r.findings.filter((f) => f.severity === "warning" || f.severity === "critical");
         if (o.json)
           out.write(
@@ -300,15 +315,15 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
         return bad.length || r.errors.length ? EXIT.problems : EXIT.ok;
       }
       case "repair": {
-        const v = await verifyMesh(c.mesh, c.hosts);
+        const v = await verifyScoped();
         const broken = v.findings.filter((f) => f.severity === "warning" || f.severity === "critical");
         const r = await repairPairs(broken, c.hosts);
         // A repaired pair's old SAs can take a moment to leave the responder (its DELETE exchange): confirm for up
         // to 10 s before calling a pair still broken.
-        let after = await verifyMesh(c.mesh, c.hosts);
+        let after = await verifyScoped();
         for (let i = 0; i < 5 && r.length && after.findings.some((f) => f.severity === "warning" || f.severity === "critical"); i++) {
           await new Promise((t) => setTimeout(t, 2000));
-          after = await verifyMesh(c.mesh, c.hosts);
+          after = await verifyScoped();
         }
         const still = after.findings.filter((f) => f.severity === "warning" || f.severity === "critical");
         if (o.json) out.write(json({ repaired: r, remaining: still, ...lim }));

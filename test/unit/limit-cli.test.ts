@@ -129,6 +129,15 @@ describe("cli: --limit", () => {
     expect(sorted(contacted)).toEqual(["lon-h1"]);
   });
 
+  it("mesh verify --limit selects pairs: both hosts of each selected pair are read, other pairs are not reported", async () => {
+    const r = await run("mesh", "verify", inv, "--limit", "fra-h1,!lon", "--json");
+    expect(r.code).toBe(1); // unreachable
+    const j = JSON.parse(r.out);
+    expect(j.pairs.map((f: { a: string; b: string }) => `${f.a}~${f.b}`)).toEqual(["ams-h1~fra-h1"]);
+    expect(j.limit).toEqual({ pattern: "fra-h1,!lon", limitedOut: { hosts: ["lon-h1"] } });
+    expect(sorted(contacted)).toEqual(["ams-h1", "fra-h1"]);
+  });
+
   it("a term that matches nothing exits 64 naming it, before any device is contacted", async () => {
     for (const argv of [
       ["verify", inv, "--limit", "fra,nosuch-*"],
