@@ -6,6 +6,7 @@ import { sshFor } from "../../src/devices/device-access.js";
 import { ConnectError, HostKeyError } from "../../src/errors.js";
 import type { DeviceEntry } from "../../src/model/inventory-schema.js";
 import { SshPool } from "../../src/transport/ssh.js";
+import { cli } from "../cli-run.js";
 import { freePort, killPid, LAB_USER, labDir, type SshdPeer, startSshd } from "../lab/peers.js";
 
 /**
@@ -199,6 +200,31 @@ describe("transport: ssh_config ProxyJump (real sshd bastions, target in a netwo
     expect(log).toContain(`Accepted publickey for ${LAB_USER}`);
     await pool.closeAll();
     expect(c.isOpen).toBe(false);
+  });
+
+  it("the CLI takes the same path: discover --ssh-config reaches a host behind two jump hosts", async () => {
+    const inv = join(dir, "inv.yaml");
+    writeFileSync(
+      inv,
+      [
+        "version: 1",
+        "policy: default",
+        "sites: [{ name: s1 }]",
+        "devices:",
+        "  - { name: behind, kind: host, site: s1, profile: dell-r760-xeon-6430, management: { address: target-two-hops, transport: ssh },",
+        "      addresses: { ipv4: 198.51.100.9 }, nics: [{ name: eth0, profile: mlx5-connectx-7, speed: 25G, mtu: 1500 }] }",
+        "",
+      ].join("\n"),
+    );
+    const r = await cli("discover", inv, "--ssh-config", sshConfig, "--known-hosts", knownHosts, "--json");
+    const facts = JSON.parse(r.out).facts.devices.behind;
+    expect(facts.error?.message).toBeUndefined();
+    expect(facts.reachable).toBe(true);
+    // Without the config the same address is not even a resolvable host.
+    const empty = join(dir, "empty_ssh_config");
+    writeFileSync(empty, "");
+    const direct = await cli("discover", inv, "--ssh-config", empty, "--known-hosts", knownHosts, "--json", "--timeout", "3");
+    expect(JSON.parse(direct.out).facts.devices.behind.reachable).toBe(false);
   });
 
   it("every hop's host key is pinned: a wrong key for the jump host is refused, naming it", async () => {
