@@ -182,7 +182,7 @@ verify() {
   for p in $(ports_of "$D/running"); do
     pid_of "$p" >/dev/null || { echo "wpa_supplicant for SCI port $p is not running"; return 1; }
     wpa_cli -p "$R/p$p" -i "$I" ping 2>/dev/null | grep -q PONG || { echo "wpa_supplicant for SCI port $p does not answer on its control interface"; return 1; }
-    grep -q "^[[:space:]]*mka_ckn=$(sed -n 's/^[[:space:]]*mka_ckn=//p' "$D/running/ca-$p.conf")\$" "$R/p$p.conf" || { echo "SCI port $p runs another CKN"; return 1; }
+    grep -q "^[[:space:]]*mka_ckn=$(sed -n 's/^[[:space:]]*mka_ckn=//p' "$D/running/ca-$p.conf")$" "$R/p$p.conf" || { echo "SCI port $p runs another CKN"; return 1; }
   done
 }
 disarm() {
