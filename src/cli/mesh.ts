@@ -16,7 +16,7 @@ import { generateMasterSecret } from "../keys/keys.js";
 import { openCliState, type StateCliOptions } from "../state/cli.js";
 import type { StateStore } from "../state/store.js";
 import { cliAccess, loadAll, planFromLoaded } from "./load.js";
-import { EXIT, formatDiagnostics, invalidInventory, formatTable, json, type Out } from "./output.js";
+import { EXIT, invalidInventory, formatTable, json, type Out } from "./output.js";
 
 export interface MeshCliOptions extends StateCliOptions {
   mesh?: string;
@@ -214,7 +214,7 @@ export function meshHostsFor(
   for (const m of mesh.members) {
     if (subset && !subset.has(m.name)) continue;
     const d = inv.devices.find((x) => x.name === m.name);
-    if (!d || d.kind !== "host") continue;
+    if (d?.kind !== "host") continue;
     const socket = d.vici?.socket ?? "/var/run/charon.vici";
     const confDir = d.vici?.confDir ?? "/etc/swanctl/conf.d";
     // This machine only when the inventory says so: a host without a management block is never taken for it.
