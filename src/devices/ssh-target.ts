@@ -38,7 +38,7 @@ export function sshTarget(d: DeviceEntry, o: SshTargetOptions): SshOptions {
     : undefined;
   const identity = (files: readonly string[]) => {
     const id = firstIdentity(files);
-    return id ? { privateKey: id.key } : {};
+    return id ? { privateKey: id.key, keySource: `IdentityFile ${id.file} (ssh config ${file})` } : {};
   };
   const auth: Partial<SshOptions> =
     secret === undefined

@@ -18,6 +18,8 @@ export interface SshOptions {
   passphrase?: string;
   /** Path of an ssh-agent socket (SSH_AUTH_SOCK). */
   agent?: string;
+  /** Where the key came from, for messages (an ssh_config IdentityFile); default: the device's secret reference. */
+  keySource?: string;
   knownHostsFile: string;
   acceptNewHostKey?: boolean;
   connectTimeoutMs?: number;
@@ -39,10 +41,13 @@ export interface SshHop {
   privateKey?: string | Buffer;
   passphrase?: string;
   agent?: string;
+  keySource?: string;
 }
 
 /** The part of SshOptions one handshake needs: the device's own, or a jump host's with `via` naming it. */
-type Hop = Pick<SshOptions, "host" | "port" | "username" | "password" | "privateKey" | "passphrase" | "agent"> & { via?: string };
+type Hop = Pick<SshOptions, "host" | "port" | "username" | "password" | "privateKey" | "passphrase" | "agent" | "keySource"> & {
+  via?: string;
+};
 
 export interface ExecResult {
   code: number | null;
@@ -191,7 +196,7 @@ export class SshConnection {
           .trim();
         reject(
           new InputError(
-            `${who}: the SSH credential for ${o.username}@${o.host} cannot be used: ${why || "not a private key ssh2 can read"} (check the secret it references)`,
+            `${who}: the SSH credential for ${o.username}@${o.host} cannot be used: ${why || "not a private key ssh2 can read"} (check ${o.keySource ?? "the secret it references"})`,
             { ...ctx, cause: e },
           ),
         );

@@ -3,6 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { sshTarget } from "../../src/devices/ssh-target.js";
+import { InputError } from "../../src/errors.js";
+import { SshConnection } from "../../src/transport/ssh.js";
 import type { DeviceEntry } from "../../src/model/inventory-schema.js";
 import { parseJump, sshConfigPath } from "../../src/transport/ssh-config.js";
 
@@ -72,7 +74,14 @@ describe("ssh_config: Host, HostName, User, Port, IdentityFile, ProxyJump", () =
     // The missing IdentityFile is skipped; the next one is read.
     expect(t.privateKey).toContain("not-a-real-key");
     expect(t.jump).toEqual([
-      { host: "127.0.0.9", port: 2222, username: "jumper", agent: "/tmp/agent.sock", privateKey: "jump-key-bytes\n" },
+      {
+        host: "127.0.0.9",
+        port: 2222,
+        username: "jumper",
+        agent: "/tmp/agent.sock",
+        privateKey: "jump-key-bytes\n",
+        keySource: `IdentityFile ${jumpKey} (ssh config ${cfg})`,
+      },
       // %h in HostName is the name looked up; Port from its own block (the first match), User from Host *.
       { host: "bastion2.example", port: 2022, username: "everyone", agent: "/tmp/agent.sock" },
     ]);
@@ -104,6 +113,16 @@ describe("ssh_config: Host, HostName, User, Port, IdentityFile, ProxyJump", () =
     const byName = join(dir, "by-name");
     writeFileSync(byName, "Host dev1\n  HostName 192.0.2.7\n");
     expect(sshTarget(dev(undefined), access({}, byName)).host).toBe("192.0.2.7");
+  });
+
+  it("an IdentityFile ssh2 cannot read is an error naming that file and the hop, before any connection", async () => {
+    const e = await SshConnection.connect(sshTarget(dev("sw1.lab"), access())).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(InputError);
+    expect((e as Error).message).toMatch(
+      /^dev1: jump host jumper@127\.0\.0\.9:2222: the SSH credential for jumper@127\.0\.0\.9 cannot be used/,
+    );
+    expect((e as Error).message).toContain(`(check IdentityFile ${jumpKey} (ssh config ${cfg}))`);
+    expect((e as Error).message).not.toContain("jump-key-bytes");
   });
 
   it("bad input is an error naming the file and the host", () => {
