@@ -91,9 +91,14 @@ export function limitSelection(plan: Plan, inv: Inventory, limit: Limit): { link
     hosts: plan.meshes.flatMap((m) => m.members.map((h) => ({ name: h.name, site: h.site }))),
     devices: inv.devices.filter((d) => d.kind !== "host").map((d) => ({ name: d.name, site: d.site })),
   });
-  // An L1 link is changed on its encryptors: an excluded encryptor excludes the link.
-  const excluded = (name: string) => limit.terms.some((t) => t.negate && (t.re.test(name) || t.re.test(siteOf.get(name) ?? "")));
-  for (const l of plan.links) if (sel.links.has(l.name) && l.method === "l1" && l.l1?.encryptors.some(excluded)) sel.links.delete(l.name);
+  // An L1 link is changed on its encryptors: naming an encryptor selects its link, excluding one excludes it.
+  const matches = (negate: boolean, name: string) =>
+    limit.terms.some((t) => t.negate === negate && (t.re.test(name) || t.re.test(siteOf.get(name) ?? "")));
+  for (const l of plan.links) {
+    const encryptors = l.method === "l1" ? (l.l1?.encryptors ?? []) : [];
+    if (encryptors.some((e) => matches(true, e))) sel.links.delete(l.name);
+    else if (encryptors.some((e) => matches(false, e))) sel.links.add(l.name);
+  }
   return { links: sel.links, hosts: sel.hosts };
 }
 

@@ -2,9 +2,12 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { limitSelection } from "../../src/apply/run-apply.js";
 import { runApply } from "../../src/cli/apply.js";
 import { runRotate } from "../../src/cli/keys.js";
 import { loadAll, planFromLoaded } from "../../src/cli/load.js";
+import type { Inventory } from "../../src/model/inventory-schema.js";
+import { parseLimit } from "../../src/model/limit.js";
 
 const INV = "examples/two-site-dwdm.yaml";
 const tmp = mkdtempSync(join(tmpdir(), "linkcrypt-apply-cli-"));
@@ -48,5 +51,19 @@ describe("cli: apply and rotate take --limit and --batch (checked before any dev
       code: "E_USAGE",
       message: expect.stringMatching(/rotate mesh takes no --limit or --batch/),
     });
+  });
+});
+
+describe("apply --limit on an L1 link: its transaction runs on the inline encryptors", () => {
+  const l = loadAll("examples/three-site-mixed.yaml", []);
+  const plan = planFromLoaded(l)!;
+  const inv = l.data as Inventory;
+  const links = (pattern: string) => [...limitSelection(plan, inv, parseLimit(pattern)).links].filter((n) => n === "lon1-par1-wave");
+
+  it("naming an encryptor selects its link; excluding one leaves the link alone even when its switch is named", () => {
+    expect(links("lon1-enc1")).toEqual(["lon1-par1-wave"]);
+    expect(links("lon1-sw1")).toEqual(["lon1-par1-wave"]);
+    expect(links("lon1-sw1,!par1-enc1")).toEqual([]);
+    expect(links("lon1-sw2")).toEqual([]);
   });
 });
