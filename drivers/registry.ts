@@ -7,8 +7,6 @@ import * as linuxHost from "./linux-host/index.js";
 import * as linuxMacsec from "./linux-macsec/index.js";
 import * as openconfigMacsec from "./openconfig-macsec/index.js";
 
-export type { DriverContext, DriverDescriptor, DriverFactory } from "./contract.js";
-
 /**
  * The drivers of this version: one import and one entry per folder under drivers/ (shared/ aside), each the folder's
  * `descriptor`. A static list, so the bundled bin carries every driver; test/unit/driver-registry.test.ts fails when
