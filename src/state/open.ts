@@ -22,7 +22,7 @@ import { referencedKey, StateStore, type JournalEntry, type KeySource } from "./
 export const DEFAULT_STATE_HOME = "/var/lib/linkcrypt";
 export const STATE_HELP = `inventory state (journal, lock, sealed keys): a SQLite file, or postgres://… for a team (default $LINKCRYPT_STATE_HOME/<inventory name>.sqlite, ${DEFAULT_STATE_HOME} unless set)`;
 export const STATE_KEY_HELP =
-  "reference to the key that seals generated secrets: env:VAR, file:PATH or secrets:KEY (default $LINKCRYPT_STATE_KEY; SQLite: a key file beside the database)";
+  "reference to the key that seals generated secrets: env:VAR, file:PATH, secrets:KEY or cmd:COMMAND (default $LINKCRYPT_STATE_KEY; SQLite: a key file beside the database)";
 
 export interface StateOptions {
   state?: string | undefined;
@@ -107,8 +107,13 @@ export async function openState(o: StateOptions): Promise<StateStore> {
   const env = o.env ?? process.env;
   const loc = stateLocation(o);
   const ref = o.stateKey ?? (env.LINKCRYPT_STATE_KEY || undefined) ?? o.inventoryState?.key;
-  if (ref !== undefined && !/^(env|file|secrets):./.test(ref))
-    throw new UsageError(`the state key must be a reference (env:VAR, file:PATH or secrets:KEY), got "${ref.split(":")[0]}…"`);
+  if (ref !== undefined && !/^(env|file|secrets|cmd):./.test(ref)) {
+    // Never echo the value: without a scheme it may be the key itself. Only a scheme-looking prefix is named.
+    const scheme = /^([a-z][a-z0-9+.-]{0,15}):/i.exec(ref)?.[1];
+    throw new UsageError(
+      `the state key must be a reference (env:VAR, file:PATH, secrets:KEY or cmd:COMMAND), got ${scheme ? `the unknown scheme "${scheme}:"` : `a value with no scheme (${ref.length} characters, not shown)`}`,
+    );
+  }
   const keySource =
     ref !== undefined
       ? referencedKey(ref, (r) => resolveSecret(r, o.secrets), deriveStateKey)

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
+import { openState } from "../../src/state/open.js";
 import { cli } from "../cli-run.js";
 
 /** The state options through the CLI: bad state is a typed error (exit 1) or a usage error (64), never 70. */
@@ -31,7 +32,31 @@ describe("state options (CLI)", () => {
     expect(scheme.code).toBe(64);
     const ref = await cli("keys", "status", "--inventory", INV, "--state", join(dir, "c.sqlite"), "--state-key", "plaintext-key-here");
     expect(ref.code).toBe(64);
-    expect(ref.err).toMatch(/the state key must be a reference \(env:VAR, file:PATH or secrets:KEY\), got "plaintext-key-here…"/);
+    expect(ref.err).toMatch(
+      /the state key must be a reference \(env:VAR, file:PATH, secrets:KEY or cmd:COMMAND\), got a value with no scheme/,
+    );
+    expect(ref.err).not.toContain("plaintext-key-here"); // the value may be the key itself: never echoed
+    const unknown = await cli("keys", "status", "--inventory", INV, "--state", join(dir, "c.sqlite"), "--state-key", "vault:kv/x");
+    expect(unknown.code).toBe(64);
+    expect(unknown.err).toMatch(/got the unknown scheme "vault:"/);
+  });
+
+  it("a cmd: state key is run (vault, sops) and seals the store like any other reference", async () => {
+    const db = join(dir, "cmd.sqlite");
+    const open = (key: string) => openState({ state: db, inventory: "cmd-key", stateKey: key, secrets: { env: {} } });
+    const s = await open("cmd:printf %s 0123456789abcdef0123456789abcdef");
+    await s.putSecret("macsec/l1", "the-cak");
+    await s.close();
+    expect(readFileSync(db).includes(Buffer.from("the-cak"))).toBe(false); // sealed, not stored in clear
+    const again = await open("cmd:printf %s 0123456789abcdef0123456789abcdef");
+    expect(await again.getSecret("macsec/l1")).toBe("the-cak");
+    await again.close();
+    const other = await open("cmd:printf %s another-key-another-key-another");
+    await expect(other.getSecret("macsec/l1")).rejects.toThrow();
+    await other.close();
+    const bad = await open("cmd:false");
+    await expect(bad.getSecret("macsec/l1")).rejects.toThrow(/cmd:false/);
+    await bad.close();
   });
 
   it("a damaged state database is exit 1 naming it", async () => {
