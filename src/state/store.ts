@@ -163,7 +163,7 @@ export class StateStore {
     if (this.key) return this.key;
     if (!this.keySource)
       throw new StateKeyError(
-        `${this.where} needs a state key to seal its secrets: give --state-key env:VAR, file:PATH or secrets:KEY (or set LINKCRYPT_STATE_KEY to such a reference)`,
+        `${this.where} needs a state key to seal its secrets: give --state-key env:VAR, file:PATH, secrets:KEY or cmd:COMMAND (or set LINKCRYPT_STATE_KEY to such a reference)`,
       );
     const check = await this.backend.getMeta("key-check");
     let k = this.keySource.read();
