@@ -146,8 +146,10 @@ export async function runReport(file: string, o: ReportCliOptions, out: Out, err
   const verify = o.verify ? readVerifyFile(o.verify, current, { now, maxAgeHours: maxAge }) : undefined;
   let journal: JournalEntry[] | undefined;
   let keyCreatedAt: Map<string, string> | undefined;
-  if (o.state || o.stateDir) {
-    const store = await openCliState(o, plan.inventory, cliAccess(o).secrets, err);
+  // The state store: --state/--state-dir, else the inventory's own `state:` block (as apply and metrics read it).
+  const invState = (l.data as Inventory | undefined)?.state;
+  if (o.state || o.stateDir || invState) {
+    const store = await openCliState(o, plan.inventory, cliAccess(o).secrets, err, { file, state: invState });
     try {
       journal = await store.journal();
       keyCreatedAt = new Map();

@@ -165,7 +165,11 @@ export function buildReport(plan: Plan, profiles: ProfileSet, inp: ReportInputs)
       const s = Math.max(0, (now - Date.parse(created)) / 1000);
       keyAge = { seconds: Math.round(s), source: `CAK created ${created} (state store)`, text: `${fmtAge(s)} (CAK)` };
     } else if (l.method === "macsec")
-      keyAge = { seconds: null, source: "no state store given (--state-dir)", text: "not known: no state store" };
+      keyAge = {
+        seconds: null,
+        source: "no state store given (--state, or the inventory's state: block)",
+        text: "not known: no state store",
+      };
     else if (l.method === "l1") keyAge = { seconds: null, source: "no verify evidence", text: "not known: not verified" };
     else keyAge = { seconds: null, source: "no key", text: "no key" };
     if (keyAge.seconds !== null) keyAges.set(l.name, keyAge.seconds);

@@ -59,6 +59,29 @@ describe("state options (CLI)", () => {
     await bad.close();
   });
 
+  it("report reads key ages from the inventory's own state: block when no --state is given", async () => {
+    const d = join(dir, "report-state");
+    mkdirSync(d);
+    const inv = parse(readFileSync(INV, "utf8")) as Record<string, unknown>;
+    writeFileSync(join(d, "inv.yaml"), stringify({ ...inv, state: { location: "team.sqlite", key: "env:LC_REPORT_STATE_KEY" } }));
+    process.env.LC_REPORT_STATE_KEY = "0123456789abcdef0123456789abcdef";
+    const store = await openState({
+      state: join(d, "team.sqlite"),
+      inventory: "two-site-dwdm",
+      stateKey: "env:LC_REPORT_STATE_KEY",
+      secrets: { env: process.env },
+    });
+    await store.putSecret("macsec/ams1-fra1-dwdm", "a-cak");
+    await store.close();
+    const r = await cli("report", join(d, "inv.yaml"), "--format", "json");
+    expect(r.code, r.err).toBe(1); // 1: nothing verified (no --verify evidence), which the report says
+    const link = (JSON.parse(r.out) as { links: { name: string; keyAge: { source: string; seconds: number | null } }[] }).links.find(
+      (x) => x.name === "ams1-fra1-dwdm",
+    );
+    expect(link?.keyAge.source).toMatch(/CAK created .* \(state store\)/);
+    expect(link?.keyAge.seconds).not.toBeNull();
+  });
+
   it("a damaged state database is exit 1 naming it", async () => {
     const bad = join(dir, "bad.sqlite");
     writeFileSync(bad, "garbage, not SQLite ".repeat(100));
