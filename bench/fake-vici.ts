@@ -2,6 +2,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { connName } from "../src/planner/conn-spec.js";
 import type { HostAccess } from "../src/mesh/host-access.js";
+import type { MeshPlan } from "../src/planner/plan-types.js";
 import { decodeMessage, encodeMessage, ViciClient, type ViciMessage } from "../src/transport/vici.js";
 
 /**
@@ -241,4 +242,20 @@ function packet(type: number, name?: string, msg?: ViciMessage): Buffer {
   const len = Buffer.alloc(4);
   len.writeUInt32BE(b.length);
   return Buffer.concat([len, b]);
+}
+
+/**
+ * A minimal mesh plan for the fakes (tests and the serve bench only): every member in one site and host class, every
+ * pair ESP, so espPairs lists the full mesh. Not a planner result.
+ */
+export function fakeMeshPlan(name: string, hosts: readonly string[]): MeshPlan {
+  return {
+    name,
+    pairs: (hosts.length * (hosts.length - 1)) / 2,
+    members: hosts.map((h) => ({ name: h, site: "s", hostClass: "c" })),
+    hostClasses: [{ id: "c" }],
+    pathClasses: [{ id: "p", sitePairs: ["s~s"] }],
+    pairClasses: [{ hostClasses: ["c", "c"], pathClass: "p", method: "esp" }],
+    ike: { dpdSeconds: 30 },
+  } as unknown as MeshPlan;
 }

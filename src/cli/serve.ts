@@ -6,6 +6,7 @@ import type { ProfileSet } from "../model/load-profiles.js";
 import { keyStamps } from "../metrics/key-ages.js";
 import type { AutoApplyDomain, ApplyOutcome } from "../serve/auto-apply.js";
 import { deviceTargets, limitedVerify } from "../serve/devices.js";
+import { leanSweep, mergeLean } from "../serve/sweep.js";
 import { startHttp } from "../serve/http.js";
 import { backendLeadership } from "../serve/leader.js";
 import { streamLogger } from "../serve/log.js";
@@ -47,6 +48,9 @@ export interface ServeCliOptions {
   maxAttempts?: string;
   refresh?: string;
   watch?: boolean;
+  /** Meshes with more members than this are swept lean (default 200), reading --sweep-batch hosts at a time (default 16). */
+  leanAbove?: string;
+  sweepBatch?: string;
   /** Apply a pending plan, re-apply drift and rotate keys at their policy's age (src/serve/auto-apply.ts). */
   autoApply?: boolean;
   logFormat?: string;
@@ -76,6 +80,8 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
     perDeviceConcurrency: num(o.perDevice, 1),
     perDeviceMinTimeMs: num(o.perDeviceInterval, 0),
   });
+  const leanAbove = num(o.leanAbove, 200);
+  const sweepBatch = num(o.sweepBatch, 16);
   const load = async (): Promise<ServeTarget> => {
     const l = loadAll(file, o.profiles, o.facts);
     const plan = planFromLoaded(l);
@@ -104,14 +110,21 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
       },
       keyAges: () => keyStamps(plan, inv, journalRef, { pskMasterName: pskMasterSecretName }),
       // The link part of each full verify and the periodic device checks share one limiter.
-      verify: () =>
-        limitedVerify(plan, limiter, (part) =>
+      // A mesh of more than --lean-above members is swept lean (src/serve/sweep.ts): hosts read --sweep-batch at a
+      // time, reduced as they come, pairs checked one by one.
+      verify: async () => {
+        const lean = plan.meshes.filter((m) => m.members.length > leanAbove);
+        const rest = await limitedVerify({ ...plan, meshes: plan.meshes.filter((m) => !lean.includes(m)) }, limiter, (part) =>
           verifyInventory(part, inv, p, {
             access,
             now: () => new Date(),
             meshHosts: (name) => meshes.find((m) => m.mesh.name === name)!.hosts,
           }),
-        ),
+        );
+        const sweeps = [];
+        for (const m of lean) sweeps.push(await leanSweep(m, meshes.find((x) => x.mesh === m)!.hosts, { batch: sweepBatch }));
+        return mergeLean(rest, sweeps);
+      },
       devices: deviceTargets(plan),
       checkDevice: async (name) => {
         const dev = inv.devices.find((d) => d.name === name);

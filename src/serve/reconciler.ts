@@ -13,6 +13,7 @@ import { DeviceLimiter } from "../transport/limiter.js";
 import type { ProfileSet } from "../model/load-profiles.js";
 import { dueRotations, pendingChanges, suspectedDrift, type AutoApplyDomain } from "./auto-apply.js";
 import type { DeviceCheck, DeviceScheduler, DeviceTarget } from "./devices.js";
+import { fullEntries, leanOf } from "./sweep.js";
 import type { Leadership } from "./leader.js";
 import { newCid, type Logger } from "./log.js";
 
@@ -265,6 +266,8 @@ export class Reconciler {
   private epoch = 0;
   private readonly startedAt: number;
   private lastVerify: VerifyReport | undefined;
+  /** Pairs the last full verify reported (lean sweeps included). */
+  private knownPairs = 0;
   private lastVerifyAt: number | undefined;
   private nextVerifyAt = 0;
   private verifying = false;
@@ -912,7 +915,8 @@ export class Reconciler {
   }
 
   private brokenShare(): { broken: number; total: number; share: number } {
-    const total = this.pairs.size;
+    // A lean sweep's secured pairs are not kept one by one: the count of known pairs comes from the last verify.
+    const total = Math.max(this.pairs.size, this.knownPairs);
     const broken = [...this.pairs.values()].filter((p) => REPAIRABLE.has(p.finding)).length;
     return { broken, total, share: total ? broken / total : 0 };
   }
@@ -974,6 +978,13 @@ export class Reconciler {
       }
       for (const h of r.hosts ?? []) this.lastOk.set(`device|${h.host}`, { kind: "device", name: h.host, at: now });
       const bad: string[] = [];
+      // Lean sweeps (large meshes, sweep.ts) list only the pairs that are not secured: one kept before that is now
+      // secured is forgotten rather than kept one by one; its last success is the sweep's time (see snapshot).
+      const lean = leanOf(r);
+      const leanMeshes = new Set(lean?.map((l) => l.mesh));
+      if (lean) for (const [k, p] of this.pairs) if (leanMeshes.has(p.mesh) && p.at <= now) this.pairs.delete(k);
+      this.knownPairs = r.entries.filter((e) => e.kind === "pair" && e.name.includes("~")).length;
+      for (const l of lean ?? []) this.knownPairs += l.pairs.length - [...l.codes].filter((c) => c !== 0 && c !== 5).length;
       for (const e of r.entries) {
         if (e.kind !== "pair") continue;
         const m = /^(.*):([^:~]+)~([^:~]+)$/.exec(e.name);
@@ -1000,9 +1011,54 @@ export class Reconciler {
     }
   }
 
-  /** What the HTTP endpoints show. */
+  /** What the HTTP endpoints show. `status` and `lastOk` are built when read (at 1,000 hosts they are large). */
   snapshot(): Snapshot {
+    const self = this;
+    const holder = this.deps.leadership.holder?.();
+    return {
+      role: this.role,
+      ready: this.role === "leader" && this.lastVerify !== undefined,
+      startedAt: this.startedAt,
+      plan: this.target?.plan,
+      get status() {
+        return self.statusView();
+      },
+      lastVerifyAt: this.lastVerifyAt,
+      breakers: [...(this.globalBreaker ? [this.globalBreaker] : []), ...this.hostBreakers.values()],
+      counters: structuredClone(this.counters),
+      autoApply: this.o.autoApply,
+      devices: (this.target?.devices ?? []).flatMap((d) => {
+        const r = this.deviceReads.get(d.name);
+        return r ? [{ name: d.name, kind: d.kind, ok: r.ok, at: r.at, ...(r.error ? { error: r.error } : {}) }] : [];
+      }),
+      get lastOk() {
+        return self.lastOkView();
+      },
+      watching: [...this.connected.entries()].map(([host, connected]) => ({ host, connected })),
+      ...(holder ? { leaderHolder: `${holder.owner} (pid ${holder.pid} on ${holder.host}, since ${holder.since})` } : {}),
+      keyAges: this.keyAges,
+      ...(this.planPending ? { planPending: this.planPending } : {}),
+    };
+  }
+
+  private lastOkView(): Snapshot["lastOk"] {
+    const out = [...this.lastOk.values()];
+    const lean = leanOf(this.lastVerify);
+    if (lean && this.lastVerifyAt !== undefined)
+      for (const l of lean) {
+        const n = l.names.length;
+        for (let k = 0; k < l.pairs.length; k++) {
+          if (l.codes[k] !== 0 && l.codes[k] !== 5) continue; // up or idle: secured
+          const name = `${l.mesh}:${l.names[Math.floor(l.pairs[k]! / n)]}~${l.names[l.pairs[k]! % n]}`;
+          if (!this.lastOk.has(`pair|${name}`)) out.push({ kind: "pair", name, at: this.lastVerifyAt });
+        }
+      }
+    return out;
+  }
+
+  private statusView(): VerifyReport | undefined {
     let status = this.lastVerify;
+    if (status && leanOf(status)) status = { ...status, entries: fullEntries(status) };
     if (status) {
       // Pairs checked since the last full verify (events, repairs) replace its entries.
       const newer = [...this.pairs.entries()].filter(([, p]) => this.lastVerifyAt === undefined || p.at > this.lastVerifyAt);
@@ -1020,26 +1076,6 @@ export class Reconciler {
         };
       }
     }
-    const holder = this.deps.leadership.holder?.();
-    return {
-      role: this.role,
-      ready: this.role === "leader" && this.lastVerify !== undefined,
-      startedAt: this.startedAt,
-      plan: this.target?.plan,
-      status,
-      lastVerifyAt: this.lastVerifyAt,
-      breakers: [...(this.globalBreaker ? [this.globalBreaker] : []), ...this.hostBreakers.values()],
-      counters: structuredClone(this.counters),
-      autoApply: this.o.autoApply,
-      devices: (this.target?.devices ?? []).flatMap((d) => {
-        const r = this.deviceReads.get(d.name);
-        return r ? [{ name: d.name, kind: d.kind, ok: r.ok, at: r.at, ...(r.error ? { error: r.error } : {}) }] : [];
-      }),
-      lastOk: [...this.lastOk.values()],
-      watching: [...this.connected.entries()].map(([host, connected]) => ({ host, connected })),
-      ...(holder ? { leaderHolder: `${holder.owner} (pid ${holder.pid} on ${holder.host}, since ${holder.since})` } : {}),
-      keyAges: this.keyAges,
-      ...(this.planPending ? { planPending: this.planPending } : {}),
-    };
+    return status;
   }
 }
