@@ -116,7 +116,6 @@ export async function runRotate(what: string, name: string, o: KeysCliOptions, o
       if (r.links.some((x) => x.outcome === "failed")) return EXIT.problems;
       return r.links.some((x) => x.outcome === "rotated") ? EXIT.changes : EXIT.ok;
     }
-    await s.store.lock(`rotate ${what} ${name}`);
     const pool = new SshPool();
     let r: Awaited<ReturnType<typeof rotateMeshMaster>>;
     try {

@@ -9,9 +9,9 @@ import { verifyMesh } from "../mesh/operations.js";
 import { generateMasterSecret } from "./keys.js";
 
 /**
- * `rotate mesh NAME`: a new PSK master for a PSK mesh, then the new pair PSKs delivered to every host. Connections are
- * unchanged, so no SA is touched; each pair's next IKE authentication uses the new key. The master is kept either
- * sealed in the state store (`pskMaster: "state:"`) or in the referenced file (mode 0600), and is stored before it is
+ * `rotate mesh NAME`: under the state lock, a new PSK master for a PSK mesh, then the new pair PSKs delivered to every
+ * host. Connections are unchanged, so no SA is touched; each pair's next IKE authentication uses the new key. The
+ * master is kept either sealed in the state store (`pskMaster: "state:"`) or in the referenced file (mode 0600), and is stored before it is
  * delivered, so a host the delivery misses gets it with the next mesh deliver. No journal entry holds the value.
  */
 export interface RotateMeshRequest {
@@ -47,6 +47,7 @@ export async function rotateMeshMaster(r: RotateMeshRequest): Promise<RotateMesh
     throw new InputError(
       `rotate mesh needs a PSK mesh whose pskMaster is "state:" (kept sealed in the state store) or a file: reference (linkcrypt writes the new master there, mode 0600)`,
     );
+  await r.store.lock(`rotate mesh ${r.name}`);
   const hosts = r.hosts(mesh);
   const at = () => new Date(now()).toISOString();
   if (ref === "state:") {
