@@ -16,7 +16,7 @@ import { applyPlan, type TargetResult } from "./apply.js";
 import { type Clock, realClock } from "./clock.js";
 import { factsDrift, planDrift } from "./drift.js";
 import { JournalWriter } from "./journal.js";
-import { deviceEnds } from "./link-ends.js";
+import { deviceEnds, type EndsFactory } from "./link-ends.js";
 import { gatePlan, planDecisionDiffs } from "./plan-gate.js";
 import { checkPlanShape } from "./plan-shape.js";
 import { type RecoveryAction, recoverOrphans } from "./recovery.js";
@@ -69,6 +69,8 @@ export interface ApplyRequest {
   onProgress?: (line: string) => void;
   pauseAfterCommitMs?: number;
   clock?: Clock;
+  /** The drivers of a link's ends, for recovery and apply; the devices' own by default (tests simulate them). */
+  ends?: EndsFactory;
 }
 
 export interface ApplyOutcome {
@@ -157,6 +159,7 @@ export async function runApplyRequest(r: ApplyRequest): Promise<ApplyOutcome> {
         ...(batch ? { batch } : {}),
         ...(r.onProgress ? { onProgress: r.onProgress } : {}),
         ...(r.pauseAfterCommitMs ? { pauseAfterCommitMs: r.pauseAfterCommitMs } : {}),
+        ...(r.ends ? { ends: r.ends } : {}),
       }),
     );
     const batches = batch ? Math.max(0, ...results.map((x) => x.batch ?? 0)) : 0;
@@ -178,13 +181,13 @@ export async function runApplyRequest(r: ApplyRequest): Promise<ApplyOutcome> {
 /** Cancels, or waits out, every commit a killed run left unconfirmed, before this run changes anything. */
 export function recoverAll(
   plan: Plan,
-  r: Pick<ApplyRequest, "inv" | "profiles" | "access" | "say">,
+  r: Pick<ApplyRequest, "inv" | "profiles" | "access" | "say" | "ends">,
   store: StateStore,
   run: string,
   pool: SshPool,
   clock: Clock,
 ): Promise<RecoveryAction[]> {
-  const ends = deviceEnds(r.inv, r.profiles, pool, r.access);
+  const ends = r.ends ?? deviceEnds(r.inv, r.profiles, pool, r.access);
   return recoverOrphans({
     store,
     journal: new JournalWriter(store, run, clock),

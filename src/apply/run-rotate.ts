@@ -95,7 +95,7 @@ export async function runRotateLinks(r: RotateRequest): Promise<RotateOutcome> {
   try {
     await r.store.lock(`rotate link ${r.name}`);
     await r.store.checkKey();
-    const recovered = await recoverAll(r.plan, { ...r, say: r.say }, r.store, run, pool, clock);
+    const recovered = await recoverAll(r.plan, r, r.store, run, pool, clock);
     const links: LinkRotation[] = [];
     const todo = named.filter((l) => {
       if (!selected || selected.has(l.name)) return true;

@@ -1,10 +1,15 @@
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { ConfigChange } from "../../drivers/contract.js";
+import { applyPlan } from "../../src/apply/apply.js";
+import type { EndsFactory } from "../../src/apply/link-ends.js";
+import { runApplyRequest } from "../../src/apply/run-apply.js";
 import { commitToken, decodeEntry, encodeEntry, JournalWriter } from "../../src/apply/journal.js";
 import { pendingCommits, recoverOrphans } from "../../src/apply/recovery.js";
 import { runLinkTransaction } from "../../src/apply/transaction.js";
+import { openState } from "../../src/state/open.js";
 import type { JournalEntry } from "../../src/state/store.js";
-import { fakeClock, memoryJournal, simDevice } from "../sim-driver.js";
+import { fakeClock, memoryJournal, simDevice, simPlan } from "../sim-driver.js";
 
 const change: ConfigChange = { kind: "l1", settings: { cipher: "x", adminMode: "secure" } };
 const T0 = Date.parse("2026-01-01T00:00:00Z");
@@ -248,5 +253,77 @@ describe("apply: a killed run is recovered by the next one", () => {
     );
     expect(pendingCommits(store.rows, clock.now())).toEqual([]);
     expect(a.running()).toBeDefined();
+  });
+});
+
+describe("apply: the next run of `apply` recovers a killed one, then converges (domain call, simulated devices)", () => {
+  it("cancels the dead run's commit on both ends by token before it changes anything, then applies and confirms", async () => {
+    const { plan, inv, profiles, dir } = simPlan(1, { name: "rec" });
+    const clock = fakeClock(T0);
+    const a = simDevice("a0", { now: clock.now });
+    const b = simDevice("b0", { now: clock.now });
+    const ends: EndsFactory = () => ({ ends: [a.driver, b.driver], observable: [true, true] });
+    const open = () => openState({ state: join(dir, "state.sqlite"), inventory: "rec", secrets: { env: {} } });
+    const access = {
+      knownHostsFile: "/dev/null",
+      acceptNewHostKey: false,
+      secrets: { env: {} },
+      connectTimeoutMs: 1000,
+      commandTimeoutMs: 1000,
+    };
+    const limits = { globalConcurrency: 2, perDeviceConcurrency: 1 };
+
+    // The first run is killed between commit and confirm: its wait after the commit never ends.
+    const first = await open();
+    const dead = { ...clock, sleep: () => new Promise<void>(() => undefined) };
+    void applyPlan(plan, inv, profiles, {
+      access,
+      store: first,
+      run: "dead-run",
+      confirmTimeoutS: 120,
+      securedTimeoutMs: 1000,
+      dryRun: false,
+      maxFailPercent: 0,
+      limits,
+      clock: dead,
+      ends,
+      pauseAfterCommitMs: 1,
+    });
+    for (let i = 0; i < 200 && !(await first.journal()).some((e) => e.step === "verify"); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(a.pending()?.token).toBe("linkcrypt-dead-run-l0");
+    const killedWith = a.running();
+
+    const said: string[] = [];
+    const r = await runApplyRequest({
+      planFile: "plan.json",
+      saved: JSON.parse(JSON.stringify(plan)),
+      fresh: plan,
+      inventoryFile: "rec.yaml",
+      inv,
+      profiles,
+      openStore: open,
+      access,
+      limits,
+      dryRun: false,
+      confirmTimeoutS: 120,
+      securedTimeoutMs: 1000,
+      maxFailPercent: 0,
+      meshes: async () => () => undefined,
+      say: (l) => said.push(l),
+      clock,
+      ends,
+    });
+    expect(r.recovered).toMatchObject([{ run: "dead-run", target: "l0", action: "cancelled" }]);
+    expect(said).toContainEqual(expect.stringMatching(/^a previous run left l0 committed but unconfirmed: a0 cancelled/));
+    // cancelled first (the dead run's commit rolled back), then applied again under the new run and confirmed
+    expect(a.ops.indexOf("cancel")).toBeLessThan(a.ops.lastIndexOf("commit"));
+    expect(r.results).toMatchObject([{ target: "l0", outcome: "changed" }]);
+    expect(a.tokens).toEqual(["linkcrypt-dead-run-l0", `linkcrypt-${r.run}-l0`]);
+    expect(a.pending()).toBeUndefined();
+    expect(a.running()).toBe(killedWith);
+    const store = await open();
+    expect(pendingCommits(await store.journal(), clock.now())).toEqual([]);
+    await store.close();
+    await first.close();
   });
 });
