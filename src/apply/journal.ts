@@ -19,7 +19,14 @@ interface Base {
   at: number;
   run: string;
   target: string;
+  /**
+   * "rotate": a stage, commit, verify or confirm of a key rotation's transaction (stored as `rotate commit` and so
+   * on), so that it is recovered like apply's but not taken for an apply of the plan (the report's "last applied").
+   */
+  scope?: "rotate";
 }
+
+const PHASES = new Set(["stage", "commit", "verify", "confirm"]);
 
 export type ApplyJournalEntry = Base &
   (
@@ -64,7 +71,7 @@ export function encodeEntry(e: ApplyJournalEntry): JournalEntry {
   const row = (step: string, detail?: string): JournalEntry => ({
     at: new Date(e.at).toISOString(),
     run: e.run,
-    step,
+    step: e.scope === "rotate" && PHASES.has(step) ? `rotate ${step}` : step,
     target: e.target,
     state: e.state,
     ...(detail !== undefined ? { detail } : {}),
@@ -102,6 +109,11 @@ export function encodeEntry(e: ApplyJournalEntry): JournalEntry {
  * "other", so recovery never acts on a deadline it could not read.
  */
 export function decodeEntry(row: JournalEntry): ApplyJournalEntry {
+  const phase = /^rotate (stage|commit|verify|confirm)$/.exec(row.step)?.[1];
+  if (phase) {
+    const e = decodeEntry({ ...row, step: phase });
+    return e.step === "other" ? { ...e, row } : { ...e, scope: "rotate" };
+  }
   const at = Date.parse(row.at);
   const base = { at, run: row.run, target: row.target };
   const other = (): ApplyJournalEntry => ({ ...base, step: "other", state: row.state, row });

@@ -91,6 +91,7 @@ export async function rotateMacsecLink(
         },
         {
           journal: o.journal,
+          scope: "rotate",
           clock,
           confirmTimeoutS: o.confirmTimeoutS,
           securedTimeoutMs: o.securedTimeoutMs ?? 60_000,

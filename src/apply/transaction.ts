@@ -1,7 +1,7 @@
 import type { ConfigChange, Driver } from "../../drivers/contract.js";
 import { LinkcryptError } from "../errors.js";
 import type { Clock } from "./clock.js";
-import type { JournalWriter } from "./journal.js";
+import type { JournalDraft, JournalWriter } from "./journal.js";
 
 /**
  * The two-ends link transaction, the one apply and rotate both use. A link is changed at both ends or at neither:
@@ -29,6 +29,8 @@ export interface LinkTransaction {
 
 export interface TransactionOptions {
   journal: JournalWriter;
+  /** "rotate": the entries are a key rotation's (see the journal's `scope`). */
+  scope?: "rotate";
   clock: Clock;
   confirmTimeoutS: number;
   /** How long to wait for both ends to report the link secured after the commit. */
@@ -64,7 +66,8 @@ class Interrupted extends Error {}
  */
 export async function runLinkTransaction(tx: LinkTransaction, o: TransactionOptions): Promise<TransactionResult> {
   const { ends, target: t } = tx;
-  const { journal, clock } = o;
+  const { clock } = o;
+  const journal = { write: (d: JournalDraft) => o.journal.write(o.scope ? ({ ...d, scope: o.scope } as JournalDraft) : d) };
   const stopped = () => o.signal?.aborted === true;
   const rollbackBoth = () => Promise.all(ends.map((d) => d.rollback().catch(() => undefined)));
   // --per-device-interval holds inside a transaction too: stage, commit and confirm each start at least that long

@@ -128,6 +128,14 @@ describe("apply: pending commits from the journal", () => {
     expect(pendingCommits(j, T0 + 120_000)).toEqual([]);
   });
 
+  it("a key rotation's commit (stored as `rotate commit`) is pending like apply's, and its confirm closes it", () => {
+    const j = rows(["rot", "rotate commit", "l1", "started", started("2026-01-01T00:02:00Z")]);
+    expect(decodeEntry(j[0]!)).toMatchObject({ step: "commit", state: "started", scope: "rotate" });
+    expect(encodeEntry(decodeEntry(j[0]!)).step).toBe("rotate commit");
+    expect(pendingCommits(j, T0)).toMatchObject([{ run: "rot", target: "l1" }]);
+    expect(pendingCommits([...j, ...rows(["rot", "rotate confirm", "l1", "done"])], T0)).toEqual([]);
+  });
+
   it("an older version's journal row is still found pending", () => {
     const j = rows(["old", "commit", "l1", "started", "confirm deadline 2026-01-01T00:02:00.000Z"]);
     expect(pendingCommits(j, T0)).toEqual([{ run: "old", target: "l1", token: "linkcrypt-old-l1", confirmDeadline: T0 + 120_000 }]);
