@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { statSync } from "node:fs";
 import { isAlias, isCollection, isPair, LineCounter, parseDocument, visit, type Document } from "yaml";
 import { InputError } from "./errors.js";
-import { readBounded } from "./model/read-bounded.js";
+import { readBounded } from "./util/read-bounded.js";
 
 /** A secret, or the secrets file, is small: reading stops here (file:/dev/zero must not fill memory). */
 const SECRET_MAX_BYTES = 1024 * 1024;

@@ -1,4 +1,4 @@
-import { writeFileSync, renameSync } from "node:fs";
+import { writeFileAtomic } from "../util/atomic-write.js";
 import { hasErrors } from "../model/diagnostics.js";
 import { InputError } from "../errors.js";
 import { loadAll, planFromLoaded } from "./load.js";
@@ -23,11 +23,9 @@ export function runPlan(file: string, opts: { json?: boolean; out?: string; prof
 }
 
 /** Write to a temporary file and rename it into place, so a crash never leaves half a plan. */
-export function writeAtomically(path: string, content: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
+export function writeAtomically(path: string, content: string | Uint8Array): void {
   try {
-    writeFileSync(tmp, content, { mode: 0o644 });
-    renameSync(tmp, path);
+    writeFileAtomic(path, content); // the umask decides the mode, as for any file the user writes
   } catch (e) {
     throw new InputError(`cannot write ${path}: ${(e as Error).message}`, { cause: e });
   }

@@ -1,7 +1,7 @@
 import { createHash, createHmac } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { readBounded } from "../model/read-bounded.js";
+import { readBounded } from "../util/read-bounded.js";
 
 /**
  * OpenSSH known_hosts handling: plain and hashed (`|1|salt|hash`) host patterns, `[host]:port` for non-22 ports,

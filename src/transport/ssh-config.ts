@@ -3,7 +3,7 @@ import { homedir, userInfo } from "node:os";
 import { isAbsolute, join } from "node:path";
 import SSHConfig from "ssh-config";
 import { InputError } from "../errors.js";
-import { readBounded } from "../model/read-bounded.js";
+import { readBounded } from "../util/read-bounded.js";
 
 /**
  * OpenSSH client configuration (`~/.ssh/config`, ssh_config(5)), read with the `ssh-config` parser. linkcrypt takes

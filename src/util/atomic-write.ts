@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 
 /**
@@ -8,7 +8,12 @@ import { dirname } from "node:path";
 export function writeFileAtomic(path: string, content: string | Uint8Array, o: { mode?: number; mkdir?: boolean } = {}): void {
   if (o.mkdir) mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, content, o.mode === undefined ? {} : { mode: o.mode });
-  if (o.mode !== undefined) chmodSync(tmp, o.mode);
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, content, o.mode === undefined ? {} : { mode: o.mode });
+    if (o.mode !== undefined) chmodSync(tmp, o.mode);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true }); // a full disk or a refused rename leaves no temporary file behind
+    throw e;
+  }
 }

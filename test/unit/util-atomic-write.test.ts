@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -37,5 +37,12 @@ describe("util: writeFileAtomic", () => {
     const d = tmp();
     expect(() => writeFileAtomic(join(d, "missing", "f"), "x")).toThrow(/ENOENT/);
     expect(readdirSync(d)).toEqual([]);
+  });
+
+  it("a rename that fails (the target is a directory) leaves the directory as it was and no temporary file", () => {
+    const d = tmp();
+    mkdirSync(join(d, "plan.json"));
+    expect(() => writeFileAtomic(join(d, "plan.json"), "x")).toThrow(/EISDIR|ENOTEMPTY|EEXIST/);
+    expect(readdirSync(d)).toEqual(["plan.json"]);
   });
 });
