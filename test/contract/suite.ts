@@ -99,9 +99,10 @@ export const CASES: ContractCase[] = [
     run: async (s, { sleep }) => {
       const before = await s.observe();
       await s.driver.loadCandidate(s.change!);
-      await s.driver.commit({ confirmTimeoutS: 2 });
+      // 4 s: long enough that the first observation lands inside the window on a loaded machine (a VM under TCG)
+      await s.driver.commit({ confirmTimeoutS: 4 });
       expect(await s.observe()).not.toBe(before);
-      await sleep(3500);
+      await sleep(6000);
       expect(await s.observe()).toBe(before);
       await s.driver.rollback().catch(() => undefined); // nothing left to cancel: the device already did
     },
@@ -112,10 +113,12 @@ export const CASES: ContractCase[] = [
     skip: (s, name) => (!s.driver.flags.confirmedCommit || !s.change ? `${name} has no confirmed commit` : undefined),
     run: async (s, { sleep }) => {
       await s.driver.loadCandidate(s.change!);
-      await s.driver.commit({ confirmTimeoutS: 2 });
+      // 8 s: the confirm must arrive inside the window even when commit and observe are slow (loaded machine);
+      // then wait past where the window would have closed
+      await s.driver.commit({ confirmTimeoutS: 8 });
       const during = await s.observe();
       await s.driver.confirm();
-      await sleep(2500);
+      await sleep(8500);
       expect(await s.observe()).toBe(during);
     },
   },
