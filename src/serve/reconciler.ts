@@ -13,7 +13,7 @@ import { DeviceLimiter } from "../transport/limiter.js";
 import type { ProfileSet } from "../model/load-profiles.js";
 import { dueRotations, pendingChanges, suspectedDrift, type AutoApplyDomain } from "./auto-apply.js";
 import type { DeviceCheck, DeviceScheduler, DeviceTarget } from "./devices.js";
-import { fullEntries, leanOf } from "./sweep.js";
+import { fullEntries, leanOf, leanSecured } from "./sweep.js";
 import type { Leadership } from "./leader.js";
 import { newCid, type Logger } from "./log.js";
 
@@ -386,6 +386,12 @@ export class Reconciler {
   /** SIGTERM: no new repair starts, the one in flight finishes (or its run is closed as failed), the lead is released. */
   stop(): void {
     this.stopCtl.abort();
+    this.wake();
+  }
+
+  /** A full verify as soon as the loop is free (the bench's sweeps; events that may have been missed do the same). */
+  verifyNow(): void {
+    this.nextVerifyAt = this.clock.now();
     this.wake();
   }
 
@@ -984,7 +990,8 @@ export class Reconciler {
       const leanMeshes = new Set(lean?.map((l) => l.mesh));
       if (lean) for (const [k, p] of this.pairs) if (leanMeshes.has(p.mesh) && p.at <= now) this.pairs.delete(k);
       this.knownPairs = r.entries.filter((e) => e.kind === "pair" && e.name.includes("~")).length;
-      for (const l of lean ?? []) this.knownPairs += l.pairs.length - [...l.codes].filter((c) => c !== 0 && c !== 5).length;
+      // The lean pairs not listed as entries: the secured ones.
+      for (const l of lean ?? []) for (const c of l.codes) if (leanSecured(c)) this.knownPairs++;
       for (const e of r.entries) {
         if (e.kind !== "pair") continue;
         const m = /^(.*):([^:~]+)~([^:~]+)$/.exec(e.name);
@@ -1048,7 +1055,7 @@ export class Reconciler {
       for (const l of lean) {
         const n = l.names.length;
         for (let k = 0; k < l.pairs.length; k++) {
-          if (l.codes[k] !== 0 && l.codes[k] !== 5) continue; // up or idle: secured
+          if (!leanSecured(l.codes[k]!)) continue;
           const name = `${l.mesh}:${l.names[Math.floor(l.pairs[k]! / n)]}~${l.names[l.pairs[k]! % n]}`;
           if (!this.lastOk.has(`pair|${name}`)) out.push({ kind: "pair", name, at: this.lastVerifyAt });
         }

@@ -4,9 +4,9 @@ import { parseXfrmStat } from "../../drivers/linux-host/parsers/xfrm-stat.js";
 import { parseXfrmStateSpis } from "../../drivers/linux-host/parsers/xfrm-state.js";
 import { checkPairs, type PairFinding, type PairStatus } from "../mesh/check-pairs.js";
 import type { HostAccess } from "../mesh/host-access.js";
-import { EXCEPTION_FILE, espPairs, type MeshException } from "../mesh/operations.js";
+import { EXCEPTION_FILE, type MeshException } from "../mesh/operations.js";
 import { saTableFromVici, type ChildSaRow, type HostSaTable } from "../mesh/sa-table.js";
-import { connName } from "../planner/conn-spec.js";
+import { connName, pairClassIndex } from "../planner/conn-spec.js";
 import type { MeshPlan } from "../planner/plan-types.js";
 import type { VerifyEntry, VerifyReport, VerifyStatus } from "../verify/verify.js";
 
@@ -25,13 +25,22 @@ import type { VerifyEntry, VerifyReport, VerifyStatus } from "../verify/verify.j
  * deltas file on each host (serve exports the kernel's counters themselves, which rate() uses).
  */
 const STATUS: PairStatus[] = ["up", "half", "down", "duplicate", "stuck", "idle", "no-kernel-sa", "cleartext-possible", "unknown"];
+/** Whether a lean status code is a secured pair (up or idle). */
+export const leanSecured = (code: number): boolean => STATUS[code] === "up" || STATUS[code] === "idle";
 const PROT: (Protection | undefined)[] = [undefined, "esp", "block", "none"];
-const F = 7; // bytesIn, bytesOut, packetsIn, packetsOut, useIn, useOut, installTime
+const F = 4; // bytesIn, bytesOut, packetsIn, packetsOut (Float64); useIn, useOut, installTime in `times` (Float32)
+const T = 3;
+/** A number a Float32 holds exactly, or undefined (kept as NaN). */
+const f32 = (v: number | undefined) => v === undefined || Math.fround(v) === v;
 
 /** Strings seen again and again (states, algorithms, child names) kept once, referred to by number. */
 class Interned {
   private readonly ids = new Map<string, number>();
   readonly list: string[] = [""];
+  /** Whether these strings have (or can still get) an id below 65,536. */
+  fits(xs: string[]): boolean {
+    return this.list.length + xs.length < 65_536 || xs.every((x) => this.ids.has(x));
+  }
   id(s: string): number {
     let i = this.ids.get(s);
     if (i === undefined) {
@@ -62,7 +71,8 @@ export class SideStore {
   private readonly kind: Uint8Array; // 0: nothing for that peer, 1: compact, 2: kept as rows
   private readonly spi: Uint32Array; // in, out
   private readonly nums: Float64Array;
-  private readonly str: Uint32Array; // ikeState, state, child, encrAlg
+  private readonly times: Float32Array;
+  private readonly str: Uint16Array; // ikeState, state, child, encrAlg
   private readonly keysize: Uint16Array;
   private readonly kern: Uint8Array; // bit 0: spiIn in the kernel, bit 1: spiOut
   private readonly prot: Uint8Array;
@@ -75,7 +85,8 @@ export class SideStore {
     this.kind = new Uint8Array(n * n);
     this.spi = new Uint32Array(n * n * 2);
     this.nums = new Float64Array(n * n * F);
-    this.str = new Uint32Array(n * n * 4);
+    this.times = new Float32Array(n * n * T);
+    this.str = new Uint16Array(n * n * 4);
     this.keysize = new Uint16Array(n * n);
     this.kern = new Uint8Array(n * n);
     this.prot = new Uint8Array(n * n);
@@ -116,13 +127,22 @@ export class SideStore {
         c!.ikeState === ike[0]!.state &&
         HEX8.test(c!.spiIn) &&
         HEX8.test(c!.spiOut) &&
-        (c!.encrKeysize ?? 0) < 65536
+        (c!.encrKeysize ?? 0) < 65536 &&
+        f32(c!.useIn) &&
+        f32(c!.useOut) &&
+        f32(c!.installTime) &&
+        this.strings.fits([c!.ikeState, c!.state, c!.child, c!.encrAlg ?? ""])
       ) {
         this.kind[s] = 1;
         this.spi[s * 2] = Number.parseInt(c!.spiIn, 16);
         this.spi[s * 2 + 1] = Number.parseInt(c!.spiOut, 16);
-        const v = [c!.bytesIn, c!.bytesOut, c!.packetsIn, c!.packetsOut, c!.useIn, c!.useOut, c!.installTime];
-        for (let k = 0; k < F; k++) this.nums[s * F + k] = v[k] ?? Number.NaN;
+        this.nums[s * F] = c!.bytesIn;
+        this.nums[s * F + 1] = c!.bytesOut;
+        this.nums[s * F + 2] = c!.packetsIn;
+        this.nums[s * F + 3] = c!.packetsOut;
+        this.times[s * T] = c!.useIn ?? Number.NaN;
+        this.times[s * T + 1] = c!.useOut ?? Number.NaN;
+        this.times[s * T + 2] = c!.installTime ?? Number.NaN;
         this.str[s * 4] = this.strings.id(c!.ikeState);
         this.str[s * 4 + 1] = this.strings.id(c!.state);
         this.str[s * 4 + 2] = this.strings.id(c!.child);
@@ -147,8 +167,8 @@ export class SideStore {
       return { table: { ...base, ike: r.ike, children: r.children }, kernelSpis: new Set(r.inKernel) };
     }
     const conn = connName(this.names[pi]!);
-    const num = (k: number) => {
-      const v = this.nums[s * F + k]!;
+    const time = (k: number) => {
+      const v = this.times[s * T + k]!;
       return Number.isNaN(v) ? undefined : v;
     };
     const spiIn = this.spi[s * 2]!.toString(16).padStart(8, "0");
@@ -162,13 +182,13 @@ export class SideStore {
       state: this.strings.list[this.str[s * 4 + 1]!]!,
       spiIn,
       spiOut,
-      bytesIn: num(0) ?? 0,
-      bytesOut: num(1) ?? 0,
-      packetsIn: num(2) ?? 0,
-      packetsOut: num(3) ?? 0,
-      useIn: num(4),
-      useOut: num(5),
-      installTime: num(6),
+      bytesIn: this.nums[s * F]!,
+      bytesOut: this.nums[s * F + 1]!,
+      packetsIn: this.nums[s * F + 2]!,
+      packetsOut: this.nums[s * F + 3]!,
+      useIn: time(0),
+      useOut: time(1),
+      installTime: time(2),
       ...(alg ? { encrAlg: this.strings.list[alg]! } : {}),
       ...(this.keysize[s] ? { encrKeysize: this.keysize[s]! } : {}),
     };
@@ -310,41 +330,69 @@ export async function leanSweep(
     const x = exList.find((e) => e.hosts.includes(a) || e.hosts.includes(b));
     return x ? `${x.reason} (by ${x.who}, ${x.when})` : undefined;
   };
-  const planned = espPairs(mesh);
-  const pairs = new Uint32Array(planned.length);
-  const codes = new Uint8Array(planned.length);
+  // espPairs' order (names sorted, a < b, ESP pairs only), walked host by host instead of listed: at 1,000 hosts the
+  // list alone is 499,500 arrays.
+  const lookup = pairClassIndex(mesh);
+  const esp = (a: string, b: string) => lookup(a, b)?.pc.method === "esp";
+  let total = 0;
+  for (let i = 0; i < names.length; i++) for (let j = i + 1; j < names.length; j++) if (esp(names[i]!, names[j]!)) total++;
+  const pairs = new Uint32Array(total);
+  const codes = new Uint8Array(total);
   const details = new Map<number, string>();
   const counts: Record<VerifyStatus, number> = { secured: 0, degraded: 0, unsecured: 0, unknown: 0 };
   const idleAfterS = o.idleAfterS ?? mesh.ike.dpdSeconds * 10;
-  for (let k = 0; k < planned.length; k++) {
-    const [a, b] = planned[k]!;
-    const ai = index.get(a)!;
-    const bi = index.get(b)!;
-    pairs[k] = ai * names.length + bi;
-    let f: PairFinding;
-    if (!info[ai]!.ok || !info[bi]!.ok)
-      f = { a, b, status: "unknown", severity: "warning", detail: `no SA table from ${!info[ai]!.ok ? a : b} (unreachable?)` };
-    else {
+  const record = (k: number, f: PairFinding) => {
+    codes[k] = STATUS.indexOf(f.status);
+    if (f.status !== "up") details.set(k, f.detail);
+    counts[pairVerifyStatus(f.status)]++;
+  };
+  let k = 0;
+  for (let ai = 0; ai < names.length; ai++) {
+    const a = names[ai]!;
+    // One checkPairs call per host: its sides towards every later peer, and each peer's one side towards it. Each
+    // pair's verdict depends only on those two sides, so it is the verdict over all tables.
+    const batch: [string, string][] = [];
+    const at: number[] = [];
+    const tableA: HostSaTable = { host: a, ike: [], children: [], halfOpen: info[ai]!.halfOpen, plugins: info[ai]!.plugins };
+    const tables: HostSaTable[] = [tableA];
+    const kernelSpis = new Map<string, Set<string>>();
+    const protection = new Map<string, Map<string, Protection>>();
+    const kernelA = new Set<string>();
+    const protA = new Map<string, Protection>();
+    for (let bi = ai + 1; bi < names.length; bi++) {
+      const b = names[bi]!;
+      if (!esp(a, b)) continue;
+      pairs[k] = ai * names.length + bi;
+      if (!info[ai]!.ok || !info[bi]!.ok) {
+        record(k++, { a, b, status: "unknown", severity: "warning", detail: `no SA table from ${!info[ai]!.ok ? a : b} (unreachable?)` });
+        continue;
+      }
       const sa = store.side(ai, bi, info[ai]!);
       const sb = store.side(bi, ai, info[bi]!);
-      const kernelSpis = new Map<string, Set<string>>();
-      const protection = new Map<string, Map<string, Protection>>();
+      tableA.ike.push(...sa.table.ike);
+      tableA.children.push(...sa.table.children);
+      tables.push(sb.table);
       if (info[ai]!.usesKernel) {
-        kernelSpis.set(a, sa.kernelSpis);
-        protection.set(a, new Map([[b, store.protection(ai, bi) ?? "none"]]));
+        for (const x of sa.kernelSpis) kernelA.add(x);
+        protA.set(b, store.protection(ai, bi) ?? "none");
       }
       if (info[bi]!.usesKernel) {
         kernelSpis.set(b, sb.kernelSpis);
         protection.set(b, new Map([[a, store.protection(bi, ai) ?? "none"]]));
       }
-      f = checkPairs([[a, b]], [sa.table, sb.table], {
-        idleAfterS,
-        ...(kernelSpis.size ? { kernelSpis, protection, exceptionFor } : {}),
-      })[0]!;
+      batch.push([a, b]);
+      at.push(k++);
     }
-    codes[k] = STATUS.indexOf(f.status);
-    if (f.status !== "up") details.set(k, f.detail);
-    counts[pairVerifyStatus(f.status)]++;
+    if (info[ai]!.usesKernel) {
+      kernelSpis.set(a, kernelA);
+      protection.set(a, protA);
+    }
+    if (batch.length) {
+      const found = checkPairs(batch, tables, { idleAfterS, ...(kernelSpis.size ? { kernelSpis, protection, exceptionFor } : {}) });
+      found.forEach((f, x) => void record(at[x]!, f));
+    }
+    // Let events and HTTP through between hosts: a sweep of 1,000 hosts must not hold the loop for seconds.
+    await new Promise<void>((r) => setImmediate(r));
   }
   const observedAt = (o.now?.() ?? new Date()).toISOString();
   return {
