@@ -122,176 +122,59 @@ export function macsecChanges(link: LinkPlan, key: MacsecKey, sakRekeySeconds: n
 
 type Target = { kind: "link"; link: LinkPlan } | { kind: "mesh"; mesh: MeshPlan };
 const targetName = (t: Target) => (t.kind === "link" ? t.link.name : `mesh ${t.mesh.name}`);
+const targetKind = (t: Target) => (t.kind === "link" ? linkKind(t.link) : "mesh");
 const linkKind = (l: LinkPlan) => l.method as "macsec" | "l1";
+
+/** What one run shares: options, journal, clock, limiter, the links' ends and keys. */
+interface RunContext {
+  o: ApplyOptions;
+  profiles: ProfileSet;
+  journal: JournalWriter;
+  clock: Clock;
+  limiter: DeviceLimiter;
+  endsOf: EndsFactory;
+  siteOf: (device: string) => string;
+  keys: Map<string, MacsecKey>;
+  stopped: () => boolean;
+}
 
 export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet, o: ApplyOptions): Promise<TargetResult[]> {
   const clock = o.clock ?? realClock;
   const pool = new SshPool();
   const limiter = new DeviceLimiter(o.limits);
   const journal = new JournalWriter(o.store, o.run, clock);
-  const endsOf = o.ends ?? deviceEnds(inv, profiles, pool, o.access);
-  const siteOf = (name: string) => {
-    const d = inv.devices.find((x) => x.name === name);
-    if (!d) throw new LinkcryptError("E_INPUT", `device ${name} from the plan is not in the inventory`);
-    return d.site;
-  };
   const say = (l: string) => o.onProgress?.(l);
-  const results: TargetResult[] = [];
-  const stopped = () => o.signal?.aborted === true;
-
-  const links = plan.links.filter((l) => l.method === "macsec" || l.method === "l1");
-  const meshHosts = (m: MeshPlan) => m.members.map((x) => x.name).filter((h) => !o.limit || o.limit.hosts.has(h));
-  const selected: Target[] = [];
-  for (const link of links) {
-    if (o.limit && !o.limit.links.has(link.name))
-      results.push({ target: link.name, kind: linkKind(link), outcome: "skipped", detail: SKIPPED_BY_LIMIT });
-    else selected.push({ kind: "link", link });
-  }
-  for (const mesh of plan.meshes) {
-    if (meshHosts(mesh).length === 0)
-      results.push({ target: `mesh ${mesh.name}`, kind: "mesh", outcome: "skipped", detail: SKIPPED_BY_LIMIT });
-    else selected.push({ kind: "mesh", mesh });
-  }
-
-  // Generate every missing MKA key up front, sealed, in one transaction with a journal entry that names (only) them.
-  // A dry run stages with throwaway keys and stores none: it changes nothing, the state included.
-  const keys = new Map<string, MacsecKey>();
-  const missing: Record<string, string> = {};
-  for (const t of selected) {
-    if (t.kind !== "link" || t.link.method !== "macsec") continue;
-    const l = t.link;
-    const name = `macsec/${l.name}`;
-    const have = await o.store.getSecret(name);
-    if (have) keys.set(l.name, parseKey(have, name, o.store));
-    else {
-      const key = generateMacsecKey(l.cipher as MacsecSuiteId);
-      keys.set(l.name, key);
-      missing[name] = JSON.stringify({ ...key, createdAt: new Date(clock.now()).toISOString() });
-    }
-  }
-  if (Object.keys(missing).length && !o.dryRun)
-    await o.store.putSecrets(
-      missing,
-      encodeEntry(
-        journal.entry({
-          step: "keys",
-          target: Object.keys(missing).join(" "),
-          state: "done",
-          keys: Object.keys(missing),
-          message: `generated ${Object.keys(missing).length} MKA key(s), sealed in the state`,
-        }),
-      ),
-    );
+  const { selected, skipped } = selectTargets(plan, o.limit);
+  const results: TargetResult[] = [...skipped];
+  const ctx: RunContext = {
+    o,
+    profiles,
+    journal,
+    clock,
+    limiter,
+    endsOf: o.ends ?? deviceEnds(inv, profiles, pool, o.access),
+    siteOf: (name) => {
+      const d = inv.devices.find((x) => x.name === name);
+      if (!d) throw new LinkcryptError("E_INPUT", `device ${name} from the plan is not in the inventory`);
+      return d.site;
+    },
+    keys: await linkKeys(selected, o.store, journal, clock, o.dryRun),
+    stopped: () => o.signal?.aborted === true,
+  };
   const total = selected.length;
   let failed = 0;
   let done = 0;
   const tooMany = () => total > 0 && (failed / total) * 100 > o.maxFailPercent;
   // Progress lines are for links (meshes report when they are done, in the result table).
-  const record = (r: TargetResult, progress = true) => {
+  const record = (r: TargetResult, progress: boolean) => {
     if (r.outcome === "failed") failed++;
     results.push(r);
     if (!progress) return;
     done++;
     say(`[${done}/${total}] ${r.target}: ${r.outcome}${r.outcome === "failed" ? `: ${r.detail}` : ""}`);
   };
-
-  async function applyLink(link: LinkPlan): Promise<TargetResult> {
-    const kind = linkKind(link);
-    if (stopped()) return { target: link.name, kind, outcome: "interrupted", detail: "not started: interrupted" };
-    const [a, b] = transactionEnds(link);
-    const policy = profiles.policies.get(link.policy)!;
-    const changes: [ConfigChange, ConfigChange] =
-      link.method === "macsec"
-        ? macsecChanges(link, keys.get(link.name)!, policy.lifetimes.macsecSakRekeySeconds)
-        : (() => {
-            const change: ConfigChange = {
-              kind: "l1",
-              settings: { cipher: link.cipher!, rotationInterval: policy.lifetimes.childSeconds, adminMode: "secure" },
-            };
-            return [change, change] as [ConfigChange, ConfigChange];
-          })();
-    const { ends, observable } = endsOf(link);
-    // Both ends of a link under the per-device limits (taken in sorted order) and one global slot.
-    return limiter.scheduleDevices([a, b], async (): Promise<TargetResult> => {
-      if (stopped()) return { target: link.name, kind, outcome: "interrupted", detail: "not started: interrupted" };
-      try {
-        const r = await runLinkTransaction(
-          { target: link.name, kind, ends, changes, ports: transactionPorts(link), observable, token: commitToken(o.run, link.name) },
-          {
-            journal,
-            clock,
-            confirmTimeoutS: o.confirmTimeoutS,
-            securedTimeoutMs: o.securedTimeoutMs,
-            dryRun: o.dryRun,
-            minStepIntervalMs: o.limits.perDeviceMinTimeMs ?? 0,
-            ...(o.pauseAfterCommitMs ? { pauseAfterCommitMs: o.pauseAfterCommitMs } : {}),
-            ...(o.signal ? { signal: o.signal } : {}),
-          },
-        );
-        return {
-          target: link.name,
-          kind,
-          outcome: r.outcome,
-          detail: r.detail,
-          ...(r.outcome === "planned" || r.outcome === "changed" ? { diff: r.diff } : {}),
-        };
-      } catch (e) {
-        await journal.write({ step: "transaction", target: link.name, state: "failed", message: (e as Error).message });
-        return { target: link.name, kind, outcome: "failed", detail: (e as Error).message };
-      } finally {
-        await Promise.all(ends.map((d) => d.close().catch(() => undefined)));
-      }
-    }, [siteOf(a), siteOf(b)]);
-  }
-
-  async function applyMesh(m: MeshPlan): Promise<TargetResult> {
-    const target = `mesh ${m.name}`;
-    if (stopped()) return { target, kind: "mesh", outcome: "interrupted", detail: "not started: interrupted" };
-    const acc = o.meshAccess?.(m.name);
-    if (!acc) return { target, kind: "mesh", outcome: "failed", detail: "no access to the mesh hosts" };
-    const allowed = new Set(meshHosts(m));
-    const hosts = acc.hosts.filter((h) => allowed.has(h.name));
-    if (o.dryRun) {
-      // Each host's swanctl diff: the rendered file against what is on the host (secrets live in another file).
-      const diffs: string[] = [];
-      for (const h of hosts) {
-        const rendered = renderSwanctlConf(h.name, meshConnSpecs(m, h.name, { forceEncap: acc.lab })).split("\n");
-        const current = ((await h.readFile(join(h.confDir, CONF_FILE)).catch(() => undefined)) ?? "").split("\n");
-        const d = lineDiff(current.filter(Boolean), rendered.filter(Boolean));
-        if (d.length) diffs.push(`${h.name}:\n${d.join("\n")}`);
-      }
-      return {
-        target,
-        kind: "mesh",
-        outcome: diffs.length ? "planned" : "unchanged",
-        detail: diffs.length
-          ? `${diffs.length} of ${hosts.length} hosts would change (connections loaded one by one, no flush)`
-          : "every host already has this configuration",
-        ...(diffs.length ? { diff: diffs.join("\n") } : {}),
-      };
-    }
-    await journal.write({ step: "mesh", target: m.name, state: "started" });
-    try {
-      const r = await deliverMesh(m, hosts, acc.auth, { forceEncap: acc.lab });
-      const changedHosts = r.hosts.filter((h) => h.loaded.length || h.unloaded.length).length;
-      const err = r.hosts.find((h) => h.error);
-      await journal.write({
-        step: "mesh",
-        target: m.name,
-        state: err ? "failed" : "done",
-        message: `${r.pairsUp}/${r.pairsExpected} pairs up`,
-      });
-      return {
-        target,
-        kind: "mesh",
-        outcome: err ? "failed" : changedHosts ? "changed" : "unchanged",
-        detail: err ? `${err.host}: ${err.error}` : `${r.pairsUp}/${r.pairsExpected} pairs up; ${changedHosts} host(s) changed`,
-      };
-    } catch (e) {
-      await journal.write({ step: "mesh", target: m.name, state: "failed", message: (e as Error).message });
-      return { target, kind: "mesh", outcome: "failed", detail: (e as Error).message };
-    }
-  }
+  const notAttempted = (t: Target, why: string, tag: { batch?: number }) =>
+    results.push({ target: targetName(t), kind: targetKind(t), outcome: "failed", detail: `not attempted: ${why}`, ...tag });
 
   const runs = o.batch ? splitBatches(selected, o.batch) : [selected];
   try {
@@ -299,51 +182,192 @@ export async function applyPlan(plan: Plan, inv: Inventory, profiles: ProfileSet
       const tag = o.batch ? { batch: i + 1 } : {};
       if (i > 0 && tooMany()) {
         // A failing batch stops the later ones: nothing in them is touched.
-        for (const t of batch)
-          results.push({
-            target: targetName(t),
-            kind: t.kind === "link" ? linkKind(t.link) : "mesh",
-            outcome: "failed",
-            detail: `not attempted: more than ${o.maxFailPercent}% of targets failed by the end of batch ${i}`,
-            ...tag,
-          });
+        for (const t of batch) notAttempted(t, `more than ${o.maxFailPercent}% of targets failed by the end of batch ${i}`, tag);
         continue;
       }
       if (o.batch) say(`batch ${i + 1}/${runs.length}: ${batch.map(targetName).join(", ")}`);
       // Links in parallel (under the limiter), then meshes one by one, as without batches.
       await Promise.all(
-        batch.flatMap((t) =>
-          t.kind !== "link"
-            ? []
-            : [
-                (async () => {
-                  const link = t.link;
-                  if (tooMany()) {
-                    results.push({
-                      target: link.name,
-                      kind: linkKind(link),
-                      outcome: "failed",
-                      detail: `not attempted: more than ${o.maxFailPercent}% of targets failed`,
-                      ...tag,
-                    });
-                    return;
-                  }
-                  let r: TargetResult;
-                  try {
-                    r = await applyLink(link);
-                  } catch (e) {
-                    r = { target: link.name, kind: linkKind(link), outcome: "failed", detail: (e as Error).message };
-                  }
-                  record({ ...r, ...tag });
-                })(),
-              ],
-        ),
+        batch.map(async (t) => {
+          if (t.kind !== "link") return;
+          if (tooMany()) return void notAttempted(t, `more than ${o.maxFailPercent}% of targets failed`, tag);
+          const r = await applyLink(ctx, t.link).catch(
+            (e: Error): TargetResult => ({ target: t.link.name, kind: linkKind(t.link), outcome: "failed", detail: e.message }),
+          );
+          record({ ...r, ...tag }, true);
+        }),
       );
-      for (const t of batch) if (t.kind === "mesh") record({ ...(await applyMesh(t.mesh)), ...tag }, false);
+      for (const t of batch) if (t.kind === "mesh") record({ ...(await applyMesh(ctx, t.mesh)), ...tag }, false);
     }
   } finally {
     await pool.closeAll();
     await limiter.stop();
   }
   return results.sort((a, b) => (a.target < b.target ? -1 : 1));
+}
+
+/** The mesh hosts a limit lets apply touch. */
+const meshHosts = (m: MeshPlan, limit: ApplyOptions["limit"]) => m.members.map((x) => x.name).filter((h) => !limit || limit.hosts.has(h));
+
+/** The links (MACsec, L1) and meshes to apply, in plan order, and those --limit leaves out. */
+function selectTargets(plan: Plan, limit: ApplyOptions["limit"]): { selected: Target[]; skipped: TargetResult[] } {
+  const selected: Target[] = [];
+  const skipped: TargetResult[] = [];
+  for (const link of plan.links.filter((l) => l.method === "macsec" || l.method === "l1")) {
+    if (limit && !limit.links.has(link.name))
+      skipped.push({ target: link.name, kind: linkKind(link), outcome: "skipped", detail: SKIPPED_BY_LIMIT });
+    else selected.push({ kind: "link", link });
+  }
+  for (const mesh of plan.meshes) {
+    if (meshHosts(mesh, limit).length === 0)
+      skipped.push({ target: `mesh ${mesh.name}`, kind: "mesh", outcome: "skipped", detail: SKIPPED_BY_LIMIT });
+    else selected.push({ kind: "mesh", mesh });
+  }
+  return { selected, skipped };
+}
+
+/**
+ * The MKA key of every selected MACsec link. Missing ones are generated up front, sealed, in one transaction with a
+ * journal entry that names (only) them. A dry run stages with throwaway keys and stores none: it changes nothing,
+ * the state included.
+ */
+async function linkKeys(
+  selected: Target[],
+  store: StateStore,
+  journal: JournalWriter,
+  clock: Clock,
+  dryRun: boolean,
+): Promise<Map<string, MacsecKey>> {
+  const keys = new Map<string, MacsecKey>();
+  const missing: Record<string, string> = {};
+  for (const t of selected) {
+    if (t.kind !== "link" || t.link.method !== "macsec") continue;
+    const l = t.link;
+    const name = `macsec/${l.name}`;
+    const have = await store.getSecret(name);
+    if (have) keys.set(l.name, parseKey(have, name, store));
+    else {
+      const key = generateMacsecKey(l.cipher as MacsecSuiteId);
+      keys.set(l.name, key);
+      missing[name] = JSON.stringify({ ...key, createdAt: new Date(clock.now()).toISOString() });
+    }
+  }
+  const names = Object.keys(missing);
+  if (names.length && !dryRun)
+    await store.putSecrets(
+      missing,
+      encodeEntry(
+        journal.entry({
+          step: "keys",
+          target: names.join(" "),
+          state: "done",
+          keys: names,
+          message: `generated ${names.length} MKA key(s), sealed in the state`,
+        }),
+      ),
+    );
+  return keys;
+}
+
+/** What each end of a link is given: MACsec policy, key chain and port, or the L1 encryptor's settings. */
+function linkChanges(link: LinkPlan, key: MacsecKey | undefined, profiles: ProfileSet): [ConfigChange, ConfigChange] {
+  const policy = profiles.policies.get(link.policy)!;
+  if (link.method === "macsec") return macsecChanges(link, key!, policy.lifetimes.macsecSakRekeySeconds);
+  const change: ConfigChange = {
+    kind: "l1",
+    settings: { cipher: link.cipher!, rotationInterval: policy.lifetimes.childSeconds, adminMode: "secure" },
+  };
+  return [change, change];
+}
+
+/** One link's two-ends transaction, under the limiter: both ends' per-device limits (in sorted order) and one global slot. */
+async function applyLink(c: RunContext, link: LinkPlan): Promise<TargetResult> {
+  const { o, journal } = c;
+  const kind = linkKind(link);
+  const interrupted: TargetResult = { target: link.name, kind, outcome: "interrupted", detail: "not started: interrupted" };
+  if (c.stopped()) return interrupted;
+  const [a, b] = transactionEnds(link);
+  const changes = linkChanges(link, c.keys.get(link.name), c.profiles);
+  const { ends, observable } = c.endsOf(link);
+  return c.limiter.scheduleDevices([a, b], async (): Promise<TargetResult> => {
+    if (c.stopped()) return interrupted;
+    try {
+      const r = await runLinkTransaction(
+        { target: link.name, kind, ends, changes, ports: transactionPorts(link), observable, token: commitToken(o.run, link.name) },
+        {
+          journal,
+          clock: c.clock,
+          confirmTimeoutS: o.confirmTimeoutS,
+          securedTimeoutMs: o.securedTimeoutMs,
+          dryRun: o.dryRun,
+          minStepIntervalMs: o.limits.perDeviceMinTimeMs ?? 0,
+          ...(o.pauseAfterCommitMs ? { pauseAfterCommitMs: o.pauseAfterCommitMs } : {}),
+          ...(o.signal ? { signal: o.signal } : {}),
+        },
+      );
+      return {
+        target: link.name,
+        kind,
+        outcome: r.outcome,
+        detail: r.detail,
+        ...(r.outcome === "planned" || r.outcome === "changed" ? { diff: r.diff } : {}),
+      };
+    } catch (e) {
+      await journal.write({ step: "transaction", target: link.name, state: "failed", message: (e as Error).message });
+      return { target: link.name, kind, outcome: "failed", detail: (e as Error).message };
+    } finally {
+      await Promise.all(ends.map((d) => d.close().catch(() => undefined)));
+    }
+  }, [c.siteOf(a), c.siteOf(b)]);
+}
+
+/** One mesh: its swanctl diff per host (dry run), or the delivery to the hosts --limit selects. */
+async function applyMesh(c: RunContext, m: MeshPlan): Promise<TargetResult> {
+  const { o, journal } = c;
+  const target = `mesh ${m.name}`;
+  if (c.stopped()) return { target, kind: "mesh", outcome: "interrupted", detail: "not started: interrupted" };
+  const acc = o.meshAccess?.(m.name);
+  if (!acc) return { target, kind: "mesh", outcome: "failed", detail: "no access to the mesh hosts" };
+  const allowed = new Set(meshHosts(m, o.limit));
+  const hosts = acc.hosts.filter((h) => allowed.has(h.name));
+  if (o.dryRun) {
+    // Each host's swanctl diff: the rendered file against what is on the host (secrets live in another file).
+    const diffs: string[] = [];
+    for (const h of hosts) {
+      const rendered = renderSwanctlConf(h.name, meshConnSpecs(m, h.name, { forceEncap: acc.lab })).split("\n");
+      const current = ((await h.readFile(join(h.confDir, CONF_FILE)).catch(() => undefined)) ?? "").split("\n");
+      const d = lineDiff(current.filter(Boolean), rendered.filter(Boolean));
+      if (d.length) diffs.push(`${h.name}:\n${d.join("\n")}`);
+    }
+    return {
+      target,
+      kind: "mesh",
+      outcome: diffs.length ? "planned" : "unchanged",
+      detail: diffs.length
+        ? `${diffs.length} of ${hosts.length} hosts would change (connections loaded one by one, no flush)`
+        : "every host already has this configuration",
+      ...(diffs.length ? { diff: diffs.join("\n") } : {}),
+    };
+  }
+  await journal.write({ step: "mesh", target: m.name, state: "started" });
+  try {
+    const r = await deliverMesh(m, hosts, acc.auth, { forceEncap: acc.lab });
+    const changedHosts = r.hosts.filter((h) => h.loaded.length || h.unloaded.length).length;
+    const err = r.hosts.find((h) => h.error);
+    await journal.write({
+      step: "mesh",
+      target: m.name,
+      state: err ? "failed" : "done",
+      message: `${r.pairsUp}/${r.pairsExpected} pairs up`,
+    });
+    return {
+      target,
+      kind: "mesh",
+      outcome: err ? "failed" : changedHosts ? "changed" : "unchanged",
+      detail: err ? `${err.host}: ${err.error}` : `${r.pairsUp}/${r.pairsExpected} pairs up; ${changedHosts} host(s) changed`,
+    };
+  } catch (e) {
+    await journal.write({ step: "mesh", target: m.name, state: "failed", message: (e as Error).message });
+    return { target, kind: "mesh", outcome: "failed", detail: (e as Error).message };
+  }
 }
