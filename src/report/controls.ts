@@ -105,11 +105,17 @@ export function evaluateControls(plan: Plan, profiles: ProfileSet, findings: rea
           );
         else {
           const clear = plan.links.filter((l) => l.method === "none" || l.method === "refused");
+          const byHostEsp = plan.links.length - clear.length - encrypted.length;
+          const byHostEspPart = byHostEsp ? `, ${byHostEsp} by host ESP for mesh members' traffic only` : "";
+          const clearPart = clear.length
+            ? `; ${clear.length} in clear on media ${std.policy} trusts (${list(clear.map((l) => `${l.name}: ${l.medium}`))}), listed as exceptions`
+            : "";
           out.push(
             plan.links.length
               ? r(
                   "pass",
-                  `${plan.links.length - clear.length}/${plan.links.length} links planned encrypted (${encrypted.length} by MACsec or L1 for all traffic${plan.links.length - clear.length - encrypted.length ? `, ${plan.links.length - clear.length - encrypted.length} by host ESP for mesh members' traffic only` : ""})${clear.length ? `; ${clear.length} in clear on media ${std.policy} trusts (${list(clear.map((l) => `${l.name}: ${l.medium}`))}), listed as exceptions` : ""}`,
+                  `${plan.links.length - clear.length}/${plan.links.length} links planned encrypted ` +
+                    `(${encrypted.length} by MACsec or L1 for all traffic${byHostEspPart})${clearPart}`,
                 )
               : r("not assessed", "the inventory has no links"),
           );
@@ -176,12 +182,11 @@ export function evaluateControls(plan: Plan, profiles: ProfileSet, findings: rea
           );
         else {
           const oldest = Math.max(0, ...ctx.keyAges.values());
-          out.push(
-            r(
-              "pass",
-              `${encrypted.length ? `oldest link key ${(oldest / 86400).toFixed(1)} days` : "no link keys"}; limit ${p.lifetimes.maxKeyAgeDays} days${plan.meshes.length ? `; ESP keys rekeyed every ${Math.min(...plan.meshes.map((m) => m.ike.childLifetimeSeconds))} s or sooner` : ""}`,
-            ),
-          );
+          const oldestPart = encrypted.length ? `oldest link key ${(oldest / 86400).toFixed(1)} days` : "no link keys";
+          const espRekeyPart = plan.meshes.length
+            ? `; ESP keys rekeyed every ${Math.min(...plan.meshes.map((m) => m.ike.childLifetimeSeconds))} s or sooner`
+            : "";
+          out.push(r("pass", `${oldestPart}; limit ${p.lifetimes.maxKeyAgeDays} days${espRekeyPart}`));
         }
       } else {
         const v = ctx.verify;

@@ -149,7 +149,8 @@ export function readVerifyFile(
   if (digest !== inv.digest) {
     if (name === null)
       throw new InputError(
-        `${file} names no inventory and was made from a different inventory (digest ${digest.slice(0, 12)}…, this one ${inv.digest.slice(0, 12)}…): refusing evidence that may be another inventory's`,
+        `${file} names no inventory and was made from a different inventory (digest ${digest.slice(0, 12)}…, this one ${inv.digest.slice(0, 12)}…): ` +
+          "refusing evidence that may be another inventory's",
       );
     warnings.push(
       `the inventory changed since this evidence was collected (digest then ${digest.slice(0, 12)}…, now ${inv.digest.slice(0, 12)}…)`,
@@ -158,10 +159,12 @@ export function readVerifyFile(
   const ageHours = (o.now.getTime() - Date.parse(verify.observedAt)) / 3_600_000;
   if (ageHours < -0.1) warnings.push(`the evidence is dated ${verify.observedAt}, in the future: check the clocks`);
   const stale = ageHours > o.maxAgeHours;
-  if (stale)
+  if (stale) {
+    const age = ageHours >= 48 ? `${Math.floor(ageHours / 24)} days` : `${ageHours.toFixed(1)} h`;
     warnings.push(
-      `the evidence was collected ${verify.observedAt}, ${ageHours >= 48 ? `${Math.floor(ageHours / 24)} days` : `${ageHours.toFixed(1)} h`} ago; the freshness limit is ${o.maxAgeHours} h: run linkcrypt verify again`,
+      `the evidence was collected ${verify.observedAt}, ${age} ago; the freshness limit is ${o.maxAgeHours} h: run linkcrypt verify again`,
     );
+  }
   return {
     verify,
     provenance: {

@@ -26,6 +26,12 @@ const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 function provenanceRows(r: Report): [string, string][] {
   const p = r.provenance;
   const v = p.verify;
+  const collectedFrom = v?.startedAt ? `${v.startedAt} to ` : "";
+  const age = v ? (v.ageHours < 1 ? `${Math.round(v.ageHours * 60)} min` : `${v.ageHours} h`) : "";
+  const verifyEvidence = v
+    ? `${v.file}, sha256 ${v.sha256}; inventory ${v.inventory ?? "(not named in the file)"}; ` +
+      `collected ${collectedFrom}${v.collectedAt} (${age} before this report; freshness limit ${v.maxAgeHours} h)${v.stale ? ", STALE" : ""}`
+    : "none given: statuses are not observed";
   return [
     ["tool", `linkcrypt ${p.tool.version}, commit ${p.tool.commit ?? "unknown (not run from a git checkout)"}`],
     ["report generated", p.generatedAt],
@@ -40,12 +46,7 @@ function provenanceRows(r: Report): [string, string][] {
       p.plan.appliedAt ? `${p.plan.appliedAt} (run ${p.plan.appliedRun})` : "not known: no state store given, or never applied",
     ],
     ["policy", r.policy],
-    [
-      "verify evidence",
-      v
-        ? `${v.file}, sha256 ${v.sha256}; inventory ${v.inventory ?? "(not named in the file)"}; collected ${v.startedAt ? `${v.startedAt} to ` : ""}${v.collectedAt} (${v.ageHours < 1 ? `${Math.round(v.ageHours * 60)} min` : `${v.ageHours} h`} before this report; freshness limit ${v.maxAgeHours} h)${v.stale ? ", STALE" : ""}`
-        : "none given: statuses are not observed",
-    ],
+    ["verify evidence", verifyEvidence],
   ];
 }
 
@@ -91,10 +92,13 @@ export function reportMarkdown(r: Report): string {
     "|---|---|---|---|---|---|---|---|---|",
   );
   L.push(
-    ...r.links.map(
-      (l) =>
-        `| ${cell(l.name)} | ${cell(ends(l))} | ${l.medium} ${l.speed} | ${l.method} (${cell(l.hardware)}) | ${l.cipher ?? "-"} | ${cell(l.keyAge.text)} | ${l.status} | ${l.observedAt ?? "-"} | ${cell([...l.proof, ...l.missing.map((m) => `missing: ${m}`), ...(l.proof.length ? [] : l.evidence)].join("; ") || "-")} |`,
-    ),
+    ...r.links.map((l) => {
+      const evidence = [...l.proof, ...l.missing.map((m) => `missing: ${m}`), ...(l.proof.length ? [] : l.evidence)].join("; ");
+      return (
+        `| ${cell(l.name)} | ${cell(ends(l))} | ${l.medium} ${l.speed} | ${l.method} (${cell(l.hardware)}) | ${l.cipher ?? "-"} | ` +
+        `${cell(l.keyAge.text)} | ${l.status} | ${l.observedAt ?? "-"} | ${cell(evidence || "-")} |`
+      );
+    }),
     "",
   );
   // Why each link is not secured, in a sentence (Markdown has no colour: the status column is the word itself).
@@ -109,10 +113,18 @@ export function reportMarkdown(r: Report): string {
       "| pair class | host classes | path | site pairs | pairs | method | cipher | offload | verified |",
       "|---|---|---|---|---|---|---|---|---|",
     );
-    for (const c of m.pairClasses)
+    for (const c of m.pairClasses) {
+      const notSecuredCount = c.verified.degraded + c.verified.unsecured;
+      const notSecuredPart = notSecuredCount ? `, ${notSecuredCount} not` : "";
+      const unknownPart = c.verified.unknown ? `, ${c.verified.unknown} unknown` : "";
+      const notVerifiedPart = c.verified.notVerified ? `, ${c.verified.notVerified} not verified` : "";
+      const verified =
+        c.method === "esp" ? `${c.verified.secured}/${c.pairs} secured${notSecuredPart}${unknownPart}${notVerifiedPart}` : "exempt by plan";
       L.push(
-        `| ${c.id} | ${c.hostClasses.join(" ~ ")} | ${c.pathClass} | ${c.sitePairs.join(", ")} | ${c.pairs} | ${c.method} | ${c.cipher ?? "-"} | ${cell(c.offload.join("; ") || "-")} | ${c.method === "esp" ? `${c.verified.secured}/${c.pairs} secured${c.verified.degraded + c.verified.unsecured ? `, ${c.verified.degraded + c.verified.unsecured} not` : ""}${c.verified.unknown ? `, ${c.verified.unknown} unknown` : ""}${c.verified.notVerified ? `, ${c.verified.notVerified} not verified` : ""}` : "exempt by plan"} |`,
+        `| ${c.id} | ${c.hostClasses.join(" ~ ")} | ${c.pathClass} | ${c.sitePairs.join(", ")} | ${c.pairs} | ${c.method} | ` +
+          `${c.cipher ?? "-"} | ${cell(c.offload.join("; ") || "-")} | ${verified} |`,
       );
+    }
     L.push("");
     for (const c of m.pairClasses.filter((x) => x.pairList.length)) {
       L.push(`Evidence, ${c.id}:`, "", ...c.pairList.slice(0, PAIRS_SHOWN).map((p) => `- ${cell(pairLine(p))}`));
@@ -198,12 +210,21 @@ export function reportHtml(r: Report, topology: string | readonly { title: strin
     frameworkSummary(r).map((f) => [`<b>${esc(f.standard)}</b>`, badge(f.overall), String(f.pass), String(f.fail), String(f.notAssessed)]),
   );
   // One body per framework, its name once (rowspan), kept together on a page.
-  const controls = `${summary}<table class="controls"><thead><tr>${["framework", "control", "reference", "status", "why"].map((h) => `<th>${h}</th>`).join("")}</tr></thead>${r.standards
+  const controlsHead = ["framework", "control", "reference", "status", "why"].map((h) => `<th>${h}</th>`).join("");
+  const controlsBodies = r.standards
     .map((s) => {
       const cs = r.controls.filter((c) => c.standard === s.standard);
-      return `<tbody class="fw">${cs.map((c, i) => `<tr data-standard="${esc(c.standard)}">${i === 0 ? `<td rowspan="${cs.length}"><b>${esc(c.standard)}</b></td>` : ""}<td>${esc(c.title)}</td><td>${esc(c.reference)}</td><td>${badge(c.status)}</td><td>${esc(c.why)}</td></tr>`).join("")}</tbody>`;
+      const rows = cs.map((c, i) => {
+        const frameworkCell = i === 0 ? `<td rowspan="${cs.length}"><b>${esc(c.standard)}</b></td>` : "";
+        return (
+          `<tr data-standard="${esc(c.standard)}">${frameworkCell}<td>${esc(c.title)}</td><td>${esc(c.reference)}</td>` +
+          `<td>${badge(c.status)}</td><td>${esc(c.why)}</td></tr>`
+        );
+      });
+      return `<tbody class="fw">${rows.join("")}</tbody>`;
     })
-    .join("")}</table>`;
+    .join("");
+  const controls = `${summary}<table class="controls"><thead><tr>${controlsHead}</tr></thead>${controlsBodies}</table>`;
   const links = table(
     ["link", "ends", "medium", "method", "cipher", "key age", "status", "observed", "evidence"],
     r.links.map((l) => [
@@ -225,19 +246,26 @@ export function reportHtml(r: Report, topology: string | readonly { title: strin
             `<h3>Mesh ${esc(m.name)}: ${m.hosts} hosts, ${m.pairs} pairs</h3><p>IKE: ${esc(m.ike)}</p>` +
             table(
               ["pair class", "host classes", "path", "site pairs", "pairs", "method", "cipher", "offload", "verified"],
-              m.pairClasses.map((c) => [
-                `<b>${esc(c.id)}</b>`,
-                esc(c.hostClasses.join(" ~ ")),
-                esc(c.pathClass),
-                esc(c.sitePairs.join(", ")),
-                String(c.pairs),
-                esc(c.method),
-                esc(c.cipher ?? "-"),
-                list(c.offload),
-                c.method === "esp"
-                  ? `${badge(c.verified.secured === c.pairs && c.pairs ? "secured" : c.verified.unsecured || c.verified.degraded ? "unsecured" : "not verified")} ${c.verified.secured}/${c.pairs}${c.verified.notVerified ? `, ${c.verified.notVerified} not verified` : ""}`
-                  : esc("exempt by plan"),
-              ]),
+              m.pairClasses.map((c) => {
+                const verdict =
+                  c.verified.secured === c.pairs && c.pairs
+                    ? "secured"
+                    : c.verified.unsecured || c.verified.degraded
+                      ? "unsecured"
+                      : "not verified";
+                const notVerifiedPart = c.verified.notVerified ? `, ${c.verified.notVerified} not verified` : "";
+                return [
+                  `<b>${esc(c.id)}</b>`,
+                  esc(c.hostClasses.join(" ~ ")),
+                  esc(c.pathClass),
+                  esc(c.sitePairs.join(", ")),
+                  String(c.pairs),
+                  esc(c.method),
+                  esc(c.cipher ?? "-"),
+                  list(c.offload),
+                  c.method === "esp" ? `${badge(verdict)} ${c.verified.secured}/${c.pairs}${notVerifiedPart}` : esc("exempt by plan"),
+                ];
+              }),
             ) +
             m.pairClasses
               .filter((c) => c.pairList.length)
@@ -288,7 +316,13 @@ export function reportHtml(r: Report, topology: string | readonly { title: strin
     : `<p>None among the controls assessed (${r.summary.controls.notAssessed} not assessed: see Controls).</p>`;
   // Every printed page names the report it belongs to (inventory, time, plan digest) and its number.
   const cssString = (t: string) => `"${t.replace(/[\\"]/g, (c) => `\\${c}`).replace(/[\n\r<>]/g, " ")}"`;
-  const footer = `@page{@bottom-left{content:${cssString(`linkcrypt report · ${r.inventory} · ${r.generatedAt} · plan ${r.provenance.plan.digest.slice(0, 12)}`)};font:8px "DejaVu Sans",sans-serif;color:#333}@bottom-right{content:"page " counter(page) " of " counter(pages);font:8px "DejaVu Sans",sans-serif;color:#333}}`;
+  const footerLabel = cssString(`linkcrypt report · ${r.inventory} · ${r.generatedAt} · plan ${r.provenance.plan.digest.slice(0, 12)}`);
+  const footer =
+    `@page{@bottom-left{content:${footerLabel};font:8px "DejaVu Sans",sans-serif;color:#333}` +
+    `@bottom-right{content:"page " counter(page) " of " counter(pages);font:8px "DejaVu Sans",sans-serif;color:#333}}`;
+  const topologyLegend =
+    `<p class="small">Solid line: verified secured. Dashed: not verified secured (the label says which). ` +
+    `Boxes: devices with their ports; rounded boxes: mesh hosts per site.</p>`;
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(`linkcrypt report: ${r.inventory}`)}</title><style>${CSS}
 ${footer}</style></head><body>
 <h1>Link encryption report: ${esc(r.inventory)}</h1>
@@ -296,7 +330,7 @@ ${footer}</style></head><body>
 ${r.warnings.map((w) => `<p class="warn">⚠ Warning: ${esc(w)}</p>`).join("\n")}
 ${S("provenance", "Provenance", provenance)}
 ${S("controls", "Controls", controls)}
-${S("topology", "Topology", `${figures}<p class="small">Solid line: verified secured. Dashed: not verified secured (the label says which). Boxes: devices with their ports; rounded boxes: mesh hosts per site.</p>`)}
+${S("topology", "Topology", `${figures}${topologyLegend}`)}
 ${S("links", "Links", links)}
 ${S("meshes", "Host meshes", meshes)}
 ${S("exceptions", "Exceptions", exceptions)}

@@ -185,10 +185,12 @@ export function buildReport(plan: Plan, profiles: ProfileSet, inp: ReportInputs)
         proof.push(
           `${x.device} ${x.port}: ${x.status}${x.cipher ? `, ${x.cipher}` : ""}; MKA peer ${x.mkaPeer ?? "not reported"}; key number ${x.keyNumber ?? "not reported"} (${x.detail ?? ""})`,
         );
-      else if (l.method === "l1")
-        proof.push(
-          `${x.device}: ${x.detail ?? x.status}${x.cipher ? `, ${x.cipher}` : ""}${x.keyAgeSeconds !== undefined ? `, key age ${fmtAge(x.keyAgeSeconds)}` : ""}${x.keyNumber !== undefined ? `, key generation ${x.keyNumber}` : ""}`,
-        );
+      else if (l.method === "l1") {
+        const cipherPart = x.cipher ? `, ${x.cipher}` : "";
+        const keyAgePart = x.keyAgeSeconds !== undefined ? `, key age ${fmtAge(x.keyAgeSeconds)}` : "";
+        const keyGenerationPart = x.keyNumber !== undefined ? `, key generation ${x.keyNumber}` : "";
+        proof.push(`${x.device}: ${x.detail ?? x.status}${cipherPart}${keyAgePart}${keyGenerationPart}`);
+      }
     }
     if (!ends.length && e) proof.push(...e.evidence);
     if (l.method === "macsec" && e && ends.some((x) => !x.error && (x.mkaPeer === undefined || x.keyNumber === undefined)))
@@ -388,8 +390,9 @@ export function buildReport(plan: Plan, profiles: ProfileSet, inp: ReportInputs)
     notAssessed: controls.filter((c) => c.status === "not assessed").length,
   };
   const secured = encrypted.filter((l) => l.status === "secured").length;
+  const evidenceNote = verify ? ` (evidence collected ${verify.observedAt})` : " (no verify evidence given)";
   const headline = [
-    `${secured}/${encrypted.length} encrypted links and ${pairsSecured}/${espPairs} ESP pairs verified secured${verify ? ` (evidence collected ${verify.observedAt})` : " (no verify evidence given)"}.`,
+    `${secured}/${encrypted.length} encrypted links and ${pairsSecured}/${espPairs} ESP pairs verified secured${evidenceNote}.`,
     `Controls: ${cs.pass} pass, ${cs.fail} fail, ${cs.notAssessed} not assessed.`,
     findings.length
       ? `Findings: ${["critical", "high", "medium", "low"].map((s) => `${count(s)} ${s}`).join(", ")}.`

@@ -138,7 +138,10 @@ export function topologyDot(report: Report, rankdir: "LR" | "TB" = "LR"): string
       .filter(([, d]) => d.site === s)
       .map(([name, d]) => {
         const rows = d.ports.map((p, j) => `<TR><TD PORT="p${j}" ALIGN="LEFT">${h(p)}</TD></TR>`).join("");
-        return `${q(name)} [shape=plain, label=<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3"><TR><TD BGCOLOR="#eeeeee"><B>${h(name)}</B>  <FONT POINT-SIZE="8">${d.kind}</FONT></TD></TR>${rows}</TABLE>>]`;
+        return (
+          `${q(name)} [shape=plain, label=<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3">` +
+          `<TR><TD BGCOLOR="#eeeeee"><B>${h(name)}</B>  <FONT POINT-SIZE="8">${d.kind}</FONT></TD></TR>${rows}</TABLE>>]`
+        );
       });
     const mesh = meshNodes.filter((n) => n.site === s).map((n) => `${q(n.id)} [shape=box, style="rounded", label=${q(n.label)}]`);
     const inner = labels.filter((x) => x.site === s).map(labelNode);
