@@ -42,8 +42,10 @@ export function sequenceText(c: { esn: boolean; rekeyPackets: number | null }): 
 
 function meshText(m: MeshPlan): string {
   const lines: string[] = [];
+  const auth = m.auth === "psk" ? "per-pair PSK" : "certificates";
   lines.push(
-    `\nMESH ${m.name}: ${m.mode} mode, ${m.auth === "psk" ? "per-pair PSK" : "certificates"}, ${m.hosts} hosts, ${m.pairs} pairs in ${m.pairClasses.length} class(es); the lower-named host of each pair initiates`,
+    `\nMESH ${m.name}: ${m.mode} mode, ${auth}, ${m.hosts} hosts, ${m.pairs} pairs in ${m.pairClasses.length} class(es); ` +
+      "the lower-named host of each pair initiates",
   );
   lines.push(
     `IKE ${m.ike.proposals.join(", ")}; PFS ${m.ike.pfs ? "on" : "off"}; IKE/CHILD lifetime ${m.ike.lifetimeSeconds}/${m.ike.childLifetimeSeconds} s`,
@@ -72,10 +74,12 @@ function meshText(m: MeshPlan): string {
       `  ${h.id}  ${h.nic} (${h.nicDriver}) ${h.nicSpeed} mtu ${h.nicMtu}; ${h.cpu} [${h.cpuTier}]; ${h.families.join("+")}: ${listSome(h.hosts)}`,
     );
   lines.push("path classes:");
-  for (const p of m.pathClasses)
+  for (const p of m.pathClasses) {
+    const links = p.linksMtu === null ? "site LAN only" : `links carry ${p.linksMtu} bytes, slowest ${p.speed}`;
     lines.push(
-      `  ${p.id}  ${p.linksMtu === null ? "site LAN only" : `links carry ${p.linksMtu} bytes, slowest ${p.speed}`}${p.natT ? ", NAT-T" : ""}${p.hardwareEncrypted ? ", hardware-encrypted" : ""}: ${listSome(p.sitePairs)}`,
+      `  ${p.id}  ${links}${p.natT ? ", NAT-T" : ""}${p.hardwareEncrypted ? ", hardware-encrypted" : ""}: ${listSome(p.sitePairs)}`,
     );
+  }
   lines.push("reasons:");
   for (const c of m.pairClasses) {
     lines.push(`  ${c.id}: ${c.reasons.join("; ")}`);

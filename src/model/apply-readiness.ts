@@ -22,7 +22,9 @@ export function checkApplyReadiness(inv: Inventory, profiles: ProfileSet, plan: 
         severity: "error",
         code: "apply.psk-master",
         path: `meshes[${i}].pskMaster`,
-        message: `mesh "${m.name}" uses per-pair PSKs but names no pskMaster: set it to a reference to at least 32 random bytes (e.g. "file:/etc/linkcrypt/mesh-master.key"); apply and mesh deliver cannot run without it`,
+        message:
+          `mesh "${m.name}" uses per-pair PSKs but names no pskMaster: set it to a reference to at least 32 random bytes ` +
+          `(e.g. "file:/etc/linkcrypt/mesh-master.key"); apply and mesh deliver cannot run without it`,
       });
   });
   const seen = new Set<string>();
@@ -46,7 +48,9 @@ export function checkApplyReadiness(inv: Inventory, profiles: ProfileSet, plan: 
           severity: "warning",
           code: "apply.l1-snmp-map",
           path: `devices[${i}].profile`,
-          message: `encryptor "${name}" (link ${link.name}) has profile "${d.profile}", which has no ${missing.join(", ")}: apply cannot set its cipher or mode and will report the link as failed; give a profile with the vendor's OID map (--profiles DIR)`,
+          message:
+            `encryptor "${name}" (link ${link.name}) has profile "${d.profile}", which has no ${missing.join(", ")}: ` +
+            "apply cannot set its cipher or mode and will report the link as failed; give a profile with the vendor's OID map (--profiles DIR)",
         });
     }
   }

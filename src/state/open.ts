@@ -20,7 +20,9 @@ import { referencedKey, StateStore, type JournalEntry, type KeySource } from "./
  * beside the database (`….key`, mode 0600) made when the store is new.
  */
 export const DEFAULT_STATE_HOME = "/var/lib/linkcrypt";
-export const STATE_HELP = `inventory state (journal, lock, sealed keys): a SQLite file, or postgres://… for a team (default $LINKCRYPT_STATE_HOME/<inventory name>.sqlite, ${DEFAULT_STATE_HOME} unless set)`;
+export const STATE_HELP =
+  "inventory state (journal, lock, sealed keys): a SQLite file, or postgres://… for a team " +
+  `(default $LINKCRYPT_STATE_HOME/<inventory name>.sqlite, ${DEFAULT_STATE_HOME} unless set)`;
 export const STATE_KEY_HELP =
   "reference to the key that seals generated secrets: env:VAR, file:PATH, secrets:KEY or cmd:COMMAND (default $LINKCRYPT_STATE_KEY; SQLite: a key file beside the database)";
 
@@ -110,9 +112,8 @@ export async function openState(o: StateOptions): Promise<StateStore> {
   if (ref !== undefined && !/^(env|file|secrets|cmd):./.test(ref)) {
     // Never echo the value: without a scheme it may be the key itself. Only a scheme-looking prefix is named.
     const scheme = /^([a-z][a-z0-9+.-]{0,15}):/i.exec(ref)?.[1];
-    throw new UsageError(
-      `the state key must be a reference (env:VAR, file:PATH, secrets:KEY or cmd:COMMAND), got ${scheme ? `the unknown scheme "${scheme}:"` : `a value with no scheme (${ref.length} characters, not shown)`}`,
-    );
+    const got = scheme ? `the unknown scheme "${scheme}:"` : `a value with no scheme (${ref.length} characters, not shown)`;
+    throw new UsageError(`the state key must be a reference (env:VAR, file:PATH, secrets:KEY or cmd:COMMAND), got ${got}`);
   }
   const keySource =
     ref !== undefined

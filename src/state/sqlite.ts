@@ -61,11 +61,12 @@ export class SqliteBackend implements StateBackend {
     } catch (e) {
       if (e instanceof LinkcryptError) throw e;
       const code = (e as NodeJS.ErrnoException).code ?? "";
-      throw new LinkcryptError(
-        "E_STATE",
-        `cannot open the state database ${where}: ${(e as Error).message}${/EACCES|EPERM|CANTOPEN|READONLY/.test(code + (e as Error).message) ? " (no permission: give --state PATH, or set LINKCRYPT_STATE_HOME to a directory you may write)" : ""}`,
-        { cause: e },
-      );
+      const permissionHint = /EACCES|EPERM|CANTOPEN|READONLY/.test(code + (e as Error).message)
+        ? " (no permission: give --state PATH, or set LINKCRYPT_STATE_HOME to a directory you may write)"
+        : "";
+      throw new LinkcryptError("E_STATE", `cannot open the state database ${where}: ${(e as Error).message}${permissionHint}`, {
+        cause: e,
+      });
     }
   }
 

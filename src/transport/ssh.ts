@@ -124,7 +124,9 @@ export class SshConnection {
             r.status === "unknown"
               ? new HostKeyError(
                   "E_HOSTKEY_UNKNOWN",
-                  `${who}: host key for ${o.host}:${port} is not in ${knownHostsFile} (${r.keyType} ${r.fingerprint}); check it out of band, then record it with linkcrypt discover INVENTORY --accept-new-host-key (only discover records new keys; apply and the other verbs use pinned keys only)`,
+                  `${who}: host key for ${o.host}:${port} is not in ${knownHostsFile} (${r.keyType} ${r.fingerprint}); ` +
+                    "check it out of band, then record it with linkcrypt discover INVENTORY --accept-new-host-key " +
+                    "(only discover records new keys; apply and the other verbs use pinned keys only)",
                   r.fingerprint,
                   undefined,
                   ctx,
@@ -139,7 +141,8 @@ export class SshConnection {
                   )
                 : new HostKeyError(
                     "E_HOSTKEY_MISMATCH",
-                    `${who}: HOST KEY CHANGED for ${o.host}:${port}: presented ${r.keyType} ${r.fingerprint}, pinned ${r.expected.join(", ")} in ${knownHostsFile}; refusing to connect (possible man-in-the-middle)`,
+                    `${who}: HOST KEY CHANGED for ${o.host}:${port}: presented ${r.keyType} ${r.fingerprint}, ` +
+                      `pinned ${r.expected.join(", ")} in ${knownHostsFile}; refusing to connect (possible man-in-the-middle)`,
                     r.fingerprint,
                     r.expected.join(", "),
                     ctx,
@@ -161,13 +164,13 @@ export class SshConnection {
         settled = true;
         client.end();
         if (hostKeyError) return reject(hostKeyError);
-        if (e.level === "client-authentication")
+        if (e.level === "client-authentication") {
+          const methods = [o.privateKey ? "publickey" : "", o.agent ? "agent" : "", o.password !== undefined ? "password" : ""];
+          const tried = methods.filter(Boolean).join(", ") || "no method";
           return reject(
-            new AuthError(
-              `${who}: authentication as "${o.username}" failed on ${o.host}:${port} (tried ${[o.privateKey ? "publickey" : "", o.agent ? "agent" : "", o.password !== undefined ? "password" : ""].filter(Boolean).join(", ") || "no method"})`,
-              { ...ctx, cause: e },
-            ),
+            new AuthError(`${who}: authentication as "${o.username}" failed on ${o.host}:${port} (tried ${tried})`, { ...ctx, cause: e }),
           );
+        }
         if (e.level === "client-timeout" || /Timed out/i.test(e.message))
           return reject(
             new TimeoutError(`${who}: SSH handshake with ${o.host}:${port} did not finish within ${cfg.readyTimeout} ms`, {
