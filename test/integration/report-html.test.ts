@@ -124,7 +124,10 @@ let texts = 0;
 for (const svg of document.querySelectorAll("svg")) {
   svg.style.maxWidth = "100%"; svg.style.maxHeight = "170mm"; svg.style.height = "auto"; svg.style.width = "auto";
   const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
-  const boxes = [...svg.querySelectorAll("text")].filter((t) => t.textContent.trim()).map((t) => { const r = t.getBoundingClientRect(); return { s: t.textContent, x1: r.left, y1: r.top, x2: r.right, y2: r.bottom, px: parseFloat(t.getAttribute("font-size")) * scale }; });
+  const boxes = [...svg.querySelectorAll("text")].filter((t) => t.textContent.trim()).map((t) => {
+    const r = t.getBoundingClientRect();
+    return { s: t.textContent, x1: r.left, y1: r.top, x2: r.right, y2: r.bottom, px: parseFloat(t.getAttribute("font-size")) * scale };
+  });
   texts += boxes.length;
   for (let i = 0; i < boxes.length; i++) {
     if (boxes[i].px < 8) tooSmall.push(boxes[i].s + " " + boxes[i].px.toFixed(1) + "px");

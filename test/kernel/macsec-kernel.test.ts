@@ -299,7 +299,9 @@ describe("a MACsec link that MKA secures, on real kernels (linux-macsec driver, 
       for (const vm of ["sw1", "sw2"])
         await sh(
           vm,
-          "pkill wpa_supplicant; sleep 1; for d in $(ip -o link show type macsec | sed -n 's/^[0-9]*: \\([^@]*\\)@.*/\\1/p'); do ip link del $d; done; rm -rf /etc/linkcrypt/macsec /run/linkcrypt-macsec",
+          "pkill wpa_supplicant; sleep 1; " +
+            "for d in $(ip -o link show type macsec | sed -n 's/^[0-9]*: \\([^@]*\\)@.*/\\1/p'); do ip link del $d; done; " +
+            "rm -rf /etc/linkcrypt/macsec /run/linkcrypt-macsec",
         );
       // half-way through apply's wait: what the port says with no MKA peer (a unit-test fixture)
       await sh(

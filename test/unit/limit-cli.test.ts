@@ -27,10 +27,13 @@ beforeAll(async () => {
     servers.push(s);
     portOf.set(n, (s.address() as { port: number }).port);
   }
+  const management = (n: string) => `management: { address: 127.0.0.1, port: ${portOf.get(n)}, transport: ssh }`;
   const sw = (n: string, site: string) =>
-    `  - { name: ${n}, kind: switch, site: ${site}, profile: arista-7280cr3mk-32p4, management: { address: 127.0.0.1, port: ${portOf.get(n)}, transport: ssh }, ports: [{ name: Ethernet1/1, speed: 100G, mtu: 8968 }, { name: Ethernet2/1, speed: 100G, mtu: 8968 }] }`;
+    `  - { name: ${n}, kind: switch, site: ${site}, profile: arista-7280cr3mk-32p4, ${management(n)}, ` +
+    "ports: [{ name: Ethernet1/1, speed: 100G, mtu: 8968 }, { name: Ethernet2/1, speed: 100G, mtu: 8968 }] }";
   const host = (n: string, site: string, ip: string) =>
-    `  - { name: ${n}, kind: host, site: ${site}, profile: dell-r760-xeon-6430, management: { address: 127.0.0.1, port: ${portOf.get(n)}, transport: ssh }, addresses: { ipv4: ${ip} }, nics: [{ name: eth0, profile: mlx5-connectx-7, speed: 25G, mtu: 1500 }] }`;
+    `  - { name: ${n}, kind: host, site: ${site}, profile: dell-r760-xeon-6430, ${management(n)}, addresses: { ipv4: ${ip} }, ` +
+    "nics: [{ name: eth0, profile: mlx5-connectx-7, speed: 25G, mtu: 1500 }] }";
   inv = join(tmp, "inv.yaml");
   writeFileSync(
     inv,

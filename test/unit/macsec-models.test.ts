@@ -75,7 +75,8 @@ const ocFiles = (macsec: "1.2.0" | "1.1.1", keychain: "0.5.0" | "0.4.0") => [
   macsec === "1.2.0" ? join(OC, "openconfig-macsec.yang") : join(M, "openconfig-macsec-1.1.1", "openconfig-macsec.yang"),
 ];
 const ocPort = (name: string) =>
-  `<interfaces xmlns="http://openconfig.net/yang/interfaces"><interface><name>${name}</name><config><name>${name}</name><type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">ianaift:ethernetCsmacd</type></config></interface></interfaces>`;
+  `<interfaces xmlns="http://openconfig.net/yang/interfaces"><interface><name>${name}</name><config><name>${name}</name>` +
+  '<type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">ianaift:ethernetCsmacd</type></config></interface></interfaces>';
 
 /** The <config> children with the nc prefix declared on each, as yanglint reads edit-config content. */
 function ocToYang(payload: string): string {

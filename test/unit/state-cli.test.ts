@@ -18,7 +18,8 @@ describe("state options (CLI)", () => {
   it("--help says where the state is and how to override it", async () => {
     const r = await cli("apply", "--help");
     expect(r.out.replace(/\s+/g, " ")).toContain(
-      "--state <location> inventory state (journal, lock, sealed keys): a SQLite file, or postgres://… for a team (default $LINKCRYPT_STATE_HOME/<inventory name>.sqlite, /var/lib/linkcrypt unless set)",
+      "--state <location> inventory state (journal, lock, sealed keys): a SQLite file, or postgres://… for a team " +
+        "(default $LINKCRYPT_STATE_HOME/<inventory name>.sqlite, /var/lib/linkcrypt unless set)",
     );
     expect(r.out).toMatch(/--state-key <ref>/);
     expect((await cli("keys", "status", "--help")).out).toMatch(/--state <location>/);

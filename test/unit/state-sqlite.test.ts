@@ -153,7 +153,10 @@ describe("SQLite state: where it lives, its key file, the lease, the old directo
     };
     const s = await openState(o);
     expect(said.join("\n")).toMatch(
-      /imported the state directory .*\.linkcrypt \(2 journal entries, 1 unreadable lines skipped, 1 key\(s\)\) into sqlite .*migrated\.sqlite, once; .*secrets\.json holds those keys in clear: delete it/,
+      new RegExp(
+        /imported the state directory .*\.linkcrypt \(2 journal entries, 1 unreadable lines skipped, 1 key\(s\)\) into sqlite /.source +
+          /.*migrated\.sqlite, once; .*secrets\.json holds those keys in clear: delete it/.source,
+      ),
     );
     expect(await s.getSecret("macsec/l1")).toBe(key);
     expect(await s.secretCreatedAt("macsec/l1")).toBe("2026-01-01T00:00:00.000Z");

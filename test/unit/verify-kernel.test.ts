@@ -36,7 +36,8 @@ describe("mesh: verify against the kernel", () => {
     });
     const files = new Map<string, string>([["/k1/linkcrypt-xfrm-stat.json", JSON.stringify({ XfrmInNoStates: 5 })]]);
     const policy = (src: string, dst: string) =>
-      `src ${src}/32 dst ${dst}/32 \n\tdir out priority 367231 ptype main \n\ttmpl src 0.0.0.0 dst 0.0.0.0\n\t\tproto esp reqid 1 mode transport\nsrc 0.0.0.0/0 dst 0.0.0.0/0 \n\tsocket out priority 0 ptype main \n`;
+      `src ${src}/32 dst ${dst}/32 \n\tdir out priority 367231 ptype main \n\ttmpl src 0.0.0.0 dst 0.0.0.0\n\t\tproto esp reqid 1 mode transport\n` +
+      "src 0.0.0.0/0 dst 0.0.0.0/0 \n\tsocket out priority 0 ptype main \n";
     const fake = (name: string, peer: string, spiIn: string, spiOut: string, kernel: string, xfrmStat: string): HostAccess => ({
       name,
       confDir: `/${name}`,

@@ -94,7 +94,10 @@ describe("fuzz findings: secrets file", () => {
   it("S-1 end to end: discover prints no secret for a malformed secrets file", async () => {
     const inv = file(
       "s1-inv.yaml",
-      `version: 1\nname: s1\npolicy: default\nsites: [{ name: a1 }]\ndevices:\n  - { name: a1-enc, kind: l1-encryptor, site: a1, profile: thales-cn9120, management: { address: 127.0.0.1, port: 9, transport: snmp, snmpVersion: "3" }, credentials: { username: u, secret: "secrets:auth", privSecret: "secrets:priv" } }\nlinks: []\nmeshes: []\n`,
+      "version: 1\nname: s1\npolicy: default\nsites: [{ name: a1 }]\ndevices:\n" +
+        "  - { name: a1-enc, kind: l1-encryptor, site: a1, profile: thales-cn9120, " +
+        'management: { address: 127.0.0.1, port: 9, transport: snmp, snmpVersion: "3" }, ' +
+        'credentials: { username: u, secret: "secrets:auth", privSecret: "secrets:priv" } }\nlinks: []\nmeshes: []\n',
     );
     const sec = file("s1-sec.yaml", `auth: [unclosed ${SECRET}\npriv: *${SECRET}\n`);
     const out = file("s1-facts.json", "");

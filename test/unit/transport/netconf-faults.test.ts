@@ -26,8 +26,10 @@ function fakePeer(reply: (msg: string, n: number) => Buffer | string | undefined
   return d;
 }
 function helloMsg(base11: boolean): Buffer {
+  const base11Capability = base11 ? "<capability>urn:ietf:params:netconf:base:1.1</capability>" : "";
   return encodeMessage(
-    `<hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities><capability>urn:ietf:params:netconf:base:1.0</capability>${base11 ? "<capability>urn:ietf:params:netconf:base:1.1</capability>" : ""}</capabilities><session-id>7</session-id></hello>`,
+    '<hello xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><capabilities><capability>urn:ietf:params:netconf:base:1.0</capability>' +
+      `${base11Capability}</capabilities><session-id>7</session-id></hello>`,
     "eom",
   );
 }
@@ -110,14 +112,18 @@ describe("transport: netconf-client faults (in-process fake peer)", () => {
   });
 
   it("multiple rpc-errors are all kept; warnings do not fail the RPC", async () => {
-    const errs = `<rpc-error><error-type>application</error-type><error-tag>invalid-value</error-tag><error-severity>error</error-severity><error-path>/a/b</error-path><error-message>bad b</error-message></rpc-error>
-                  <rpc-error><error-type>application</error-type><error-tag>data-missing</error-tag><error-severity>error</error-severity></rpc-error>`;
+    const errs =
+      "<rpc-error><error-type>application</error-type><error-tag>invalid-value</error-tag><error-severity>error</error-severity>" +
+      "<error-path>/a/b</error-path><error-message>bad b</error-message></rpc-error>\n" +
+      "                  <rpc-error><error-type>application</error-type><error-tag>data-missing</error-tag>" +
+      "<error-severity>error</error-severity></rpc-error>";
+    const warningOnly = "<nc:rpc-error><nc:error-tag>x</nc:error-tag><nc:error-severity>warning</nc:error-severity></nc:rpc-error><nc:ok/>";
     const nc = await NetconfSession.open(
       fakePeer((m, i) =>
         i === 0
           ? undefined
           : encodeMessage(
-              `<nc:rpc-reply xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0" message-id="${idOf(m)}">${i === 1 ? errs : "<nc:rpc-error><nc:error-tag>x</nc:error-tag><nc:error-severity>warning</nc:error-severity></nc:rpc-error><nc:ok/>"}</nc:rpc-reply>`,
+              `<nc:rpc-reply xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0" message-id="${idOf(m)}">${i === 1 ? errs : warningOnly}</nc:rpc-reply>`,
               "chunked",
             ),
       ),
