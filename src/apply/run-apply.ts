@@ -4,7 +4,7 @@ import { discover } from "../discover/discover.js";
 import { InputError } from "../errors.js";
 import type { FactsFile } from "../model/facts.js";
 import type { Inventory } from "../model/inventory-schema.js";
-import { type Limit, parseBatch, parseLimit, selectLimited } from "../model/limit.js";
+import { parseBatch, parseLimit } from "../model/limit.js";
 import type { ProfileSet } from "../model/load-profiles.js";
 import type { Plan } from "../planner/plan-types.js";
 import { withInterrupts } from "../state/cli.js";
@@ -17,6 +17,7 @@ import { type Clock, realClock } from "./clock.js";
 import { factsDrift, planDrift } from "./drift.js";
 import { JournalWriter } from "./journal.js";
 import { deviceEnds, type EndsFactory } from "./link-ends.js";
+import { limitSelection } from "./limit-selection.js";
 import { gatePlan, planDecisionDiffs } from "./plan-gate.js";
 import { checkPlanShape } from "./plan-shape.js";
 import { type RecoveryAction, recoverOrphans } from "./recovery.js";
@@ -84,25 +85,7 @@ export interface ApplyOutcome {
   batch?: { size: string; batches: number };
 }
 
-/** The --limit selection over the plan's links and mesh hosts (a positive term matching nothing is a UsageError). */
-export function limitSelection(plan: Plan, inv: Inventory, limit: Limit): { links: Set<string>; hosts: Set<string> } {
-  const siteOf = new Map(inv.devices.map((d) => [d.name, d.site]));
-  const end = (device: string) => ({ device, site: siteOf.get(device) ?? "" });
-  const sel = selectLimited(limit, {
-    links: plan.links.map((l) => ({ name: l.name, a: end(l.a.split(":")[0]!), b: end(l.b.split(":")[0]!) })),
-    hosts: plan.meshes.flatMap((m) => m.members.map((h) => ({ name: h.name, site: h.site }))),
-    devices: inv.devices.filter((d) => d.kind !== "host").map((d) => ({ name: d.name, site: d.site })),
-  });
-  // An L1 link is changed on its encryptors: naming an encryptor selects its link, excluding one excludes it.
-  const matches = (negate: boolean, name: string) =>
-    limit.terms.some((t) => t.negate === negate && (t.re.test(name) || t.re.test(siteOf.get(name) ?? "")));
-  for (const l of plan.links) {
-    const encryptors = l.method === "l1" ? (l.l1?.encryptors ?? []) : [];
-    if (encryptors.some((e) => matches(true, e))) sel.links.delete(l.name);
-    else if (encryptors.some((e) => matches(false, e))) sel.links.add(l.name);
-  }
-  return { links: sel.links, hosts: sel.hosts };
-}
+export { limitSelection } from "./limit-selection.js";
 
 export async function runApplyRequest(r: ApplyRequest): Promise<ApplyOutcome> {
   const clock = r.clock ?? realClock;

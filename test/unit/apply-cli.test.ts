@@ -65,5 +65,7 @@ describe("apply --limit on an L1 link: its transaction runs on the inline encryp
     expect(links("lon1-sw1")).toEqual(["lon1-par1-wave"]);
     expect(links("lon1-sw1,!par1-enc1")).toEqual([]);
     expect(links("lon1-sw2")).toEqual([]);
+    expect(links("lon1-enc1,!lon1-sw1")).toEqual([]);
+    expect(links("lon1-enc1,!par1")).toEqual([]);
   });
 });
