@@ -2,7 +2,10 @@ import { execFileSync, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
-import { LinkcryptError } from "../errors.js";
+import { LinkcryptError, UsageError } from "../errors.js";
+import { createCa } from "../mesh/certs.js";
+import type { Inventory } from "../model/inventory-schema.js";
+import { labDeviceNames, labInventory, labInventoryYaml, labKnownHosts, labSecrets } from "./lab-inventory.js";
 
 /**
  * A real lab for the host mesh: one network namespace per host, all on one bridge (in its own namespace), each
@@ -350,6 +353,65 @@ export async function labUp(o: {
       : new LinkcryptError("E_LAB", `lab up failed, and what it had started is taken down again: ${(e as Error).message}`, { cause: e });
   }
   return state;
+}
+
+/** What `lab up INVENTORY` built: the lab, and where it wrote the files that reach it. */
+export interface LabFromInventory {
+  state: LabState;
+  dir: string;
+  /** `<dir>/inventory.yaml`: the inventory pointed at the lab. */
+  inventory: string;
+  knownHosts: string;
+  secrets: string;
+}
+
+/**
+ * `lab up INVENTORY`: a lab of the inventory's mesh hosts, switches and encryptors, then in its directory what
+ * reaches it (known_hosts, secrets.yaml, a mesh master key, a lab CA when a mesh uses certificates) and
+ * `inventory.yaml`, the same inventory pointed at the lab (`labInventory`), so plan, mesh deliver and verify run
+ * unchanged against it.
+ */
+export async function labUpFromInventory(o: {
+  /** The inventory's file, named in errors and in the header of the lab inventory. */
+  file: string;
+  inv: Inventory;
+  meshHosts: ReadonlySet<string>;
+  name: string;
+  dir: string;
+  recreate: boolean;
+  snmpV2c: boolean;
+}): Promise<LabFromInventory> {
+  const { hosts, switches, encryptors } = labDeviceNames(o.inv, o.meshHosts);
+  if (hosts.length < 2 && switches.length === 0)
+    throw new UsageError(`${o.file} has no switches and fewer than two mesh hosts; nothing to build a lab from`);
+  const state = await labUp({
+    name: o.name,
+    dir: o.dir,
+    hostNames: hosts,
+    switchNames: switches,
+    encryptorNames: encryptors,
+    recreate: o.recreate,
+    snmpV2c: o.snmpV2c,
+  });
+  // Switch and encryptor access for plan/apply/verify against the lab. Files holding a key are 0600.
+  writeLabFile(o.dir, "known_hosts", labKnownHosts(state), 0o644);
+  writeLabFile(o.dir, "secrets.yaml", labSecrets(state), 0o600);
+  const keyFile = writeLabFile(o.dir, "mesh-master.key", `${randomBytes(32).toString("hex")}\n`, 0o600);
+  // Certificate meshes get a lab CA (never a real one).
+  if (o.inv.meshes.some((m) => m.auth === "cert")) {
+    const ca = createCa(`linkcrypt lab CA ${o.name}`);
+    writeLabFile(o.dir, "lab-ca.crt", ca.certPem, 0o644);
+    writeLabFile(o.dir, "lab-ca.key", ca.keyPem, 0o600);
+  }
+  const labInv = labInventory(o.inv, state, o.name, { dir: o.dir, keyFile });
+  writeLabFile(o.dir, "inventory.yaml", labInventoryYaml(o.file, labInv), 0o644);
+  return {
+    state,
+    dir: o.dir,
+    inventory: join(o.dir, "inventory.yaml"),
+    knownHosts: join(o.dir, "known_hosts"),
+    secrets: join(o.dir, "secrets.yaml"),
+  };
 }
 
 /** Runs `start` (a peer that makes its own directory in the lab directory) and records the directories it made. */
