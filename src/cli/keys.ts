@@ -20,7 +20,7 @@ export interface KeysCliOptions {
   confirmTimeout?: string;
   lab?: boolean;
   json?: boolean;
-  /** --limit PATTERN (rotate link): only the links it selects; the others are reported "skipped (--limit)". */
+  /** --limit PATTERN: rotate link: only the links it selects (the others are reported "skipped (--limit)"); keys status: only their keys. */
   limit?: string;
   /** --batch N|N% (rotate link): the links in consecutive batches; a failing batch stops the later ones. */
   batch?: string;
@@ -152,7 +152,7 @@ export async function runKeysStatus(o: KeysCliOptions, out: Out, err: Out): Prom
   const s = await setup(o, err);
   let rows: Awaited<ReturnType<typeof keyAges>>;
   try {
-    rows = await keyAges(s.plan, s.inv, s.profiles, s.store, { secretName: pskMasterSecretName });
+    rows = await keyAges(s.plan, s.inv, s.profiles, s.store, { secretName: pskMasterSecretName, limit: o.limit });
   } finally {
     await s.store.close();
   }

@@ -4,6 +4,7 @@ import { type ApplyOptions, applyPlan, SKIPPED_BY_LIMIT } from "../../src/apply/
 import type { EndsFactory } from "../../src/apply/link-ends.js";
 import { limitSelection } from "../../src/apply/run-apply.js";
 import { runRotateLinks } from "../../src/apply/run-rotate.js";
+import { keyAges } from "../../src/keys/status.js";
 import { parseLimit } from "../../src/model/limit.js";
 import { openState } from "../../src/state/open.js";
 import { fakeClock, type SimDevice, simDevice, simPlan } from "../sim-driver.js";
@@ -171,5 +172,18 @@ describe("rotate link with a glob, --limit and --batch", () => {
     const r = await rotate(f, { name: "l3" });
     expect(r.single).toBe(true);
     expect(r.links).toMatchObject([{ link: "l3", outcome: "rotated" }]);
+  });
+});
+
+describe("keys status --limit", () => {
+  it("lists only the keys of the selected links, with their ages from the stored creation times", async () => {
+    const { plan, inv, profiles } = simPlan(3, { name: "ks" });
+    const now = Date.parse("2026-03-01T00:00:00Z");
+    const store = { secretCreatedAt: async (n: string) => (n === "macsec/l1" ? "2026-02-20T00:00:00Z" : undefined) };
+    const all = await keyAges(plan, inv, profiles, store, { now, secretName: (m) => `mesh/${m}/psk-master` });
+    expect(all.map((r) => r.key)).toEqual(["MKA CAK l0", "MKA CAK l1", "MKA CAK l2"]);
+    const some = await keyAges(plan, inv, profiles, store, { now, secretName: (m) => `mesh/${m}/psk-master`, limit: "l1,a2" });
+    expect(some.map((r) => `${r.key}:${r.ageDays}`)).toEqual(["MKA CAK l1:9", "MKA CAK l2:null"]);
+    await expect(keyAges(plan, inv, profiles, store, { secretName: (m) => m, limit: "zz" })).rejects.toThrow(/"zz" matches no link/);
   });
 });
