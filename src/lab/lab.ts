@@ -216,12 +216,8 @@ export async function waitForSocket(path: string, what: string, timeoutMs = 10_0
   }
 }
 
-/**
- * Bring up a lab of `hostNames` on 10.231.<n>.0/24 (n from the lab's index). A lab that is running is refused unless
- * `recreate` is given (then it is torn down first: new ports and keys, and everything applied to it is lost); a
- * stopped one is rebuilt. Files in the directory that are not the lab's are never overwritten.
- */
-export async function labUp(o: {
+/** What lab up is asked for: the lab's name and directory, and the names of the hosts, switches and encryptors. */
+export interface LabUpOptions {
   name: string;
   dir: string;
   hostNames: string[];
@@ -230,14 +226,62 @@ export async function labUp(o: {
   index?: number;
   recreate?: boolean;
   snmpV2c?: boolean;
-}): Promise<LabState> {
+}
+
+/**
+ * Bring up a lab of `hostNames` on 10.231.<n>.0/24 (n from the lab's index). A lab that is running is refused unless
+ * `recreate` is given (then it is torn down first: new ports and keys, and everything applied to it is lost); a
+ * stopped one is rebuilt. Files in the directory that are not the lab's are never overwritten.
+ */
+export async function labUp(o: LabUpOptions): Promise<LabState> {
+  checkLabPrograms(o);
+  const dir = resolve(o.dir);
+  await replacePreviousLab(dir, o.recreate === true);
+  const { id, user } = await checkLabRoom(dir, o);
+  const createdDir = !existsSync(dir);
+  mkdirSync(dir, { recursive: true });
+  const n = o.index ?? 1;
+  const state: LabState = {
+    name: o.name,
+    dir,
+    made: [],
+    createdDir,
+    bridgeNetns: `${id}sw`,
+    subnet: `10.231.${n}.0/24`,
+    hosts: [],
+    ...(user ? { user, password: randomBytes(18).toString("base64url") } : {}),
+    ...(o.snmpV2c ? { snmpV2c: true } : {}),
+  };
+  writeLab(state);
+  try {
+    ip("netns", "add", state.bridgeNetns);
+    ip("-n", state.bridgeNetns, "link", "set", "lo", "up");
+    ip("-n", state.bridgeNetns, "link", "add", "br0", "type", "bridge");
+    ip("-n", state.bridgeNetns, "link", "set", "br0", "up");
+    for (const name of o.hostNames) addHostToState(state, name);
+    await Promise.all(state.hosts.map((h) => waitForSocket(h.viciSocket, `charon for ${h.name}`)));
+    await startLabDevices(state, o);
+  } catch (e) {
+    // A half-built lab is taken down again, so that nothing of it is left behind.
+    await labDown(dir).catch(() => undefined);
+    throw e instanceof LinkcryptError
+      ? e
+      : new LinkcryptError("E_LAB", `lab up failed, and what it had started is taken down again: ${(e as Error).message}`, { cause: e });
+  }
+  return state;
+}
+
+/**
+ * Root, charon, and every program the lab will start, checked before anything is made (a missing one would
+ * otherwise fail half-way).
+ */
+function checkLabPrograms(o: LabUpOptions): void {
   if (process.getuid?.() !== 0) throw new LinkcryptError("E_LAB", "the lab needs root (network namespaces, charon): run it with sudo");
   if (!existsSync(CHARON))
     throw new LinkcryptError(
       "E_LAB",
       `strongSwan's charon is missing (${CHARON}): apt-get install strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins libstrongswan-extra-plugins`,
     );
-  // Every program the lab will start, checked before anything is made (a missing one would otherwise fail half-way).
   const needs = [
     ...(o.switchNames?.length
       ? [
@@ -259,18 +303,26 @@ export async function labUp(o: {
       "E_LAB",
       `the lab's switches and encryptors need ${needs.map(([f]) => f).join(", ")}: apt-get install ${[...new Set(needs.map(([, pkg]) => pkg))].join(" ")}`,
     );
-  const dir = resolve(o.dir);
-  const prev = readLab(dir);
-  if (prev) {
-    const st = labStatus(dir);
-    const running = [...st.hosts.filter((h) => h.running), ...st.devices.filter((d) => d.running)].map((x) => x.name);
-    if (running.length && !o.recreate)
-      throw new LinkcryptError(
-        "E_LAB",
-        `a lab is already running in ${dir} (${running.join(", ")}); linkcrypt lab down --dir ${dir} first, or lab up --recreate to rebuild it (new ports and keys: everything applied to it is lost)`,
-      );
-    await labDown(dir);
-  }
+}
+
+/** A lab already in `dir` is taken down first: refused while any of it runs, unless `recreate`. */
+async function replacePreviousLab(dir: string, recreate: boolean): Promise<void> {
+  if (!readLab(dir)) return;
+  const st = labStatus(dir);
+  const running = [...st.hosts.filter((h) => h.running), ...st.devices.filter((d) => d.running)].map((x) => x.name);
+  if (running.length && !recreate)
+    throw new LinkcryptError(
+      "E_LAB",
+      `a lab is already running in ${dir} (${running.join(", ")}); linkcrypt lab down --dir ${dir} first, or lab up --recreate to rebuild it (new ports and keys: everything applied to it is lost)`,
+    );
+  await labDown(dir);
+}
+
+/**
+ * Nothing lab up would make is there already: none of its files or host directories in `dir`, none of its
+ * namespaces, and (with switches) not its SSH account. Returns the lab's id and, with switches, its account's name.
+ */
+async function checkLabRoom(dir: string, o: LabUpOptions): Promise<{ id: string; user: string | undefined }> {
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new LinkcryptError("E_LAB", `${dir} exists and is not a directory`);
   // Never overwrite what is not the lab's: its fixed files, and a directory per host.
   const clash = [...LAB_FILES, ...o.hostNames].filter((f) => existsSync(join(dir, f)));
@@ -295,64 +347,41 @@ export async function labUp(o: {
         `an account named ${user} already exists; lab up makes its own and will not reuse one (left by a lab in ${dir}? remove it with: userdel -r ${user})`,
       );
   }
-  const createdDir = !existsSync(dir);
-  mkdirSync(dir, { recursive: true });
-  const n = o.index ?? 1;
-  const state: LabState = {
-    name: o.name,
-    dir,
-    made: [],
-    createdDir,
-    bridgeNetns: `${id}sw`,
-    subnet: `10.231.${n}.0/24`,
-    hosts: [],
-    ...(user ? { user, password: randomBytes(18).toString("base64url") } : {}),
-    ...(o.snmpV2c ? { snmpV2c: true } : {}),
-  };
-  writeLab(state);
-  try {
-    ip("netns", "add", state.bridgeNetns);
-    ip("-n", state.bridgeNetns, "link", "set", "lo", "up");
-    ip("-n", state.bridgeNetns, "link", "add", "br0", "type", "bridge");
-    ip("-n", state.bridgeNetns, "link", "set", "br0", "up");
-    for (const name of o.hostNames) addHostToState(state, name);
-    await Promise.all(state.hosts.map((h) => waitForSocket(h.viciSocket, `charon for ${h.name}`)));
-    const { startNetconf, startSnmpd } = await import("./peers.js");
-    if (o.switchNames?.length) {
-      // The switches' sshd reads authorized_keys as the unprivileged lab user, who must be able to reach the lab dir.
-      for (let d = dirname(dir); d !== dirname(d); d = dirname(d))
-        if ((statSync(d).mode & 0o001) === 0)
-          throw new LinkcryptError(
-            "E_LAB",
-            `${d} is not traversable by other users (mode ${(statSync(d).mode & 0o777).toString(8)}); the lab's switches cannot read their keys under it: use a --dir elsewhere (the default is under /tmp) or chmod o+x ${d}`,
-          );
-    }
-    state.switches = [];
-    state.encryptors = [];
-    for (const name of o.switchNames ?? []) {
-      const p = await madeBy(state, () => startNetconf({ under: dir, user: state.user!, password: state.password! }));
-      state.switches.push({
-        name,
-        port: p.port,
-        clientKeyPath: p.clientKeyPath,
-        knownHostsLine: readFileSync(p.knownHosts, "utf8").trim(),
-        pids: p.pids,
-      });
-      writeLab(state);
-    }
-    for (const name of o.encryptorNames ?? []) {
-      const p = await madeBy(state, () => startSnmpd({ under: dir, v2c: o.snmpV2c === true }));
-      state.encryptors.push({ name, port: p.port, v3: { user: p.v3.user, authKey: p.v3.authKey, privKey: p.v3.privKey }, pids: p.pids });
-      writeLab(state);
-    }
-  } catch (e) {
-    // A half-built lab is taken down again, so that nothing of it is left behind.
-    await labDown(dir).catch(() => undefined);
-    throw e instanceof LinkcryptError
-      ? e
-      : new LinkcryptError("E_LAB", `lab up failed, and what it had started is taken down again: ${(e as Error).message}`, { cause: e });
+  return { id, user };
+}
+
+/** The lab's switches (netconfd behind sshd) and encryptors (snmpd), each recorded in lab.json as it starts. */
+async function startLabDevices(state: LabState, o: LabUpOptions): Promise<void> {
+  const { startNetconf, startSnmpd } = await import("./peers.js");
+  if (o.switchNames?.length) checkTraversable(state.dir);
+  state.switches = [];
+  state.encryptors = [];
+  for (const name of o.switchNames ?? []) {
+    const p = await madeBy(state, () => startNetconf({ under: state.dir, user: state.user!, password: state.password! }));
+    state.switches.push({
+      name,
+      port: p.port,
+      clientKeyPath: p.clientKeyPath,
+      knownHostsLine: readFileSync(p.knownHosts, "utf8").trim(),
+      pids: p.pids,
+    });
+    writeLab(state);
   }
-  return state;
+  for (const name of o.encryptorNames ?? []) {
+    const p = await madeBy(state, () => startSnmpd({ under: state.dir, v2c: o.snmpV2c === true }));
+    state.encryptors.push({ name, port: p.port, v3: { user: p.v3.user, authKey: p.v3.authKey, privKey: p.v3.privKey }, pids: p.pids });
+    writeLab(state);
+  }
+}
+
+/** The switches' sshd reads authorized_keys as the unprivileged lab user, who must be able to reach the lab dir. */
+function checkTraversable(dir: string): void {
+  for (let d = dirname(dir); d !== dirname(d); d = dirname(d))
+    if ((statSync(d).mode & 0o001) === 0)
+      throw new LinkcryptError(
+        "E_LAB",
+        `${d} is not traversable by other users (mode ${(statSync(d).mode & 0o777).toString(8)}); the lab's switches cannot read their keys under it: use a --dir elsewhere (the default is under /tmp) or chmod o+x ${d}`,
+      );
 }
 
 /** What `lab up INVENTORY` built: the lab, and where it wrote the files that reach it. */
