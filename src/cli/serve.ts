@@ -48,7 +48,7 @@ export interface ServeCliOptions {
   maxAttempts?: string;
   refresh?: string;
   watch?: boolean;
-  /** Meshes with more members than this are swept lean (default 200), reading --sweep-batch hosts at a time (default 16). */
+  /** Meshes with more members than this are swept lean (default 200), reading --sweep-batch hosts at a time (default 8). */
   leanAbove?: string;
   sweepBatch?: string;
   /** Apply a pending plan, re-apply drift and rotate keys at their policy's age (src/serve/auto-apply.ts). */
@@ -81,7 +81,7 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
     perDeviceMinTimeMs: num(o.perDeviceInterval, 0),
   });
   const leanAbove = num(o.leanAbove, 200);
-  const sweepBatch = num(o.sweepBatch, 16);
+  const sweepBatch = num(o.sweepBatch, 8);
   const load = async (): Promise<ServeTarget> => {
     const l = loadAll(file, o.profiles, o.facts);
     const plan = planFromLoaded(l);

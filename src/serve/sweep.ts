@@ -16,7 +16,8 @@ import type { VerifyEntry, VerifyReport, VerifyStatus } from "../verify/verify.j
  *
  * - Hosts are read in batches (`batch` at a time): each host's list-sas answer (and its kernel's SAs and policies,
  *   where it runs kernel xfrm) is reduced at once to one compact record per peer, in typed arrays, and dropped.
- *   A side in the usual shape (one IKE_SA with one CHILD_SA) costs about 80 bytes; any other shape keeps its rows.
+ *   A side in the usual shape (one IKE_SA with one CHILD_SA) costs 30 bytes (SPIs, states, child name, use and
+ *   install times: what the pair check reads); any other shape keeps its rows.
  * - Pairs are then checked one at a time from two rebuilt one-peer tables, with checkPairs itself, so the verdicts
  *   are those of `mesh verify`.
  * - The result keeps a status code per pair and the detail of pairs that are not up; `leanEntries` rebuilds the
@@ -28,7 +29,9 @@ const STATUS: PairStatus[] = ["up", "half", "down", "duplicate", "stuck", "idle"
 /** Whether a lean status code is a secured pair (up or idle). */
 export const leanSecured = (code: number): boolean => STATUS[code] === "up" || STATUS[code] === "idle";
 const PROT: (Protection | undefined)[] = [undefined, "esp", "block", "none"];
-const F = 4; // bytesIn, bytesOut, packetsIn, packetsOut (Float64); useIn, useOut, installTime in `times` (Float32)
+// Kept per side: SPIs, states, child name, and the use and install times (Float32) that the liveness check reads.
+// Byte and packet counters and algorithms are not: checkPairs does not read them, and the lean sweep records no SA
+// evidence.
 const T = 3;
 /** A number a Float32 holds exactly, or undefined (kept as NaN). */
 const f32 = (v: number | undefined) => v === undefined || Math.fround(v) === v;
@@ -70,10 +73,8 @@ export class SideStore {
   readonly n: number;
   private readonly kind: Uint8Array; // 0: nothing for that peer, 1: compact, 2: kept as rows
   private readonly spi: Uint32Array; // in, out
-  private readonly nums: Float64Array;
   private readonly times: Float32Array;
-  private readonly str: Uint16Array; // ikeState, state, child, encrAlg
-  private readonly keysize: Uint16Array;
+  private readonly str: Uint16Array; // ikeState, state, child
   private readonly kern: Uint8Array; // bit 0: spiIn in the kernel, bit 1: spiOut
   private readonly prot: Uint8Array;
   private readonly rows = new Map<number, { ike: HostSaTable["ike"]; children: ChildSaRow[]; inKernel: string[] }>();
@@ -84,10 +85,8 @@ export class SideStore {
     this.n = n;
     this.kind = new Uint8Array(n * n);
     this.spi = new Uint32Array(n * n * 2);
-    this.nums = new Float64Array(n * n * F);
     this.times = new Float32Array(n * n * T);
-    this.str = new Uint16Array(n * n * 4);
-    this.keysize = new Uint16Array(n * n);
+    this.str = new Uint16Array(n * n * 3);
     this.kern = new Uint8Array(n * n);
     this.prot = new Uint8Array(n * n);
   }
@@ -127,27 +126,20 @@ export class SideStore {
         c!.ikeState === ike[0]!.state &&
         HEX8.test(c!.spiIn) &&
         HEX8.test(c!.spiOut) &&
-        (c!.encrKeysize ?? 0) < 65536 &&
         f32(c!.useIn) &&
         f32(c!.useOut) &&
         f32(c!.installTime) &&
-        this.strings.fits([c!.ikeState, c!.state, c!.child, c!.encrAlg ?? ""])
+        this.strings.fits([c!.ikeState, c!.state, c!.child])
       ) {
         this.kind[s] = 1;
         this.spi[s * 2] = Number.parseInt(c!.spiIn, 16);
         this.spi[s * 2 + 1] = Number.parseInt(c!.spiOut, 16);
-        this.nums[s * F] = c!.bytesIn;
-        this.nums[s * F + 1] = c!.bytesOut;
-        this.nums[s * F + 2] = c!.packetsIn;
-        this.nums[s * F + 3] = c!.packetsOut;
         this.times[s * T] = c!.useIn ?? Number.NaN;
         this.times[s * T + 1] = c!.useOut ?? Number.NaN;
         this.times[s * T + 2] = c!.installTime ?? Number.NaN;
-        this.str[s * 4] = this.strings.id(c!.ikeState);
-        this.str[s * 4 + 1] = this.strings.id(c!.state);
-        this.str[s * 4 + 2] = this.strings.id(c!.child);
-        this.str[s * 4 + 3] = c!.encrAlg === undefined ? 0 : this.strings.id(c!.encrAlg);
-        this.keysize[s] = c!.encrKeysize ?? 0;
+        this.str[s * 3] = this.strings.id(c!.ikeState);
+        this.str[s * 3 + 1] = this.strings.id(c!.state);
+        this.str[s * 3 + 2] = this.strings.id(c!.child);
         if (kernel) this.kern[s] = (kernel.spis.has(c!.spiIn) ? 1 : 0) | (kernel.spis.has(c!.spiOut) ? 2 : 0);
       } else {
         this.kind[s] = 2;
@@ -173,24 +165,21 @@ export class SideStore {
     };
     const spiIn = this.spi[s * 2]!.toString(16).padStart(8, "0");
     const spiOut = this.spi[s * 2 + 1]!.toString(16).padStart(8, "0");
-    const ikeState = this.strings.list[this.str[s * 4]!]!;
-    const alg = this.str[s * 4 + 3]!;
+    const ikeState = this.strings.list[this.str[s * 3]!]!;
     const row: ChildSaRow = {
       conn,
       ikeState,
-      child: this.strings.list[this.str[s * 4 + 2]!]!,
-      state: this.strings.list[this.str[s * 4 + 1]!]!,
+      child: this.strings.list[this.str[s * 3 + 2]!]!,
+      state: this.strings.list[this.str[s * 3 + 1]!]!,
       spiIn,
       spiOut,
-      bytesIn: this.nums[s * F]!,
-      bytesOut: this.nums[s * F + 1]!,
-      packetsIn: this.nums[s * F + 2]!,
-      packetsOut: this.nums[s * F + 3]!,
+      bytesIn: 0,
+      bytesOut: 0,
+      packetsIn: 0,
+      packetsOut: 0,
       useIn: time(0),
       useOut: time(1),
       installTime: time(2),
-      ...(alg ? { encrAlg: this.strings.list[alg]! } : {}),
-      ...(this.keysize[s] ? { encrKeysize: this.keysize[s]! } : {}),
     };
     const kernelSpis = new Set<string>();
     if (this.kern[s]! & 1) kernelSpis.add(spiIn);
