@@ -64,10 +64,22 @@ const startupOne = fileURLToPath(new URL("./startup-one.ts", import.meta.url));
 process.stdout.write(execFileSync(process.execPath, [tsx, startupOne], { encoding: "utf8" }));
 
 // serve watching a synthetic 1,000-host mesh of FAKE in-process VICI peers (issue 12 targets: RSS <= 300 MB,
-// child-updown -> repair action p99 <= 1 s).
+// child-updown -> repair action p99 <= 1 s), with serve's lean full sweep run BENCH_SERVE_SWEEPS times (default 3;
+// medians of the sweep's time and peak RSS; 0 stubs the sweep).
 const serveOne = fileURLToPath(new URL("./serve-one.ts", import.meta.url));
 process.stdout.write(
-  execFileSync(process.execPath, [tsx, serveOne, "--hosts", process.env.BENCH_SERVE_HOSTS ?? "1000", "--faults", "100"], {
-    encoding: "utf8",
-  }),
+  execFileSync(
+    process.execPath,
+    [
+      tsx,
+      serveOne,
+      "--hosts",
+      process.env.BENCH_SERVE_HOSTS ?? "1000",
+      "--faults",
+      "100",
+      "--full-verify",
+      process.env.BENCH_SERVE_SWEEPS ?? "3",
+    ],
+    { encoding: "utf8" },
+  ),
 );
