@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import type { ConfigChange, MacsecChange } from "../../drivers/contract.js";
 import type { AccessOptions } from "../devices/device-access.js";
 import { LinkcryptError } from "../errors.js";
@@ -7,10 +6,7 @@ import type { Inventory } from "../model/inventory-schema.js";
 import type { ProfileSet } from "../model/load-profiles.js";
 import { batches as splitBatches } from "../model/limit.js";
 import { generateMacsecKey, type MacsecKey } from "../keys/keys.js";
-import { lineDiff } from "../render/flatten-xml.js";
-import { renderSwanctlConf } from "../render/swanctl.js";
-import { meshConnSpecs } from "../planner/conn-spec.js";
-import { CONF_FILE, deliverMesh, type MeshAuth } from "../mesh/deliver.js";
+import { deliverMesh, type MeshAuth, previewMeshDelivery } from "../mesh/deliver.js";
 import type { HostAccess } from "../mesh/host-access.js";
 import type { LinkPlan, MeshPlan, Plan } from "../planner/plan-types.js";
 import { DeviceLimiter, type LimiterOptions } from "../transport/limiter.js";
@@ -331,14 +327,12 @@ async function applyMesh(c: RunContext, m: MeshPlan): Promise<TargetResult> {
   const allowed = new Set(meshHosts(m, o.limit));
   const hosts = acc.hosts.filter((h) => allowed.has(h.name));
   if (o.dryRun) {
-    // Each host's swanctl diff: the rendered file against what is on the host (secrets live in another file).
-    const diffs: string[] = [];
-    for (const h of hosts) {
-      const rendered = renderSwanctlConf(h.name, meshConnSpecs(m, h.name, { forceEncap: acc.lab })).split("\n");
-      const current = ((await h.readFile(join(h.confDir, CONF_FILE)).catch(() => undefined)) ?? "").split("\n");
-      const d = lineDiff(current.filter(Boolean), rendered.filter(Boolean));
-      if (d.length) diffs.push(`${h.name}:\n${d.join("\n")}`);
-    }
+    // The mesh delivery's own dry run: each host's swanctl.conf as delivery would write it (drop shunts included)
+    // against the file on the host, and the connections and PSK ids (never keys) it would load and unload.
+    const previews = await previewMeshDelivery(m, hosts, acc.auth, { forceEncap: acc.lab });
+    const diffs = previews
+      .filter((p) => p.diff.length > 0 || p.unload.length > 0 || p.secretsUnload.length > 0)
+      .map((p) => `${p.host}:\n${[...p.diff, ...p.unload.map((c) => `- connection ${c} (unloaded)`)].join("\n")}`);
     return {
       target,
       kind: "mesh",

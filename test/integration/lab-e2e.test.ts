@@ -86,6 +86,8 @@ describe("end to end through linkcrypt lab up", () => {
     expect(results.find((r) => r.target === "mesh app")!.diff).toMatch(
       /a1-h1:\n[\s\S]*\+ connections \{[\s\S]*\+ +remote_addrs = 10\.231\./,
     );
+    // the file as delivery writes it: the fail-closed drop shunts come with it
+    expect(results.find((r) => r.target === "mesh app")!.diff).toMatch(/\+ +block-a1-h2 \{/);
   }, 60_000);
 
   it("2. one switch rejects the commit: both ends roll back, and the report shows the link unsecured with the reason", async () => {
@@ -130,7 +132,14 @@ describe("end to end through linkcrypt lab up", () => {
     expect(m.out).toMatch(/^linkcrypt_mesh_child_sas\{mesh="app",host="a1-h1"\} 3$/m);
     expect(m.out).toMatch(/^linkcrypt_link_status\{link="a1-b1-l1",method="l1",status="secured"\} 1$/m);
     expect(r.out).toMatch(/app: 4 hosts, 6 pairs, 6 verified secured/);
-  }, 60_000);
+    // a dry run now finds the mesh as delivered: nothing to change, the shunts included
+    const again = await cli("apply", ...applyArgs(), "--dry-run");
+    outputs.push(again.out, again.err);
+    const mesh = (JSON.parse(again.out).results as { target: string; outcome: string; diff?: string }[]).find(
+      (x) => x.target === "mesh app",
+    );
+    expect(mesh?.outcome, mesh?.diff).toBe("unchanged");
+  }, 90_000);
 
   it("4. rotating the MACsec key and the mesh PSK: no pair is ever reported down", async () => {
     const samples: number[] = [];
