@@ -3,7 +3,7 @@ import { EXIT_INTERRUPTED, openCliState } from "../state/cli.js";
 import { InputError, UsageError } from "../errors.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import type { MeshAuth } from "../mesh/deliver.js";
-import { readBounded } from "../model/read-bounded.js";
+import { readBounded } from "../util/read-bounded.js";
 import { SshPool } from "../transport/ssh.js";
 import { cliAccess, loadAll, planFromLoaded, withFacts, withFactsFile } from "./load.js";
 import { meshAuthFor, meshHostsFor, usesStateMaster } from "./mesh.js";

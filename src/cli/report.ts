@@ -1,5 +1,5 @@
 import { checkPlanShape } from "../apply/plan-shape.js";
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { InputError, UsageError } from "../errors.js";
 import { hasErrors } from "../model/diagnostics.js";
 import type { Inventory } from "../model/inventory-schema.js";
@@ -180,9 +180,7 @@ export async function runReport(file: string, o: ReportCliOptions, out: Out, err
     const html = reportHtml(r, await topologyFigures(r));
     if (format === "html") emit(o.out, html, out);
     else {
-      const tmp = `${o.out!}.tmp-${process.pid}`;
-      writeFileSync(tmp, await htmlToPdf(html));
-      renameSync(tmp, o.out!);
+      writeAtomically(o.out!, await htmlToPdf(html));
     }
   }
   return r.controls.some((c) => c.status === "fail") || r.findings.some((f) => f.severity === "critical" || f.severity === "high")

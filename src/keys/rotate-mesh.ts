@@ -1,4 +1,4 @@
-import { renameSync, writeFileSync } from "node:fs";
+import { writeFileAtomic } from "../util/atomic-write.js";
 import { InputError, UsageError } from "../errors.js";
 import type { Inventory } from "../model/inventory-schema.js";
 import type { Plan, MeshPlan } from "../planner/plan-types.js";
@@ -65,9 +65,7 @@ export async function rotateMeshMaster(r: RotateMeshRequest): Promise<RotateMesh
     );
   } else {
     const file = ref!.slice(5);
-    const tmp = `${file}.tmp-${process.pid}`;
-    writeFileSync(tmp, `${generateMasterSecret()}\n`, { mode: 0o600 });
-    renameSync(tmp, file);
+    writeFileAtomic(file, `${generateMasterSecret()}\n`, { mode: 0o600 });
     await r.store.append({ at: at(), run: r.run, step: "rotate psk-master", target: r.name, state: "done" });
   }
   // New PSKs replace the old ones (load-shared); connections are unchanged, so no SA is touched.

@@ -31,6 +31,3 @@ export function flattenXml(root: XmlNode | undefined, secretLeaves: ReadonlySet<
   }
   return out.sort();
 }
-
-// Moved to src/util/line-diff.ts (issue 13); this re-export stays while src/apply/apply.ts imports it from here.
-export { lineDiff } from "../util/line-diff.js";
