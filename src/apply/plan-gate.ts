@@ -1,5 +1,6 @@
 import { InputError } from "../errors.js";
 import { PLAN_FORMAT, PLAN_VERSION, type Plan } from "../planner/plan-types.js";
+import { UNNAMED_INVENTORY } from "../model/resolve.js";
 
 /**
  * The gate between a saved plan and apply. A plan file is only a request: apply re-derives every decision from the
@@ -46,7 +47,7 @@ export function gatePlan(g: PlanGateInput): Plan {
         : "";
     // Unnamed inventories all carry the name "inventory", so another unnamed one looks like a changed one.
     const unnamed =
-      stale.includes("inventoryDigest") && fresh.inventory === "inventory"
+      stale.includes("inventoryDigest") && fresh.inventory === UNNAMED_INVENTORY
         ? ` (or it was made for another inventory: give each inventory a name: to tell them apart)`
         : "";
     throw new InputError(`${planFile} is stale: the ${what} changed since it was made${facts}${unnamed}; run linkcrypt plan again`);

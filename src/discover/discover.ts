@@ -5,6 +5,7 @@ import { FACTS_FORMAT, type FactsFile } from "../model/facts.js";
 import { DeviceLimiter, type LimiterOptions } from "../transport/limiter.js";
 import { SshPool } from "../transport/ssh.js";
 import { driverFor, type AccessOptions } from "../devices/device-access.js";
+import { UNNAMED_INVENTORY } from "../model/resolve.js";
 
 /**
  * Connects to every managed device under the rate limits and asks its driver for facts. A device that can't be
@@ -78,5 +79,5 @@ export async function discover(inv: Inventory, profiles: ProfileSet, o: Discover
       .sort()
       .map((k) => [k, devices[k]!]),
   );
-  return { facts: { format: FACTS_FORMAT, version: 1, inventory: inv.name ?? "inventory", devices: sorted }, skipped, limitedOut };
+  return { facts: { format: FACTS_FORMAT, version: 1, inventory: inv.name ?? UNNAMED_INVENTORY, devices: sorted }, skipped, limitedOut };
 }

@@ -6,6 +6,9 @@ import type { Model, ModelEndpoint, ModelHost, ModelL1, ModelLink, ModelMesh, Mo
 import type { PolicyProfile, SwitchProfile } from "./profile-schema.js";
 import { formatSpeed, parseSpeed } from "./speed.js";
 
+/** The name an inventory without `name:` goes by (in plans, facts and the state store, where all such share it). */
+export const UNNAMED_INVENTORY = "inventory";
+
 /**
  * Looks up every reference in a schema-valid inventory and builds the planner's model. Small named steps each add
  * diagnostics; nothing throws, so one run reports every problem. The model is returned only when there is no error.
@@ -30,7 +33,7 @@ export function resolveInventory(
   return {
     diagnostics: r.diagnostics,
     model: {
-      name: inv.name ?? "inventory",
+      name: inv.name ?? UNNAMED_INVENTORY,
       policyName: inv.policy,
       policy,
       sites: [...sites],

@@ -2,6 +2,7 @@ import { dirname, resolve } from "node:path";
 import type { SecretSources } from "../secrets.js";
 import { openState } from "./open.js";
 import type { StateStore } from "./store.js";
+import { UNNAMED_INVENTORY } from "../model/resolve.js";
 
 /** The state options every verb that reads or writes state takes (--state, --state-dir, --state-key). */
 export interface StateCliOptions {
@@ -22,6 +23,11 @@ export function openCliState(
   fromInventory?: { file: string; state?: { location?: string | undefined; key?: string | undefined } | undefined },
 ): Promise<StateStore> {
   const inventoryState = fromInventory?.state ? { ...fromInventory.state, base: dirname(resolve(fromInventory.file)) } : undefined;
+  if (inventory === UNNAMED_INVENTORY && !o.state && !o.stateDir && !inventoryState?.location)
+    err.write(
+      `warning: ${fromInventory?.file ?? "the inventory"} has no name:, so its state (journal, lock, keys) is kept as ` +
+        `"${UNNAMED_INVENTORY}", shared with every other unnamed inventory; give it a name: (or --state)\n`,
+    );
   return openState({
     state: o.state,
     stateDir: o.stateDir,

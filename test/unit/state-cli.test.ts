@@ -83,6 +83,28 @@ describe("state options (CLI)", () => {
     expect(link?.keyAge.seconds).not.toBeNull();
   });
 
+  it("an unnamed inventory's shared state identity is warned about, unless a location is given", async () => {
+    const d = join(dir, "unnamed");
+    mkdirSync(d);
+    const inv = parse(readFileSync(INV, "utf8")) as Record<string, unknown>;
+    delete inv.name;
+    writeFileSync(join(d, "inv.yaml"), stringify(inv));
+    const home = process.env.LINKCRYPT_STATE_HOME;
+    process.env.LINKCRYPT_STATE_HOME = join(d, "home");
+    try {
+      const r = await cli("keys", "status", "--inventory", join(d, "inv.yaml"));
+      expect(r.code, r.err).toBe(0);
+      expect(r.err).toMatch(/inv\.yaml has no name:, so its state .* is kept as "inventory", shared with every other unnamed inventory/);
+      const given = await cli("keys", "status", "--inventory", join(d, "inv.yaml"), "--state", join(d, "own.sqlite"));
+      expect(given.err).not.toMatch(/has no name/);
+      const named = await cli("keys", "status", "--inventory", INV);
+      expect(named.err).not.toMatch(/has no name/);
+    } finally {
+      if (home === undefined) delete process.env.LINKCRYPT_STATE_HOME;
+      else process.env.LINKCRYPT_STATE_HOME = home;
+    }
+  });
+
   it("a damaged state database is exit 1 naming it", async () => {
     const bad = join(dir, "bad.sqlite");
     writeFileSync(bad, "garbage, not SQLite ".repeat(100));
