@@ -255,7 +255,7 @@ export function fakeMeshPlan(name: string, hosts: readonly string[]): MeshPlan {
     members: hosts.map((h) => ({ name: h, site: "s", hostClass: "c" })),
     hostClasses: [{ id: "c" }],
     pathClasses: [{ id: "p", sitePairs: ["s~s"] }],
-    pairClasses: [{ hostClasses: ["c", "c"], pathClass: "p", method: "esp" }],
+    pairClasses: [{ hostClasses: ["c", "c"], pathClass: "p", method: "esp", pairs: (hosts.length * (hosts.length - 1)) / 2 }],
     ike: { dpdSeconds: 30 },
   } as unknown as MeshPlan;
 }

@@ -83,22 +83,27 @@ export function collectSamples(
   for (const m of plan.meshes) {
     out.push({
       name: "linkcrypt_mesh_planned_pairs",
-      help: "pairs of the mesh the plan protects with ESP or exempts",
+      help: "pairs of the mesh's members: those the plan protects with ESP, exempts or refuses",
       type: "gauge",
       labels: { mesh: m.name },
       value: m.pairs,
     });
     // A host's unreadable entry (`mesh:host`, no `~`) is not a pair: only pairs are counted.
     const pairs = (verify?.entries ?? []).filter((e) => e.kind === "pair" && e.name.startsWith(`${m.name}:`) && e.name.includes("~"));
-    // Each planned pair in exactly one status (not-verified: planned pairs verify has no entry for), so
-    // sum by (mesh) (linkcrypt_mesh_pairs) is the planned pairs, never more.
+    // Each pair in exactly one status, so sum by (mesh) (linkcrypt_mesh_pairs) is the mesh's pairs, never more:
+    // verify's status for an ESP pair it checked, not-verified for an ESP pair it has no entry for, and exempt or
+    // refused for the pairs the plan does not protect with ESP (verify never checks those).
+    const byMethod = (x: string) => (m.pairClasses ?? []).filter((c) => c.method === x).reduce((a, c) => a + c.pairs, 0);
+    const esp = m.pairClasses?.length ? byMethod("esp") : m.pairs;
     const counted = Object.fromEntries(PAIR_STATES.map((s) => [s, 0])) as Record<string, number>;
     for (const p of pairs) counted[PAIR_STATES.includes(p.status) ? p.status : "unknown"]!++;
-    counted["not-verified"] = Math.max(0, m.pairs - pairs.length);
-    for (const s of [...PAIR_STATES, "not-verified"])
+    counted["not-verified"] = Math.max(0, esp - pairs.length);
+    counted.exempt = m.pairClasses?.length ? byMethod("exempt") : 0;
+    counted.refused = Math.max(0, m.pairs - esp - counted.exempt);
+    for (const s of [...PAIR_STATES, "not-verified", "exempt", "refused"])
       out.push({
         name: "linkcrypt_mesh_pairs",
-        help: "the mesh's pairs by status, each pair in exactly one status (not-verified: no verify evidence for it), so the sum over status is the planned pairs",
+        help: "the mesh's pairs by status, each pair in exactly one (not-verified: an ESP pair without verify evidence; exempt, refused: pairs the plan does not protect with ESP), so the sum over status is the mesh's pairs",
         type: "gauge",
         labels: { mesh: m.name, status: s },
         value: counted[s]!,

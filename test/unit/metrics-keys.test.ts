@@ -78,6 +78,15 @@ describe("linkcrypt_mesh_pairs: each pair counted once", () => {
     expect(sum(value(out, /^linkcrypt_mesh_pairs\{/))).toBe(10);
     expect(out).toContain('linkcrypt_mesh_pairs{mesh="global",status="not-verified"} 10');
   });
+  it("exempt and refused pairs are their own statuses, never not-verified", () => {
+    const classes = mesh.pairClasses.map((c, i) => ({ ...c, method: i === 0 ? "exempt" : i === 1 ? "refused" : c.method }));
+    const p2 = { ...p, meshes: [{ ...mesh, pairClasses: classes }] } as Plan;
+    const out = prometheusText(collectSamples(p2, report(["secured", "secured"])));
+    expect(sum(value(out, /^linkcrypt_mesh_pairs\{/))).toBe(10);
+    expect(out).toContain('linkcrypt_mesh_pairs{mesh="global",status="exempt"} 1');
+    expect(out).toContain('linkcrypt_mesh_pairs{mesh="global",status="refused"} 1');
+    expect(out).toContain('linkcrypt_mesh_pairs{mesh="global",status="not-verified"} 6');
+  });
   it("all secured: sum still the planned pairs", () => {
     const out = prometheusText(collectSamples(p, report(Array(10).fill("secured"))));
     expect(sum(value(out, /^linkcrypt_mesh_pairs\{/))).toBe(10);
