@@ -238,6 +238,8 @@ export interface CliDomainOptions {
   stateKey?: string;
   secrets?: string;
   knownHosts?: string;
+  /** The hosts are a linkcrypt libipsec lab (apply --lab, rotate --lab): for the lab test. */
+  lab?: boolean;
 }
 
 /**
@@ -255,6 +257,7 @@ export function serveApplyDomain(o: CliDomainOptions): AutoApplyDomain {
     ...(o.stateKey ? { stateKey: o.stateKey } : {}),
     ...(o.secrets ? { secrets: o.secrets } : {}),
     ...(o.knownHosts ? { knownHosts: o.knownHosts } : {}),
+    ...(o.lab ? { lab: true } : {}),
     json: true,
   };
   return {
