@@ -3,7 +3,7 @@ import { LinkcryptError, UsageError } from "../errors.js";
 import { runApply } from "./apply.js";
 import { runKeysStatus, runRotate } from "./keys.js";
 import { STATE_HELP, STATE_KEY_HELP } from "../state/open.js";
-import { runMetrics, runReport, runVerify } from "./report.js";
+import { runMetricsWithState, runReport, runVerify } from "./report.js";
 import { runDiscover } from "./discover.js";
 import { runExplain } from "./explain.js";
 import { runLab } from "./lab.js";
@@ -36,7 +36,8 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
   const limitOpt = () =>
     new Option(
       "--limit <pattern>",
-      "touch only what PATTERN selects: globs (* ? [ab]) over device, host, link and site names, comma- or colon-separated; !TERM excludes, e.g. 'fra-*,!fra-sw2'; a term that matches nothing is an error (exit 64)",
+      "touch only what PATTERN selects: globs (* ? [ab]) over device, host, link and site names, comma- or colon-separated; " +
+        "!TERM excludes, e.g. 'fra-*,!fra-sw2'; a term that matches nothing is an error (exit 64)",
     );
   const batchOpt = () =>
     new Option(
@@ -237,9 +238,15 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     .option("--prefix <p>", "Graphite metric prefix (default linkcrypt.INVENTORY)")
     .option("--json", "the samples as JSON: {inventory, samples: [{name, help, type, labels, value}]}")
     .option("--max-evidence-age <hours>", "warn when the verify evidence is older (default 24)", NUMERIC.evidenceAgeH())
+    .option(
+      "--state <location>",
+      "the state store with the key times (MACsec CAKs, state: PSK masters, rotations); default the inventory's state: block",
+    )
+    .option("--state-key <ref>", STATE_KEY_HELP)
+    .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
     .addOption(profilesOpt())
-    .action((file: string, o: Parameters<typeof runMetrics>[1]) => {
-      code = runMetrics(file, o, out, err);
+    .action(async (file: string, o: Parameters<typeof runMetricsWithState>[1]) => {
+      code = await runMetricsWithState(file, o, out, err);
     });
 
   program
@@ -312,6 +319,16 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     )
     .option("--refresh <seconds>", "status page refresh period (default 5)", NUMERIC.timeoutS())
     .option("--no-watch", "no VICI event streams: periodic verify only")
+    .option(
+      "--auto-apply",
+      "act on drift and pending plans: apply a changed inventory's plan, re-apply a link whose devices drifted, rotate keys past the policy's age (journaled; default: only report them)",
+    )
+    .option("--device-interval <seconds>", "check every switch and encryptor this often, ±10 % (default 300)", NUMERIC.timeoutS())
+    .option("--concurrency <n>", "device operations in flight (default 8)", NUMERIC.concurrency())
+    .option("--per-device <n>", "operations in flight per device (default 1)", NUMERIC.perDevice())
+    .option("--per-device-interval <ms>", "minimum time between operations on one device (default none)", NUMERIC.intervalMs())
+    .option("--lean-above <hosts>", "meshes with more hosts are verified by the lean batched sweep (default 200)", NUMERIC.perSite())
+    .option("--sweep-batch <n>", "hosts read at once by the lean sweep (default 8)", NUMERIC.perDevice())
     .option("--log-format <fmt>", "json or text (default: json unless stdout is a terminal)")
     .option("--facts <file>", "discovered facts the plan should use")
     .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")
