@@ -84,5 +84,17 @@ const failed = results.filter((x) => x.outcome !== "changed").length;
 const ops = sims.reduce((n, s) => n + s.ops.length, 0);
 const idealMs = (ops * RTT) / (2 * TXNS);
 process.stdout.write(
-  `${JSON.stringify({ bench: "apply", devices: LINKS * 2, links: LINKS, rttMs: RTT, operations: ops, concurrency: 2 * TXNS, linkTransactionsInFlight: TXNS, idealMs: Math.round(idealMs), wallMs: Math.round(wallMs), ratio: +(wallMs / idealMs).toFixed(2), failed })}\n`,
+  `${JSON.stringify({
+    bench: "apply",
+    devices: LINKS * 2,
+    links: LINKS,
+    rttMs: RTT,
+    operations: ops,
+    concurrency: 2 * TXNS,
+    linkTransactionsInFlight: TXNS,
+    idealMs: Math.round(idealMs),
+    wallMs: Math.round(wallMs),
+    ratio: +(wallMs / idealMs).toFixed(2),
+    failed,
+  })}\n`,
 );

@@ -44,7 +44,11 @@ const withFacts = (...args: string[]) => {
 const distinct = withFacts("--hosts", "2000", "--links", "200", "--facts", "distinct");
 const uniform = withFacts("--hosts", "2000", "--links", "200", "--facts", "uniform");
 process.stdout.write(
-  `${JSON.stringify({ facts: "2000 hosts, distinct vs uniform", timeRatio: +(distinct.plannerMsMedian / uniform.plannerMsMedian).toFixed(2), cpuRatio: +(distinct.plannerCpuMsMedian / uniform.plannerCpuMsMedian).toFixed(2) })}\n`,
+  `${JSON.stringify({
+    facts: "2000 hosts, distinct vs uniform",
+    timeRatio: +(distinct.plannerMsMedian / uniform.plannerMsMedian).toFixed(2),
+    cpuRatio: +(distinct.plannerCpuMsMedian / uniform.plannerCpuMsMedian).toFixed(2),
+  })}\n`,
 );
 withFacts("--hosts", "2000", "--links", "200", "--facts", "distinct", "--aes-hidden", "0.03");
 withFacts("--hosts", "10000", "--sites", "100", "--links", "200", "--facts", "distinct");

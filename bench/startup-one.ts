@@ -73,6 +73,16 @@ for (const args of [["--version"], ["mtu", "--path-mtu", "1500", "--json"]]) {
   const bundle = time(args);
   const tsx = time(args, fromSource);
   process.stdout.write(
-    `${JSON.stringify({ startup: `linkcrypt ${args.join(" ")}`, runs, bundleSMedian: bundle.wallS, bundleCpuSMedian: bundle.cpuS, tsxSMedian: tsx.wallS, tsxCpuSMedian: tsx.cpuS, bareNodeSMedian: node.wallS, bareNodeCpuSMedian: node.cpuS, targetS: 0.3 })}\n`,
+    `${JSON.stringify({
+      startup: `linkcrypt ${args.join(" ")}`,
+      runs,
+      bundleSMedian: bundle.wallS,
+      bundleCpuSMedian: bundle.cpuS,
+      tsxSMedian: tsx.wallS,
+      tsxCpuSMedian: tsx.cpuS,
+      bareNodeSMedian: node.wallS,
+      bareNodeCpuSMedian: node.cpuS,
+      targetS: 0.3,
+    })}\n`,
   );
 }

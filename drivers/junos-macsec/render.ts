@@ -31,7 +31,11 @@ export function junosFamily(productModel: string | undefined): JunosFamily {
 /** Pure: why this platform family cannot take this change, or undefined. */
 export function junosRefusal(c: MacsecChange, family: JunosFamily): string | undefined {
   if (family === "junos-ex" && c.policy.suite !== "GCM-AES-128")
-    return `${c.policy.suite} cannot be set on a Junos EX platform: the published junos-ex schema has no cipher-suite under connectivity-association, so EX runs its default GCM-AES-128; plan this link with GCM-AES-128`;
+    return (
+      `${c.policy.suite} cannot be set on a Junos EX platform: ` +
+      "the published junos-ex schema has no cipher-suite under connectivity-association, " +
+      "so EX runs its default GCM-AES-128; plan this link with GCM-AES-128"
+    );
   return undefined;
 }
 export const JUNOS_NAMESPACE = "http://xml.juniper.net/xnm/1.1/xnm";

@@ -111,9 +111,17 @@ export function portState(port: string, cas: CaStatus[], now: string): LinkSecur
       : (ca.wpa.keysReceived ?? 0) > 0
         ? "received the SAK from the key server"
         : "no SAK yet";
+  const peerScis = peers.map((p) => p.sci).join(", ");
+  const othersText = others.length ? `; ${others.join("; ")}` : "";
+  const peerText = peers.length ? `peer SCI ${peerScis}` : "no MKA peer";
+  const failedText = ca.wpa.failed ? ", Failed=Yes" : "";
   const detail = secured
-    ? `MKA secured on CA ${ckn} (SecY ${ca.secyName}, SCI port ${ca.port}): MKA peer SCI ${peers.map((p) => p.sci).join(", ")} (${ca.wpa.fields.live_peers ?? "?"} live), key server ${ca.wpa.fields.key_server_sci ?? "?"}, key number ${txSa!.keyNumber} on AN ${txSa!.an}, ${role}, InPktsOK ${s!.counters.InPktsOK ?? 0}, OutPktsEncrypted ${s!.counters.OutPktsEncrypted ?? 0}, offload ${s!.offload ?? "?"}${others.length ? `; ${others.join("; ")}` : ""}`
-    : `MKA not secured on CA ${ckn} (SCI port ${ca.port}): KaY ${ca.wpa.kayActive ? "active" : "inactive"}, Secured=${ca.wpa.fields.Secured ?? "?"}, ${peers.length ? `peer SCI ${peers.map((p) => p.sci).join(", ")}` : "no MKA peer"}${ca.wpa.failed ? ", Failed=Yes" : ""}${others.length ? `; ${others.join("; ")}` : ""}`;
+    ? `MKA secured on CA ${ckn} (SecY ${ca.secyName}, SCI port ${ca.port}): ` +
+      `MKA peer SCI ${peerScis} (${ca.wpa.fields.live_peers ?? "?"} live), key server ${ca.wpa.fields.key_server_sci ?? "?"}, ` +
+      `key number ${txSa!.keyNumber} on AN ${txSa!.an}, ${role}, ` +
+      `InPktsOK ${s!.counters.InPktsOK ?? 0}, OutPktsEncrypted ${s!.counters.OutPktsEncrypted ?? 0}, offload ${s!.offload ?? "?"}${othersText}`
+    : `MKA not secured on CA ${ckn} (SCI port ${ca.port}): KaY ${ca.wpa.kayActive ? "active" : "inactive"}, ` +
+      `Secured=${ca.wpa.fields.Secured ?? "?"}, ${peerText}${failedText}${othersText}`;
   return {
     port,
     status: secured ? "secured" : ca.wpa.failed ? "unsecured" : "pending",

@@ -149,7 +149,9 @@ export function judgeOpenconfig(now: OpenconfigEvidence, before: OpenconfigEvide
   const grew = before?.inMkpdu !== undefined && now.inMkpdu > before.inMkpdu;
   const sak = (now.inSakMkpdu ?? 0) + (now.outSakMkpdu ?? 0) > 0;
   const channels = now.rxChannels > 0 && now.txChannels > 0;
-  const facts = `in-mkpdu ${before?.inMkpdu ?? "?"}->${now.inMkpdu}, SAK MKPDUs in ${now.inSakMkpdu ?? 0}/out ${now.outSakMkpdu ?? 0}, secure channels rx ${now.rxChannels}/tx ${now.txChannels}, sa-valid ${now.saValid ?? "?"}, sa-encrypted ${now.saEncrypted ?? "?"}`;
+  const facts =
+    `in-mkpdu ${before?.inMkpdu ?? "?"}->${now.inMkpdu}, SAK MKPDUs in ${now.inSakMkpdu ?? 0}/out ${now.outSakMkpdu ?? 0}, ` +
+    `secure channels rx ${now.rxChannels}/tx ${now.txChannels}, sa-valid ${now.saValid ?? "?"}, sa-encrypted ${now.saEncrypted ?? "?"}`;
   if (grew && sak && channels) return { ...base, status: "secured", detail: `MKA peer live and SAK installed (${facts})` };
   if (before && !grew) return { ...base, status: "unsecured", detail: `no MKPDU from a peer within ${MKA_HELLO_MS} ms (${facts})` };
   return { ...base, status: "pending", detail: `MKA not yet secured (${facts})` };

@@ -115,7 +115,10 @@ export function openconfigKeyId(ckn: string, keychainRevision: string | undefine
 export function openconfigRefusal(c: MacsecChange, d: OpenconfigDialect): string | undefined {
   const m = d.macsecRevision ?? LATEST_OC_DIALECT.macsecRevision!;
   if (c.policy.includeSci && !openconfigHasIncludeSci(m))
-    return `the plan includes the SCI, but openconfig-macsec ${OC_MACSEC_VERSIONS[m] ?? m} has no include-sci leaf (added in 1.2.0): the device would decide by itself; plan this link without the SCI or upgrade the device`;
+    return (
+      `the plan includes the SCI, but openconfig-macsec ${OC_MACSEC_VERSIONS[m] ?? m} has no include-sci leaf (added in 1.2.0): ` +
+      "the device would decide by itself; plan this link without the SCI or upgrade the device"
+    );
   try {
     for (const key of [c.keychain, ...(c.keychain.nextKey ? [c.keychain.nextKey] : [])]) openconfigKeyId(key.ckn, d.keychainRevision);
   } catch (e) {
@@ -146,7 +149,9 @@ export function renderOpenconfigMacsec(
     `<keys>`,
     ...[{ ckn: k.ckn, cak: k.cak }, ...(k.nextKey ? [k.nextKey] : [])].map(
       (key) =>
-        `<key nc:operation="replace"><key-id>${id(key.ckn)}</key-id><config><key-id>${id(key.ckn)}</key-id><secret-key>${x(key.cak)}</secret-key><crypto-algorithm xmlns:oc-kc-types="${OC_KEYCHAIN_TYPES_NS}">oc-kc-types:${k.cryptoAlgorithm}</crypto-algorithm></config></key>`,
+        `<key nc:operation="replace"><key-id>${id(key.ckn)}</key-id>` +
+        `<config><key-id>${id(key.ckn)}</key-id><secret-key>${x(key.cak)}</secret-key>` +
+        `<crypto-algorithm xmlns:oc-kc-types="${OC_KEYCHAIN_TYPES_NS}">oc-kc-types:${k.cryptoAlgorithm}</crypto-algorithm></config></key>`,
     ),
     ...(k.retireCkns ?? []).map((ckn) => `<key nc:operation="remove"><key-id>${id(ckn)}</key-id></key>`),
     `</keys></keychain></keychains>`,
