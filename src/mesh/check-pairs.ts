@@ -147,13 +147,14 @@ export function checkPairs(pairs: readonly [string, string][], tables: readonly 
         const spis = { aIn: x.spiIn, aOut: x.spiOut };
         const ageIn = x.useIn ?? x.installTime ?? Infinity;
         const ageOut = x.useOut ?? x.installTime ?? Infinity;
+        const idleFor = Number.isFinite(Math.min(ageIn, ageOut)) ? `${Math.min(ageIn, ageOut)} s` : "the SA's lifetime";
         out.push(
           ageIn > o.idleAfterS && ageOut > o.idleAfterS
             ? finding(
                 a,
                 b,
                 "idle",
-                `no packets in either direction for ${Number.isFinite(Math.min(ageIn, ageOut)) ? `${Math.min(ageIn, ageOut)} s` : "the SA's lifetime"}: IKE may be alive (DPD) while the CHILD_SA carries nothing`,
+                `no packets in either direction for ${idleFor}: IKE may be alive (DPD) while the CHILD_SA carries nothing`,
                 spis,
               )
             : finding(a, b, "up", `SPIs ${x.spiIn}/${x.spiOut} symmetric and INSTALLED`, spis),

@@ -189,7 +189,8 @@ function applySwitchFacts(
             "error",
             "facts.macsec-sci",
             end.device,
-            `link ${l.name}: MACsec would include the SCI, but the device (${lim.source}) has no include-sci leaf, so linkcrypt cannot set it; set macsecOmitSci on the link (the device then decides) or upgrade it to openconfig-macsec 1.2.0`,
+            `link ${l.name}: MACsec would include the SCI, but the device (${lim.source}) has no include-sci leaf, so linkcrypt cannot set it; ` +
+              "set macsecOmitSci on the link (the device then decides) or upgrade it to openconfig-macsec 1.2.0",
           );
       }
     return a === l.a.port && b === l.b.port ? l : { ...l, a: { ...l.a, port: a }, b: { ...l.b, port: b } };

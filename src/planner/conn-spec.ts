@@ -106,7 +106,8 @@ function hwOffloadValue(
   if (version === undefined || versionAtLeast(version, HW_OFFLOAD_MODES_SINCE) || decision === "no") return decision;
   if (decision === "crypto") return "yes";
   throw new UnsupportedError(
-    `${host}: the plan wants NIC packet offload toward ${peer}, but strongSwan ${version} on ${host} predates hw_offload = packet (${HW_OFFLOAD_MODES_SINCE}); run discover and plan --facts so the planner knows the version`,
+    `${host}: the plan wants NIC packet offload toward ${peer}, but strongSwan ${version} on ${host} predates hw_offload = packet ` +
+      `(${HW_OFFLOAD_MODES_SINCE}); run discover and plan --facts so the planner knows the version`,
     { device: host, operation: "render" },
   );
 }

@@ -65,7 +65,9 @@ export function evaluateL1(link: ModelLink): Evaluation<L1Choice> {
   if (!cipher)
     return {
       viable: false,
-      detail: `no common cipher that policy ${link.policy.name} allows: ${x.name} offers ${x.profile.ciphers.join("/")}, ${y.name} offers ${y.profile.ciphers.join("/")}, the policy allows ${link.policy.l1.ciphers.join("/")}`,
+      detail:
+        `no common cipher that policy ${link.policy.name} allows: ${x.name} offers ${x.profile.ciphers.join("/")}, ` +
+        `${y.name} offers ${y.profile.ciphers.join("/")}, the policy allows ${link.policy.l1.ciphers.join("/")}`,
     };
   const required = link.policy.l1.certifications;
   if (required.length > 0) {
@@ -84,7 +86,9 @@ export function evaluateL1(link: ModelLink): Evaluation<L1Choice> {
   const certifications = [...new Set([...x.profile.certifications, ...y.profile.certifications])];
   return {
     viable: true,
-    detail: `${x.name} and ${y.name} (${x.profile.model}, family ${x.profile.family}) encrypt at L1 with ${cipher}, adding ${overheadBytes} bytes to the client MTU${certifications.length ? `; certified ${certifications.join(", ")}` : ""}`,
+    detail:
+      `${x.name} and ${y.name} (${x.profile.model}, family ${x.profile.family}) encrypt at L1 with ${cipher}, ` +
+      `adding ${overheadBytes} bytes to the client MTU${certifications.length ? `; certified ${certifications.join(", ")}` : ""}`,
     value: { a: x.name, b: y.name, family: x.profile.family, cipher, certifications, overheadBytes, maxSpeedBps },
   };
 }
@@ -125,7 +129,9 @@ export function evaluateMacsec(link: ModelLink): Evaluation<MacsecChoice> {
   if (common.length === 0)
     return {
       viable: false,
-      detail: `no common suite that policy ${link.policy.name} allows: ${link.a.device} offers ${ma.suites.join("/")}, ${link.b.device} offers ${mb.suites.join("/")}, the policy allows ${link.policy.macsec.suites.join("/")}`,
+      detail:
+        `no common suite that policy ${link.policy.name} allows: ${link.a.device} offers ${ma.suites.join("/")}, ` +
+        `${link.b.device} offers ${mb.suites.join("/")}, the policy allows ${link.policy.macsec.suites.join("/")}`,
     };
   const xpnFromBps = parseSpeed(link.policy.macsec.xpnFrom)!;
   const needXpn = link.speedBps >= xpnFromBps;
@@ -163,7 +169,9 @@ export function evaluateMacsec(link: ModelLink): Evaluation<MacsecChoice> {
   if (needXpn) notes.push(`XPN is required at ${formatSpeed(link.speedBps)}: ${explainPnExhaustion(link.speedBps)}`);
   return {
     viable: true,
-    detail: `${suite} on ${link.a.device}:${link.a.port.name} and ${link.b.device}:${link.b.port.name}, SCI ${includeSci ? "included" : "omitted"} (${macsecOverheadBytes(includeSci)} bytes per frame), MKA with a pre-shared CAK`,
+    detail:
+      `${suite} on ${link.a.device}:${link.a.port.name} and ${link.b.device}:${link.b.port.name}, ` +
+      `SCI ${includeSci ? "included" : "omitted"} (${macsecOverheadBytes(includeSci)} bytes per frame), MKA with a pre-shared CAK`,
     value: { suite, includeSci, notes },
   };
 }
@@ -284,6 +292,9 @@ export function decideLink(link: ModelLink, meshes: readonly ModelMesh[]): { pla
   // or clear link the ports only have to fit the path itself.
   const hardware = method === "macsec" || method === "l1";
   const portFit = hardware ? mtu.maxInnerMtu : Math.min(link.pathMtu, endOverhead(0));
+  const fitsThrough = hardware
+    ? `through ${method} (path MTU ${link.pathMtu}, ${mtu.overheadBytes} bytes of ${method} overhead)`
+    : `the path (path MTU ${link.pathMtu})`;
   for (const ep of [link.a, link.b]) {
     if (method === "refused") break;
     if (ep.port.mtu > portFit)
@@ -291,7 +302,7 @@ export function decideLink(link: ModelLink, meshes: readonly ModelMesh[]): { pla
         severity: "error",
         code: "mtu.port-too-large",
         path: `${link.path}`,
-        message: `port ${ep.device}:${ep.port.name} has mtu ${ep.port.mtu}, but only ${portFit} fits ${hardware ? `through ${method} (path MTU ${link.pathMtu}, ${mtu.overheadBytes} bytes of ${method} overhead)` : `the path (path MTU ${link.pathMtu})`}; set mtu ${portFit}`,
+        message: `port ${ep.device}:${ep.port.name} has mtu ${ep.port.mtu}, but only ${portFit} fits ${fitsThrough}; set mtu ${portFit}`,
       });
   }
   // A pinned suite that cannot be used must not be dropped silently: falling back to the mesh narrows protection from

@@ -151,7 +151,9 @@ export function evaluateSide(
   if (eo.modes.includes("packet") && (mesh.mode !== "tunnel" || eo.packetTunnel) && swanPacket)
     return {
       decision: "nic-packet-offload",
-      reason: `${name} does ${cipher.id} in packet mode (ESP encapsulation, replay and lifetimes in the NIC), at line rate ${formatSpeed(line)}${eo.packetMinKernel ? `; needs Linux ${eo.packetMinKernel}+` : ""}`,
+      reason:
+        `${name} does ${cipher.id} in packet mode (ESP encapsulation, replay and lifetimes in the NIC), ` +
+        `at line rate ${formatSpeed(line)}${eo.packetMinKernel ? `; needs Linux ${eo.packetMinKernel}+` : ""}`,
       throughputBps: line,
     };
   const why = !eo.modes.includes("packet")
@@ -217,7 +219,8 @@ export function decidePair(
       sequence: null,
       problems,
       reasons: [
-        `every link between the two sites is hardware-encrypted and policy ${policy.name} does not require host ESP on top (meshOverEncryptedLinks: optional); this pair's traffic is in clear on the site LANs at either end`,
+        `every link between the two sites is hardware-encrypted and policy ${policy.name} does not require host ESP on top ` +
+          "(meshOverEncryptedLinks: optional); this pair's traffic is in clear on the site LANs at either end",
       ],
     };
   }
@@ -324,12 +327,17 @@ export function decidePair(
 
   const estimateBps = best.estimateBps;
   const ok = estimateBps >= nicSpeedBps;
-  if (!ok)
+  if (!ok) {
+    const carrier =
+      path.speedBps !== null && path.speedBps <= Math.min(a.nicSpeedBps, b.nicSpeedBps) ? "the path carries" : "the NICs carry";
     problems.push({
       severity: "warning",
       code: "capacity.xfrm-slow",
-      message: `host xfrm is estimated at ${formatSpeed(estimateBps)} per SA, below the ${formatSpeed(nicSpeedBps)} ${path.speedBps !== null && path.speedBps <= Math.min(a.nicSpeedBps, b.nicSpeedBps) ? "the path carries" : "the NICs carry"}: one pair's traffic tops out near ${formatSpeed(estimateBps)}`,
+      message:
+        `host xfrm is estimated at ${formatSpeed(estimateBps)} per SA, below the ${formatSpeed(nicSpeedBps)} ${carrier}: ` +
+        `one pair's traffic tops out near ${formatSpeed(estimateBps)}`,
     });
+  }
 
   // The 32-bit ESP sequence number at that rate: ESN where every part supports it, else a packet-count rekey.
   const sequence = espSequencePlan(

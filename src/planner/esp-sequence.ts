@@ -74,6 +74,9 @@ export function espSequencePlan(rateBps: number, childLifetimeSeconds: number, b
     exhausts,
     esn: false,
     rekeyPackets: REKEY_PACKETS,
-    detail: `${arithmetic}, before the ${childLifetimeSeconds} s CHILD_SA rekey; ESN is not possible (${why.join("; ")}), so the CHILD_SA is rekeyed after ${REKEY_PACKETS} packets (rekey_packets; strongSwan's hard limit, 10% more, stays below 2^32), about every ${(REKEY_PACKETS / pps).toFixed(0)} s at that rate`,
+    detail:
+      `${arithmetic}, before the ${childLifetimeSeconds} s CHILD_SA rekey; ESN is not possible (${why.join("; ")}), ` +
+      `so the CHILD_SA is rekeyed after ${REKEY_PACKETS} packets (rekey_packets; strongSwan's hard limit, 10% more, stays below 2^32), ` +
+      `about every ${(REKEY_PACKETS / pps).toFixed(0)} s at that rate`,
   };
 }

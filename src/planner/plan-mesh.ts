@@ -190,7 +190,9 @@ export function planMesh(mesh: ModelMesh, model: Model, pathBetween: SitePathFin
       severity: "warning",
       code: "mesh.unconnected-sites",
       path: mesh.path,
-      message: `no links connect ${unconnected.length} site pair(s) of mesh ${mesh.name} (${unconnected.slice(0, 5).join(", ")}${unconnected.length > 5 ? ", ..." : ""}); their path MTU is taken from the NICs alone`,
+      message:
+        `no links connect ${unconnected.length} site pair(s) of mesh ${mesh.name} ` +
+        `(${unconnected.slice(0, 5).join(", ")}${unconnected.length > 5 ? ", ..." : ""}); their path MTU is taken from the NICs alone`,
     });
 
   const order = [...pairCounts.values()].sort((x, y) => x.lo - y.lo || x.hi - y.hi || x.pc - y.pc);
