@@ -104,11 +104,14 @@ export async function runApplyRequest(r: ApplyRequest): Promise<ApplyOutcome> {
     const freshPlan = r.refresh.replan(fresh.facts);
     const changed = planDrift(plan, freshPlan);
     const seen = factsDrift(r.refresh.facts, fresh.facts);
-    if (changed.length)
+    if (changed.length) {
+      const decisionDiffs = planDecisionDiffs(plan, freshPlan).slice(0, 10).join("; ");
       throw new InputError(
         `${r.planFile} is stale: the devices no longer match ${r.factsFile}, and the plan would now differ for ${changed.join(", ")}. ` +
-          `What changed: ${seen.join("; ") || "nothing in the compared fields"}. In the plan: ${planDecisionDiffs(plan, freshPlan).slice(0, 10).join("; ")}. Run linkcrypt discover --out ${r.factsFile} and linkcrypt plan again`,
+          `What changed: ${seen.join("; ") || "nothing in the compared fields"}. In the plan: ${decisionDiffs}. ` +
+          `Run linkcrypt discover --out ${r.factsFile} and linkcrypt plan again`,
       );
+    }
     if (seen.length) r.note?.(`note: observed state changed, but the plan comes out the same: ${seen.join("; ")}`);
   }
 

@@ -128,7 +128,10 @@ export async function runLinkTransaction(tx: LinkTransaction, o: TransactionOpti
   if (refused.length) {
     await rollbackBoth();
     const others = ends.map((d) => d.device).filter((d) => !refused.some((r) => r.device === d));
-    const what = `${refused.map((r) => r.device).join(" and ")} refused the commit${others.length ? `, so ${others.join(" and ")} was rolled back too` : ""} (both ends unchanged): ${refused.map((r) => r.why).join("; ")}`;
+    const alsoRolledBack = others.length ? `, so ${others.join(" and ")} was rolled back too` : "";
+    const what =
+      `${refused.map((r) => r.device).join(" and ")} refused the commit${alsoRolledBack} (both ends unchanged): ` +
+      `${refused.map((r) => r.why).join("; ")}`;
     await journal.write({ step: "commit", target: t, state: "rolled-back", message: what });
     throw new LinkcryptError("E_COMMIT", what);
   }
@@ -178,8 +181,13 @@ export async function runLinkTransaction(tx: LinkTransaction, o: TransactionOpti
     for (;;) {
       const st = (await d.linkSecurity()).find((s) => s.port === port);
       if (st?.status === "secured") return `${d.device} ${port}: secured (${st.detail})`;
-      if (!observable)
-        return `${d.device} ${port}: ${st?.detail.startsWith("secured: not verified") ? st.detail : `secured: not verified (its profile sets mkaObservable: false, so apply does not wait for MKA; the device said: ${st?.status ?? "no state"}${st ? `, ${st.detail}` : ""})`}`;
+      if (!observable) {
+        const deviceSaid = `${st?.status ?? "no state"}${st ? `, ${st.detail}` : ""}`;
+        const notVerified =
+          "secured: not verified (its profile sets mkaObservable: false, so apply does not wait for MKA; " +
+          `the device said: ${deviceSaid})`;
+        return `${d.device} ${port}: ${st?.detail.startsWith("secured: not verified") ? st.detail : notVerified}`;
+      }
       if (clock.now() > until)
         throw new LinkcryptError(
           "E_NOT_SECURED",

@@ -92,7 +92,9 @@ function summary(f: DeviceFacts): string {
       Object.keys(f.host.kernelAlgorithms)
         .filter((a) => a.includes("gcm") || a.includes("chacha"))
         .join(", ") || "no AEAD in /proc/crypto";
-    return `kernel ${f.host.kernel}; cpu ${["aes", "vaes"].filter((x) => f.host!.cpuFlags.includes(x)).join("+") || "no AES-NI"}; ${aead}; NICs ${f.host.nics.map((n) => `${n.name}(${n.driver ?? "?"}, esp-hw-offload ${n.espHwOffload})`).join(" ") || "none"}; strongSwan ${f.host.strongswanVersion ?? "absent"}`;
+    const cpu = ["aes", "vaes"].filter((x) => f.host!.cpuFlags.includes(x)).join("+") || "no AES-NI";
+    const nics = f.host.nics.map((n) => `${n.name}(${n.driver ?? "?"}, esp-hw-offload ${n.espHwOffload})`).join(" ") || "none";
+    return `kernel ${f.host.kernel}; cpu ${cpu}; ${aead}; NICs ${nics}; strongSwan ${f.host.strongswanVersion ?? "absent"}`;
   }
   if (f.netconf)
     return `NETCONF candidate=${f.netconf.candidate} confirmed-commit=${f.netconf.confirmedCommit}; MACsec interfaces: ${f.macsecInterfaces?.join(", ") || "none"}`;

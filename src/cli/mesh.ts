@@ -364,7 +364,8 @@ export async function runMesh(verb: string, file: string, o: MeshCliOptions, out
           out.write(
             mode === "block"
               ? "mesh down --block: member-to-member traffic is DROPPED (drop policies in place) until `linkcrypt mesh up`\n"
-              : `mesh down --clear: members now talk UNENCRYPTED; exception recorded (${exception!.who}, ${exception!.when}): ${exception!.reason}; shown by verify, report and metrics until \`linkcrypt mesh up\`\n`,
+              : `mesh down --clear: members now talk UNENCRYPTED; exception recorded (${exception!.who}, ${exception!.when}): ${exception!.reason}; ` +
+                  "shown by verify, report and metrics until `linkcrypt mesh up`\n",
           );
         }
         return r.some((h) => h.error || (h.remainingSas ?? 0) > 0) ? EXIT.problems : EXIT.ok;

@@ -11,7 +11,8 @@ export function runValidate(file: string, opts: { json?: boolean; profiles: stri
     if (ok && l.model) {
       const m = l.model;
       out.write(
-        `${file}: valid (${m.sites.length} sites, ${m.switches.size} switches, ${m.l1s.size} L1 encryptors, ${m.hosts.size} hosts, ${m.links.length} links, ${m.meshes.length} meshes; policy ${m.policyName})\n`,
+        `${file}: valid (${m.sites.length} sites, ${m.switches.size} switches, ${m.l1s.size} L1 encryptors, ` +
+          `${m.hosts.size} hosts, ${m.links.length} links, ${m.meshes.length} meshes; policy ${m.policyName})\n`,
       );
     } else if (!ok) out.write(`${file}: not valid\n`);
   }

@@ -380,7 +380,9 @@ function checkTraversable(dir: string): void {
     if ((statSync(d).mode & 0o001) === 0)
       throw new LinkcryptError(
         "E_LAB",
-        `${d} is not traversable by other users (mode ${(statSync(d).mode & 0o777).toString(8)}); the lab's switches cannot read their keys under it: use a --dir elsewhere (the default is under /tmp) or chmod o+x ${d}`,
+        `${d} is not traversable by other users (mode ${(statSync(d).mode & 0o777).toString(8)}); ` +
+          "the lab's switches cannot read their keys under it: " +
+          `use a --dir elsewhere (the default is under /tmp) or chmod o+x ${d}`,
       );
 }
 

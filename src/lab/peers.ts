@@ -272,8 +272,10 @@ export async function startNetconf(
   await waitFor(
     "netconfd",
     () => existsSync(sock),
-    () =>
-      `${existsSync(join(dir, "netconfd.out")) ? readFileSync(join(dir, "netconfd.out"), "utf8") : ""}\n${existsSync(join(dir, "netconfd.log")) ? readFileSync(join(dir, "netconfd.log"), "utf8") : ""}`,
+    () => {
+      const readIfThere = (file: string) => (existsSync(file) ? readFileSync(file, "utf8") : "");
+      return `${readIfThere(join(dir, "netconfd.out"))}\n${readIfThere(join(dir, "netconfd.log"))}`;
+    },
   );
   const sshd = await startSshd({
     netconfSocket: sock,

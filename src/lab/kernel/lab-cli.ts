@@ -94,7 +94,20 @@ export async function runKernelLab(
     const upS = (Date.now() - t0) / 1000;
     if (o.json)
       out.write(
-        `${JSON.stringify({ dir: o.dir, datapath: "kernel", inventory: join(o.dir, "inventory.yaml"), knownHosts: s.knownHosts, upSeconds: upS, kernel: s.kernel.version, netns: s.netns, vms: s.vms.map((v) => ({ name: v.name, address: v.address, sshPort: v.sshPort, nsim: v.nsim })) }, null, 2)}\n`,
+        `${JSON.stringify(
+          {
+            dir: o.dir,
+            datapath: "kernel",
+            inventory: join(o.dir, "inventory.yaml"),
+            knownHosts: s.knownHosts,
+            upSeconds: upS,
+            kernel: s.kernel.version,
+            netns: s.netns,
+            vms: s.vms.map((v) => ({ name: v.name, address: v.address, sshPort: v.sshPort, nsim: v.nsim })),
+          },
+          null,
+          2,
+        )}\n`,
       );
     else {
       for (const v of s.vms)
