@@ -2,7 +2,7 @@ import { setMaxListeners } from "node:events";
 import type { JournalEntry } from "../state/store.js";
 import { checkPairs, type PairFinding } from "../mesh/check-pairs.js";
 import type { HostAccess } from "../mesh/host-access.js";
-import { connName } from "../mesh/conn-spec.js";
+import { connName } from "../planner/conn-spec.js";
 import { repairPairs } from "../mesh/operations.js";
 import { saTableFromVici, type HostSaTable } from "../mesh/sa-table.js";
 import type { MeshPlan, Plan } from "../planner/plan-types.js";
