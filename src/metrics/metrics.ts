@@ -103,7 +103,9 @@ export function collectSamples(
     for (const s of [...PAIR_STATES, "not-verified", "exempt", "refused"])
       out.push({
         name: "linkcrypt_mesh_pairs",
-        help: "the mesh's pairs by status, each pair in exactly one (not-verified: an ESP pair without verify evidence; exempt, refused: pairs the plan does not protect with ESP), so the sum over status is the mesh's pairs",
+        help:
+          "the mesh's pairs by status, each pair in exactly one (not-verified: an ESP pair without verify evidence; " +
+          "exempt, refused: pairs the plan does not protect with ESP), so the sum over status is the mesh's pairs",
         type: "gauge",
         labels: { mesh: m.name, status: s },
         value: counted[s]!,
@@ -162,7 +164,8 @@ export function collectSamples(
 }
 
 const KEY_AGE_HELP =
-  "age of the key in use, seconds, by kind: macsec and l1 (a link's, as its devices report it), encryptor (one L1 encryptor's), macsec-cak (the CAK's time in the state store), mesh-psk-master (a PSK mesh's master: state store, file mtime or last rotation in the journal)";
+  "age of the key in use, seconds, by kind: macsec and l1 (a link's, as its devices report it), encryptor (one L1 encryptor's), " +
+  "macsec-cak (the CAK's time in the state store), mesh-psk-master (a PSK mesh's master: state store, file mtime or last rotation in the journal)";
 
 const escLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
 

@@ -168,10 +168,26 @@ export async function statusPage(s: Snapshot, profiles: ProfileSet | undefined, 
         `<p class="alert" data-alert="${esc(b.scope)}">⚠ CIRCUIT BREAKER OPEN${b.host ? ` for ${esc(b.host)}` : ""}: ${esc(b.reason)} (since ${esc(new Date(b.since).toISOString())})</p>`,
     )
     .join("");
-  const banner = `<div id="serve" data-role="${s.role}"><b>linkcrypt serve</b>: ${s.role}${s.leaderHolder ? ` (leader: ${esc(s.leaderHolder)})` : ""}; last verify ${s.lastVerifyAt ? `${esc(new Date(s.lastVerifyAt).toISOString())}, ${Math.round((now - s.lastVerifyAt) / 1000)} s ago` : "not yet"}; this page refreshes every ${o.refreshS} s.${s.planPending ? `<p class="pending">Plan pending: ${esc(s.planPending)}</p>` : ""}${alerts}</div>`;
-  const head = `<meta http-equiv="refresh" content="${o.refreshS}"><style>#serve{border:2px solid #333;padding:6px 10px;margin:0 0 10px}#serve .alert{color:#900;font-weight:bold;border:2px solid #900;padding:4px}</style>`;
+  const leader = s.leaderHolder ? ` (leader: ${esc(s.leaderHolder)})` : "";
+  const lastVerify = s.lastVerifyAt
+    ? `${esc(new Date(s.lastVerifyAt).toISOString())}, ${Math.round((now - s.lastVerifyAt) / 1000)} s ago`
+    : "not yet";
+  const pending = s.planPending ? `<p class="pending">Plan pending: ${esc(s.planPending)}</p>` : "";
+  const banner =
+    `<div id="serve" data-role="${s.role}"><b>linkcrypt serve</b>: ${s.role}${leader}; last verify ${lastVerify}; ` +
+    `this page refreshes every ${o.refreshS} s.${pending}${alerts}</div>`;
+  const head =
+    `<meta http-equiv="refresh" content="${o.refreshS}"><style>#serve{border:2px solid #333;padding:6px 10px;margin:0 0 10px}` +
+    "#serve .alert{color:#900;font-weight:bold;border:2px solid #900;padding:4px}</style>";
   if (!s.plan || !profiles || !s.status) {
-    return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>linkcrypt serve</title>${head}</head><body>${banner}<p id="headline">${s.role === "leader" ? "Verifying: the first results appear on the next refresh." : "This replica stands by; the leader serves the status."}</p></body></html>\n`;
+    const headline =
+      s.role === "leader"
+        ? "Verifying: the first results appear on the next refresh."
+        : "This replica stands by; the leader serves the status.";
+    return (
+      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>linkcrypt serve</title>${head}</head>` +
+      `<body>${banner}<p id="headline">${headline}</p></body></html>\n`
+    );
   }
   const json = JSON.stringify(s.status);
   const r = buildReport(s.plan, profiles, {
