@@ -146,7 +146,7 @@ export function meshConnSpecs(mesh: MeshPlan, host: string, o: ConnSpecOptions =
   for (const peer of mesh.members) {
     if (peer.name === host) continue;
     const hit = lookup(host, peer.name);
-    if (!hit || hit.pc.method !== "esp" || !hit.pc.cipher || !hit.pc.sides) continue;
+    if (hit?.pc.method !== "esp" || !hit.pc.cipher || !hit.pc.sides) continue;
     const side = hit.aIsSideA ? hit.pc.sides[0] : hit.pc.sides[1];
     const initiator = host < peer.name;
     const cipher = espCipher(hit.pc.cipher as EspCipherId);

@@ -263,7 +263,7 @@ describe("a MACsec link that MKA secures, on real kernels (linux-macsec driver, 
     // sw2 cannot start a new wpa_supplicant: its commit fails its own verification and restores the old CA
     await sh("sw2", "mount --bind /bin/false /usr/sbin/wpa_supplicant");
     const t0 = Date.now();
-    let r;
+    let r: Awaited<ReturnType<typeof cli>> | undefined;
     try {
       r = await cli("rotate", "link", LINK, "--inventory", inv, "--state-dir", state, ...access(), "--confirm-timeout", "120", "--json");
     } finally {

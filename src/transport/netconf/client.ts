@@ -80,7 +80,7 @@ export class NetconfSession {
 
   private constructor(
     private readonly stream: Duplex,
-    private readonly opts: NetconfOptions,
+    opts: NetconfOptions,
   ) {
     this.device = opts.device;
     this.rpcTimeoutMs = opts.rpcTimeoutMs ?? 30_000;
