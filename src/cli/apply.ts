@@ -6,7 +6,7 @@ import type { MeshAuth } from "../mesh/deliver.js";
 import { readBounded } from "../util/read-bounded.js";
 import { SshPool } from "../transport/ssh.js";
 import { cliAccess, loadAll, planFromLoaded, withFacts, withFactsFile } from "./load.js";
-import { meshAuthFor, meshHostsFor, usesStateMaster } from "./mesh.js";
+import { meshAuthFor, meshHostsFor, usesStateMaster } from "../mesh/mesh-access.js";
 import { EXIT, formatTable, json, type Out } from "./output.js";
 
 /** A dry run of a mesh whose master is in the state store: only connections are diffed, so no master is read. */

@@ -7,7 +7,7 @@ import { keyAges } from "../keys/status.js";
 import { rotateMeshMaster } from "../keys/rotate-mesh.js";
 import { SshPool } from "../transport/ssh.js";
 import { cliAccess, loadAll, planFromLoaded } from "./load.js";
-import { meshAuthFor, meshHostsFor, pskMasterSecretName } from "./mesh.js";
+import { meshAuthFor, meshHostsFor, pskMasterSecretName } from "../mesh/mesh-access.js";
 import { EXIT, formatTable, json, type Out } from "./output.js";
 
 export interface KeysCliOptions {

@@ -23,7 +23,7 @@ import { SshPool } from "../transport/ssh.js";
 import { verifyInventory } from "../verify/verify.js";
 import { limitScope } from "../discover/limit-targets.js";
 import { cliAccess, loadAll, planFromLoaded } from "./load.js";
-import { meshHostsFor, pskMasterSecretName } from "./mesh.js";
+import { meshHostsFor, pskMasterSecretName } from "../mesh/mesh-access.js";
 import { EXIT, invalidInventory, formatTable, json, type Out } from "./output.js";
 import { writeAtomically } from "./plan.js";
 

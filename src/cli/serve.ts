@@ -27,7 +27,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { runApply } from "./apply.js";
 import { runRotate } from "./keys.js";
-import { meshHostsFor, pskMasterSecretName } from "./mesh.js";
+import { meshHostsFor, pskMasterSecretName } from "../mesh/mesh-access.js";
 
 export interface ServeCliOptions {
   listen?: string;

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { pskMasterSecretName } from "../../src/cli/mesh.js";
+import { pskMasterSecretName } from "../../src/mesh/mesh-access.js";
 import { labDown, readLab } from "../../src/lab/lab.js";
 import { openState } from "../../src/state/open.js";
 import { ViciClient } from "../../src/transport/vici.js";

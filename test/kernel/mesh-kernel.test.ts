@@ -14,7 +14,7 @@ import {
   type KernelLabState,
 } from "../../src/lab/kernel/vm-lab.js";
 import { loadAll, planFromLoaded, cliAccess } from "../../src/cli/load.js";
-import { meshHostsFor } from "../../src/cli/mesh.js";
+import { meshHostsFor } from "../../src/mesh/mesh-access.js";
 import { meshConnSpecs } from "../../src/planner/conn-spec.js";
 import { loadedSharedIds } from "../../src/mesh/deliver.js";
 import { SshPool } from "../../src/transport/ssh.js";

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { meshAuthFor, pskMasterSecretName } from "../../src/cli/mesh.js";
+import { meshAuthFor, pskMasterSecretName } from "../../src/mesh/mesh-access.js";
 import type { Inventory } from "../../src/model/inventory-schema.js";
 import type { MeshPlan } from "../../src/planner/plan-types.js";
 import { StateKeyError } from "../../src/state/cipher.js";

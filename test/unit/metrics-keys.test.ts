@@ -11,7 +11,7 @@ import type { JournalEntry } from "../../src/state/store.js";
 import type { VerifyReport } from "../../src/verify/verify.js";
 import { promtoolCheck } from "../lab/serve-proc.js";
 import { plan as planOf } from "../helpers.js";
-import { pskMasterSecretName } from "../../src/cli/mesh.js";
+import { pskMasterSecretName } from "../../src/mesh/mesh-access.js";
 
 const text = readFileSync("examples/three-site-mixed.yaml", "utf8");
 const p = planOf(text);
