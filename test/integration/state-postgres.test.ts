@@ -44,7 +44,7 @@ describe("PostgreSQL state", () => {
     const s = await openState({ state: cluster.url, inventory: uniq(), secrets: { env: {} }, env: {} });
     try {
       await expect(s.putSecret("macsec/l1", "x")).rejects.toThrow(
-        /needs a state key to seal its secrets: give --state-key env:VAR, file:PATH or secrets:KEY/,
+        /needs a state key to seal its secrets: give --state-key env:VAR, file:PATH, secrets:KEY or cmd:COMMAND/,
       );
     } finally {
       await s.close();
