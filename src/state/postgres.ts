@@ -27,7 +27,9 @@ export function redactUrl(url: string): string {
     if (u.password) u.password = "****";
     return u.toString();
   } catch {
-    return "postgres://(unparsable URL)";
+    // libpq forms WHATWG URL refuses, e.g. a socket directory as ?host= with no host part ("postgres://user@/db?host=/run/pg"):
+    // shown as given, with any password between "user:" and "@" masked.
+    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/?#]*):[^@/?#]*@/i, "$1:****@");
   }
 }
 
