@@ -7,6 +7,12 @@ hostname "$NAME"
 mount -t debugfs none /sys/kernel/debug 2>/dev/null
 ip link set lo up
 modprobe -a esp4 esp6 xfrm_user xfrm_algo xfrm4_tunnel authenc gcm ccm chacha20poly1305 seqiv echainiv macsec 2>/dev/null
+# The ciphers the kernel would otherwise load (and self-test) on demand once xfrm probes its algorithm list, loaded
+# here at boot: a guest that dies under TCG while loading them does so before the lab calls it ready, and the lab
+# boots it again (src/lab/kernel/vm-lab.ts), instead of dying in the middle of a test.
+for mod in ghash-clmulni-intel twofish serpent blowfish cast5 des3_ede camellia xcbc md4 af_alg algif_skcipher algif_hash; do
+  modprobe "$mod" 2>/dev/null
+done
 
 byname() { for d in /sys/class/net/*; do [ "$(cat "$d/address" 2>/dev/null)" = "$1" ] && basename "$d"; done; }
 m=$(byname "$MESH_MAC"); [ -n "$m" ] && ip link set "$m" name mesh0

@@ -399,13 +399,50 @@ export async function kernelLabUp(o: KernelLabOptions): Promise<KernelLabState> 
   }
   for (let i = 0; i < s.vms.length; i += 2) {
     const batch = s.vms.slice(i, i + 2);
-    const ms = await Promise.all(batch.map((vm) => bootVm(s, vm)));
+    const ms = await Promise.all(batch.map((vm) => againIfDied(vm, () => bootVm(s, vm), o.onProgress)));
     batch.forEach((vm, k) =>
       o.onProgress?.(`${vm.name}: booted in ${(ms[k]! / 1000).toFixed(1)} s (${vm.address}${vm.nsim ? ", netdevsim ESP offload" : ""})`),
     );
   }
-  await Promise.all(s.vms.map((vm) => waitForSshd(s, vm)));
+  await Promise.all(
+    s.vms.map((vm) =>
+      againIfDied(
+        vm,
+        () => waitForSshd(s, vm),
+        o.onProgress,
+        () => bootVm(s, vm),
+      ),
+    ),
+  );
   return s;
+}
+
+/**
+ * Runs a boot step; when it fails because the guest itself died (QEMU exited: under TCG a guest kernel has been seen
+ * to crash while loading and self-testing crypto modules, rarely), keeps its console as console-died-N.log, says so,
+ * boots the VM again and retries the step once. Any other failure, or a second death, is thrown as it is.
+ */
+async function againIfDied<T>(
+  vm: KernelVm,
+  step: () => Promise<T>,
+  say: ((line: string) => void) | undefined,
+  reboot?: () => Promise<unknown>,
+): Promise<T> {
+  try {
+    return await step();
+  } catch (e) {
+    if (qemuAlive(vm)) throw e;
+    const kept = join(vm.dir, `console-died-${Date.now()}.log`);
+    try {
+      copyFileSync(join(vm.dir, "console.log"), kept);
+    } catch {
+      /* no console written */
+    }
+    const why = /Kernel panic[^\n]*|BUG:[^\n]*|Oops[^\n]*/.exec(consoleTail(vm, 200))?.[0] ?? "QEMU exited";
+    say?.(`${vm.name}: the guest died while starting (${why}; console kept in ${kept}); booting it again once`);
+    if (reboot) await reboot();
+    return step();
+  }
 }
 
 /** sshd and charon's VICI socket are up inside the VM. */
@@ -414,6 +451,8 @@ async function waitForSshd(s: KernelLabState, vm: KernelVm, timeoutMs = 60_000):
   for (;;) {
     const r = await vmExec(s, vm.name, "test -f /run/linkcrypt-charon-ready && test -f /run/sshd.pid && echo ok").catch(() => undefined);
     if (r?.stdout.includes("ok")) return;
+    if (!qemuAlive(vm))
+      throw new LinkcryptError("E_LAB", `VM ${vm.name} stopped before sshd and charon were up; see ${vm.dir}/console.log`);
     if (Date.now() > until)
       throw new LinkcryptError("E_LAB", `VM ${vm.name}: sshd or charon did not start; see ${vm.dir}/charon.log and sshd.log`);
     await new Promise((r) => setTimeout(r, 300));
