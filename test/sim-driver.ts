@@ -137,10 +137,11 @@ export function simDevice(device: string, o: SimOptions = {}): SimDevice {
 
 /**
  * An inventory of `links` MACsec links between simulated switches (a<i>:eth1 to b<i>:eth1, sites a and b), its
- * profiles and its plan. The profile names the driver "sim-macsec", registered here.
+ * profiles and its plan. The profile names the driver "sim-macsec", registered here: a simDevice per device, or what
+ * `o.device` makes (a bench with its round trip, a test's own recording double).
  */
-export function simPlan(links: number, o: { name?: string } = {}) {
-  registerDriver("sim-macsec", (ctx) => simDevice(ctx.device).driver);
+export function simPlan(links: number, o: { name?: string; device?: (name: string) => Driver } = {}) {
+  registerDriver("sim-macsec", (ctx) => (o.device ? o.device(ctx.device) : simDevice(ctx.device).driver));
   const dir = mkdtempSync(join(tmpdir(), "lc-sim-"));
   writeFileSync(
     join(dir, "sim-switch.yaml"),
