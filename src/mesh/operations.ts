@@ -75,7 +75,8 @@ export interface MeshException {
 
 export const EXCEPTION_FILE = "linkcrypt-exception.json";
 
-function parseException(text: string | undefined): MeshException | undefined {
+/** A host's `mesh down --clear` exception record, or undefined when the text is none, not JSON or not one. */
+export function parseException(text: string | undefined): MeshException | undefined {
   if (!text) return undefined;
   try {
     const j = JSON.parse(text) as Partial<MeshException>;

@@ -4,7 +4,7 @@ import { parseXfrmStat } from "../../drivers/linux-host/parsers/xfrm-stat.js";
 import { parseXfrmStateSpis } from "../../drivers/linux-host/parsers/xfrm-state.js";
 import { checkPairs, type PairFinding, type PairStatus } from "../mesh/check-pairs.js";
 import type { HostAccess } from "../mesh/host-access.js";
-import { EXCEPTION_FILE, type MeshException } from "../mesh/operations.js";
+import { EXCEPTION_FILE, type MeshException, parseException } from "../mesh/operations.js";
 import { saTableFromVici, type ChildSaRow, type HostSaTable } from "../mesh/sa-table.js";
 import { connName, pairClassIndex } from "../planner/conn-spec.js";
 import type { MeshPlan } from "../planner/plan-types.js";
@@ -274,7 +274,7 @@ export async function leanSweep(
       inf.childSas = t.children.filter((c) => c.conn.startsWith("mesh-") && c.state === "INSTALLED").length;
       let kernel: { spis: ReadonlySet<string>; protection: ReadonlyMap<string, Protection> } | undefined;
       const text = await h.readFile(join(h.confDir, EXCEPTION_FILE)).catch(() => undefined);
-      const ex = text ? parseExceptionText(text) : undefined;
+      const ex = parseException(text);
       if (ex) exceptions.set(`${ex.when}|${ex.reason}`, ex);
       if (h.exec) {
         try {
@@ -406,23 +406,6 @@ export async function leanSweep(
     exceptions: exList,
     counts,
   };
-}
-
-function parseExceptionText(text: string): MeshException | undefined {
-  try {
-    const j = JSON.parse(text) as Partial<MeshException>;
-    if (j.mode !== "clear" || typeof j.reason !== "string" || typeof j.when !== "string" || !Array.isArray(j.hosts)) return undefined;
-    return {
-      mode: "clear",
-      mesh: String(j.mesh ?? ""),
-      reason: j.reason,
-      who: String(j.who ?? "unknown"),
-      when: j.when,
-      hosts: j.hosts.map(String),
-    };
-  } catch {
-    return undefined;
-  }
 }
 
 const LEAN = Symbol("linkcrypt.leanPairs");
