@@ -1,4 +1,5 @@
 import type { MacsecSuiteId } from "../../src/crypto/macsec-suites.js";
+import { suiteNameIn } from "../shared/suite-name.js";
 
 /** The MACsec cipher suites as the openconfig-macsec model (identities of `macsec-cipher-suite`) names them (IEEE 802.1AE names on the left). */
 export const suiteNames: Readonly<Record<MacsecSuiteId, string>> = {
@@ -8,8 +9,4 @@ export const suiteNames: Readonly<Record<MacsecSuiteId, string>> = {
   "GCM-AES-XPN-256": "GCM_AES_XPN_256",
 };
 
-export function suiteName(id: MacsecSuiteId): string {
-  const n = suiteNames[id];
-  if (n === undefined) throw new Error(`unknown MACsec suite ${id}`);
-  return n;
-}
+export const suiteName = (id: MacsecSuiteId): string => suiteNameIn(suiteNames, id);
