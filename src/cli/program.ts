@@ -329,6 +329,7 @@ export async function main(argv: string[], rawOut: Out = process.stdout, rawErr:
     .option("--per-device-interval <ms>", "minimum time between operations on one device (default none)", NUMERIC.intervalMs())
     .option("--lean-above <hosts>", "meshes with more hosts are verified by the lean batched sweep (default 200)", NUMERIC.perSite())
     .option("--sweep-batch <n>", "hosts read at once by the lean sweep (default 8)", NUMERIC.perDevice())
+    .option("--lab", "the mesh hosts are a linkcrypt lab (libipsec): what --auto-apply delivers is rendered for it")
     .option("--log-format <fmt>", "json or text (default: json unless stdout is a terminal)")
     .option("--facts <file>", "discovered facts the plan should use")
     .option("--secrets <file>", "secrets file (mode 0600) for secrets:KEY references")

@@ -53,6 +53,8 @@ export interface ServeCliOptions {
   sweepBatch?: string;
   /** Apply a pending plan, re-apply drift and rotate keys at their policy's age (src/serve/auto-apply.ts). */
   autoApply?: boolean;
+  /** The hosts are a linkcrypt libipsec lab: what --auto-apply delivers is rendered for it (apply --lab). */
+  lab?: boolean;
   logFormat?: string;
   profiles: string[];
 }
@@ -177,6 +179,7 @@ export async function runServe(file: string, o: ServeCliOptions, out: Out, err: 
               ...(o.stateKey ? { stateKey: o.stateKey } : {}),
               ...(o.secrets ? { secrets: o.secrets } : {}),
               ...(o.knownHosts ? { knownHosts: o.knownHosts } : {}),
+              ...(o.lab ? { lab: true } : {}),
             }),
           }
         : {}),

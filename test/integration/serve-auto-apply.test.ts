@@ -2,11 +2,13 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
 import { serveApplyDomain } from "../../src/cli/serve.js";
 import { labDown, readLab } from "../../src/lab/lab.js";
 import { CONF_FILE } from "../../src/mesh/deliver.js";
 import { openState } from "../../src/state/open.js";
 import { cli } from "../cli-run.js";
+import { startServe } from "../lab/serve-proc.js";
 
 /**
  * serve --auto-apply's way to apply and rotate (serveApplyDomain, the adapter over the CLI's runApply and runRotate) on
@@ -89,4 +91,79 @@ describe("serve --auto-apply's apply and rotate adapter on the libipsec lab", ()
     expect(readFileSync(ref, "utf8")).not.toBe(before);
     expect(statSync(ref).mtimeMs).toBeGreaterThan(mtime);
   }, 120_000);
+
+  it("serve --auto-apply end to end: a changed inventory is planned, applied (journaled with its reason) and loaded; the hosts carry the new proposal", async () => {
+    const serve = await startServe(
+      [
+        inv,
+        "--listen",
+        "127.0.0.1:0",
+        "--state",
+        stateFile,
+        "--interval",
+        "2",
+        "--auto-apply",
+        "--lab",
+        "--known-hosts",
+        join(dir, "known_hosts"),
+        "--secrets",
+        join(dir, "secrets.yaml"),
+      ],
+      { LINKCRYPT_SERVE_BACKOFF_MS: "300" },
+    );
+    const original = readFileSync(inv, "utf8");
+    try {
+      await serve.waitLog("first verify", (l) => l.msg === "verified", 60_000);
+      const host = readLab(dir)!.hosts.find((h) => h.name === "app1")!;
+      const conf = join(host.dir, "swanctl", "conf.d", CONF_FILE);
+      expect(readFileSync(conf, "utf8")).toMatch(/esp_proposals = aes256gcm16/);
+      // Narrow the mesh to AES-GCM-128: every pair's proposal changes.
+      const doc = parse(original) as { meshes: { name: string; ciphers?: string[] }[] };
+      doc.meshes[0]!.ciphers = ["aes-gcm-128"];
+      writeFileSync(inv, stringify(doc));
+      expect(readFileSync(inv, "utf8")).toMatch(/aes-gcm-128/);
+      const applied = await serve.waitLog(
+        "auto-apply of the new plan",
+        (l) => /^auto-apply: plan-pending (done|failed)$/.test(String(l.msg)),
+        120_000,
+      );
+      expect(applied.msg, JSON.stringify(applied)).toBe("auto-apply: plan-pending done");
+      const text = readFileSync(conf, "utf8");
+      const esp = [...text.matchAll(/esp_proposals = (\S+)/g)].map((m) => m[1]);
+      expect(esp.length).toBeGreaterThan(0);
+      expect(
+        esp.every((p) => p!.startsWith("aes128gcm16")),
+        esp.join(" "),
+      ).toBe(true);
+      // and the mesh runs on it: every pair up again on the new proposal (serve repairs any the reload dropped)
+      let pairs: { status: string }[] = [];
+      for (let i = 0; i < 30; i++) {
+        pairs = (JSON.parse((await cli("mesh", "verify", inv, "--lab", "--json")).out) as { pairs: { status: string }[] }).pairs;
+        if (pairs.length === 6 && pairs.every((p) => p.status === "up" || p.status === "idle")) break;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      expect(pairs.map((p) => p.status)).toEqual(Array(6).fill("up"));
+      const s = await openState({ state: stateFile, inventory: invName(), secrets: { env: {} } });
+      try {
+        const runs = (await s.journal()).filter((e) => e.step === "serve-auto-apply");
+        expect(
+          runs.some((e) => e.state === "started" && /plan/i.test(e.detail ?? "")),
+          JSON.stringify(runs),
+        ).toBe(true);
+        expect(
+          runs.some((e) => e.state === "done"),
+          JSON.stringify(runs),
+        ).toBe(true);
+      } finally {
+        await s.close();
+      }
+    } finally {
+      writeFileSync(inv, original);
+      await serve.stop();
+    }
+  }, 240_000);
 });
+
+function invName(): string {
+  return /^name:\s*(.+)$/m.exec(readFileSync(inv, "utf8"))![1]!.replace(/^"|"$/g, "");
+}
