@@ -3,13 +3,8 @@ import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
 import { AuthError, CommandError, ConnectError, HostKeyError, InputError, ProtocolError, TimeoutError } from "../errors.js";
 import { addHostKey, checkHostKey } from "./known-hosts.js";
 
-/**
- * An SSH connection to one device (ssh2), with OpenSSH known_hosts pinning: an unknown or changed host key is
- * refused with its fingerprint, unless `acceptNewHostKey` is set, which accepts and records an *unknown* key
- * (never a changed one). One connection serves every exec, subsystem and forward for the device.
- */
-export interface SshOptions {
-  device: string;
+/** One SSH endpoint's address and credentials: a jump host on the way to a device, or the device itself. */
+export interface SshHop {
   host: string;
   port?: number;
   username: string;
@@ -20,6 +15,15 @@ export interface SshOptions {
   agent?: string;
   /** Where the key came from, for messages (an ssh_config IdentityFile); default: the device's secret reference. */
   keySource?: string;
+}
+
+/**
+ * An SSH connection to one device (ssh2), with OpenSSH known_hosts pinning: an unknown or changed host key is
+ * refused with its fingerprint, unless `acceptNewHostKey` is set, which accepts and records an *unknown* key
+ * (never a changed one). One connection serves every exec, subsystem and forward for the device.
+ */
+export interface SshOptions extends SshHop {
+  device: string;
   knownHostsFile: string;
   acceptNewHostKey?: boolean;
   connectTimeoutMs?: number;
@@ -32,22 +36,8 @@ export interface SshOptions {
   jump?: SshHop[];
 }
 
-/** One jump host on the way to a device. */
-export interface SshHop {
-  host: string;
-  port?: number;
-  username: string;
-  password?: string;
-  privateKey?: string | Buffer;
-  passphrase?: string;
-  agent?: string;
-  keySource?: string;
-}
-
-/** The part of SshOptions one handshake needs: the device's own, or a jump host's with `via` naming it. */
-type Hop = Pick<SshOptions, "host" | "port" | "username" | "password" | "privateKey" | "passphrase" | "agent" | "keySource"> & {
-  via?: string;
-};
+/** What one handshake needs: the device's own endpoint, or a jump host's with `via` naming it. */
+type Hop = SshHop & { via?: string };
 
 export interface ExecResult {
   code: number | null;
