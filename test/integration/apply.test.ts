@@ -3,11 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { dataXml, NetconfSession } from "../../src/transport/netconf/client.js";
+import { dataXml } from "../../src/transport/netconf/client.js";
 import { SnmpSession } from "../../src/transport/snmp.js";
-import { SshConnection } from "../../src/transport/ssh.js";
 import { cli } from "../cli-run.js";
-import { LAB_USER, startNetconf, startSnmpd, type NetconfPeer, type SnmpPeer } from "../lab/peers.js";
+import { LAB_USER, netconfProbe, startNetconf, startSnmpd, type NetconfPeer, type SnmpPeer } from "../lab/peers.js";
 import { stateFileText, stateJournal, stateSecret } from "../lab/state.js";
 
 /** apply against real peers: two netconfd switches (MACsec link) and two snmpd encryptors (L1 link). */
@@ -74,18 +73,7 @@ const common = () => [
   "5",
 ];
 
-async function probe(p: NetconfPeer) {
-  const c = await SshConnection.connect({
-    device: "probe",
-    host: p.host,
-    port: p.port,
-    username: LAB_USER,
-    privateKey: readFileSync(p.clientKeyPath),
-    knownHostsFile: p.knownHosts,
-  });
-  const nc = await NetconfSession.open(await c.subsystem("netconf"), { device: "probe" });
-  return { nc, close: async () => (await nc.close(), c.close()) };
-}
+const probe = (p: NetconfPeer) => netconfProbe(p);
 async function suiteOn(p: NetconfPeer): Promise<string> {
   const { nc, close } = await probe(p);
   const x = dataXml(await nc.getConfig("running", `<macsec xmlns="${OC}"/>`));

@@ -11,7 +11,7 @@ import { dataXml, NetconfRpcError, NetconfSession } from "../../src/transport/ne
 import { SshConnection } from "../../src/transport/ssh.js";
 import { cli } from "../cli-run.js";
 import { profiles } from "../helpers.js";
-import { LAB_USER, startNetconf, type NetconfPeer } from "../lab/peers.js";
+import { LAB_USER, netconfProbe, startNetconf, type NetconfPeer } from "../lab/peers.js";
 
 /**
  * The same link against lab switches that serve different published revisions (openconfig-macsec 1.2.0 with
@@ -225,15 +225,4 @@ describe("the CLI refuses what a 1.1.1 switch cannot take: plan --facts and appl
   });
 });
 
-async function probeOf(p: NetconfPeer) {
-  const c = await SshConnection.connect({
-    device: "probe",
-    host: p.host,
-    port: p.port,
-    username: LAB_USER,
-    privateKey: readFileSync(p.clientKeyPath),
-    knownHostsFile: p.knownHosts,
-  });
-  const nc = await NetconfSession.open(await c.subsystem("netconf"), { device: "probe" });
-  return { nc, close: async () => (await nc.close(), c.close()) };
-}
+const probeOf = (p: NetconfPeer) => netconfProbe(p);

@@ -6,9 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { openState } from "../../src/state/open.js";
 import type { JournalEntry } from "../../src/state/store.js";
-import { dataXml, NetconfSession } from "../../src/transport/netconf/client.js";
-import { SshConnection } from "../../src/transport/ssh.js";
-import { LAB_USER, startNetconf, type NetconfPeer } from "../lab/peers.js";
+import { dataXml } from "../../src/transport/netconf/client.js";
+import { LAB_USER, netconfProbe, startNetconf, type NetconfPeer } from "../lab/peers.js";
 import { startPostgres, type PgCluster } from "../lab/postgres.js";
 
 /**
@@ -43,17 +42,15 @@ function inventory(suite: string, links = 1) {
     policy: "default",
     sites: [{ name: "a" }, { name: "b" }],
     devices: [sw("sw-a", "a", swA), sw("sw-b", "b", swB)],
-    links: [1, 2]
-      .slice(0, links)
-      .map((i) => ({
-        name: `l${i}`,
-        a: `sw-a:eth${i}`,
-        b: `sw-b:eth${i}`,
-        medium: "dwdm",
-        speed: "100G",
-        pathMtu: 9216,
-        macsecSuite: suite,
-      })),
+    links: [1, 2].slice(0, links).map((i) => ({
+      name: `l${i}`,
+      a: `sw-a:eth${i}`,
+      b: `sw-b:eth${i}`,
+      medium: "dwdm",
+      speed: "100G",
+      pathMtu: 9216,
+      macsecSuite: suite,
+    })),
   };
 }
 
@@ -111,15 +108,7 @@ async function onSwitch(p: NetconfPeer): Promise<{ suites: string[]; ckns: strin
   }
 }
 async function readSwitch(p: NetconfPeer): Promise<{ suites: string[]; ckns: string[] }> {
-  const c = await SshConnection.connect({
-    device: "probe",
-    host: p.host,
-    port: p.port,
-    username: LAB_USER,
-    privateKey: readFileSync(p.clientKeyPath),
-    knownHostsFile: p.knownHosts,
-  });
-  const nc = await NetconfSession.open(await c.subsystem("netconf"), { device: "probe", rpcTimeoutMs: 10_000 });
+  const { nc, close } = await netconfProbe(p, { rpcTimeoutMs: 10_000 });
   try {
     const mac = dataXml(await nc.getConfig("running", `<macsec xmlns="${OC}"/>`));
     const kc = dataXml(await nc.getConfig("running", '<keychains xmlns="http://openconfig.net/yang/oc-keychain"/>'));
@@ -128,8 +117,7 @@ async function readSwitch(p: NetconfPeer): Promise<{ suites: string[]; ckns: str
       ckns: [...new Set([...kc.matchAll(/<key-id>(?:0x)?([0-9a-fA-F]+)<\/key-id>/g)].map((m) => m[1]!.toLowerCase()))],
     };
   } finally {
-    await nc.close();
-    c.close();
+    await close();
   }
 }
 
