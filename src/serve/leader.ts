@@ -1,6 +1,4 @@
-import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
-import type { LockHolder, StateBackend } from "../state/store.js";
+import { type LockHolder, newLockHolder, type StateBackend } from "../state/store.js";
 
 /**
  * Who leads among `serve` replicas. One backend connection of its own, under a namespace apart from the
@@ -22,14 +20,7 @@ export interface Leadership {
 export const SERVE_LEASE_MS = 15_000;
 
 export function backendLeadership(backend: StateBackend, owner: string, leaseMs = SERVE_LEASE_MS): Leadership {
-  const me: LockHolder = {
-    owner,
-    pid: process.pid,
-    host: hostname(),
-    since: new Date().toISOString(),
-    token: randomUUID(),
-    heartbeat: Date.now(),
-  };
+  const me = newLockHolder(owner);
   let held = false;
   let other: LockHolder | undefined;
   return {

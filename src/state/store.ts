@@ -29,6 +29,12 @@ export interface LockHolder {
   heartbeat: number;
 }
 
+/** This process as a lock holder: a fresh token, now as the start and the first heartbeat. */
+export function newLockHolder(owner: string): LockHolder {
+  const now = new Date();
+  return { owner, pid: process.pid, host: hostname(), since: now.toISOString(), token: randomUUID(), heartbeat: now.getTime() };
+}
+
 export type LockAttempt = { acquired: true; tookOverFrom?: LockHolder } | { acquired: false; holder: LockHolder | undefined };
 
 export interface SealedRow {
@@ -97,14 +103,7 @@ export class StateStore {
    * exists on this host, or when it has not renewed its lease for leaseMs.
    */
   async lock(owner: string, o: { waitMs?: number } = {}): Promise<{ tookOverFrom?: LockHolder }> {
-    const me: LockHolder = {
-      owner,
-      pid: process.pid,
-      host: hostname(),
-      since: new Date().toISOString(),
-      token: randomUUID(),
-      heartbeat: Date.now(),
-    };
+    const me = newLockHolder(owner);
     const until = Date.now() + (o.waitMs ?? 0);
     for (;;) {
       const r = await this.backend.tryLock(me, this.leaseMs);
