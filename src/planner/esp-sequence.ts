@@ -46,12 +46,10 @@ export function espSequencePlan(rateBps: number, childLifetimeSeconds: number, b
     `at ~${formatSpeed(rateBps)} per SA with 1500-byte packets (${FULL_SIZE_FRAME_BYTES + WIRE_OVERHEAD_BYTES} bytes on the wire) ` +
     `an SA sends ${(pps / 1e6).toFixed(2)} Mpackets/s, so its 32-bit ESP sequence number (2^32 packets) runs out in ` +
     `${secondsToWrap.toFixed(0)} s`;
+  const base = { packetsPerSecond: pps, secondsToWrap, childLifetimeSeconds, exhausts };
   if (!exhausts)
     return {
-      packetsPerSecond: pps,
-      secondsToWrap,
-      childLifetimeSeconds,
-      exhausts,
+      ...base,
       esn: false,
       rekeyPackets: null,
       detail: `${arithmetic}, after the ${childLifetimeSeconds} s CHILD_SA rekey: no ESN needed`,
@@ -59,19 +57,13 @@ export function espSequencePlan(rateBps: number, childLifetimeSeconds: number, b
   const why = blockers.filter((b): b is string => b !== undefined);
   if (why.length === 0)
     return {
-      packetsPerSecond: pps,
-      secondsToWrap,
-      childLifetimeSeconds,
-      exhausts,
+      ...base,
       esn: true,
       rekeyPackets: null,
       detail: `${arithmetic}, before the ${childLifetimeSeconds} s CHILD_SA rekey: ESN (64-bit sequence numbers, RFC 4303 §2.2.1) is planned; both ends support it`,
     };
   return {
-    packetsPerSecond: pps,
-    secondsToWrap,
-    childLifetimeSeconds,
-    exhausts,
+    ...base,
     esn: false,
     rekeyPackets: REKEY_PACKETS,
     detail:
