@@ -13,6 +13,16 @@ const ROOT = resolve(import.meta.dirname, "../..");
 /** Where the committed recordings live. */
 export const REPLAY_DIR = join(ROOT, "test/fixtures/replay");
 const SETUP = { id: "setup", title: "(beforeAll) build the subject and connect the driver" };
+
+/** Builds a driver's subject from its transports and connects it, as the recorded (or replayed) setup case. */
+async function connectedSubject(runCase: Harness["runCase"], def: SubjectDef, io: Io): Promise<Subject> {
+  let s: Subject | undefined;
+  await runCase(SETUP, async () => {
+    s = await def.build(io);
+    await s.driver.connect();
+  });
+  return s!;
+}
 const TEARDOWN = { id: "teardown", title: "(afterAll) close the driver and the subject's connections" };
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -88,12 +98,7 @@ export function realMode(recordDir?: string): Mode {
           const io: Io = rec
             ? { ssh: async (role) => rec.ssh(await p.ssh(role), role), snmp: (role) => rec.snmp(p.snmp(role), `${role}/snmp`) }
             : p;
-          let s: Subject | undefined;
-          await runCase(SETUP, async () => {
-            s = await def.build(io);
-            await s.driver.connect();
-          });
-          return s!;
+          return connectedSubject(runCase, def, io);
         },
         teardown: async (s) => {
           try {
@@ -160,12 +165,7 @@ export function replayMode(dir = REPLAY_DIR): Mode {
         sleep: async () => undefined,
         runCase,
         setup: async () => {
-          let s: Subject | undefined;
-          await runCase(SETUP, async () => {
-            s = await def.build(io);
-            await s.driver.connect();
-          });
-          return s!;
+          return connectedSubject(runCase, def, io);
         },
         teardown: async (s) => {
           if (s)
