@@ -44,20 +44,6 @@ export function limitScope(inv: Inventory, pattern: string | undefined): LimitSc
   return { limit, selection, devices };
 }
 
-/** What a limit left out, for JSON output: {pattern, limitedOut: {links, hosts, devices}}. */
-export function limitReport(
-  scope: LimitScope,
-  all: { links?: readonly string[]; hosts?: readonly string[]; devices?: readonly string[]; pairs?: readonly string[] },
-  selectedPairs?: ReadonlySet<string>,
-): { pattern: string; limitedOut: Record<string, string[]> } {
-  const out: Record<string, string[]> = {};
-  if (all.links) out.links = all.links.filter((n) => !scope.selection.links.has(n));
-  if (all.hosts) out.hosts = all.hosts.filter((n) => !scope.devices.has(n));
-  if (all.devices) out.devices = all.devices.filter((n) => !scope.devices.has(n));
-  if (all.pairs && selectedPairs) out.pairs = all.pairs.filter((n) => !selectedPairs.has(n));
-  return { pattern: scope.limit.source, limitedOut: out };
-}
-
 /**
  * The mesh pairs a limit selects, as "a~b": a pair is selected like a link whose ends are its two hosts (either host
  * or its site matches a positive term, and neither matches a negative one).
