@@ -63,11 +63,6 @@ export function checkPortName(name: string, device: string): string {
   return name;
 }
 
-/** The bond that carries a secured port's traffic; the SecYs of its CAs are its slaves (see render.ts). */
-export function bondName(port: string): string {
-  return `lcs-${port}`.slice(0, 15);
-}
-
 /**
  * The driver's own profile options under `options:`, checked by `validate`: none yet. What it reads sits in the
  * profile's `linux:` block (above), which src/model/profile-schema.ts checks.

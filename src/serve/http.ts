@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { agesAt } from "../metrics/key-ages.js";
 import { collectSamples, prometheusText, type Sample } from "../metrics/metrics.js";
 import type { ProfileSet } from "../model/load-profiles.js";
@@ -265,8 +264,4 @@ export function startHttp(src: HttpSource, listen: { host: string; port: number 
       resolve(server);
     });
   });
-}
-
-export function boundPort(s: Server): number {
-  return (s.address() as AddressInfo).port;
 }

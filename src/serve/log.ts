@@ -33,5 +33,3 @@ export function streamLogger(out: { write(s: string): unknown }, o: { json: bool
     },
   };
 }
-
-export const silentLogger: Logger = { log: () => undefined };
